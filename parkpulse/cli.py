@@ -1,0 +1,227 @@
+"""The ``parkpulse`` console script: one verb per job."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.console import Console
+
+from parkpulse.config import Settings
+from parkpulse.logs import setup_logging
+
+EXIT_REJECTED = 2
+EXIT_NO_STACK = 3
+
+
+class NoStack(RuntimeError):
+    """No running parkpulse and no configured server to talk to."""
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, help="state directory (default ./var)")
+    parser.add_argument("--broker", help="kafka://host:port (default: embedded Tansu)")
+    parser.add_argument(
+        "--clickhouse", help="http(s)://user:pass@host:8123/db (default: embedded chdb)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="parkpulse", description="High-tech zone metrics against their plan targets."
+    )
+    verbs = parser.add_subparsers(dest="verb", required=True)
+
+    run = verbs.add_parser("run", help="the embedded stack: broker, worker, ClickHouse, demo")
+    _common(run)
+    run.add_argument("--no-demo", action="store_true", help="do not replay the demo feed")
+    run.add_argument("--broker-port", type=int, help="embedded Tansu port (default 9092)")
+    run.add_argument("--api-port", type=int)
+    run.add_argument("--metrics-port", type=int)
+    run.add_argument("--no-scoreboard", action="store_true")
+
+    worker = verbs.add_parser("worker", help="a Faust worker against configured services")
+    _common(worker)
+    worker.add_argument("--api-port", type=int)
+    worker.add_argument("--metrics-port", type=int)
+
+    produce = verbs.add_parser("produce", help="publish bureau feeds (CSV / JSON Lines)")
+    _common(produce)
+    produce.add_argument("files", nargs="*", type=Path)
+    produce.add_argument(
+        "--replay", action="store_true", help="re-publish every file kept under DATA_DIR/feeds"
+    )
+    produce.add_argument("--no-progress", action="store_true")
+
+    targets = verbs.add_parser("targets", help="publish plan targets (plan_targets.csv columns)")
+    _common(targets)
+    targets.add_argument("files", nargs="+", type=Path)
+    targets.add_argument("--no-progress", action="store_true")
+
+    status = verbs.add_parser("status", help="latest status of each (zone, indicator, plan)")
+    _common(status)
+    status.add_argument("--zone")
+    status.add_argument("--indicator")
+    status.add_argument("--plan")
+    status.add_argument("--format", choices=("table", "json"), default="table")
+
+    scorecard = verbs.add_parser("scorecard", help="the per-zone roll-up")
+    _common(scorecard)
+    scorecard.add_argument("--format", choices=("table", "json"), default="table")
+
+    dead = verbs.add_parser("deadletter", help="rejected inputs with their reasons")
+    _common(dead)
+    dead.add_argument("--limit", type=int, default=200)
+    dead.add_argument("--format", choices=("table", "json"), default="table")
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return Settings.from_env().with_overrides(
+        data_dir=getattr(args, "data_dir", None),
+        broker=getattr(args, "broker", None),
+        clickhouse_url=getattr(args, "clickhouse", None),
+        broker_port=getattr(args, "broker_port", None),
+        api_port=getattr(args, "api_port", None),
+        metrics_port=getattr(args, "metrics_port", None),
+    )
+
+
+def running_stack(settings: Settings) -> dict[str, Any] | None:
+    """The run.json of a parkpulse that is up, or None."""
+    try:
+        info = orjson.loads(settings.run_file.read_bytes())
+    except (FileNotFoundError, orjson.JSONDecodeError):
+        return None
+    try:
+        with urllib.request.urlopen(f"{info['api']}/api/health", timeout=2) as resp:
+            return info if resp.status == 200 else None
+    except (urllib.error.URLError, OSError, KeyError):
+        return None
+
+
+def broker_settings(settings: Settings) -> Settings:
+    """Settings pointing at the broker to publish to: explicit, or the running stack's."""
+    if settings.broker is not None:
+        return settings
+    info = running_stack(settings)
+    if info is None:
+        raise NoStack(
+            f"no running parkpulse found via {settings.run_file}; start `parkpulse run`"
+            " or pass --broker kafka://host:port"
+        )
+    return settings.with_overrides(broker=info["broker"])
+
+
+def query(settings: Settings, path: str, params: dict[str, Any], method: str) -> Any:
+    """Ask the running stack's API, or a ClickHouse server, or the embedded store directly."""
+    info = None if settings.clickhouse_url else running_stack(settings)
+    if info is not None:
+        qs = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
+        with urllib.request.urlopen(f"{info['api']}{path}?{qs}", timeout=30) as resp:
+            return orjson.loads(resp.read())
+    from parkpulse.sinks.clickhouse import ClickHouseStore
+
+    if settings.clickhouse_url is None and not settings.clickhouse.embedded_path.exists():  # type: ignore[union-attr]
+        raise NoStack(f"no data under {settings.data_dir}; run `parkpulse run` first")
+    store = ClickHouseStore.open(settings.clickhouse)
+    try:
+        return store.run(getattr(store, method), *params.values())
+    finally:
+        store.close()
+
+
+def _print(console: Console, fmt: str, data: Any, table: Any) -> None:
+    if fmt == "json":
+        sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        console.print(table)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = settings_from(args)
+    setup_logging(settings.log_level)
+    console = Console()
+    try:
+        return _dispatch(args, settings, console)
+    except NoStack as exc:
+        print(f"parkpulse: {exc}", file=sys.stderr)
+        return EXIT_NO_STACK
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from parkpulse import scoreboard
+
+    if args.verb in ("run", "worker"):
+        from parkpulse.stack import serve
+
+        demo = args.verb == "run" and not args.no_demo
+        show = args.verb == "run" and not args.no_scoreboard
+        return serve(settings, demo=demo, scoreboard=show, console=console)
+    if args.verb in ("produce", "targets"):
+        return _publish(args, settings)
+    if args.verb == "status":
+        params = {"zone": args.zone, "indicator": args.indicator, "plan": args.plan}
+        rows = query(settings, "/api/status", params, "latest_status")
+        _print(console, args.format, scoreboard.status_json(rows), scoreboard.status_table(rows))
+        return 0
+    if args.verb == "scorecard":
+        rows = query(settings, "/api/scorecard", {}, "scorecards")
+        _print(console, args.format, rows, scoreboard.scorecard_table(rows))
+        return 0
+    if args.verb == "deadletter":
+        rows = query(settings, "/api/deadletter", {"limit": args.limit}, "deadletters")
+        _print(console, args.format, rows, scoreboard.deadletter_table(rows))
+        return 0
+    raise AssertionError(args.verb)  # argparse only lets known verbs through
+
+
+def _publish(args: argparse.Namespace, settings: Settings) -> int:
+    from parkpulse.producers.feed import format_summary
+    from parkpulse.producers.publish import archived, publish
+    from parkpulse.schemas.catalogue import load_catalogue
+
+    kind = "targets" if args.verb == "targets" else "observations"
+    files = [(path, kind) for path in args.files]
+    if getattr(args, "replay", False):
+        files = archived(settings) + files
+    if not files:
+        print("parkpulse: nothing to publish (give FILE… or --replay)", file=sys.stderr)
+        return 1
+    for path, _ in files:
+        if not path.is_file():
+            print(f"parkpulse: no such file: {path}", file=sys.stderr)
+            return 1
+    target = broker_settings(settings)
+    results = asyncio.run(
+        publish(
+            target,
+            files,
+            load_catalogue(),
+            progress=not args.no_progress and sys.stderr.isatty(),
+            keep=not getattr(args, "replay", False),
+        )
+    )
+    rejected = 0
+    for item in results:
+        s = item.summary
+        print(f"{item.path.name}: {s.accepted} published, {s.rejected} rejected")
+        if s.rejected:
+            print(format_summary(s, item.path), file=sys.stderr)
+        rejected += s.rejected
+    return EXIT_REJECTED if rejected else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

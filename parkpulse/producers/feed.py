@@ -1,0 +1,349 @@
+"""Feed readers: bureau figures and plan targets from CSV or JSON Lines files.
+
+Every non-blank physical line after a CSV header is one FeedRow, accepted (``record``) or
+rejected (``error`` with a reason code), so a clerk can find each rejection by its line number.
+Lines are read and decoded one at a time (UTF-8, else GB18030, which covers GBK): a bad quote or
+a stray byte costs its own line, never the rest of the file. Nothing in a file's content makes
+these readers raise; only opening the file can (OSError).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import chain
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+from parkpulse.schemas.catalogue import Catalogue
+from parkpulse.schemas.errors import RejectedInput
+from parkpulse.schemas.records import DeadLetter, Observation, PlanTarget
+from parkpulse.schemas.validation import (
+    MAX_FIELD_CHARS,
+    show,
+    validate_observation,
+    validate_target,
+)
+
+MAX_LINE_BYTES = 128 * 1024  # a feed row is a few hundred bytes; a longer line is malformed
+MAX_RAW_BYTES = 4 * 1024  # how much of a rejected line a dead letter keeps
+MAX_EXAMPLES = 20  # rejected rows quoted in a summary
+JSON_SUFFIXES = frozenset({".jsonl", ".ndjson", ".json"})
+# Header columns without which no row of the file can be read.
+FEED_KEY_COLUMNS = ("ZONE", "INDICATOR", "TIME_PERIOD", "BASIS")
+TARGET_KEY_COLUMNS = ("plan", "zone", "indicator")
+
+_BOMS = (b"\xef\xbb\xbf", b"\x84\x31\x95\x33")  # UTF-8, GB18030
+
+Record = Observation | PlanTarget
+
+
+@dataclass(frozen=True, slots=True)
+class FeedRow:
+    """One non-blank line of a feed: the record it gave, or why it was rejected."""
+
+    line: int  # 1-based physical line in the file (a CSV header is line 1)
+    text: str  # the line as read (decoded, without its line break)
+    record: Observation | PlanTarget | None
+    error: RejectedInput | None
+
+    @property
+    def accepted(self) -> bool:
+        return self.error is None
+
+
+@dataclass(slots=True)
+class FeedSummary:
+    """Counts of a read feed, by reason, with the first rejected rows as ``<line> <reason>: …``."""
+
+    accepted: int = 0
+    rejected: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+    examples: list[str] = field(default_factory=list)
+
+    def add(self, row: FeedRow) -> None:
+        if row.error is None:
+            self.accepted += 1
+            return
+        self.rejected += 1
+        reason = row.error.reason
+        self.by_reason[reason] = self.by_reason.get(reason, 0) + 1
+        if len(self.examples) < MAX_EXAMPLES:
+            self.examples.append(f"{row.line} {reason}: {_printable(row.error.detail)}")
+
+
+def read_feed(path: Path, catalogue: Catalogue, *, now: datetime) -> Iterator[FeedRow]:
+    """The rows of a bureau feed (SDMX-CSV shaped CSV, or JSON Lines), validated.
+
+    Within the file, a second row for the same key and revision with another value is a
+    ``conflict``; an exact repeat is accepted.
+    """
+    handle = path.open("rb")  # a missing file raises here, not at the first next()
+    return _read(
+        handle,
+        path,
+        lambda raw: validate_observation(raw, catalogue, now=now),
+        FEED_KEY_COLUMNS,
+    )
+
+
+def read_targets(path: Path, catalogue: Catalogue) -> Iterator[FeedRow]:
+    """The rows of a plan-target file (plan_targets.csv columns, or JSON Lines), validated."""
+    handle = path.open("rb")
+    return _read(handle, path, lambda raw: validate_target(raw, catalogue), TARGET_KEY_COLUMNS)
+
+
+def to_deadletter(
+    row: FeedRow, origin: str, source_topic: str, *, received_at: datetime | None = None
+) -> DeadLetter:
+    """The dead letter of a rejected row: reason, detail, the line's text (cut to 4 KiB)."""
+    if row.error is None:
+        raise ValueError(f"line {row.line} was accepted; only rejected rows are dead letters")
+    return DeadLetter(
+        source_topic=source_topic,
+        reason=row.error.reason,
+        detail=row.error.detail,
+        raw=truncate_raw(row.text),
+        origin=origin,
+        line=row.line,
+        received_at=(received_at or datetime.now(UTC)).isoformat(timespec="milliseconds"),
+    )
+
+
+def truncate_raw(text: str, limit: int = MAX_RAW_BYTES) -> str:
+    """``text`` cut to ``limit`` UTF-8 bytes, saying how long it was when cut."""
+    data = text.encode("utf-8", "replace")
+    if len(data) <= limit:
+        return text
+    return data[:limit].decode("utf-8", "ignore") + f"…[cut, {len(data)} bytes]"
+
+
+def summarize(rows: Iterable[FeedRow]) -> FeedSummary:
+    """Accepted and rejected counts, by reason, with the first rejected rows."""
+    summary = FeedSummary()
+    for row in rows:
+        summary.add(row)
+    return summary
+
+
+def format_summary(summary: FeedSummary, path: Path | str) -> str:
+    """A summary for stderr: counts, then ``path:line reason: detail`` per example."""
+    name = str(path)
+    lines = [f"{name}: {summary.accepted} accepted, {summary.rejected} rejected"]
+    if summary.by_reason:
+        ranked = sorted(summary.by_reason.items(), key=lambda item: (-item[1], item[0]))
+        lines.append("  rejected by reason: " + ", ".join(f"{r} {n}" for r, n in ranked))
+    lines += [f"{name}:{example}" for example in summary.examples]
+    hidden = summary.rejected - len(summary.examples)
+    if hidden > 0:
+        lines.append(f"  … and {hidden} more rejected rows (all are in the dead-letter table)")
+    return "\n".join(lines)
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    number: int
+    text: str
+    problem: str | None = None  # why the line cannot be read at all
+
+
+def _read(
+    handle: BinaryIO,
+    path: Path,
+    parse: Callable[[Mapping[str, Any]], Record],
+    key_columns: tuple[str, ...],
+) -> Iterator[FeedRow]:
+    with handle:
+        lines = (line for line in _lines(handle) if line.problem or line.text.strip())
+        first = next(lines, None)
+        if first is None:
+            return
+        suffix = path.suffix.lower()
+        sniffed_json = suffix != ".csv" and first.text.lstrip().startswith("{")
+        if suffix in JSON_SUFFIXES or sniffed_json:
+            rows = (_json_row(line, parse) for line in chain([first], lines))
+        else:
+            header = _Header.parse(first, key_columns)
+            rows = (header.row(line, parse) for line in lines)
+        conflicts = _Conflicts()
+        for row in rows:
+            yield conflicts.check(row)
+
+
+def _lines(handle: BinaryIO) -> Iterator[_Line]:
+    """Physical lines, decoded one by one (a long line is skipped, not read into memory)."""
+    number = 0
+    while chunk := handle.readline(MAX_LINE_BYTES + 2):
+        number += 1
+        if number == 1:
+            for bom in _BOMS:
+                chunk = chunk.removeprefix(bom)
+        content = chunk.removesuffix(b"\n").removesuffix(b"\r")
+        if len(content) > MAX_LINE_BYTES:
+            size = len(chunk)
+            while not chunk.endswith(b"\n") and (chunk := handle.readline(1 << 20)):
+                size += len(chunk)
+            head = content[:MAX_RAW_BYTES].decode("utf-8", "replace")
+            problem = f"the line is {size} bytes long; a feed row may have {MAX_LINE_BYTES} at most"
+            yield _Line(number, head, problem)
+            continue
+        yield _decode(number, content)
+
+
+def _decode(number: int, content: bytes) -> _Line:
+    for encoding in ("utf-8", "gb18030"):  # GB18030 is a superset of GBK and GB2312
+        try:
+            return _Line(number, content.decode(encoding).removeprefix("\ufeff"))
+        except UnicodeDecodeError:
+            continue
+    text = content.decode("utf-8", "replace")
+    return _Line(number, text, "the line is neither UTF-8 nor GB18030 (GBK) text")
+
+
+def _split(text: str) -> list[str]:
+    """One CSV line's fields; raises csv.Error on bad quoting."""
+    return next(csv.reader([text], strict=True), [])
+
+
+class _Header:
+    """A CSV header: column names, or why no row under it can be read."""
+
+    def __init__(self, line: int, names: list[str], problem: str | None) -> None:
+        self.line = line
+        self.names = names
+        self.problem = problem
+
+    @classmethod
+    def parse(cls, line: _Line, key_columns: tuple[str, ...]) -> _Header:
+        where = f"the header (line {line.number})"
+        if line.problem:
+            return cls(line.number, [], f"{where} cannot be read: {line.problem}")
+        try:
+            names = [name.strip().removeprefix("\ufeff").strip() for name in _split(line.text)]
+        except csv.Error as exc:
+            return cls(line.number, [], f"{where} is not valid CSV: {exc}")
+        folded = [name.lower() for name in names]
+        missing = [c for c in key_columns if c.lower() not in folded]
+        if missing:
+            problem = f"{where} lacks column {', '.join(missing)}; is the header row missing?"
+            return cls(line.number, names, problem)
+        twice = sorted({n for n in folded if n and folded.count(n) > 1})
+        if twice:
+            return cls(line.number, names, f"{where} names {', '.join(twice)} twice")
+        return cls(line.number, names, None)
+
+    def row(self, line: _Line, parse: Callable[[Mapping[str, Any]], Record]) -> FeedRow:
+        if line.problem:
+            return _rejected(line, "malformed", line.problem)
+        if self.problem:
+            return _rejected(line, "malformed", self.problem)
+        try:
+            fields = _split(line.text)
+        except csv.Error as exc:
+            return _rejected(line, "malformed", f"not valid CSV ({exc}); an unbalanced quote?")
+        if len(fields) != len(self.names):
+            return _rejected(
+                line,
+                "malformed",
+                f"{len(fields)} fields where the header (line {self.line}) has {len(self.names)}",
+            )
+        for name, value in zip(self.names, fields, strict=True):
+            if len(value) > MAX_FIELD_CHARS:
+                detail = f"{name or 'a field'} is {len(value)} characters long"
+                return _rejected(line, "malformed", f"{detail} (at most {MAX_FIELD_CHARS})")
+        raw = {name: value for name, value in zip(self.names, fields, strict=True) if name}
+        return _validated(line, parse, raw)
+
+
+def _json_row(line: _Line, parse: Callable[[Mapping[str, Any]], Record]) -> FeedRow:
+    if line.problem:
+        return _rejected(line, "malformed", line.problem)
+    try:
+        doc = orjson.loads(line.text)
+    except orjson.JSONDecodeError as exc:
+        try:  # the standard library reads NaN/Infinity, so they are reported as bad_value
+            doc = json.loads(line.text)
+        except (ValueError, RecursionError):
+            return _rejected(line, "malformed", f"not valid JSON: {exc}")
+    if not isinstance(doc, dict):
+        kind = type(doc).__name__
+        return _rejected(line, "malformed", f"expected one JSON object per line, found a {kind}")
+    return _validated(line, parse, doc)
+
+
+def _validated(
+    line: _Line, parse: Callable[[Mapping[str, Any]], Record], raw: Mapping[str, Any]
+) -> FeedRow:
+    try:
+        return FeedRow(line.number, line.text, parse(raw), None)
+    except RejectedInput as exc:
+        return FeedRow(line.number, line.text, None, exc)
+
+
+def _rejected(line: _Line, reason: str, detail: str) -> FeedRow:
+    return FeedRow(line.number, line.text, None, RejectedInput(reason, detail))
+
+
+class _Conflicts:
+    """Rejects a row whose key and revision repeat an earlier row's with other values."""
+
+    def __init__(self) -> None:
+        self.seen: dict[tuple[Any, ...], tuple[int, dict[str, Any]]] = {}
+
+    def check(self, row: FeedRow) -> FeedRow:
+        record = row.record
+        if record is None:
+            return row
+        key, payload = _identity(record)
+        earlier = self.seen.setdefault(key, (row.line, payload))
+        if earlier[1] == payload:
+            return row  # first sighting, or an exact repeat (harmless downstream)
+        changes = ", ".join(
+            f"{name} {show(earlier[1][name])} → {show(payload[name])}"
+            for name in payload
+            if payload[name] != earlier[1][name]
+        )
+        what = " ".join(str(part) for part in key[:-1])
+        detail = (
+            f"{what} revision {key[-1]} was given differently on line {earlier[0]} "
+            f"({changes}); a changed figure needs a higher REVISION"
+        )
+        return FeedRow(row.line, row.text, None, RejectedInput("conflict", detail))
+
+
+def _identity(record: Record) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """(key + revision, the values that must agree between two rows with that key)."""
+    if isinstance(record, Observation):
+        payload = {
+            "delete": record.is_delete,
+            "obs_value": record.value,
+            "yoy_pct": record.yoy_pct,
+            "obs_status": record.obs_status,
+        }
+        return (*record.key, record.revision), payload
+    payload = {
+        "delete": record.action == "D",
+        "kind": record.kind,
+        "base_year": record.base_year,
+        "base_value": record.base_value,
+        "target_year": record.target_year,
+        "target_value": record.target_value,
+        "annual_growth_pct": record.annual_growth_pct,
+        "binding": record.binding,
+    }
+    return (*record.key, record.revision), payload
+
+
+def _printable(text: str) -> str:
+    """``text`` safe for a terminal: control characters escaped, one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

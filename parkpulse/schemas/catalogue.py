@@ -1,0 +1,136 @@
+"""The reference data shipped with parkpulse: zones, the indicator catalogue, plan targets."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+from parkpulse.schemas.records import PlanTarget
+
+UNITS = (
+    "CNY_100M",
+    "CNY_10K",
+    "USD_100M",
+    "COUNT",
+    "PCT",
+    "PERSON",
+    "PERSON_10K",
+    "CNY_10K_PER_MU",
+    "UG_PER_M3",
+)
+
+# (from_unit, to_unit) -> factor; a unit converts only along these edges (or to itself).
+UNIT_FACTORS: dict[tuple[str, str], float] = {
+    ("CNY_10K", "CNY_100M"): 1e-4,
+    ("CNY_100M", "CNY_10K"): 1e4,
+    ("PERSON", "PERSON_10K"): 1e-4,
+    ("PERSON_10K", "PERSON"): 1e4,
+}
+
+INDICATOR_KINDS = ("flow", "stock", "ratio")
+
+
+@dataclass(frozen=True, slots=True)
+class Zone:
+    id: str
+    name_zh: str
+    name_en: str
+    city: str
+    province: str
+
+
+@dataclass(frozen=True, slots=True)
+class Indicator:
+    id: str
+    name_zh: str
+    name_en: str
+    unit: str
+    kind: str  # flow | stock | ratio
+    higher_is_better: bool
+    domain: str
+
+
+@dataclass(frozen=True, slots=True)
+class Catalogue:
+    """Zones and indicators by id; what validation and the engine look things up in."""
+
+    zones: dict[str, Zone]
+    indicators: dict[str, Indicator]
+
+    @classmethod
+    def from_rows(cls, zones: Iterable[Zone], indicators: Iterable[Indicator]) -> Catalogue:
+        return cls({z.id: z for z in zones}, {i.id: i for i in indicators})
+
+
+def convert_unit(value: float, from_unit: str, to_unit: str) -> float | None:
+    """``value`` expressed in ``to_unit``, or None when the units do not convert."""
+    if from_unit == to_unit:
+        return value
+    factor = UNIT_FACTORS.get((from_unit, to_unit))
+    return None if factor is None else value * factor
+
+
+def _read_reference(name: str) -> list[dict[str, str]]:
+    text = resources.files("parkpulse.reference").joinpath(name).read_text(encoding="utf-8")
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def _opt_float(text: str) -> float | None:
+    return float(text) if text.strip() else None
+
+
+@cache
+def load_catalogue() -> Catalogue:
+    """The bundled catalogue (nine zones from the seeds, the indicator list of DESIGN.md)."""
+    zones = [
+        Zone(r["id"], r["name_zh"], r["name_en"], r["city"], r["province"])
+        for r in _read_reference("zones.csv")
+    ]
+    indicators = [
+        Indicator(
+            r["id"],
+            r["name_zh"],
+            r["name_en"],
+            r["unit"],
+            r["kind"],
+            r["higher_is_better"].strip().lower() == "true",
+            r["domain"],
+        )
+        for r in _read_reference("indicators.csv")
+    ]
+    return Catalogue.from_rows(zones, indicators)
+
+
+def parse_target_row(row: dict[str, str]) -> PlanTarget:
+    """A ``plan_targets.csv`` row as a PlanTarget (raises ValueError/KeyError when malformed)."""
+    return PlanTarget(
+        plan=row["plan"].strip(),
+        zone=row["zone"].strip(),
+        indicator=row["indicator"].strip(),
+        kind=row["kind"].strip(),
+        base_year=int(row["base_year"]),
+        base_value=_opt_float(row.get("base_value") or ""),
+        target_year=int(row["target_year"]),
+        target_value=_opt_float(row.get("target_value") or ""),
+        annual_growth_pct=_opt_float(row.get("annual_growth_pct") or ""),
+        binding=(row.get("binding") or "").strip().lower() == "true",
+        unit=row.get("unit", "").strip(),
+        source=(row.get("source") or "").strip(),
+        revision=int(row.get("revision") or 0),
+        action=(row.get("action") or "I").strip() or "I",
+    )
+
+
+@cache
+def load_plan_targets() -> tuple[PlanTarget, ...]:
+    """The bundled plan targets (Jinan 14th FYP 表2 and Jining's 2021 annual tasks)."""
+    return tuple(parse_target_row(r) for r in _read_reference("plan_targets.csv"))
+
+
+def reference_observation_rows() -> list[dict[str, str]]:
+    """The figures the source documents give (``observations.csv``), as raw rows."""
+    return _read_reference("observations.csv")

@@ -1,0 +1,136 @@
+"""The records that travel on parkpulse topics and land in ClickHouse.
+
+Plain frozen dataclasses: the pure engine depends on nothing else, and the wire form is the
+orjson encoding of ``to_dict()`` (lower-case field names, the JSON Lines feed format).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+BASES = ("YTD", "MONTH", "QUARTER", "YEAR", "LEVEL")
+ACTIONS = ("I", "A", "R", "D")
+OBS_STATUSES = ("A", "P", "E")
+TARGET_KINDS = ("level", "growth", "share", "cumulative", "qualitative")
+STATUSES = ("achieved", "on_track", "at_risk", "behind", "no_data", "not_evaluated")
+SOURCES = ("bureau", "registrations")
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One published figure, already validated and converted to the indicator's unit.
+
+    Keyed by ``(zone, indicator, basis, period, source)``; a higher ``revision`` replaces a
+    lower one and ``action == "D"`` deletes the key (a tombstone).
+    """
+
+    zone: str
+    indicator: str
+    period: str  # YYYY-MM | YYYY-Qn | YYYY
+    basis: str  # one of BASES
+    value: float | None  # None only for a growth-only figure (yoy_pct given) or a delete
+    unit: str  # the indicator's canonical unit
+    yoy_pct: float | None = None
+    obs_status: str = "A"
+    revision: int = 0
+    action: str = "I"
+    published_at: str = ""
+    source: str = "bureau"
+
+    @property
+    def key(self) -> tuple[str, str, str, str, str]:
+        return (self.zone, self.indicator, self.basis, self.period, self.source)
+
+    @property
+    def is_delete(self) -> bool:
+        return self.action == "D"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanTarget:
+    """A plan target for one zone and indicator (a five-year plan row or an annual task)."""
+
+    plan: str
+    zone: str
+    indicator: str
+    kind: str  # one of TARGET_KINDS
+    base_year: int
+    base_value: float | None
+    target_year: int
+    target_value: float | None
+    annual_growth_pct: float | None
+    binding: bool
+    unit: str
+    source: str = ""
+    revision: int = 0
+    action: str = "I"  # "D" withdraws the target
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.plan, self.zone, self.indicator)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class IndicatorStatus:
+    """The evaluation of one (zone, indicator, plan) at one month, with the inputs it used."""
+
+    zone: str
+    indicator: str
+    plan: str
+    period: str  # YYYY-MM, the month evaluated
+    kind: str
+    status: str  # one of STATUSES
+    actual: float | None = None
+    expected: float | None = None
+    annual_target: float | None = None
+    attainment: float | None = None
+    gap_pp: float | None = None
+    projected_year_end: float | None = None
+    required_growth_pct: float | None = None
+    seasonal_source: str | None = None  # "prior_year" | "linear" | None
+    binding: bool = False
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.zone, self.indicator, self.plan, self.period)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneScorecard:
+    """Per-zone roll-up of the latest status of each (indicator, plan)."""
+
+    zone: str
+    period: str  # the latest month evaluated for the zone
+    counts: dict[str, int] = field(default_factory=dict)  # status -> count
+    worst_binding_indicator: str | None = None
+    worst_binding_attainment: float | None = None
+    median_attainment: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A rejected input: why, what it was, and where it came from."""
+
+    source_topic: str
+    reason: str  # a reason code, see schemas.validation.REASONS
+    detail: str
+    raw: str
+    origin: str = ""  # file name, or topic/partition/offset
+    line: int | None = None
+    received_at: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

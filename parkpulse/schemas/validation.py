@@ -1,0 +1,605 @@
+"""Validation of feed rows and plan targets, with the reason codes dead letters carry.
+
+A raw record comes from a CSV row (upper-case SDMX-CSV names, every value a string) or a JSON
+Lines object (lower-case names, numbers as numbers); names are matched case-insensitively.
+What passes is a record in the indicator's own unit; what fails raises RejectedInput whose
+``detail`` names the field and the offending value, for the statistics clerk who has to fix it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from parkpulse.schemas.catalogue import UNITS, Catalogue, Indicator, convert_unit
+from parkpulse.schemas.errors import REASONS, RejectedInput
+from parkpulse.schemas.records import (
+    ACTIONS,
+    BASES,
+    OBS_STATUSES,
+    SOURCES,
+    TARGET_KINDS,
+    Observation,
+    PlanTarget,
+)
+
+__all__ = [
+    "MAX_FIELD_CHARS",
+    "REASONS",
+    "STRUCTURE",
+    "STRUCTURE_ID",
+    "observation_to_wire",
+    "target_to_wire",
+    "validate_observation",
+    "validate_target",
+]
+
+STRUCTURE = "dataflow"
+STRUCTURE_ID = "PARKPULSE:ZONE_MONTHLY(1.0)"
+
+MAX_FIELD_CHARS = 64 * 1024  # a longer field is not data, it is an accident (or an attack)
+MAX_NUMBER_CHARS = 64  # "huge strings" of digits are rejected before float() sees them
+MIN_YEAR, MAX_YEAR = 1949, 2100
+MAX_REVISION = 2**63 - 1  # ClickHouse Int64
+SHOW_CHARS = 80  # how much of a bad value a detail message quotes
+
+# Indicators whose values may be below zero (a trade balance, a net profit). None of the
+# catalogue's are: counts, money flows, people, shares and concentrations cannot be negative.
+SIGNED_INDICATORS: frozenset[str] = frozenset()
+# Units whose values are whole numbers (you cannot register 41.5 enterprises).
+WHOLE_UNITS = frozenset({"COUNT", "PERSON"})
+
+# What clerks write instead of the unit codes (Simplified and Traditional).
+UNIT_ALIASES = {
+    "亿元": "CNY_100M",
+    "億元": "CNY_100M",
+    "万元": "CNY_10K",
+    "萬元": "CNY_10K",
+    "亿美元": "USD_100M",
+    "億美元": "USD_100M",
+    "个": "COUNT",
+    "個": "COUNT",
+    "家": "COUNT",
+    "户": "COUNT",
+    "戶": "COUNT",
+    "项": "COUNT",
+    "項": "COUNT",
+    "%": "PCT",
+    "％": "PCT",
+    "人": "PERSON",
+    "万人": "PERSON_10K",
+    "萬人": "PERSON_10K",
+    "万元/亩": "CNY_10K_PER_MU",
+    "萬元/畝": "CNY_10K_PER_MU",
+    "μg/m³": "UG_PER_M3",
+    "µg/m³": "UG_PER_M3",
+    "微克/立方米": "UG_PER_M3",
+}
+
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_GROUPED = re.compile(r"[+-]?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?")  # 1,802,000.5
+_INTEGER = re.compile(r"[+]?[0-9]{1,19}")
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
+_QUARTER = re.compile(r"([0-9]{4})-Q([0-9])")
+_YEAR = re.compile(r"([0-9]{4})")
+_BOOLEANS = {
+    "true": True,
+    "false": False,
+    "1": True,
+    "0": False,
+    "yes": True,
+    "no": False,
+    "y": True,
+    "n": False,
+    "约束性": True,
+    "約束性": True,
+    "预期性": False,
+    "預期性": False,
+}
+
+# Which period forms each basis takes; LEVEL (a stock at period end) takes any of them.
+_PERIOD_FORMS = {
+    "YTD": ("month",),
+    "MONTH": ("month",),
+    "QUARTER": ("quarter",),
+    "YEAR": ("year",),
+    "LEVEL": ("month", "quarter", "year"),
+}
+_FORM_SYNTAX = {"month": "YYYY-MM", "quarter": "YYYY-Qn", "year": "YYYY"}
+
+
+def show(value: Any) -> str:
+    """A value as a detail message quotes it: repr-like, cut to about 80 characters."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to print (sys.get_int_max_str_digits)
+        return f"<a {value.bit_length()}-bit number>"
+    if len(text) > SHOW_CHARS:
+        length = f" ({len(value)} chars)" if isinstance(value, str | bytes) else ""
+        text = text[: SHOW_CHARS - 1] + "…" + length
+    return text
+
+
+class _Fields:
+    """A raw record with case-insensitive names that remembers how each name was spelled."""
+
+    def __init__(self, raw: Any, kind: str) -> None:
+        if not isinstance(raw, Mapping):
+            raise RejectedInput(
+                "malformed", f"a {kind} must be a mapping of field names, not {type(raw).__name__}"
+            )
+        self.values: dict[str, tuple[str, Any]] = {}
+        upper = 0
+        for key, value in raw.items():
+            if not isinstance(key, str):
+                continue
+            spelled = key.strip()
+            name = spelled.lower()
+            upper += spelled.isupper()
+            if name in self.values and self.values[name][1] != value:
+                first = self.values[name][0]
+                raise RejectedInput(
+                    "malformed",
+                    f"field {first} is given twice ({spelled} too) with different values",
+                )
+            if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
+                raise RejectedInput(
+                    "malformed",
+                    f"field {spelled} is {len(value)} characters long "
+                    f"(at most {MAX_FIELD_CHARS} allowed)",
+                )
+            self.values[name] = (spelled, value)
+        self.upper = upper * 2 > len(self.values)
+
+    def name(self, field: str) -> str:
+        """The field's name as the input spelled it (or in the input's style when absent)."""
+        if field in self.values:
+            return self.values[field][0]
+        return field.upper() if self.upper else field
+
+    def raw(self, field: str) -> Any:
+        value = self.values.get(field, (field, None))[1]
+        if isinstance(value, str):
+            value = value.strip()
+            return value or None
+        return value
+
+    def text(self, field: str, *, required: bool = False, ints: bool = False) -> str | None:
+        """A text field, stripped; None when empty. ``ints`` lets JSON give 2021 for "2021"."""
+        value = self.raw(field)
+        if value is None:
+            if required:
+                raise RejectedInput("malformed", f"{self.name(field)} is missing")
+            return None
+        if ints and isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        if not isinstance(value, str):
+            raise RejectedInput(
+                "malformed",
+                f"{self.name(field)} must be text, not {type(value).__name__} {show(value)}",
+            )
+        return value
+
+    def choice(self, field: str, choices: tuple[str, ...], default: str | None = None) -> str:
+        value = self.text(field, required=default is None)
+        if value is None:
+            assert default is not None
+            return default
+        if value.upper() in choices:
+            return value.upper()
+        if value.lower() in choices:
+            return value.lower()
+        raise RejectedInput(
+            "malformed", f"{self.name(field)} {show(value)} is not one of {', '.join(choices)}"
+        )
+
+    def number(self, field: str) -> Decimal | None:
+        """A finite number (exact, as written), None when empty."""
+        value = self.raw(field)
+        name = self.name(field)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise RejectedInput(
+                "malformed", f"{name} must be a number, not {type(value).__name__} {show(value)}"
+            )
+        if isinstance(value, str):
+            if len(value) > MAX_NUMBER_CHARS:
+                raise RejectedInput("bad_value", f"{name} {show(value)} is too long for a number")
+            if _GROUPED.fullmatch(value):
+                value = value.replace(",", "")
+            if not _NUMBER.fullmatch(value):
+                finite = value.lower().lstrip("+-") not in {"nan", "inf", "infinity"}
+                what = "a number" if finite else "a finite number"
+                raise RejectedInput("bad_value", f"{name} {show(value)} is not {what}")
+        elif isinstance(value, int) and value.bit_length() > 1100:  # beyond any float
+            raise RejectedInput("bad_value", f"{name} {show(value)} is not a finite number")
+        try:
+            number = Decimal(repr(value) if isinstance(value, float) else value)
+            finite = math.isfinite(float(number))
+        except (ArithmeticError, ValueError):  # e.g. an exponent beyond what Decimal holds
+            finite = False
+        if not finite:
+            raise RejectedInput("bad_value", f"{name} {show(value)} is not a finite number")
+        return number
+
+    def integer(self, field: str, *, default: int | None = None) -> int:
+        value = self.raw(field)
+        name = self.name(field)
+        if value is None:
+            if default is None:
+                raise RejectedInput("malformed", f"{name} is missing")
+            return default
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, str) and _INTEGER.fullmatch(value):
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RejectedInput("malformed", f"{name} {show(value)} is not a whole number")
+        return value
+
+
+def _unit(fields: _Fields, field: str) -> tuple[str, str]:
+    """(unit code, how it was written); unknown units are a unit_mismatch."""
+    written = fields.text(field)
+    if written is None:
+        raise RejectedInput("malformed", f"{fields.name(field)} is missing")
+    code = UNIT_ALIASES.get(written, written.upper())
+    if code not in UNITS:
+        raise RejectedInput(
+            "unit_mismatch",
+            f"{fields.name(field)} {show(written)} is not a known unit ({', '.join(UNITS)})",
+        )
+    return code, written
+
+
+def _factor(fields: _Fields, field: str, unit: str, written: str, indicator: Indicator) -> Decimal:
+    factor = convert_unit(1.0, unit, indicator.unit)
+    if factor is None:
+        raise RejectedInput(
+            "unit_mismatch",
+            f"{fields.name(field)} {show(written)} does not convert to {indicator.unit} "
+            f"for {indicator.id}",
+        )
+    return Decimal(repr(factor))
+
+
+def _convert(number: Decimal | None, factor: Decimal) -> float | None:
+    if number is None:
+        return None
+    # Decimal keeps 1,802,000 万元 at exactly 180.2 亿元 (floats give 180.20000000000002).
+    return float(number) if factor == 1 else float(number * factor)
+
+
+def _check_amount(fields: _Fields, field: str, value: float | None, indicator: Indicator) -> None:
+    """Range checks for a value in the indicator's unit."""
+    if value is None:
+        return
+    name = fields.name(field)
+    unit = indicator.unit
+    if not math.isfinite(value):
+        raise RejectedInput(
+            "bad_value", f"{name} is too large: {show(value)} {unit} is not a finite number"
+        )
+    if value < 0 and indicator.id not in SIGNED_INDICATORS:
+        raise RejectedInput(
+            "bad_value",
+            f"{name} {_num(value)} {unit} is negative; {indicator.id} cannot be below zero",
+        )
+    if unit == "PCT" and indicator.kind == "ratio" and value > 100:
+        raise RejectedInput(
+            "bad_value", f"{name} {_num(value)} PCT is above 100 for the share {indicator.id}"
+        )
+    if unit in WHOLE_UNITS and not value.is_integer():
+        raise RejectedInput(
+            "bad_value",
+            f"{name} {_num(value)} {unit} is not a whole number; {indicator.id} counts whole units",
+        )
+
+
+def _check_growth(fields: _Fields, field: str, value: float | None) -> None:
+    if value is not None and value < -100:
+        raise RejectedInput(
+            "bad_value", f"{fields.name(field)} {_num(value)} is below -100 (a fall of over 100 %)"
+        )
+
+
+def _num(value: float) -> str:
+    return show(int(value)) if value.is_integer() and abs(value) < 1e15 else show(value)
+
+
+def _lookup(fields: _Fields, catalogue: Catalogue) -> tuple[str, Indicator]:
+    zone = fields.text("zone", required=True)
+    indicator = fields.text("indicator", required=True)
+    assert zone is not None and indicator is not None
+    if zone not in catalogue.zones:
+        raise RejectedInput(
+            "unknown_zone", f"{fields.name('zone')} {show(zone)} is not a known zone"
+        )
+    if indicator not in catalogue.indicators:
+        raise RejectedInput(
+            "unknown_indicator",
+            f"{fields.name('indicator')} {show(indicator)} is not in the indicator catalogue",
+        )
+    return zone, catalogue.indicators[indicator]
+
+
+def _period(fields: _Fields, basis: str) -> tuple[str, int, int]:
+    """(period, year, first month) checked against the basis."""
+    text = fields.text("time_period", required=True, ints=True)
+    assert text is not None
+    period = text.upper()
+    name = fields.name("time_period")
+    forms = _PERIOD_FORMS[basis]
+    syntax = " or ".join(_FORM_SYNTAX[f] for f in forms)
+    for form, pattern in (("month", _MONTH), ("quarter", _QUARTER), ("year", _YEAR)):
+        match = pattern.fullmatch(period)
+        if match is None:
+            continue
+        if form not in forms:
+            break
+        year = int(match.group(1))
+        part = int(match.group(2)) if form != "year" else 1
+        if form == "month" and not 1 <= part <= 12:
+            raise RejectedInput("bad_period", f"{name} {show(text)}: month {part} is not 01..12")
+        if form == "quarter" and not 1 <= part <= 4:
+            raise RejectedInput("bad_period", f"{name} {show(text)}: quarter {part} is not 1..4")
+        if not MIN_YEAR <= year <= MAX_YEAR:
+            raise RejectedInput(
+                "bad_period", f"{name} {show(text)}: year {year} is outside {MIN_YEAR}..{MAX_YEAR}"
+            )
+        month = 3 * part - 2 if form == "quarter" else part
+        return period, year, month
+    raise RejectedInput(
+        "bad_period", f"{name} {show(text)} does not fit BASIS {basis}, which needs {syntax}"
+    )
+
+
+def _published_at(fields: _Fields) -> str:
+    text = fields.text("published_at")
+    if text is None:
+        return ""
+    try:
+        if not text.isascii():
+            raise ValueError(text)
+        datetime.fromisoformat(text)
+    except ValueError:
+        raise RejectedInput(
+            "malformed",
+            f"{fields.name('published_at')} {show(text)} is not an ISO 8601 date-time "
+            "(e.g. 2021-04-15T09:00:00+08:00)",
+        ) from None
+    return text
+
+
+def _revision(fields: _Fields) -> int:
+    revision = fields.integer("revision", default=0)
+    if not 0 <= revision <= MAX_REVISION:
+        raise RejectedInput(
+            "malformed", f"{fields.name('revision')} {show(revision)} is not 0 or a positive number"
+        )
+    return revision
+
+
+def validate_observation(
+    raw: Mapping[str, Any], catalogue: Catalogue, *, now: datetime
+) -> Observation:
+    """A feed row (CSV or JSON Lines names) as an Observation in the indicator's unit.
+
+    Raises RejectedInput with a reason code; a period starting after ``now``'s month is a
+    ``future_period``.
+    """
+    fields = _Fields(raw, "feed row")
+    for key_field in ("zone", "indicator", "time_period", "basis"):  # missing ones, in order
+        fields.text(key_field, required=True, ints=key_field == "time_period")
+    action = fields.choice("action", ACTIONS, default="I")
+    source = fields.choice("source", SOURCES, default="bureau")
+    basis = fields.choice("basis", BASES)
+    obs_status = fields.choice("obs_status", OBS_STATUSES, default="A")
+    revision = _revision(fields)
+    published_at = _published_at(fields)
+    zone, indicator = _lookup(fields, catalogue)
+    period, year, month = _period(fields, basis)
+    if (year, month) > (now.year, now.month):
+        raise RejectedInput(
+            "future_period",
+            f"{fields.name('time_period')} {show(period)} starts after the current month "
+            f"{now.year:04d}-{now.month:02d}",
+        )
+    common = dict(
+        zone=zone,
+        indicator=indicator.id,
+        period=period,
+        basis=basis,
+        unit=indicator.unit,
+        obs_status=obs_status,
+        revision=revision,
+        action=action,
+        published_at=published_at,
+        source=source,
+    )
+    if action == "D":  # a tombstone carries its key and revision; value fields are ignored
+        return Observation(value=None, yoy_pct=None, **common)  # type: ignore[arg-type]
+
+    number = fields.number("obs_value")
+    yoy = fields.number("yoy_pct")
+    if number is None and yoy is None:
+        raise RejectedInput(
+            "bad_value",
+            f"{fields.name('obs_value')} and {fields.name('yoy_pct')} are both empty: a figure "
+            "needs a value or a year-on-year growth (ACTION D deletes one)",
+        )
+    value: float | None = None
+    if number is not None or fields.raw("unit_measure") is not None:
+        unit, written = _unit(fields, "unit_measure")
+        factor = _factor(fields, "unit_measure", unit, written, indicator)
+        value = _convert(number, factor)
+    _check_amount(fields, "obs_value", value, indicator)
+    yoy_pct = _convert(yoy, Decimal(1))
+    _check_growth(fields, "yoy_pct", yoy_pct)
+    return Observation(value=value, yoy_pct=yoy_pct, **common)  # type: ignore[arg-type]
+
+
+def observation_to_wire(obs: Observation) -> dict[str, Any]:
+    """The JSON Lines form (lower-case names) that validate_observation reads back as ``obs``."""
+    return {
+        "structure": STRUCTURE,
+        "structure_id": STRUCTURE_ID,
+        "action": obs.action,
+        "zone": obs.zone,
+        "indicator": obs.indicator,
+        "time_period": obs.period,
+        "basis": obs.basis,
+        "obs_value": obs.value,
+        "unit_measure": obs.unit,
+        "yoy_pct": obs.yoy_pct,
+        "obs_status": obs.obs_status,
+        "revision": obs.revision,
+        "published_at": obs.published_at,
+        "source": obs.source,
+    }
+
+
+def _year(fields: _Fields, field: str) -> int:
+    year = fields.integer(field)
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise RejectedInput(
+            "bad_value", f"{fields.name(field)} {year} is outside {MIN_YEAR}..{MAX_YEAR}"
+        )
+    return year
+
+
+def _binding(fields: _Fields) -> bool:
+    value = fields.raw("binding")
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in _BOOLEANS:
+        return _BOOLEANS[value.lower()]
+    raise RejectedInput("malformed", f"{fields.name('binding')} {show(value)} is not true or false")
+
+
+def validate_target(raw: Mapping[str, Any], catalogue: Catalogue) -> PlanTarget:
+    """A plan_targets.csv row (or its JSON form) as a PlanTarget in the indicator's unit.
+
+    A withdrawal (``action`` D) needs only plan, zone, indicator and revision.
+    """
+    fields = _Fields(raw, "plan target")
+    action = fields.choice("action", ACTIONS, default="I")
+    plan = fields.text("plan", required=True)
+    assert plan is not None
+    if "|" in plan or not plan.isprintable() or len(plan) > 100:
+        raise RejectedInput(
+            "malformed",
+            f"{fields.name('plan')} {show(plan)} must be printable, without '|', "
+            "at most 100 characters",
+        )
+    revision = _revision(fields)
+    source = fields.text("source") or ""
+    zone, indicator = _lookup(fields, catalogue)
+    if action == "D":
+        return PlanTarget(
+            plan=plan,
+            zone=zone,
+            indicator=indicator.id,
+            kind="qualitative",
+            base_year=0,
+            base_value=None,
+            target_year=0,
+            target_value=None,
+            annual_growth_pct=None,
+            binding=False,
+            unit=indicator.unit,
+            source=source,
+            revision=revision,
+            action=action,
+        )
+    kind = fields.choice("kind", TARGET_KINDS)
+    base_year = _year(fields, "base_year")
+    target_year = _year(fields, "target_year")
+    binding = _binding(fields)
+    base = fields.number("base_value")
+    target = fields.number("target_value")
+    growth = _convert(fields.number("annual_growth_pct"), Decimal(1))
+    _check_growth(fields, "annual_growth_pct", growth)
+    unit, written = _unit(fields, "unit")
+    if kind == "growth":
+        if unit != "PCT":
+            raise RejectedInput(
+                "unit_mismatch",
+                f"{fields.name('unit')} {show(written)}: a growth target is a rate in PCT",
+            )
+        base_value, target_value = _convert(base, Decimal(1)), _convert(target, Decimal(1))
+        _check_growth(fields, "base_value", base_value)
+        _check_growth(fields, "target_value", target_value)
+    else:
+        factor = _factor(fields, "unit", unit, written, indicator)
+        base_value, target_value = _convert(base, factor), _convert(target, factor)
+        _check_amount(fields, "base_value", base_value, indicator)
+        _check_amount(fields, "target_value", target_value, indicator)
+        unit = indicator.unit
+    if target_year <= base_year:
+        raise RejectedInput(
+            "bad_value",
+            f"{fields.name('target_year')} {target_year} is not after "
+            f"{fields.name('base_year')} {base_year}",
+        )
+    needs = _target_needs(kind, base_value, target_value, growth)
+    if needs:
+        raise RejectedInput("bad_value", f"a {kind} target needs {needs} ({plan}, {indicator.id})")
+    return PlanTarget(
+        plan=plan,
+        zone=zone,
+        indicator=indicator.id,
+        kind=kind,
+        base_year=base_year,
+        base_value=base_value,
+        target_year=target_year,
+        target_value=target_value,
+        annual_growth_pct=growth,
+        binding=binding,
+        unit=unit,
+        source=source,
+        revision=revision,
+        action=action,
+    )
+
+
+def _target_needs(
+    kind: str, base: float | None, target: float | None, growth: float | None
+) -> str | None:
+    """What a target of this kind lacks to be evaluated (the engine's inputs), or None."""
+    if kind == "growth" and growth is None:
+        return "annual_growth_pct"
+    if kind == "level" and target is None and (base is None or growth is None):
+        return "target_value, or base_value and annual_growth_pct"
+    if kind == "share" and (base is None or target is None):
+        return "base_value and target_value"
+    if kind == "cumulative" and target is None:
+        return "target_value"
+    return None
+
+
+def target_to_wire(target: PlanTarget) -> dict[str, Any]:
+    """The JSON form (plan_targets.csv names + revision, action) validate_target reads back."""
+    return {
+        "plan": target.plan,
+        "zone": target.zone,
+        "indicator": target.indicator,
+        "kind": target.kind,
+        "base_year": target.base_year,
+        "base_value": target.base_value,
+        "target_year": target.target_year,
+        "target_value": target.target_value,
+        "annual_growth_pct": target.annual_growth_pct,
+        "binding": target.binding,
+        "unit": target.unit,
+        "source": target.source,
+        "revision": target.revision,
+        "action": target.action,
+    }

@@ -1,0 +1,239 @@
+"""The Prometheus exporter: plan-attainment gauges per (zone, indicator, plan) and pipeline counters.
+
+Label values are bounded by construction: zones, indicators and plans come from the catalogue and
+the plan targets, statuses from ``records.STATUSES``, dead-letter reasons from ``errors.REASONS``.
+The alert rules in ``deploy/prometheus/rules/`` and the Grafana boards read exactly these names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from datetime import datetime, timedelta, timezone
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+
+from parkpulse.schemas.errors import REASONS
+from parkpulse.schemas.records import STATUSES, IndicatorStatus
+
+# Statistics bureaus publish on Beijing time; China has no daylight saving, so a fixed offset is
+# exact and needs no tz database.
+SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
+PUBLICATION_DAY = 20  # a month's figure is due by the 20th of the month after
+DIRECTIONS = ("in", "out")
+
+_KEY_LABELS = ("zone", "indicator", "plan")
+
+
+def period_month(period: str) -> tuple[int, int]:
+    """``(year, month)`` of an evaluated period: ``YYYY-MM``, ``YYYY-Qn`` (month 3n), ``YYYY`` (12)."""
+    text = period.strip()
+    try:
+        if len(text) == 4:
+            return int(text), 12
+        year, rest = text.split("-", 1)
+        month = 3 * int(rest[1:]) if rest[:1] in ("Q", "q") else int(rest)
+        if len(year) == 4 and 1 <= month <= 12:
+            return int(year), month
+    except ValueError:
+        pass
+    raise ValueError(f"not a period: {period!r}")
+
+
+def month_start(year: int, month: int) -> float:
+    """Unix time of 00:00 Asia/Shanghai on the first day of the month."""
+    return datetime(year, month, 1, tzinfo=SHANGHAI).timestamp()
+
+
+def feed_deadline(year: int, month: int) -> float:
+    """When the figure after ``year-month`` is overdue: 00:00 Asia/Shanghai on the 20th of the
+    month after the next one (a March figure evaluated means April's is due by 20 May)."""
+    index = year * 12 + (month - 1) + 2
+    return datetime(index // 12, index % 12 + 1, PUBLICATION_DAY, tzinfo=SHANGHAI).timestamp()
+
+
+class PipelineMetrics:
+    """Every parkpulse metric, registered on one registry (a fresh one unless given)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.attainment = Gauge(
+            "parkpulse_indicator_attainment_ratio",
+            "Actual / expected for the latest evaluated month (expected / actual when lower is"
+            " better; growth targets: (1 + actual%) / (1 + target%)). Absent when unknown.",
+            _KEY_LABELS,
+            registry=r,
+        )
+        self.gap = Gauge(
+            "parkpulse_indicator_gap_pp",
+            "Gap to plan in percentage points for the latest evaluated month. Absent when unknown.",
+            _KEY_LABELS,
+            registry=r,
+        )
+        self.status = Gauge(
+            "parkpulse_indicator_status",
+            "Status of the latest evaluated month, one-hot: 1 for the current status, 0 otherwise.",
+            (*_KEY_LABELS, "status"),
+            registry=r,
+        )
+        self.binding = Gauge(
+            "parkpulse_indicator_binding",
+            "1 when the target is binding (约束性), 0 when expected (预期性).",
+            _KEY_LABELS,
+            registry=r,
+        )
+        self.last_period = Gauge(
+            "parkpulse_indicator_last_period_timestamp_seconds",
+            "Start of the latest evaluated month (00:00 Asia/Shanghai, UTC+8, on the 1st),"
+            " as Unix time.",
+            _KEY_LABELS,
+            registry=r,
+        )
+        self.feed_deadline = Gauge(
+            "parkpulse_zone_feed_deadline_timestamp_seconds",
+            "When the zone's next monthly figure is overdue: 00:00 Asia/Shanghai on the 20th of"
+            " the month after (latest evaluated month + 1), as Unix time.",
+            ("zone",),
+            registry=r,
+        )
+        self.events = Counter(
+            "parkpulse_events_total",
+            "Kafka messages consumed (direction=in) or produced (direction=out) per topic.",
+            ("topic", "direction"),
+            registry=r,
+        )
+        self.deadletters = Counter(
+            "parkpulse_deadletters_total",
+            "Rejected inputs sent to the dead-letter topic, by reason code.",
+            ("reason",),
+            registry=r,
+        )
+        self.sink_rows = Counter(
+            "parkpulse_sink_rows_total",
+            "Rows written to ClickHouse per table.",
+            ("table",),
+            registry=r,
+        )
+        self.sink_errors = Counter(
+            "parkpulse_sink_errors_total",
+            "Failed ClickHouse writes per table (each retry that fails counts).",
+            ("table",),
+            registry=r,
+        )
+        self.sink_buffered = Gauge(
+            "parkpulse_sink_buffered_rows",
+            "Rows held by the ClickHouse sink, not yet durably written.",
+            registry=r,
+        )
+        self.consumer_lag = Gauge(
+            "parkpulse_consumer_lag",
+            "Messages between the worker's committed offset and the end of the partition.",
+            ("topic", "partition"),
+            registry=r,
+        )
+        # Present from the start so that rate() sees the first dead letter of each reason.
+        for reason in REASONS:
+            self.deadletters.labels(reason=reason)
+        self._lock = threading.Lock()
+        self._shown: dict[tuple[str, str, str], tuple[int, int]] = {}
+        self._server = None
+
+    # -- plan attainment ----------------------------------------------------------------
+
+    def observe_status(self, row: IndicatorStatus) -> None:
+        """Show ``row`` if it is the latest month for its key (older months are history: ignored)."""
+        if row.status not in STATUSES:
+            raise ValueError(f"unknown status {row.status!r}")
+        month = period_month(row.period)
+        key = (row.zone, row.indicator, row.plan)
+        with self._lock:
+            shown = self._shown.get(key)
+            if shown is not None and month < shown:
+                return
+            self._shown[key] = month
+            _set_or_remove(self.attainment, key, row.attainment)
+            _set_or_remove(self.gap, key, row.gap_pp)
+            for status in STATUSES:
+                self.status.labels(*key, status).set(1 if status == row.status else 0)
+            self.binding.labels(*key).set(1 if row.binding else 0)
+            self.last_period.labels(*key).set(month_start(*month))
+            self._update_deadline(row.zone)
+
+    def forget_status(self, zone: str, indicator: str, plan: str) -> None:
+        """Remove every series of a withdrawn target (and the zone's deadline if it was the last)."""
+        key = (zone, indicator, plan)
+        with self._lock:
+            self._shown.pop(key, None)
+            for gauge in (self.attainment, self.gap, self.binding, self.last_period):
+                _remove(gauge, *key)
+            for status in STATUSES:
+                _remove(self.status, *key, status)
+            self._update_deadline(zone)
+
+    def _update_deadline(self, zone: str) -> None:
+        months = [m for (z, _, _), m in self._shown.items() if z == zone]
+        if months:
+            self.feed_deadline.labels(zone).set(feed_deadline(*max(months)))
+        else:
+            _remove(self.feed_deadline, zone)
+
+    # -- pipeline -------------------------------------------------------------------------
+
+    def count_events(self, topic: str, direction: str, n: int = 1) -> None:
+        """``n`` messages consumed (``"in"``) from or produced (``"out"``) to ``topic``."""
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction must be 'in' or 'out', got {direction!r}")
+        self.events.labels(topic, direction).inc(n)
+
+    def count_deadletter(self, reason: str, n: int = 1) -> None:
+        """``n`` inputs rejected with ``reason`` (one of ``errors.REASONS``)."""
+        if reason not in REASONS:
+            raise ValueError(f"unknown reason code {reason!r}")
+        self.deadletters.labels(reason).inc(n)
+
+    def count_sink_rows(self, table: str, n: int) -> None:
+        """``n`` rows durably written to ClickHouse ``table``."""
+        self.sink_rows.labels(table).inc(n)
+
+    def count_sink_error(self, table: str) -> None:
+        """One failed write to ClickHouse ``table``."""
+        self.sink_errors.labels(table).inc()
+
+    def set_sink_buffered(self, rows: int) -> None:
+        """Rows waiting in the sink's buffer right now."""
+        self.sink_buffered.set(rows)
+
+    def set_consumer_lag(self, topic: str, partition: int, lag: int) -> None:
+        """The consumer's lag on one partition (end offset − committed offset)."""
+        self.consumer_lag.labels(topic, str(partition)).set(lag)
+
+    # -- exposition -----------------------------------------------------------------------
+
+    def serve(self, host: str, port: int) -> tuple[str, int]:
+        """Serve ``/metrics`` on ``host:port`` from a daemon thread (port 0 picks a free one)."""
+        if self._server is not None:
+            raise RuntimeError("metrics endpoint already serving")
+        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        self._server = server
+        bound = server.server_address
+        return str(bound[0]), int(bound[1])
+
+    def close(self) -> None:
+        """Stop the HTTP endpoint started by ``serve`` (no-op when not serving)."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
+
+def _set_or_remove(gauge: Gauge, key: tuple[str, str, str], value: float | None) -> None:
+    if value is None:
+        _remove(gauge, *key)
+    else:
+        gauge.labels(*key).set(value)
+
+
+def _remove(gauge: Gauge, *labelvalues: str) -> None:
+    with contextlib.suppress(KeyError):  # older prometheus-client raises on a missing series
+        gauge.remove(*labelvalues)

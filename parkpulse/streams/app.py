@@ -1,0 +1,277 @@
+"""The Faust app: topics, the agents that own them, and the HTTP API beside what it reads.
+
+``build_app`` declares everything on one screen; it is a factory rather than module-level code
+because the broker, the store and the ports come from Settings at run time.
+
+Flow: ``observations`` + ``targets-by-zone`` (co-partitioned by zone) → ``roll_up`` → ClickHouse,
+then ``status`` / ``deadletter``. ``targets`` is re-keyed by zone by ``rekey_targets``;
+``deadletter`` is sunk into ClickHouse by ``sink_deadletters``. Offsets are acknowledged only
+after a batch is durably written (``take_events`` acks when the loop body returns).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+import orjson
+
+from parkpulse.config import Settings
+from parkpulse.logs import get_logger, log_event
+from parkpulse.schemas.catalogue import Catalogue
+from parkpulse.schemas.records import DeadLetter
+from parkpulse.sinks.clickhouse import ClickHouseStore, ClickHouseUnavailable, SinkBatch
+from parkpulse.sinks.metrics import PipelineMetrics
+from parkpulse.streams.rollup import Input, Rollup, status_wire, zone_of
+from parkpulse.topics import (
+    DEADLETTER,
+    OBSERVATIONS,
+    STATUS,
+    TARGETS,
+    TARGETS_BY_ZONE,
+    client_options,
+)
+
+log = get_logger("worker")
+
+BATCH_MAX = 5000
+BATCH_WITHIN = 0.2  # seconds: a figure is in ClickHouse well within 2 s of arriving
+RETRY_MAX_DELAY = 10.0
+IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+
+
+def faust_options(settings: Settings) -> dict[str, Any]:
+    """Faust settings tuned so a worker (re)joins its group in seconds on the embedded broker."""
+    security = settings.kafka_security
+    options: dict[str, Any] = {
+        "broker": settings.broker_url,
+        "store": "memory://",
+        "topic_partitions": settings.partitions,
+        "topic_replication_factor": 1,
+        "consumer_auto_offset_reset": "earliest",
+        "broker_session_timeout": 6.0,
+        "broker_heartbeat_interval": 1.0,
+        "broker_rebalance_timeout": 10.0,
+        "broker_commit_interval": 1.0,
+        "broker_request_timeout": 30.0,
+        "stream_wait_empty": False,
+        "web_bind": settings.api_host,
+        "web_host": settings.api_host,
+        "web_port": settings.api_port,
+        "web_in_thread": False,
+        "producer_linger": 0.005,
+        "worker_redirect_stdouts": False,
+    }
+    if security.sasl_mechanism:
+        options["broker_credentials"] = faust.SASLCredentials(
+            username=security.sasl_username,
+            password=security.sasl_password,
+            mechanism=security.sasl_mechanism,
+            ssl_context=client_options(settings).get("ssl_context"),
+        )
+    elif "ssl_context" in client_options(settings):
+        options["broker_credentials"] = faust.SSLCredentials(
+            client_options(settings)["ssl_context"]
+        )
+    return options
+
+
+async def write_durably(
+    store: ClickHouseStore, batch: SinkBatch, metrics: PipelineMetrics, stopping: Callable[[], bool]
+) -> None:
+    """Write the batch, retrying with backoff until it lands: consumption waits, nothing drops."""
+    delay = 0.2
+    metrics.set_sink_buffered(len(batch))
+    while True:
+        try:
+            written = await store.arun(store.write, batch)
+        except ClickHouseUnavailable as exc:
+            metrics.count_sink_error("batch")
+            log_event(log, "sink_retry", error=str(exc)[:300], rows=len(batch), delay_s=delay)
+            if stopping():
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_DELAY)
+            continue
+        for table, n in written.items():
+            if n:
+                metrics.count_sink_rows(table, n)
+        metrics.set_sink_buffered(0)
+        return
+
+
+def build_app(
+    settings: Settings,
+    store: ClickHouseStore,
+    metrics: PipelineMetrics,
+    catalogue: Catalogue,
+    on_ready: Callable[[faust.App], Awaitable[None]] | None = None,
+) -> faust.App:
+    """The parkpulse Faust app wired to a store and a metrics registry."""
+    app = faust.App("parkpulse", autodiscover=False, **faust_options(settings))
+    raw = {"key_serializer": "raw", "value_serializer": "raw"}
+    zone_inputs = app.topic(OBSERVATIONS, TARGETS_BY_ZONE, **raw)
+    targets = app.topic(TARGETS, **raw)
+    targets_by_zone = app.topic(TARGETS_BY_ZONE, **raw)
+    status = app.topic(STATUS, **raw)
+    deadletter = app.topic(DEADLETTER, **raw)
+    rollup = Rollup(catalogue)
+
+    @app.agent(targets)
+    async def rekey_targets(stream: faust.StreamT) -> None:
+        """Targets are keyed plan|zone|indicator; re-key by zone so they meet the figures."""
+        async for event in stream.events():
+            zone = zone_of(event.value) or ""
+            await targets_by_zone.send(key=zone.encode(), value=event.value)
+
+    @app.agent(zone_inputs)
+    async def roll_up(stream: faust.StreamT) -> None:
+        """Figures and targets per zone → status rows (ClickHouse first, then the topic)."""
+        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
+            inputs = [
+                Input(
+                    topic=e.message.topic,
+                    kind="target" if e.message.topic == TARGETS_BY_ZONE else "observation",
+                    value=e.value if isinstance(e.value, bytes) else b"",
+                    partition=e.message.partition,
+                    offset=e.message.offset,
+                )
+                for e in events
+            ]
+            await process(inputs)
+
+    async def process(inputs: Sequence[Input]) -> None:
+        for topic in {i.topic for i in inputs}:
+            metrics.count_events(topic, "in", sum(1 for i in inputs if i.topic == topic))
+        for zone in {zone_of(i.value) for i in inputs}:
+            if zone in catalogue.zones and not rollup.is_loaded(zone):
+                rollup.load(zone, *await store.arun(store.zone_state, zone))
+        result = rollup.apply(inputs)
+        dead = result.batch.deadletters
+        result.batch.deadletters = []
+        if len(result.batch):
+            await write_durably(store, result.batch, metrics, lambda: app.should_stop)
+        sends = [
+            await status.send(
+                key=f"{row.zone}|{row.indicator}|{row.plan}".encode(),
+                value=status_wire(row, deleted=deleted),
+            )
+            for rows, deleted in (
+                (result.batch.statuses, False),
+                (result.batch.status_tombstones, True),
+            )
+            for row in rows
+        ]
+        sends += [
+            await deadletter.send(key=d.source_topic.encode(), value=orjson.dumps(d.to_dict()))
+            for d in dead
+        ]
+        if sends:
+            await asyncio.gather(*sends)
+            metrics.count_events(STATUS, "out", len(sends) - len(dead))
+            metrics.count_events(DEADLETTER, "out", len(dead))
+        for row in result.batch.statuses:
+            metrics.observe_status(row)
+        if result.batch.observations or dead:
+            log_event(
+                log,
+                "batch_processed",
+                inputs=len(inputs),
+                accepted=result.accepted,
+                rejected=len(dead),
+                status_rows=len(result.batch.statuses),
+            )
+
+    @app.agent(deadletter)
+    async def sink_deadletters(stream: faust.StreamT) -> None:
+        """Every rejected input, from the producers and from this worker, into ClickHouse."""
+        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
+            batch = SinkBatch(deadletters=[_read_deadletter(e.value) for e in events])
+            await write_durably(store, batch, metrics, lambda: app.should_stop)
+            for d in batch.deadletters:
+                metrics.count_deadletter(d.reason)
+            metrics.count_events(DEADLETTER, "in", len(events))
+
+    @app.on_rebalance_complete.connect
+    async def forget_state(sender: faust.App, **kwargs: Any) -> None:
+        # Another worker may have moved a zone on while we did not own it: reload lazily.
+        rollup.forget()
+
+    @app.task
+    async def announce_ready() -> None:
+        while not app.consumer.assignment():
+            await asyncio.sleep(0.05)
+        if on_ready is not None:
+            await on_ready(app)
+
+    # -- the HTTP API, next to the store it reads ----------------------------------------
+
+    def _params(request: Any, names: Sequence[str]) -> dict[str, str | None]:
+        out: dict[str, str | None] = {}
+        for name in names:
+            value = request.query.get(name) or None
+            if value is not None and not IDENT.match(value):
+                raise ValueError(f"invalid {name}: must match {IDENT.pattern}")
+            out[name] = value
+        return out
+
+    async def _json(web: Any, fn: Callable[[], Any]) -> Any:
+        try:
+            data = await store.arun(fn)
+        except ValueError as exc:
+            return web.json({"error": str(exc)}, status=400)
+        return web.json(data)
+
+    @app.page("/api/status")
+    async def api_status(self: Any, request: Any) -> Any:
+        try:
+            p = _params(request, ("zone", "indicator", "plan"))
+        except ValueError as exc:
+            return self.json({"error": str(exc)}, status=400)
+        return await _json(self, lambda: store.latest_status(p["zone"], p["indicator"], p["plan"]))
+
+    @app.page("/api/status/history")
+    async def api_status_history(self: Any, request: Any) -> Any:
+        try:
+            p = _params(request, ("zone",))
+        except ValueError as exc:
+            return self.json({"error": str(exc)}, status=400)
+        return await _json(self, lambda: store.status_rows(p["zone"]))
+
+    @app.page("/api/scorecard")
+    async def api_scorecard(self: Any, request: Any) -> Any:
+        return await _json(self, store.scorecards)
+
+    @app.page("/api/deadletter")
+    async def api_deadletter(self: Any, request: Any) -> Any:
+        try:
+            limit = min(max(int(request.query.get("limit", "1000")), 1), 100_000)
+        except ValueError:
+            return self.json({"error": "limit must be an integer"}, status=400)
+        return await _json(self, lambda: store.deadletters(limit))
+
+    @app.page("/api/health")
+    async def api_health(self: Any, request: Any) -> Any:
+        return self.json({"ok": True, "assigned": len(app.consumer.assignment())})
+
+    return app
+
+
+def _read_deadletter(value: Any) -> DeadLetter:
+    """A dead-letter message; one that cannot be read is itself kept, as malformed."""
+    try:
+        doc = orjson.loads(value)
+        return DeadLetter(**{k: doc[k] for k in DeadLetter.__dataclass_fields__ if k in doc})
+    except (orjson.JSONDecodeError, TypeError, ValueError):
+        raw = value[:4096].decode("utf-8", "replace") if isinstance(value, bytes) else ""
+        return DeadLetter(
+            source_topic=DEADLETTER,
+            reason="malformed",
+            detail="unreadable dead-letter message",
+            raw=raw,
+            received_at=datetime.now(UTC).isoformat(),
+        )

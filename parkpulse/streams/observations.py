@@ -1,0 +1,260 @@
+"""Revisions, deletes and derived series of observations (pure; no I/O).
+
+An observation is keyed by ``(zone, indicator, basis, period, source)``. The kept figure of a
+key is the maximum by ``(revision, is_delete)``: a higher revision replaces a lower one and, at the
+same revision, a delete beats an insert. Ties between equal figures are broken by the remaining
+fields, so the final state never depends on arrival order. Two different figures at the same
+revision are a ``conflict``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from parkpulse.schemas.errors import RejectedInput
+from parkpulse.schemas.records import Observation
+from parkpulse.streams.periods import Period, YearMonth, parse_period
+
+ObservationKey = tuple[str, str, str, str, str]
+
+# For stocks and ratios every basis reads as a level at period end; the most direct one wins.
+LEVEL_BASES = ("LEVEL", "YTD", "YEAR", "QUARTER", "MONTH")
+# For flows a YTD-basis figure beats a YEAR one that lands on the same month.
+YTD_BASES = ("YTD", "YEAR")
+
+
+class ObservationConflict(RejectedInput):
+    """Same key, same revision, same action class, but a different value or YoY."""
+
+    def __init__(self, current: Observation, incoming: Observation) -> None:
+        super().__init__(
+            "conflict",
+            f"{'/'.join(incoming.key)} revision {incoming.revision}: have value={current.value} "
+            f"yoy={current.yoy_pct}, got value={incoming.value} yoy={incoming.yoy_pct}",
+        )
+        self.current = current
+        self.incoming = incoming
+
+
+def _number_key(value: float | None) -> tuple[int, float]:
+    if value is None:
+        return (0, 0.0)
+    if math.isnan(value):
+        return (2, 0.0)
+    return (1, value)
+
+
+def _order(obs: Observation) -> tuple:
+    """A total order on the figures of one key; the maximum is kept."""
+    return (
+        obs.revision,
+        obs.is_delete,
+        obs.published_at,
+        obs.obs_status,
+        obs.action,
+        obs.unit,
+        _number_key(obs.value),
+        _number_key(obs.yoy_pct),
+    )
+
+
+def _same_figure(a: Observation, b: Observation) -> bool:
+    return _number_key(a.value) == _number_key(b.value) and _number_key(a.yoy_pct) == _number_key(
+        b.yoy_pct
+    )
+
+
+def merge(current: Observation | None, incoming: Observation) -> Observation:
+    """The observation to keep for a key; returns ``current`` itself when nothing changes.
+
+    Raises ObservationConflict when both are upserts at one revision with different figures.
+    """
+    if current is None:
+        return incoming
+    if current.key != incoming.key:
+        raise ValueError(f"cannot merge different keys {current.key} and {incoming.key}")
+    if (incoming.revision, incoming.is_delete) == (current.revision, current.is_delete) and not (
+        incoming.is_delete or _same_figure(current, incoming)
+    ):
+        raise ObservationConflict(current, incoming)
+    return incoming if _order(incoming) > _order(current) else current
+
+
+def resolve(observations: Iterable[Observation]) -> dict[ObservationKey, Observation]:
+    """The kept observation per key (tombstones included), whatever the order or duplicates.
+
+    Never raises: a conflict resolves to the same figure ``merge`` would order last.
+    """
+    kept: dict[ObservationKey, Observation] = {}
+    for obs in observations:
+        current = kept.get(obs.key)
+        if current is None or _order(obs) > _order(current):
+            kept[obs.key] = obs
+    return kept
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """Figures of one (zone, indicator) by month; the bureau's figure wins over registrations."""
+
+    ytd: Mapping[YearMonth, float]  # cumulative Jan..month (flows)
+    monthly: Mapping[YearMonth, float]  # the month alone (flows)
+    level: Mapping[YearMonth, float]  # level at month end (stocks, ratios; LEVEL figures of flows)
+    yoy_pct: Mapping[YearMonth, float]  # YTD (flows) or level (others) YoY; the bureau's as given
+    observed: frozenset[YearMonth]  # months that have a live figure, any basis
+
+    def latest_level(self, at: YearMonth) -> float | None:
+        """The latest level at or before ``at``."""
+        known = [month for month in self.level if month <= at]
+        return self.level[max(known)] if known else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Figure:
+    period: Period
+    obs: Observation
+
+    @property
+    def at(self) -> YearMonth:
+        return self.period.evaluated_at
+
+
+def _figures(observations: Iterable[Observation]) -> list[_Figure]:
+    figures = []
+    for obs in observations:
+        try:
+            period = parse_period(obs.period)
+        except RejectedInput:
+            continue
+        figures.append(_Figure(period, obs))
+    return figures
+
+
+def _first_by_month(figures: Iterable[_Figure], bases: tuple[str, ...], field: str) -> dict:
+    """``field`` per month, from the first basis in ``bases`` that has it at that month."""
+    ranked = sorted(
+        (f for f in figures if f.obs.basis in bases and getattr(f.obs, field) is not None),
+        key=lambda f: (bases.index(f.obs.basis), f.obs.period),
+    )
+    out: dict[YearMonth, float] = {}
+    for figure in ranked:
+        out.setdefault(figure.at, getattr(figure.obs, field))
+    return out
+
+
+def _is_ytd_figure(figure: _Figure) -> bool:
+    # A YEAR figure is the YTD at December only when its period is a whole year.
+    return figure.obs.basis == "YTD" or (
+        figure.obs.basis == "YEAR" and figure.period.kind == "year"
+    )
+
+
+def _chain_ytd(
+    ytd: dict[YearMonth, float],
+    monthly: Mapping[YearMonth, float],
+    quarters: Mapping[YearMonth, float],
+) -> dict[YearMonth, float]:
+    """Extend YTD forward: YTD(m) = YTD(m−1) + MONTH(m), YTD(3q) = YTD(3q−3) + QUARTER(q).
+
+    Only complete months add up (a combined ``YYYY-02`` YTD stands for January and February).
+    """
+    out = dict(ytd)
+    for year in sorted({at.year for at in (*ytd, *monthly, *quarters)}):
+        for month in range(1, 13):
+            at = YearMonth(year, month)
+            if at in out:
+                continue
+            before = out.get(YearMonth(year, month - 1)) if month > 1 else 0.0
+            quarter_start = out.get(YearMonth(year, month - 3)) if month > 3 else 0.0
+            if before is not None and at in monthly:
+                out[at] = before + monthly[at]
+            elif at in quarters and quarter_start is not None:
+                out[at] = quarter_start + quarters[at]
+    return out
+
+
+def _monthly_from_ytd(
+    ytd: Mapping[YearMonth, float], monthly: Mapping[YearMonth, float]
+) -> dict[YearMonth, float]:
+    """MONTH(m) = YTD(m) − YTD(m−1), MONTH(1) = YTD(1); a published MONTH figure is kept."""
+    out = dict(monthly)
+    for at, value in ytd.items():
+        if at in out:
+            continue
+        if at.month == 1:
+            out[at] = value
+        elif (before := ytd.get(YearMonth(at.year, at.month - 1))) is not None:
+            out[at] = value - before
+    return out
+
+
+def _flow_ytd_monthly(
+    figures: list[_Figure],
+) -> tuple[dict[YearMonth, float], dict[YearMonth, float]]:
+    with_value = [f for f in figures if f.obs.value is not None]
+    ytd = _first_by_month([f for f in with_value if _is_ytd_figure(f)], YTD_BASES, "value")
+    monthly = {
+        f.at: f.obs.value for f in with_value if f.obs.basis == "MONTH" and f.period.kind == "month"
+    }
+    quarters = {
+        f.at: f.obs.value
+        for f in with_value
+        if f.obs.basis == "QUARTER" and f.period.kind == "quarter"
+    }
+    ytd = _chain_ytd(ytd, monthly, quarters)
+    return ytd, _monthly_from_ytd(ytd, monthly)
+
+
+def _prefer(primary: Mapping, secondary: Mapping) -> dict:
+    return {**secondary, **primary}
+
+
+def _computed_yoy(values: Mapping[YearMonth, float]) -> dict[YearMonth, float]:
+    """YoY = (X(y, m) / X(y−1, m) − 1)·100 where last year's figure is positive."""
+    out = {}
+    for at, value in values.items():
+        prior = values.get(at.previous_year())
+        if prior is not None and prior > 0:
+            out[at] = (value / prior - 1.0) * 100.0
+    return out
+
+
+def _live(observations: Iterable[Observation]) -> list[Observation]:
+    kept = resolve(observations)
+    return [kept[key] for key in sorted(kept) if not kept[key].is_delete]
+
+
+def derive_series(observations: Iterable[Observation], kind: str = "flow") -> Series:
+    """Derive YTD, monthly, level and YoY series of one (zone, indicator) of ``kind``.
+
+    Sources are never mixed inside one derivation: each is derived alone, then the bureau's figure
+    wins month by month. YoY is the bureau's where given, else computed from the merged series.
+    """
+    figures = _figures(_live(observations))
+    by_source = {
+        source: [f for f in figures if f.obs.source == source]
+        for source in ("registrations", "bureau")
+    }
+    ytd: dict[YearMonth, float] = {}
+    monthly: dict[YearMonth, float] = {}
+    level: dict[YearMonth, float] = {}
+    given_yoy: dict[YearMonth, float] = {}
+    for source_figures in by_source.values():  # registrations first, the bureau overrides
+        if kind == "flow":
+            source_ytd, source_monthly = _flow_ytd_monthly(source_figures)
+            ytd, monthly = _prefer(source_ytd, ytd), _prefer(source_monthly, monthly)
+            level = _prefer(_first_by_month(source_figures, ("LEVEL",), "value"), level)
+            yoy = _first_by_month(
+                [f for f in source_figures if _is_ytd_figure(f)], YTD_BASES, "yoy_pct"
+            )
+        else:
+            level = _prefer(_first_by_month(source_figures, LEVEL_BASES, "value"), level)
+            yoy = _first_by_month(source_figures, LEVEL_BASES, "yoy_pct")
+        given_yoy = _prefer(yoy, given_yoy)
+    computed = _computed_yoy(ytd if kind == "flow" else level)
+    observed = frozenset(
+        f.at for f in figures if f.obs.value is not None or f.obs.yoy_pct is not None
+    )
+    return Series(ytd, monthly, level, _prefer(given_yoy, computed), observed)

@@ -1,0 +1,442 @@
+"""The plan-target engine: status rows of (zone, indicator, plan) by month (pure; no I/O).
+
+Notation as in DESIGN.md: month m of year y, base year B with value V0, target year T with value VT,
+annual growth g (a fraction). Every function here is total on data: a missing or degenerate input
+gives None numbers and a sensible status, never an exception.
+
+Where DESIGN.md is silent:
+- V0 missing: read from the data (YTD(B, 12) of a flow, else the last level up to B-12). If still
+  unknown, only A(T) = VT is known: an annual task (T = B+1) expects VT·s(m) of a flow and VT
+  itself of a stock or share (the level must stand by year end); earlier years give not_evaluated.
+- A geometric path needs V0, VT > 0; otherwise the path is the straight line between them.
+- A month whose actual cannot be formed gives no row; a target with no row at all gives one
+  no_data row at B+1-01 (qualitative targets: one not_evaluated row there).
+- Expected ≤ 0 leaves attainment None; the status then compares actual with expected directly.
+  A known actual with no expected (no path) is not_evaluated.
+- Lower is better: attainment = expected/actual, gap_pp of growth = g·100 − actual_pct, and a
+  flow or cumulative target is achieved only once its period is complete (YTD only grows).
+- Comparisons allow 1e-9 of float noise, so a figure exactly on its path is on_track.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from parkpulse.schemas.catalogue import Indicator
+from parkpulse.schemas.records import (
+    STATUSES,
+    IndicatorStatus,
+    Observation,
+    PlanTarget,
+    ZoneScorecard,
+)
+from parkpulse.streams.observations import Series, derive_series
+from parkpulse.streams.periods import YearMonth
+
+StatusKey = tuple[str, str, str]  # (zone, indicator, plan)
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Where on_track turns at_risk turns behind (configurable per indicator)."""
+
+    at_risk_attainment: float = 0.95  # attainment ≥ this (and < 1) is at_risk
+    at_risk_gap_pp: float = -2.0  # growth targets: gap_pp ≥ this (and < 0) is at_risk
+
+
+DEFAULT_THRESHOLDS = Thresholds()
+# Comparisons allow float noise: a figure computed exactly on its path is on_track, not at_risk.
+EPSILON = 1e-9
+
+
+def thresholds_for(indicator: str, table: Mapping[str, Thresholds] | None) -> Thresholds:
+    """The thresholds configured for ``indicator``, else the defaults."""
+    return (table or {}).get(indicator, DEFAULT_THRESHOLDS)
+
+
+# -- target paths ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Path:
+    """The yearly target path of a level or share target; None where it cannot be known."""
+
+    base_year: int
+    v0: float | None
+    target_year: int
+    vt: float | None
+    geometric: bool
+
+    def at(self, year: int) -> float | None:
+        """A(y) = V0·(VT/V0)^((y−B)/(T−B)) (level) or E(y) = V0 + (VT − V0)·(y−B)/(T−B) (share)."""
+        b, t = self.base_year, self.target_year
+        if year == t:
+            return self.vt
+        if year == b:
+            return self.v0
+        if self.v0 is None or self.vt is None or t <= b:
+            return None
+        share = (year - b) / (t - b)
+        if self.geometric and self.v0 > 0 and self.vt > 0:
+            return self.v0 * (self.vt / self.v0) ** share
+        # A geometric path needs positive ends; otherwise fall back to the straight line.
+        return self.v0 + (self.vt - self.v0) * share
+
+
+def _observed_base(target: PlanTarget, indicator: Indicator, series: Series) -> float | None:
+    """V0 read from the data when the plan gives none: YTD(B, 12) of a flow, else the last level."""
+    december = YearMonth(target.base_year, 12)
+    if indicator.kind == "flow" and target.kind == "level":
+        return series.ytd.get(december)
+    return series.latest_level(december)
+
+
+def _path(target: PlanTarget, indicator: Indicator, series: Series, geometric: bool) -> _Path:
+    v0 = target.base_value
+    if v0 is None:
+        v0 = _observed_base(target, indicator, series)
+    vt = target.target_value
+    g = target.annual_growth_pct
+    if vt is None and v0 is not None and g is not None:
+        # If VT is missing, VT = V0·(1+g)^(T−B).
+        vt = v0 * (1 + g / 100) ** (target.target_year - target.base_year)
+    return _Path(target.base_year, v0, target.target_year, vt, geometric)
+
+
+def _within_year(
+    start: float | None, end: float | None, month: int, geometric: bool
+) -> float | None:
+    """Stock: A(y−1)·(A(y)/A(y−1))^(m/12); share: E(y−1) + (E(y) − E(y−1))·m/12.
+
+    With no start (an annual task without a base level) the year's target is expected already.
+    """
+    if end is None:
+        return None
+    if start is None:
+        return end
+    if geometric and start > 0 and end > 0:
+        return start * (end / start) ** (month / 12)
+    return start + (end - start) * month / 12
+
+
+def seasonal_share(series: Series, at: YearMonth) -> tuple[float, str]:
+    """s(m) = YTD(y−1, m) / YTD(y−1, 12) when both are known, else m/12; with its source."""
+    prior = series.ytd.get(at.previous_year())
+    full = series.ytd.get(YearMonth(at.year - 1, 12))
+    if prior is not None and full is not None and full > 0 and prior >= 0:
+        return prior / full, "prior_year"
+    return at.month / 12, "linear"
+
+
+# -- one reading per kind ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """The inputs of one status row before attainment and status."""
+
+    actual: float
+    expected: float | None
+    annual_target: float | None
+    met: bool = False  # the year's target is already reached
+    projected_year_end: float | None = None
+    required_growth_pct: float | None = None
+    seasonal_source: str | None = None
+
+
+def _meets(actual: float, target: float | None, higher_is_better: bool) -> bool:
+    """``actual`` reaches ``target`` (up to float noise, so a figure on its path counts)."""
+    if target is None:
+        return False
+    slack = EPSILON * max(1.0, abs(target))
+    return actual >= target - slack if higher_is_better else actual <= target + slack
+
+
+def _required_growth(
+    series: Series, at: YearMonth, annual: float | None, actual: float
+) -> float | None:
+    """((A(y) − actual) / (YTD(y−1,12) − YTD(y−1,m)) − 1)·100, when last year's remainder is > 0."""
+    prior = series.ytd.get(at.previous_year())
+    full = series.ytd.get(YearMonth(at.year - 1, 12))
+    if annual is None or prior is None or full is None or at.month == 12:
+        return None
+    remainder = full - prior
+    if remainder <= 0:
+        return None
+    return ((annual - actual) / remainder - 1) * 100
+
+
+def _level_flow(
+    target: PlanTarget, ind: Indicator, series: Series, at: YearMonth
+) -> _Reading | None:
+    """Flow level: actual = YTD(y, m); expected = A(y)·s(m); projected_year_end = actual / s(m)."""
+    actual = series.ytd.get(at)
+    if actual is None:
+        return None
+    annual = _path(target, ind, series, geometric=True).at(at.year)
+    share, source = seasonal_share(series, at)
+    # A lower-is-better flow only proves its year's target once the year is complete.
+    met = _meets(actual, annual, ind.higher_is_better) and (ind.higher_is_better or at.month == 12)
+    return _Reading(
+        actual=actual,
+        expected=None if annual is None else annual * share,
+        annual_target=annual,
+        met=met,
+        projected_year_end=actual / share if share > 0 else None,
+        required_growth_pct=_required_growth(series, at, annual, actual),
+        seasonal_source=source,
+    )
+
+
+def _level_path_reading(
+    target: PlanTarget, ind: Indicator, series: Series, at: YearMonth, geometric: bool
+) -> _Reading | None:
+    """Stock level (geometric path) or share (linear path): actual = the latest level."""
+    actual = series.latest_level(at)
+    if actual is None:
+        return None
+    path = _path(target, ind, series, geometric)
+    annual = path.at(at.year)
+    start = path.at(at.year - 1)
+    return _Reading(
+        actual=actual,
+        expected=_within_year(start, annual, at.month, geometric),
+        annual_target=annual,
+        met=_meets(actual, annual, ind.higher_is_better),
+    )
+
+
+def _level(target: PlanTarget, ind: Indicator, series: Series, at: YearMonth) -> _Reading | None:
+    if ind.kind == "flow":
+        return _level_flow(target, ind, series, at)
+    # A level target on a ratio indicator is evaluated like a stock.
+    return _level_path_reading(target, ind, series, at, geometric=True)
+
+
+def _share(target: PlanTarget, ind: Indicator, series: Series, at: YearMonth) -> _Reading | None:
+    return _level_path_reading(target, ind, series, at, geometric=False)
+
+
+def _cumulative(
+    target: PlanTarget, ind: Indicator, series: Series, at: YearMonth
+) -> _Reading | None:
+    """actual = Σ YTD(k, 12) for B < k < y, + YTD(y, m) (the flow since B);
+    expected = VT·((y−B−1)·12 + m)/((T−B)·12)."""
+    b, t, vt = target.base_year, target.target_year, target.target_value
+    parts = [series.ytd.get(YearMonth(year, 12)) for year in range(b + 1, at.year)]
+    parts.append(series.ytd.get(at))
+    if any(part is None for part in parts):
+        return None
+    actual = float(sum(parts))  # type: ignore[arg-type]
+    expected = (
+        None if vt is None or t <= b else vt * ((at.year - b - 1) * 12 + at.month) / ((t - b) * 12)
+    )
+    plan_complete = at == YearMonth(t, 12)
+    met = _meets(actual, vt, ind.higher_is_better) and (ind.higher_is_better or plan_complete)
+    return _Reading(actual=actual, expected=expected, annual_target=vt, met=met)
+
+
+def _growth_pct(target: PlanTarget) -> float | None:
+    g = target.annual_growth_pct
+    return g if g is not None else target.target_value
+
+
+def _growth(target: PlanTarget, ind: Indicator, series: Series, at: YearMonth) -> _Reading | None:
+    """actual = YTD YoY % (the bureau's, else computed); expected = annual_target = g·100."""
+    actual = series.yoy_pct.get(at)
+    if actual is None:
+        return None
+    g_pct = _growth_pct(target)
+    return _Reading(actual=actual, expected=g_pct, annual_target=g_pct)
+
+
+_READERS: dict[str, Callable[[PlanTarget, Indicator, Series, YearMonth], _Reading | None]] = {
+    "level": _level,
+    "share": _share,
+    "cumulative": _cumulative,
+    "growth": _growth,
+}
+
+
+# -- attainment and status -----------------------------------------------------------------
+
+
+def attainment_ratio(actual: float, expected: float, higher_is_better: bool = True) -> float | None:
+    """actual / expected (expected / actual when lower is better); None when undefined."""
+    if higher_is_better:
+        return actual / expected if expected > 0 else None
+    return expected / actual if actual > 0 and expected >= 0 else None
+
+
+def growth_attainment(
+    actual_pct: float, g_pct: float, higher_is_better: bool = True
+) -> tuple[float | None, float]:
+    """attainment = (1 + actual_pct/100) / (1 + g); gap_pp = actual_pct − g·100.
+
+    Lower is better inverts both, so a positive gap_pp is always good."""
+    grown, planned = 1 + actual_pct / 100, 1 + g_pct / 100
+    if higher_is_better:
+        return (grown / planned if planned > 0 else None), actual_pct - g_pct
+    return (planned / grown if grown > 0 else None), g_pct - actual_pct
+
+
+def _grade(ratio: float, at_risk_from: float, on_track_from: float) -> str:
+    if ratio >= on_track_from - EPSILON:
+        return "on_track"
+    return "at_risk" if ratio >= at_risk_from - EPSILON else "behind"
+
+
+def _finish(
+    target: PlanTarget, ind: Indicator, at: YearMonth, reading: _Reading, limits: Thresholds
+) -> IndicatorStatus:
+    hib = ind.higher_is_better
+    attainment = gap = None
+    if reading.expected is None:
+        status = "achieved" if reading.met else "not_evaluated"
+    elif target.kind == "growth":
+        attainment, gap = growth_attainment(reading.actual, reading.expected, hib)
+        status = _grade(gap, limits.at_risk_gap_pp, 0.0)  # growth targets are never achieved
+    else:
+        attainment = attainment_ratio(reading.actual, reading.expected, hib)
+        gap = None if attainment is None else (attainment - 1) * 100
+        if reading.met:
+            status = "achieved"
+        elif attainment is None:  # expected is zero or negative: compare the numbers themselves
+            status = "on_track" if _meets(reading.actual, reading.expected, hib) else "behind"
+        else:
+            status = _grade(attainment, limits.at_risk_attainment, 1.0)
+    return _row(
+        target,
+        at.label,
+        status,
+        actual=reading.actual,
+        expected=reading.expected,
+        annual_target=reading.annual_target,
+        attainment=attainment,
+        gap_pp=gap,
+        projected_year_end=reading.projected_year_end,
+        required_growth_pct=reading.required_growth_pct,
+        seasonal_source=reading.seasonal_source,
+    )
+
+
+def _row(
+    target: PlanTarget, period: str, status: str, **numbers: float | str | None
+) -> IndicatorStatus:
+    return IndicatorStatus(
+        zone=target.zone,
+        indicator=target.indicator,
+        plan=target.plan,
+        period=period,
+        kind=target.kind,
+        status=status,
+        binding=target.binding,
+        **numbers,  # type: ignore[arg-type]
+    )
+
+
+# -- public API ----------------------------------------------------------------------------
+
+
+def _plan_months(target: PlanTarget, series: Series) -> list[YearMonth]:
+    """Months with a figure in years B+1..T; earlier years only feed seasonality, YoY and sums."""
+    return sorted(m for m in series.observed if target.base_year < m.year <= target.target_year)
+
+
+def _any_actual(ind: Indicator, series: Series, at: YearMonth) -> float | None:
+    return series.ytd.get(at) if ind.kind == "flow" else series.latest_level(at)
+
+
+def _evaluate_target(
+    target: PlanTarget, ind: Indicator, series: Series, limits: Thresholds
+) -> list[IndicatorStatus]:
+    first = f"{target.base_year + 1}-01"
+    months = _plan_months(target, series)
+    if target.kind == "qualitative":  # 完成市下达指标: the target value comes from outside
+        rows = [
+            _row(target, m.label, "not_evaluated", actual=_any_actual(ind, series, m))
+            for m in months
+        ]
+        return rows or [_row(target, first, "not_evaluated")]
+    reader = _READERS.get(target.kind)
+    rows = []
+    for month in months:
+        try:
+            reading = reader(target, ind, series, month) if reader else None
+            if reading is not None:
+                rows.append(_finish(target, ind, month, reading, limits))
+        except ArithmeticError:  # absurd magnitudes overflow a power: no usable figure that month
+            continue
+    return rows or [_row(target, first, "no_data")]
+
+
+def _target_order(target: PlanTarget) -> tuple[int, bool, str]:
+    # Highest revision wins, a withdrawal wins a tie, then any fixed order for equal revisions.
+    return (target.revision, target.action == "D", repr(target.to_dict()))
+
+
+def _current_targets(zone: str, indicator: str, targets: Iterable[PlanTarget]) -> list[PlanTarget]:
+    """The kept revision per plan, withdrawn targets (action D) dropped."""
+    kept: dict[tuple[str, str, str], PlanTarget] = {}
+    for target in targets:
+        if target.zone == zone and target.indicator == indicator:
+            current = kept.get(target.key)
+            if current is None or _target_order(target) > _target_order(current):
+                kept[target.key] = target
+    return [kept[key] for key in sorted(kept) if kept[key].action != "D"]
+
+
+def evaluate(
+    zone: str,
+    indicator: Indicator,
+    observations: Iterable[Observation],
+    targets: Iterable[PlanTarget],
+    thresholds: Thresholds | Mapping[str, Thresholds] | None = None,
+) -> list[IndicatorStatus]:
+    """Status rows per (plan, month with a figure) of one zone and indicator, by plan and period.
+
+    ``observations`` may hold duplicates, revisions, tombstones and both sources; they are merged.
+    """
+    if isinstance(thresholds, Thresholds):
+        limits = thresholds
+    else:
+        limits = thresholds_for(indicator.id, thresholds)
+    mine = [o for o in observations if o.zone == zone and o.indicator == indicator.id]
+    series = derive_series(mine, indicator.kind)
+    rows = []
+    for target in _current_targets(zone, indicator.id, targets):
+        rows.extend(_evaluate_target(target, indicator, series, limits))
+    return sorted(rows, key=lambda r: (r.plan, r.period))
+
+
+def latest(rows: Iterable[IndicatorStatus]) -> dict[StatusKey, IndicatorStatus]:
+    """The latest month's row per (zone, indicator, plan)."""
+    out: dict[StatusKey, IndicatorStatus] = {}
+    for row in rows:
+        key = (row.zone, row.indicator, row.plan)
+        if key not in out or row.period >= out[key].period:
+            out[key] = row
+    return out
+
+
+def scorecard(zone: str, rows: Iterable[IndicatorStatus]) -> ZoneScorecard:
+    """Roll up the latest row per (indicator, plan) of ``zone``: counts, worst binding, median."""
+    current = [row for row in latest(r for r in rows if r.zone == zone).values()]
+    counts = dict.fromkeys(STATUSES, 0)
+    for row in current:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    attained = [row for row in current if row.attainment is not None]
+    binding = sorted(
+        (row for row in attained if row.binding), key=lambda r: (r.attainment, r.indicator, r.plan)
+    )
+    worst = binding[0] if binding else None
+    return ZoneScorecard(
+        zone=zone,
+        period=max((row.period for row in current), default=""),
+        counts=counts,
+        worst_binding_indicator=worst.indicator if worst else None,
+        worst_binding_attainment=worst.attainment if worst else None,
+        median_attainment=statistics.median(r.attainment for r in attained) if attained else None,
+    )

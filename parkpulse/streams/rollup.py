@@ -1,0 +1,241 @@
+"""The per-zone roll-up the zone agent runs: inputs in, changed rows out.
+
+State is keyed by what makes a figure unique, never by running sums: observations by
+``(zone, indicator, basis, period, source)``, targets by ``(plan, indicator)``, status rows by
+``(indicator, plan, period)``. Every batch recomputes the touched indicators from that state with
+the pure engine and emits only the rows that changed, so a replay or a duplicate is a no-op.
+No I/O here: the agent loads missing zones (from ClickHouse) and writes what ``apply`` returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from parkpulse.schemas.catalogue import Catalogue
+from parkpulse.schemas.errors import RejectedInput
+from parkpulse.schemas.records import (
+    DeadLetter,
+    IndicatorStatus,
+    Observation,
+    PlanTarget,
+    ZoneScorecard,
+)
+from parkpulse.schemas.validation import validate_observation, validate_target
+from parkpulse.sinks.clickhouse import SinkBatch
+from parkpulse.streams.observations import merge
+from parkpulse.streams.plan import Thresholds, evaluate, scorecard
+
+RAW_LIMIT = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    """One Kafka message as the agent saw it."""
+
+    topic: str
+    kind: str  # "observation" | "target"
+    value: bytes
+    partition: int = 0
+    offset: int = 0
+
+
+@dataclass
+class ZoneState:
+    observations: dict[tuple[str, str, str, str, str], Observation] = field(default_factory=dict)
+    targets: dict[tuple[str, str], PlanTarget] = field(default_factory=dict)
+    statuses: dict[tuple[str, str, str], IndicatorStatus] = field(default_factory=dict)
+
+
+@dataclass
+class RollupResult:
+    """What one batch changed: rows for ClickHouse, and what to publish."""
+
+    batch: SinkBatch = field(default_factory=SinkBatch)
+    accepted: int = 0
+
+    @property
+    def statuses(self) -> list[IndicatorStatus]:
+        return self.batch.statuses
+
+    @property
+    def deadletters(self) -> list[DeadLetter]:
+        return self.batch.deadletters
+
+
+def _raw_text(value: bytes) -> str:
+    return value[:RAW_LIMIT].decode("utf-8", errors="replace")
+
+
+def _decode(value: bytes) -> dict[str, Any]:
+    try:
+        doc = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise RejectedInput("malformed", f"not JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise RejectedInput("malformed", f"expected a JSON object, got {type(doc).__name__}")
+    return doc
+
+
+def zone_of(value: bytes) -> str | None:
+    """The zone a message is about, when it can be read (to load that zone's state first)."""
+    try:
+        doc = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    zone = doc.get("zone") if isinstance(doc, dict) else None
+    return zone.strip() if isinstance(zone, str) else None
+
+
+class Rollup:
+    """Per-zone state and the recomputation of the indicators a batch touched."""
+
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        thresholds: Mapping[str, Thresholds] | None = None,
+    ) -> None:
+        self.catalogue = catalogue
+        self.thresholds = dict(thresholds or {})
+        self._zones: dict[str, ZoneState] = {}
+
+    # -- state --------------------------------------------------------------------------
+
+    def is_loaded(self, zone: str) -> bool:
+        return zone in self._zones
+
+    def load(
+        self,
+        zone: str,
+        observations: Iterable[Observation],
+        targets: Iterable[PlanTarget],
+        statuses: Iterable[IndicatorStatus],
+    ) -> None:
+        """Install a zone's state as last written (the durable record is ClickHouse)."""
+        state = ZoneState()
+        for obs in observations:
+            state.observations[obs.key] = obs
+        for target in targets:
+            if target.action != "D":
+                state.targets[(target.plan, target.indicator)] = target
+        for row in statuses:
+            state.statuses[(row.indicator, row.plan, row.period)] = row
+        self._zones[zone] = state
+
+    def forget(self) -> None:
+        """Drop all state (after a rebalance another worker may have moved it on)."""
+        self._zones.clear()
+
+    def zones(self) -> list[str]:
+        return sorted(self._zones)
+
+    def current_statuses(self, zone: str) -> list[IndicatorStatus]:
+        return list(self._zones[zone].statuses.values())
+
+    # -- one batch ----------------------------------------------------------------------
+
+    def apply(self, inputs: Sequence[Input], now: datetime | None = None) -> RollupResult:
+        """Validate, merge and recompute; every input is either accepted or dead-lettered."""
+        now = now or datetime.now(UTC)
+        result = RollupResult()
+        touched: set[tuple[str, str]] = set()
+        for item in inputs:
+            try:
+                touched_key = self._apply_one(item, now, result.batch)
+            except RejectedInput as exc:
+                result.batch.deadletters.append(self._deadletter(item, exc, now))
+                continue
+            result.accepted += 1
+            if touched_key is not None:
+                touched.add(touched_key)
+        for zone, indicator in sorted(touched):
+            self._recompute(zone, indicator, result.batch)
+        for zone in sorted({zone for zone, _ in touched}):
+            result.batch.scorecards.append(
+                self.scorecard(zone),
+            )
+        return result
+
+    def scorecard(self, zone: str) -> ZoneScorecard:
+        return scorecard(zone, self._zones[zone].statuses.values())
+
+    def _state(self, zone: str) -> ZoneState:
+        # A zone first seen in this batch has nothing in the store yet.
+        return self._zones.setdefault(zone, ZoneState())
+
+    def _apply_one(self, item: Input, now: datetime, batch: SinkBatch) -> tuple[str, str] | None:
+        doc = _decode(item.value)
+        if item.kind == "target":
+            target = validate_target(doc, self.catalogue)
+            state = self._state(target.zone)
+            key = (target.plan, target.indicator)
+            current = state.targets.get(key)
+            if target.action == "D":
+                if current is None or current.revision > target.revision:
+                    return None
+                del state.targets[key]
+            else:
+                if current is not None and (
+                    current.revision > target.revision or current == target
+                ):
+                    return None
+                state.targets[key] = target
+            batch.targets.append(target)
+            return (target.zone, target.indicator)
+        obs = validate_observation(doc, self.catalogue, now=now)
+        state = self._state(obs.zone)
+        current = state.observations.get(obs.key)
+        winner = merge(current, obs)  # raises ObservationConflict ("conflict")
+        if winner is current:
+            return None
+        state.observations[obs.key] = winner
+        batch.observations.append(winner)
+        return (obs.zone, obs.indicator)
+
+    def _recompute(self, zone: str, indicator_id: str, batch: SinkBatch) -> None:
+        state = self._zones[zone]
+        indicator = self.catalogue.indicators[indicator_id]
+        observations = [o for o in state.observations.values() if o.indicator == indicator_id]
+        targets = [t for (_, ind), t in state.targets.items() if ind == indicator_id]
+        fresh = {
+            (row.indicator, row.plan, row.period): row
+            for row in evaluate(
+                zone, indicator, observations, targets, self.thresholds.get(indicator_id)
+            )
+        }
+        old_keys = [k for k in state.statuses if k[0] == indicator_id]
+        for key in old_keys:
+            if key not in fresh:
+                batch.status_tombstones.append(state.statuses.pop(key))
+        for key, row in fresh.items():
+            if state.statuses.get(key) != row:
+                state.statuses[key] = row
+                batch.statuses.append(row)
+
+    def _deadletter(self, item: Input, exc: RejectedInput, now: datetime) -> DeadLetter:
+        origin, line = f"{item.topic}/{item.partition}@{item.offset}", None
+        try:
+            doc = orjson.loads(item.value)
+        except orjson.JSONDecodeError:
+            doc = None
+        if isinstance(doc, dict) and isinstance(doc.get("origin"), str):
+            origin = doc["origin"][:256]
+            line = doc.get("line") if isinstance(doc.get("line"), int) else None
+        return DeadLetter(
+            source_topic=item.topic,
+            reason=exc.reason,
+            detail=exc.detail,
+            raw=_raw_text(item.value),
+            origin=origin,
+            line=line,
+            received_at=now.isoformat(),
+        )
+
+
+def status_wire(row: IndicatorStatus, deleted: bool = False) -> bytes:
+    """The ``parkpulse.status`` message value."""
+    return orjson.dumps({**row.to_dict(), "deleted": deleted})

@@ -1,0 +1,169 @@
+"""Shared fixtures: the real parts, started once per session where they can be shared."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+import pytest
+
+from parkpulse.broker import TansuBroker, free_port
+
+T = TypeVar("T")
+PARKPULSE = str(Path(sys.executable).with_name("parkpulse"))
+
+
+def wait_until(fn: Callable[[], T], timeout: float = 30.0, every: float = 0.1) -> T:
+    """Poll ``fn`` until it returns something truthy; fail the test on timeout."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+
+
+@dataclass
+class RunningStack:
+    """A ``parkpulse run`` subprocess: the whole embedded stack, as a user starts it."""
+
+    data_dir: Path
+    broker_port: int
+    api_port: int
+    metrics_port: int
+    proc: subprocess.Popen[str]
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    @property
+    def broker(self) -> str:
+        return f"kafka://127.0.0.1:{self.broker_port}"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PARKPULSE_")}
+        env["PARKPULSE_DATA_DIR"] = str(self.data_dir)
+        return env
+
+    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run a ``parkpulse`` verb against this stack (found through DATA_DIR/run.json)."""
+        return subprocess.run(
+            [PARKPULSE, *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def get_json(self, path: str) -> Any:
+        with urllib.request.urlopen(self.api + path, timeout=30) as resp:
+            return orjson.loads(resp.read())
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of the samples of ``name`` matching ``labels`` on the metrics endpoint."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        with urllib.request.urlopen(self.metrics_url, timeout=10) as resp:
+            text = resp.read().decode()
+        total = 0.0
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and all(
+                    sample.labels.get(k) == v for k, v in labels.items()
+                ):
+                    total += sample.value
+        return total
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return int(self.proc.returncode)
+
+
+def start_stack(data_dir: Path, *extra: str, ready_timeout: float = 120) -> RunningStack:
+    """Start ``parkpulse run`` on free ports and wait for its ``ready`` line."""
+    ports = [free_port() for _ in range(3)]
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARKPULSE_")}
+    proc = subprocess.Popen(
+        [
+            PARKPULSE,
+            "run",
+            "--data-dir",
+            str(data_dir),
+            "--broker-port",
+            str(ports[0]),
+            "--api-port",
+            str(ports[1]),
+            "--metrics-port",
+            str(ports[2]),
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=open(data_dir / "stderr.log", "w"),  # noqa: SIM115
+        text=True,
+        env=env,
+    )
+    stack = RunningStack(data_dir, ports[0], ports[1], ports[2], proc)
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            stack.lines.append(line)
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    deadline = time.monotonic() + ready_timeout
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=0.5)
+        except queue.Empty:
+            if proc.poll() is not None:
+                break
+            continue
+        if "ready" in line:
+            return stack
+    stack.stop()
+    log = (data_dir / "stderr.log").read_text()[-4000:]
+    raise AssertionError(f"parkpulse run did not become ready; stderr tail:\n{log}")
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """One embedded stack (Tansu + Faust worker + chdb) for the integration tests."""
+    running = start_stack(tmp_path_factory.mktemp("stack"), "--no-demo", "--no-scoreboard")
+    yield running
+    assert running.stop() == 0
+
+
+@pytest.fixture(scope="session")
+def tansu_broker() -> Iterator[TansuBroker]:
+    """A bare Tansu broker on a free loopback port."""
+    broker = TansuBroker(free_port()).start()
+    yield broker
+    broker.stop()

@@ -1,0 +1,272 @@
+"""The Prometheus exporter, read back the way Prometheus reads it: scrape, parse, look up series."""
+
+from __future__ import annotations
+
+import urllib.request
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from parkpulse.schemas.errors import REASONS
+from parkpulse.schemas.records import STATUSES, IndicatorStatus
+from parkpulse.sinks.metrics import PipelineMetrics, feed_deadline, period_month
+
+KEY = {"zone": "jinan-hitech", "indicator": "import_export_total", "plan": "14th-fyp"}
+
+
+def scrape(metrics: PipelineMetrics) -> dict[tuple[str, frozenset], float]:
+    """Every sample as ``{(sample name, labels): value}``, parsed from the exposition text."""
+    text = generate_latest(metrics.registry).decode()
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def series(samples: dict, name: str, **labels: str) -> float | None:
+    return samples.get((name, frozenset(labels.items())))
+
+
+def names_with(samples: dict, name: str, **labels: str) -> list[dict[str, str]]:
+    """Label sets of every series of ``name`` that carries ``labels``."""
+    want = set(labels.items())
+    return [dict(lbls) for (n, lbls) in samples if n == name and want <= lbls]
+
+
+def status_row(period: str = "2021-06", status: str = "behind", **changes) -> IndicatorStatus:
+    # Jinan imports/exports, 14th FYP: 701.3 → 2140 by 2025; by June 2021 the plan path expects
+    # ≈ 438 (亿元) on a linear season, and YTD 391.6 is 89 % of that.
+    fields = dict(
+        **KEY,
+        period=period,
+        kind="level",
+        status=status,
+        actual=391.6,
+        expected=438.5,
+        annual_target=876.9,
+        attainment=0.893,
+        gap_pp=-10.7,
+        seasonal_source="linear",
+        binding=False,
+    )
+    fields.update(changes)
+    return IndicatorStatus(**fields)
+
+
+def shanghai_midnight_utc(year: int, month: int, day: int) -> float:
+    """00:00 Asia/Shanghai is 16:00 UTC the day before."""
+    return datetime(year, month, day, tzinfo=UTC).timestamp() - 8 * 3600
+
+
+def test_observe_status_sets_every_gauge_for_the_key():
+    m = PipelineMetrics()
+    m.observe_status(status_row())
+    s = scrape(m)
+    assert series(s, "parkpulse_indicator_attainment_ratio", **KEY) == pytest.approx(0.893)
+    assert series(s, "parkpulse_indicator_gap_pp", **KEY) == pytest.approx(-10.7)
+    assert series(s, "parkpulse_indicator_binding", **KEY) == 0
+    assert series(
+        s, "parkpulse_indicator_last_period_timestamp_seconds", **KEY
+    ) == shanghai_midnight_utc(2021, 6, 1)
+    assert series(
+        s, "parkpulse_zone_feed_deadline_timestamp_seconds", zone="jinan-hitech"
+    ) == shanghai_midnight_utc(2021, 8, 20)
+
+
+def test_status_is_one_hot_over_all_statuses():
+    m = PipelineMetrics()
+    for status in STATUSES:
+        m.observe_status(status_row(status=status))
+        s = scrape(m)
+        values = {st: series(s, "parkpulse_indicator_status", **KEY, status=st) for st in STATUSES}
+        assert values == {st: (1.0 if st == status else 0.0) for st in STATUSES}
+
+
+def test_binding_target_is_flagged():
+    m = PipelineMetrics()
+    m.observe_status(status_row(binding=True))
+    assert series(scrape(m), "parkpulse_indicator_binding", **KEY) == 1
+
+
+def test_unknown_gap_and_attainment_remove_their_series():
+    m = PipelineMetrics()
+    m.observe_status(status_row())
+    m.observe_status(status_row(period="2021-07", status="no_data", attainment=None, gap_pp=None))
+    s = scrape(m)
+    assert names_with(s, "parkpulse_indicator_gap_pp", **KEY) == []
+    assert names_with(s, "parkpulse_indicator_attainment_ratio", **KEY) == []
+    assert series(s, "parkpulse_indicator_status", **KEY, status="no_data") == 1
+    # …and come back when known again.
+    m.observe_status(status_row(period="2021-08", gap_pp=-3.0))
+    assert series(scrape(m), "parkpulse_indicator_gap_pp", **KEY) == -3.0
+
+
+def test_an_older_month_does_not_replace_the_latest():
+    m = PipelineMetrics()
+    m.observe_status(status_row(period="2021-06", status="on_track", attainment=1.02))
+    m.observe_status(status_row(period="2021-03", status="behind", attainment=0.7))  # replayed
+    s = scrape(m)
+    assert series(s, "parkpulse_indicator_status", **KEY, status="on_track") == 1
+    assert series(s, "parkpulse_indicator_attainment_ratio", **KEY) == 1.02
+    assert series(
+        s, "parkpulse_indicator_last_period_timestamp_seconds", **KEY
+    ) == shanghai_midnight_utc(2021, 6, 1)
+
+
+def test_the_same_month_re_evaluated_replaces_it():
+    m = PipelineMetrics()
+    m.observe_status(status_row(status="on_track", attainment=1.02))
+    m.observe_status(status_row(status="at_risk", attainment=0.97))  # a revised figure
+    s = scrape(m)
+    assert series(s, "parkpulse_indicator_status", **KEY, status="at_risk") == 1
+    assert series(s, "parkpulse_indicator_attainment_ratio", **KEY) == 0.97
+
+
+@given(st.permutations([f"2021-{m:02d}" for m in range(1, 13)] + ["2022-01", "2022-02"]))
+def test_any_replay_order_ends_on_the_latest_month(periods):
+    m = PipelineMetrics()
+    for period in periods:
+        m.observe_status(status_row(period=period, attainment=float(period_month(period)[1])))
+    s = scrape(m)
+    assert series(
+        s, "parkpulse_indicator_last_period_timestamp_seconds", **KEY
+    ) == shanghai_midnight_utc(2022, 2, 1)
+    assert series(s, "parkpulse_indicator_attainment_ratio", **KEY) == 2.0
+
+
+def test_zone_deadline_follows_the_latest_month_of_any_indicator():
+    m = PipelineMetrics()
+    m.observe_status(status_row(period="2021-03"))
+    m.observe_status(status_row(period="2021-05", indicator="budget_revenue"))
+    s = scrape(m)
+    deadline = series(s, "parkpulse_zone_feed_deadline_timestamp_seconds", zone="jinan-hitech")
+    assert deadline == shanghai_midnight_utc(2021, 7, 20)
+
+
+@pytest.mark.parametrize(
+    ("year", "month", "due"),
+    [
+        (2021, 3, (2021, 5, 20)),
+        (2021, 11, (2022, 1, 20)),
+        (2021, 12, (2022, 2, 20)),
+        (2021, 2, (2021, 4, 20)),  # a combined Jan–Feb figure: March's is due by 20 April
+    ],
+)
+def test_feed_deadline_is_the_20th_of_the_month_after_next(year, month, due):
+    assert feed_deadline(year, month) == shanghai_midnight_utc(*due)
+
+
+@pytest.mark.parametrize(
+    ("period", "month"),
+    [("2021-06", (2021, 6)), ("2021-Q3", (2021, 9)), ("2020", (2020, 12))],
+)
+def test_period_month_reads_months_quarters_and_years(period, month):
+    assert period_month(period) == month
+
+
+@pytest.mark.parametrize("period", ["", "2021-13", "2021-Q5", "21-06", "june"])
+def test_period_month_rejects_garbage(period):
+    with pytest.raises(ValueError):
+        period_month(period)
+
+
+def test_forget_status_removes_the_key_and_recomputes_the_zone_deadline():
+    m = PipelineMetrics()
+    m.observe_status(status_row(period="2021-06"))
+    m.observe_status(status_row(period="2021-03", indicator="budget_revenue"))
+    m.forget_status(**KEY)
+    s = scrape(m)
+    for name in (
+        "parkpulse_indicator_attainment_ratio",
+        "parkpulse_indicator_gap_pp",
+        "parkpulse_indicator_status",
+        "parkpulse_indicator_binding",
+        "parkpulse_indicator_last_period_timestamp_seconds",
+    ):
+        assert names_with(s, name, **KEY) == [], name
+    assert series(
+        s, "parkpulse_zone_feed_deadline_timestamp_seconds", zone="jinan-hitech"
+    ) == shanghai_midnight_utc(2021, 5, 20)
+    m.forget_status("jinan-hitech", "budget_revenue", "14th-fyp")
+    m.forget_status("jinan-hitech", "budget_revenue", "14th-fyp")  # twice is harmless
+    assert names_with(scrape(m), "parkpulse_zone_feed_deadline_timestamp_seconds") == []
+
+
+def test_a_forgotten_key_accepts_any_month_again():
+    m = PipelineMetrics()
+    m.observe_status(status_row(period="2021-06"))
+    m.forget_status(**KEY)
+    m.observe_status(status_row(period="2021-02"))
+    assert series(
+        scrape(m), "parkpulse_indicator_last_period_timestamp_seconds", **KEY
+    ) == shanghai_midnight_utc(2021, 2, 1)
+
+
+def test_unknown_status_is_refused():
+    with pytest.raises(ValueError):
+        PipelineMetrics().observe_status(status_row(status="late"))
+
+
+def test_pipeline_counters_and_gauges():
+    m = PipelineMetrics()
+    m.count_events("parkpulse.observations", "in", 500)
+    m.count_events("parkpulse.observations", "in")
+    m.count_events("parkpulse.status", "out", 30)
+    m.count_deadletter("unit_mismatch", 2)
+    m.count_sink_rows("indicator_status", 1200)
+    m.count_sink_error("indicator_status")
+    m.set_sink_buffered(340)
+    m.set_consumer_lag("parkpulse.observations", 3, 17)
+    s = scrape(m)
+    events = "parkpulse_events_total"
+    assert series(s, events, topic="parkpulse.observations", direction="in") == 501
+    assert series(s, events, topic="parkpulse.status", direction="out") == 30
+    assert series(s, "parkpulse_deadletters_total", reason="unit_mismatch") == 2
+    assert series(s, "parkpulse_sink_rows_total", table="indicator_status") == 1200
+    assert series(s, "parkpulse_sink_errors_total", table="indicator_status") == 1
+    assert series(s, "parkpulse_sink_buffered_rows") == 340
+    lag = series(s, "parkpulse_consumer_lag", topic="parkpulse.observations", partition="3")
+    assert lag == 17
+
+
+def test_every_dead_letter_reason_is_exported_from_zero():
+    # rate() needs a sample before the first increment to see it.
+    s = scrape(PipelineMetrics())
+    assert {r: series(s, "parkpulse_deadletters_total", reason=r) for r in REASONS} == {
+        r: 0.0 for r in REASONS
+    }
+
+
+def test_label_values_outside_their_sets_are_refused():
+    m = PipelineMetrics()
+    with pytest.raises(ValueError):
+        m.count_deadletter("no such reason")
+    with pytest.raises(ValueError):
+        m.count_events("parkpulse.observations", "sideways")
+
+
+def test_each_instance_has_its_own_registry():
+    a, b = PipelineMetrics(), PipelineMetrics()
+    a.count_sink_rows("observations", 5)
+    assert series(scrape(b), "parkpulse_sink_rows_total", table="observations") is None
+
+
+def test_serve_exposes_the_registry_over_http():
+    m = PipelineMetrics()
+    m.observe_status(status_row())
+    host, port = m.serve("127.0.0.1", 0)
+    try:
+        assert host == "127.0.0.1" and port > 0
+        with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=5) as resp:
+            body = resp.read().decode()
+        assert "# TYPE parkpulse_indicator_status gauge" in body
+        assert 'indicator="import_export_total"' in body
+        with pytest.raises(RuntimeError):
+            m.serve("127.0.0.1", 0)
+    finally:
+        m.close()
