@@ -32,6 +32,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--clickhouse", help="http(s)://user:pass@host:8123/db (default: embedded chdb)"
     )
+    parser.add_argument(
+        "--reference-dir", type=Path, help="extra zones.csv / indicators.csv to accept"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,6 +95,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         broker_port=getattr(args, "broker_port", None),
         api_port=getattr(args, "api_port", None),
         metrics_port=getattr(args, "metrics_port", None),
+        reference_dir=getattr(args, "reference_dir", None),
     )
 
 
@@ -150,7 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = settings_from(args)
     setup_logging(settings.log_level)
-    console = Console()
+    # Piped output gets a wide table rather than rich's 80-column default.
+    console = Console() if sys.stdout.isatty() else Console(width=200)
     try:
         return _dispatch(args, settings, console)
     except NoStack as exc:
@@ -208,7 +213,7 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
         publish(
             target,
             files,
-            load_catalogue(),
+            load_catalogue(settings.reference_dir),
             progress=not args.no_progress and sys.stderr.isatty(),
             keep=not getattr(args, "replay", False),
         )

@@ -89,6 +89,7 @@ class Settings:
     metrics_port: int = 9464
     partitions: int = 4
     log_level: str = "INFO"
+    reference_dir: Path | None = None  # extra zones.csv / indicators.csv
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -122,6 +123,7 @@ class Settings:
             metrics_port=int(get("METRICS_PORT") or base.metrics_port),
             partitions=int(get("PARTITIONS") or base.partitions),
             log_level=get("LOG_LEVEL") or base.log_level,
+            reference_dir=Path(ref) if (ref := get("REFERENCE_DIR")) else None,
         )
 
     def with_overrides(self, **changes: object) -> Settings:

@@ -90,7 +90,7 @@ def serve(
 ) -> int:
     """Run the worker (and on the embedded default, the broker) until Ctrl-C or SIGTERM."""
     console = console or Console()
-    catalogue = catalogue or load_catalogue()
+    catalogue = catalogue or load_catalogue(settings.reference_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     broker: TansuBroker | None = None
     store: ClickHouseStore | None = None

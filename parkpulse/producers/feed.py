@@ -38,8 +38,6 @@ JSON_SUFFIXES = frozenset({".jsonl", ".ndjson", ".json"})
 FEED_KEY_COLUMNS = ("ZONE", "INDICATOR", "TIME_PERIOD", "BASIS")
 TARGET_KEY_COLUMNS = ("plan", "zone", "indicator")
 
-_BOMS = (b"\xef\xbb\xbf", b"\x84\x31\x95\x33")  # UTF-8, GB18030
-
 Record = Observation | PlanTarget
 
 
@@ -183,9 +181,6 @@ def _lines(handle: BinaryIO) -> Iterator[_Line]:
     number = 0
     while chunk := handle.readline(MAX_LINE_BYTES + 2):
         number += 1
-        if number == 1:
-            for bom in _BOMS:
-                chunk = chunk.removeprefix(bom)
         content = chunk.removesuffix(b"\n").removesuffix(b"\r")
         if len(content) > MAX_LINE_BYTES:
             size = len(chunk)
@@ -201,6 +196,8 @@ def _lines(handle: BinaryIO) -> Iterator[_Line]:
 def _decode(number: int, content: bytes) -> _Line:
     for encoding in ("utf-8", "gb18030"):  # GB18030 is a superset of GBK and GB2312
         try:
+            # A byte-order mark (UTF-8 EF BB BF, GB18030 84 31 95 33) decodes to U+FEFF; files
+            # concatenated with `cat` carry one mid-file too.
             return _Line(number, content.decode(encoding).removeprefix("\ufeff"))
         except UnicodeDecodeError:
             continue
@@ -210,6 +207,8 @@ def _decode(number: int, content: bytes) -> _Line:
 
 def _split(text: str) -> list[str]:
     """One CSV line's fields; raises csv.Error on bad quoting."""
+    if '"' not in text and "\r" not in text:  # nothing for the csv module to interpret
+        return text.split(",")
     return next(csv.reader([text], strict=True), [])
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import orjson
 from aiokafka import AIOKafkaProducer
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from parkpulse.config import Settings
@@ -158,6 +159,7 @@ def _progress(enabled: bool) -> Progress:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        console=Console(stderr=True),
         disable=not enabled,
         transient=False,
     )

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 
 from parkpulse.schemas.records import PlanTarget
 
@@ -83,14 +84,12 @@ def _opt_float(text: str) -> float | None:
     return float(text) if text.strip() else None
 
 
-@cache
-def load_catalogue() -> Catalogue:
-    """The bundled catalogue (nine zones from the seeds, the indicator list of DESIGN.md)."""
-    zones = [
-        Zone(r["id"], r["name_zh"], r["name_en"], r["city"], r["province"])
-        for r in _read_reference("zones.csv")
-    ]
-    indicators = [
+def _zones(rows: Iterable[dict[str, str]]) -> list[Zone]:
+    return [Zone(r["id"], r["name_zh"], r["name_en"], r["city"], r["province"]) for r in rows]
+
+
+def _indicators(rows: Iterable[dict[str, str]]) -> list[Indicator]:
+    return [
         Indicator(
             r["id"],
             r["name_zh"],
@@ -100,8 +99,30 @@ def load_catalogue() -> Catalogue:
             r["higher_is_better"].strip().lower() == "true",
             r["domain"],
         )
-        for r in _read_reference("indicators.csv")
+        for r in rows
     ]
+
+
+def _read_extra(folder: Path, name: str) -> list[dict[str, str]]:
+    path = folder / name
+    if not path.is_file():
+        return []
+    with path.open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@cache
+def load_catalogue(reference_dir: Path | None = None) -> Catalogue:
+    """The bundled catalogue (nine zones from the seeds, the indicators of DESIGN.md).
+
+    ``reference_dir`` may hold a ``zones.csv`` and an ``indicators.csv`` (same columns) whose
+    rows are added to the bundled ones, e.g. the 178 zones of ``parkpulse simulate``.
+    """
+    zones = _zones(_read_reference("zones.csv"))
+    indicators = _indicators(_read_reference("indicators.csv"))
+    if reference_dir is not None:
+        zones += _zones(_read_extra(reference_dir, "zones.csv"))
+        indicators += _indicators(_read_extra(reference_dir, "indicators.csv"))
     return Catalogue.from_rows(zones, indicators)
 
 

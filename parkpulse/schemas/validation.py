@@ -83,9 +83,7 @@ UNIT_ALIASES = {
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _GROUPED = re.compile(r"[+-]?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?")  # 1,802,000.5
 _INTEGER = re.compile(r"[+]?[0-9]{1,19}")
-_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
-_QUARTER = re.compile(r"([0-9]{4})-Q([0-9])")
-_YEAR = re.compile(r"([0-9]{4})")
+_PERIOD = re.compile(r"(?P<year>[0-9]{4})(?:-(?P<month>[0-9]{2})|-Q(?P<quarter>[0-9]))?")
 _BOOLEANS = {
     "true": True,
     "false": False,
@@ -128,49 +126,60 @@ class _Fields:
     """A raw record with case-insensitive names that remembers how each name was spelled."""
 
     def __init__(self, raw: Any, kind: str) -> None:
-        if not isinstance(raw, Mapping):
+        if type(raw) is not dict and not isinstance(raw, Mapping):
             raise RejectedInput(
                 "malformed", f"a {kind} must be a mapping of field names, not {type(raw).__name__}"
             )
-        self.values: dict[str, tuple[str, Any]] = {}
+        self.values: dict[str, Any] = {}  # lower-case name -> value (stripped; None when empty)
+        self.spelled: dict[str, str] = {}  # lower-case name -> the name as the input wrote it
         upper = 0
         for key, value in raw.items():
-            if not isinstance(key, str):
-                continue
-            spelled = key.strip()
-            name = spelled.lower()
-            upper += spelled.isupper()
-            if name in self.values and self.values[name][1] != value:
-                first = self.values[name][0]
+            spelling = _SPELLINGS.get(key) if isinstance(key, str) else None
+            if spelling is None:
+                if not isinstance(key, str):
+                    continue
+                spelling = _spelling(key)
+            spelled, name, is_upper = spelling
+            upper += is_upper
+            if isinstance(value, str):
+                if len(value) > MAX_FIELD_CHARS:
+                    raise RejectedInput(
+                        "malformed",
+                        f"{_label(spelled)} is {len(value)} characters long "
+                        f"(at most {MAX_FIELD_CHARS} allowed)",
+                    )
+                value = value.strip() or None
+            if name in self.values and self.values[name] != value:
                 raise RejectedInput(
                     "malformed",
-                    f"field {first} is given twice ({spelled} too) with different values",
+                    f"{_label(self.spelled[name])} is given twice ({_label(spelled)} too) "
+                    "with different values",
                 )
-            if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
-                raise RejectedInput(
-                    "malformed",
-                    f"field {spelled} is {len(value)} characters long "
-                    f"(at most {MAX_FIELD_CHARS} allowed)",
-                )
-            self.values[name] = (spelled, value)
+            self.values[name] = value
+            self.spelled[name] = spelled
         self.upper = upper * 2 > len(self.values)
 
     def name(self, field: str) -> str:
         """The field's name as the input spelled it (or in the input's style when absent)."""
-        if field in self.values:
-            return self.values[field][0]
+        spelled = self.spelled.get(field)
+        if spelled is not None:
+            return spelled
         return field.upper() if self.upper else field
 
     def raw(self, field: str) -> Any:
-        value = self.values.get(field, (field, None))[1]
-        if isinstance(value, str):
-            value = value.strip()
-            return value or None
-        return value
+        return self.values.get(field)
+
+    def require(self, *names: str) -> None:
+        """Reject the record for the first of ``names`` that is missing or empty."""
+        for field in names:
+            if self.values.get(field) is None:
+                raise RejectedInput("malformed", f"{self.name(field)} is missing")
 
     def text(self, field: str, *, required: bool = False, ints: bool = False) -> str | None:
         """A text field, stripped; None when empty. ``ints`` lets JSON give 2021 for "2021"."""
-        value = self.raw(field)
+        value = self.values.get(field)
+        if value.__class__ is str:
+            return value
         if value is None:
             if required:
                 raise RejectedInput("malformed", f"{self.name(field)} is missing")
@@ -210,7 +219,7 @@ class _Fields:
         if isinstance(value, str):
             if len(value) > MAX_NUMBER_CHARS:
                 raise RejectedInput("bad_value", f"{name} {show(value)} is too long for a number")
-            if _GROUPED.fullmatch(value):
+            if "," in value and _GROUPED.fullmatch(value):
                 value = value.replace(",", "")
             if not _NUMBER.fullmatch(value):
                 finite = value.lower().lstrip("+-") not in {"nan", "inf", "infinity"}
@@ -241,6 +250,22 @@ class _Fields:
         if isinstance(value, bool) or not isinstance(value, int):
             raise RejectedInput("malformed", f"{name} {show(value)} is not a whole number")
         return value
+
+
+_SPELLINGS: dict[str, tuple[str, str, bool]] = {}  # field name -> (stripped, lower, upper?)
+
+
+def _label(spelled: str) -> str:
+    """A field name as a detail message gives it (quoted only when odd)."""
+    return spelled if spelled.isprintable() and 0 < len(spelled) <= SHOW_CHARS else show(spelled)
+
+
+def _spelling(key: str) -> tuple[str, str, bool]:
+    spelled = key.strip()
+    spelling = (spelled, spelled.lower(), spelled.isupper())
+    if len(key) <= 64 and len(_SPELLINGS) < 4096:  # the same dozen names, row after row
+        _SPELLINGS[key] = spelling
+    return spelling
 
 
 def _unit(fields: _Fields, field: str) -> tuple[str, str]:
@@ -335,28 +360,25 @@ def _period(fields: _Fields, basis: str) -> tuple[str, int, int]:
     period = text.upper()
     name = fields.name("time_period")
     forms = _PERIOD_FORMS[basis]
-    syntax = " or ".join(_FORM_SYNTAX[f] for f in forms)
-    for form, pattern in (("month", _MONTH), ("quarter", _QUARTER), ("year", _YEAR)):
-        match = pattern.fullmatch(period)
-        if match is None:
-            continue
-        if form not in forms:
-            break
-        year = int(match.group(1))
-        part = int(match.group(2)) if form != "year" else 1
-        if form == "month" and not 1 <= part <= 12:
-            raise RejectedInput("bad_period", f"{name} {show(text)}: month {part} is not 01..12")
-        if form == "quarter" and not 1 <= part <= 4:
-            raise RejectedInput("bad_period", f"{name} {show(text)}: quarter {part} is not 1..4")
-        if not MIN_YEAR <= year <= MAX_YEAR:
-            raise RejectedInput(
-                "bad_period", f"{name} {show(text)}: year {year} is outside {MIN_YEAR}..{MAX_YEAR}"
-            )
-        month = 3 * part - 2 if form == "quarter" else part
-        return period, year, month
-    raise RejectedInput(
-        "bad_period", f"{name} {show(text)} does not fit BASIS {basis}, which needs {syntax}"
-    )
+    match = _PERIOD.fullmatch(period)
+    month, quarter = (match["month"], match["quarter"]) if match else (None, None)
+    form = "month" if month else "quarter" if quarter else "year"
+    if match is None or form not in forms:
+        syntax = " or ".join(_FORM_SYNTAX[f] for f in forms)
+        raise RejectedInput(
+            "bad_period", f"{name} {show(text)} does not fit BASIS {basis}, which needs {syntax}"
+        )
+    if month and not 1 <= int(month) <= 12:
+        raise RejectedInput("bad_period", f"{name} {show(text)}: month {month} is not 01..12")
+    if quarter and not 1 <= int(quarter) <= 4:
+        raise RejectedInput("bad_period", f"{name} {show(text)}: quarter {quarter} is not 1..4")
+    year = int(match["year"])
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise RejectedInput(
+            "bad_period", f"{name} {show(text)}: year {year} is outside {MIN_YEAR}..{MAX_YEAR}"
+        )
+    first = int(month) if month else 3 * int(quarter) - 2 if quarter else 1
+    return period, year, first
 
 
 def _published_at(fields: _Fields) -> str:
@@ -394,8 +416,7 @@ def validate_observation(
     ``future_period``.
     """
     fields = _Fields(raw, "feed row")
-    for key_field in ("zone", "indicator", "time_period", "basis"):  # missing ones, in order
-        fields.text(key_field, required=True, ints=key_field == "time_period")
+    fields.require("zone", "indicator", "time_period", "basis")
     action = fields.choice("action", ACTIONS, default="I")
     source = fields.choice("source", SOURCES, default="bureau")
     basis = fields.choice("basis", BASES)
@@ -410,21 +431,27 @@ def validate_observation(
             f"{fields.name('time_period')} {show(period)} starts after the current month "
             f"{now.year:04d}-{now.month:02d}",
         )
-    common = dict(
+    value = yoy_pct = None
+    if action != "D":  # a tombstone carries its key and revision; value fields are ignored
+        value, yoy_pct = _figure(fields, indicator)
+    return Observation(
         zone=zone,
         indicator=indicator.id,
         period=period,
         basis=basis,
+        value=value,
         unit=indicator.unit,
+        yoy_pct=yoy_pct,
         obs_status=obs_status,
         revision=revision,
         action=action,
         published_at=published_at,
         source=source,
     )
-    if action == "D":  # a tombstone carries its key and revision; value fields are ignored
-        return Observation(value=None, yoy_pct=None, **common)  # type: ignore[arg-type]
 
+
+def _figure(fields: _Fields, indicator: Indicator) -> tuple[float | None, float | None]:
+    """(value in the indicator's unit, yoy_pct) of a row that is not a delete."""
     number = fields.number("obs_value")
     yoy = fields.number("yoy_pct")
     if number is None and yoy is None:
@@ -433,15 +460,15 @@ def validate_observation(
             f"{fields.name('obs_value')} and {fields.name('yoy_pct')} are both empty: a figure "
             "needs a value or a year-on-year growth (ACTION D deletes one)",
         )
-    value: float | None = None
+    value = None
+    # A growth-only figure needs no unit; one given must still be the indicator's.
     if number is not None or fields.raw("unit_measure") is not None:
         unit, written = _unit(fields, "unit_measure")
-        factor = _factor(fields, "unit_measure", unit, written, indicator)
-        value = _convert(number, factor)
+        value = _convert(number, _factor(fields, "unit_measure", unit, written, indicator))
     _check_amount(fields, "obs_value", value, indicator)
     yoy_pct = _convert(yoy, Decimal(1))
     _check_growth(fields, "yoy_pct", yoy_pct)
-    return Observation(value=value, yoy_pct=yoy_pct, **common)  # type: ignore[arg-type]
+    return value, yoy_pct
 
 
 def observation_to_wire(obs: Observation) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The Prometheus exporter: plan-attainment gauges per (zone, indicator, plan) and pipeline counters.
+"""The Prometheus exporter: attainment gauges per (zone, indicator, plan) and pipeline counters.
 
 Label values are bounded by construction: zones, indicators and plans come from the catalogue and
 the plan targets, statuses from ``records.STATUSES``, dead-letter reasons from ``errors.REASONS``.
@@ -26,7 +26,7 @@ _KEY_LABELS = ("zone", "indicator", "plan")
 
 
 def period_month(period: str) -> tuple[int, int]:
-    """``(year, month)`` of an evaluated period: ``YYYY-MM``, ``YYYY-Qn`` (month 3n), ``YYYY`` (12)."""
+    """``(year, month)`` of a period: ``YYYY-MM``, ``YYYY-Qn`` (month 3n), ``YYYY`` (month 12)."""
     text = period.strip()
     try:
         if len(text) == 4:
@@ -142,7 +142,7 @@ class PipelineMetrics:
     # -- plan attainment ----------------------------------------------------------------
 
     def observe_status(self, row: IndicatorStatus) -> None:
-        """Show ``row`` if it is the latest month for its key (older months are history: ignored)."""
+        """Show ``row`` unless its key already shows a later month (replayed history is ignored)."""
         if row.status not in STATUSES:
             raise ValueError(f"unknown status {row.status!r}")
         month = period_month(row.period)
@@ -161,7 +161,7 @@ class PipelineMetrics:
             self._update_deadline(row.zone)
 
     def forget_status(self, zone: str, indicator: str, plan: str) -> None:
-        """Remove every series of a withdrawn target (and the zone's deadline if it was the last)."""
+        """Remove the series of a withdrawn target (and the zone's deadline if it was the last)."""
         key = (zone, indicator, plan)
         with self._lock:
             self._shown.pop(key, None)

@@ -41,6 +41,7 @@ log = get_logger("worker")
 BATCH_MAX = 5000
 BATCH_WITHIN = 0.2  # seconds: a figure is in ClickHouse well within 2 s of arriving
 RETRY_MAX_DELAY = 10.0
+LAG_EVERY = 5.0
 IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 
@@ -127,6 +128,7 @@ def build_app(
         async for event in stream.events():
             zone = zone_of(event.value) or ""
             await targets_by_zone.send(key=zone.encode(), value=event.value)
+            metrics.count_events(TARGETS, "in")
 
     @app.agent(zone_inputs)
     async def roll_up(stream: faust.StreamT) -> None:
@@ -176,15 +178,17 @@ def build_app(
             metrics.count_events(DEADLETTER, "out", len(dead))
         for row in result.batch.statuses:
             metrics.observe_status(row)
-        if result.batch.observations or dead:
-            log_event(
-                log,
-                "batch_processed",
-                inputs=len(inputs),
-                accepted=result.accepted,
-                rejected=len(dead),
-                status_rows=len(result.batch.statuses),
-            )
+        log_event(
+            log,
+            "batch_processed",
+            inputs=len(inputs),
+            accepted=result.accepted,
+            rejected=len(dead),
+            observations=len(result.batch.observations),
+            targets=len(result.batch.targets),
+            status_rows=len(result.batch.statuses),
+            status_removed=len(result.batch.status_tombstones),
+        )
 
     @app.agent(deadletter)
     async def sink_deadletters(stream: faust.StreamT) -> None:
@@ -200,6 +204,18 @@ def build_app(
     async def forget_state(sender: faust.App, **kwargs: Any) -> None:
         # Another worker may have moved a zone on while we did not own it: reload lazily.
         rollup.forget()
+
+    @app.timer(interval=LAG_EVERY)
+    async def report_lag() -> None:
+        """Consumer lag per assigned partition: end offset minus committed offset."""
+        assigned = app.consumer.assignment()
+        if not assigned:
+            return
+        ends = await app.consumer.highwaters(*assigned)
+        for tp, end in ends.items():
+            # Faust keeps the committed offset (the next one to read) per partition.
+            done = app.consumer._committed_offset.get(tp) or 0
+            metrics.set_consumer_lag(tp.topic, tp.partition, max(0, end - done))
 
     @app.task
     async def announce_ready() -> None:
