@@ -26,6 +26,7 @@ from parkpulse.config import Settings
 from parkpulse.logs import get_logger, log_event
 from parkpulse.producers.demo import write_demo_feed
 from parkpulse.producers.publish import publish
+from parkpulse.report import keep_report_fresh
 from parkpulse.schemas.catalogue import Catalogue, load_catalogue
 from parkpulse.scoreboard import status_table
 from parkpulse.sinks.clickhouse import ClickHouseStore
@@ -122,6 +123,8 @@ def serve(
                 write_demo_feed(feed)
                 files.append((feed, "observations"))
             background.append(asyncio.create_task(_publish_reference(settings, files, catalogue)))
+            report = keep_report_fresh(ready_store, catalogue, settings.data_dir / "report.html")
+            background.append(asyncio.create_task(report))
             if scoreboard:
                 background.append(asyncio.create_task(_scoreboard(ready_store, console)))
 

@@ -167,3 +167,55 @@ def tansu_broker() -> Iterator[TansuBroker]:
     broker = TansuBroker(free_port()).start()
     yield broker
     broker.stop()
+
+
+@dataclass
+class DemoRun:
+    """``parkpulse run`` with the demo feed, run until every demo row landed, then stopped."""
+
+    data_dir: Path
+    lines: list[str]
+    exit_code: int
+    scorecards: list[dict[str, Any]]
+    statuses: list[dict[str, Any]]
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """The `make run` experience, as a user gets it (scoreboard on a pipe, demo feed, report)."""
+    from parkpulse.schemas.catalogue import load_plan_targets
+
+    running = start_stack(tmp_path_factory.mktemp("demo"))
+    expected_targets = {(t.zone, t.indicator, t.plan) for t in load_plan_targets()}
+
+    def settled() -> list[dict[str, Any]] | None:
+        rows = running.get_json("/api/status")
+        latest = {(r["zone"], r["indicator"], r["plan"]): r["period"] for r in rows}
+        done = (
+            set(latest) == expected_targets
+            and latest[("jinan-hitech", "budget_revenue", "14th-fyp")] == "2023-12"
+        )
+        return rows if done and (running.data_dir / "report.html").exists() else None
+
+    try:
+        wait_until(settled, timeout=120, every=0.5)
+        time.sleep(1.5)  # let the last batch and the report refresh land
+        statuses = running.get_json("/api/status")
+        scorecards = running.get_json("/api/scorecard")
+    finally:
+        code = running.stop()
+    return DemoRun(running.data_dir, list(running.lines), code, scorecards, statuses)
+
+
+@pytest.fixture(scope="session")
+def chdb_clickhouse(demo_run: DemoRun) -> Iterator[Any]:
+    """The embedded ClickHouse holding the demo data, opened in this process.
+
+    chdb allows one data path per process: every in-process ClickHouse test shares this one.
+    """
+    from parkpulse.config import ClickHouseTarget
+    from parkpulse.sinks.clickhouse import ClickHouseStore
+
+    store = ClickHouseStore.open(ClickHouseTarget(embedded_path=demo_run.data_dir / "clickhouse"))
+    yield store
+    store.close()

@@ -109,6 +109,16 @@ def test_blank_lines_and_crlf_keep_physical_line_numbers(tmp_path: Path) -> None
     assert outcome(read(path)) == [(5, "ok"), (7, "ok")]
 
 
+def test_the_reference_observations_file_reads_as_a_feed() -> None:
+    # zone,indicator,time_period,basis,value,unit,yoy_pct,seed,phrase,notes
+    path = Path(__file__).parents[1] / "parkpulse" / "reference" / "observations.csv"
+    rows = read(path)
+    rejected = [(r.line, r.error.reason) for r in rows if r.error]
+    assert len(rows) == 29 and rejected == [(12, "unit_mismatch")]  # 2015 trade in 亿美元
+    gdp_2019 = next(r.record for r in rows if r.line == 3)
+    assert (gdp_2019.value, gdp_2019.yoy_pct) == (1150.2, 10.5)
+
+
 def test_empty_and_header_only_files_give_no_rows(tmp_path: Path) -> None:
     assert read(write(tmp_path / "empty.csv", "")) == []
     assert read(write(tmp_path / "header.csv", HEADER)) == []

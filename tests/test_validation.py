@@ -116,6 +116,13 @@ def test_structure_fields_are_optional_and_extra_fields_ignored() -> None:
     assert accept(raw) == DESIGN_OBS
 
 
+def test_record_field_names_are_accepted_too() -> None:
+    # observations.csv and Observation.to_dict() say period/value/unit.
+    assert accept(DESIGN_OBS.to_dict()) == DESIGN_OBS
+    both = observation_to_wire(DESIGN_OBS) | {"value": 181.0}
+    assert "given twice" in rejection(both).detail
+
+
 def test_defaults_for_action_status_revision_published_and_source() -> None:
     obs = accept(row(ACTION=None, OBS_STATUS="", REVISION=None, PUBLISHED_AT=None))
     assert (obs.action, obs.obs_status, obs.revision, obs.published_at, obs.source) == (

@@ -53,6 +53,10 @@ SIGNED_INDICATORS: frozenset[str] = frozenset()
 # Units whose values are whole numbers (you cannot register 41.5 enterprises).
 WHOLE_UNITS = frozenset({"COUNT", "PERSON"})
 
+# observations.csv and Observation.to_dict() name three feed fields differently; a file in
+# that shape must not lose its values (a row with a YoY would pass as a growth-only figure).
+OBSERVATION_ALIASES = {"period": "time_period", "value": "obs_value", "unit": "unit_measure"}
+
 # What clerks write instead of the unit codes (Simplified and Traditional).
 UNIT_ALIASES = {
     "亿元": "CNY_100M",
@@ -125,7 +129,7 @@ def show(value: Any) -> str:
 class _Fields:
     """A raw record with case-insensitive names that remembers how each name was spelled."""
 
-    def __init__(self, raw: Any, kind: str) -> None:
+    def __init__(self, raw: Any, kind: str, aliases: Mapping[str, str]) -> None:
         if type(raw) is not dict and not isinstance(raw, Mapping):
             raise RejectedInput(
                 "malformed", f"a {kind} must be a mapping of field names, not {type(raw).__name__}"
@@ -140,6 +144,7 @@ class _Fields:
                     continue
                 spelling = _spelling(key)
             spelled, name, is_upper = spelling
+            name = aliases.get(name, name)
             upper += is_upper
             if isinstance(value, str):
                 if len(value) > MAX_FIELD_CHARS:
@@ -415,7 +420,7 @@ def validate_observation(
     Raises RejectedInput with a reason code; a period starting after ``now``'s month is a
     ``future_period``.
     """
-    fields = _Fields(raw, "feed row")
+    fields = _Fields(raw, "feed row", OBSERVATION_ALIASES)
     fields.require("zone", "indicator", "time_period", "basis")
     action = fields.choice("action", ACTIONS, default="I")
     source = fields.choice("source", SOURCES, default="bureau")
@@ -516,7 +521,7 @@ def validate_target(raw: Mapping[str, Any], catalogue: Catalogue) -> PlanTarget:
 
     A withdrawal (``action`` D) needs only plan, zone, indicator and revision.
     """
-    fields = _Fields(raw, "plan target")
+    fields = _Fields(raw, "plan target", {})
     action = fields.choice("action", ACTIONS, default="I")
     plan = fields.text("plan", required=True)
     assert plan is not None
