@@ -177,7 +177,8 @@ class DemoRun:
     lines: list[str]
     exit_code: int
     scorecards: list[dict[str, Any]]
-    statuses: list[dict[str, Any]]
+    statuses: list[dict[str, Any]]  # the latest month per key
+    history: list[dict[str, Any]]  # every status row in ClickHouse
 
 
 @pytest.fixture(scope="session")
@@ -202,20 +203,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
         time.sleep(1.5)  # let the last batch and the report refresh land
         statuses = running.get_json("/api/status")
         scorecards = running.get_json("/api/scorecard")
+        history = running.get_json("/api/status/history")
     finally:
         code = running.stop()
-    return DemoRun(running.data_dir, list(running.lines), code, scorecards, statuses)
-
-
-@pytest.fixture(scope="session")
-def chdb_clickhouse(demo_run: DemoRun) -> Iterator[Any]:
-    """The embedded ClickHouse holding the demo data, opened in this process.
-
-    chdb allows one data path per process: every in-process ClickHouse test shares this one.
-    """
-    from parkpulse.config import ClickHouseTarget
-    from parkpulse.sinks.clickhouse import ClickHouseStore
-
-    store = ClickHouseStore.open(ClickHouseTarget(embedded_path=demo_run.data_dir / "clickhouse"))
-    yield store
-    store.close()
+    return DemoRun(running.data_dir, list(running.lines), code, scorecards, statuses, history)

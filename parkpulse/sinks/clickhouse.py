@@ -290,15 +290,18 @@ class ClickHouseStore:
         self, zone: str
     ) -> tuple[list[Observation], list[PlanTarget], list[IndicatorStatus]]:
         """Everything the worker keeps for a zone, as last written (tombstones included)."""
+        # Not FINAL: FINAL hides tombstones, and the worker needs them so that an older
+        # revision replayed after a delete stays deleted. Highest version per key wins.
         obs = self.query(
-            f"SELECT {', '.join(OBSERVATION_COLUMNS)} FROM {{db}}.observations FINAL"
-            " WHERE zone = {zone:String}",
+            f"SELECT {', '.join(OBSERVATION_COLUMNS)} FROM {{db}}.observations"
+            " WHERE zone = {zone:String} ORDER BY version DESC"
+            " LIMIT 1 BY zone, indicator, basis, period, source",
             {"zone": zone},
         )
-        # FINAL hides deleted rows; a delete only matters as "gone" for the engine.
         targets = self.query(
-            f"SELECT {', '.join(TARGET_COLUMNS)} FROM {{db}}.plan_targets FINAL"
-            " WHERE zone = {zone:String}",
+            f"SELECT {', '.join(TARGET_COLUMNS)}, if(is_deleted, 'D', 'I') AS action"
+            " FROM {db}.plan_targets WHERE zone = {zone:String}"
+            " ORDER BY version DESC, ingested_at DESC LIMIT 1 BY plan, zone, indicator",
             {"zone": zone},
         )
         statuses = self.query(

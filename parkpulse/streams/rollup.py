@@ -120,8 +120,7 @@ class Rollup:
         for obs in observations:
             state.observations[obs.key] = obs
         for target in targets:
-            if target.action != "D":
-                state.targets[(target.plan, target.indicator)] = target
+            state.targets[(target.plan, target.indicator)] = target
         for row in statuses:
             state.statuses[(row.indicator, row.plan, row.period)] = row
         self._zones[zone] = state
@@ -174,16 +173,16 @@ class Rollup:
             state = self._state(target.zone)
             key = (target.plan, target.indicator)
             current = state.targets.get(key)
-            if target.action == "D":
-                if current is None or current.revision > target.revision:
-                    return None
-                del state.targets[key]
-            else:
-                if current is not None and (
-                    current.revision > target.revision or current == target
-                ):
-                    return None
-                state.targets[key] = target
+            # Ordered by (revision, is_delete) like observations, but at the same revision the
+            # last publication wins: planners edit plan_targets.csv without bumping revisions.
+            # A tombstone is kept so an older revision replayed after a withdrawal stays out.
+            if current is not None and (
+                current == target
+                or (current.revision, current.action == "D")
+                > (target.revision, target.action == "D")
+            ):
+                return None
+            state.targets[key] = target
             batch.targets.append(target)
             return (target.zone, target.indicator)
         obs = validate_observation(doc, self.catalogue, now=now)
@@ -200,7 +199,9 @@ class Rollup:
         state = self._zones[zone]
         indicator = self.catalogue.indicators[indicator_id]
         observations = [o for o in state.observations.values() if o.indicator == indicator_id]
-        targets = [t for (_, ind), t in state.targets.items() if ind == indicator_id]
+        targets = [
+            t for (_, ind), t in state.targets.items() if ind == indicator_id and t.action != "D"
+        ]
         fresh = {
             (row.indicator, row.plan, row.period): row
             for row in evaluate(

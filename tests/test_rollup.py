@@ -1,0 +1,125 @@
+"""The per-zone roll-up the zone agent runs (pure: inputs in, changed rows out)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from parkpulse.schemas.catalogue import load_catalogue
+from parkpulse.schemas.records import Observation, PlanTarget
+from parkpulse.schemas.validation import observation_to_wire, target_to_wire
+from parkpulse.streams.rollup import Input, Rollup
+from parkpulse.topics import OBSERVATIONS, TARGETS_BY_ZONE
+
+NOW = datetime(2026, 11, 21, tzinfo=UTC)
+ZONE = "jinan-hitech"
+TARGET = PlanTarget(
+    "14th-fyp", ZONE, "retail_sales", "level", 2020, 351.7, 2025, 517.0, None, False, "CNY_100M"
+)
+
+
+def obs(period: str, value: float, revision: int = 0, action: str = "I") -> Observation:
+    return Observation(
+        ZONE, "retail_sales", period, "YTD", value, "CNY_100M", revision=revision, action=action
+    )
+
+
+def as_input(record: Observation | PlanTarget, offset: int = 0) -> Input:
+    if isinstance(record, PlanTarget):
+        return Input(TARGETS_BY_ZONE, "target", orjson.dumps(target_to_wire(record)), 0, offset)
+    return Input(OBSERVATIONS, "observation", orjson.dumps(observation_to_wire(record)), 0, offset)
+
+
+def fresh() -> Rollup:
+    rollup = Rollup(load_catalogue())
+    rollup.load(ZONE, [], [], [])
+    return rollup
+
+
+FEED = [TARGET, obs("2020-06", 160.0), obs("2020-12", 351.7), obs("2021-03", 90.0)]
+
+
+def test_a_batch_yields_status_rows_and_a_scorecard() -> None:
+    result = fresh().apply([as_input(r) for r in FEED], NOW)
+    assert result.accepted == 4
+    assert [r.period for r in result.statuses] == ["2021-03"]
+    assert [c.zone for c in result.batch.scorecards] == [ZONE]
+    assert len(result.batch.observations) == 3 and len(result.batch.targets) == 1
+
+
+def test_replaying_a_batch_changes_nothing() -> None:
+    rollup = fresh()
+    rollup.apply([as_input(r) for r in FEED], NOW)
+    again = rollup.apply([as_input(r) for r in FEED], NOW)
+    assert again.accepted == 4
+    assert len(again.batch) == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.permutations(FEED + [obs("2021-03", 95.0, revision=1, action="R")]))
+def test_arrival_order_does_not_change_the_rows(order: list) -> None:
+    one = fresh()
+    for record in order:
+        one.apply([as_input(record)], NOW)
+    together = fresh()
+    together.apply([as_input(r) for r in order], NOW)
+    assert sorted(one.current_statuses(ZONE), key=lambda r: r.key) == sorted(
+        together.current_statuses(ZONE), key=lambda r: r.key
+    )
+    (row,) = one.current_statuses(ZONE)
+    assert row.actual == 95.0  # the highest revision, whenever it came
+
+
+def test_a_delete_removes_the_status_row() -> None:
+    rollup = fresh()
+    rollup.apply([as_input(r) for r in FEED], NOW)
+    result = rollup.apply([as_input(obs("2021-03", 0.0, revision=1, action="D"))], NOW)
+    assert [r.period for r in result.batch.status_tombstones] == ["2021-03"]
+    assert rollup.current_statuses(ZONE)[0].status == "no_data"
+
+
+def test_tombstones_restored_from_the_store_keep_old_revisions_out() -> None:
+    rollup = Rollup(load_catalogue())
+    deleted = obs("2021-03", 0.0, revision=1, action="D")
+    withdrawn = replace(TARGET, revision=1, action="D")
+    rollup.load(ZONE, [obs("2020-12", 351.7), deleted], [withdrawn], [])
+    result = rollup.apply([as_input(obs("2021-03", 90.0)), as_input(TARGET)], NOW)
+    assert len(result.batch) == 0
+
+
+def test_a_target_edited_at_the_same_revision_replaces_the_old_one() -> None:
+    rollup = fresh()
+    rollup.apply([as_input(r) for r in FEED], NOW)
+    edited = replace(TARGET, target_value=600.0)
+    result = rollup.apply([as_input(edited)], NOW)
+    assert result.batch.targets == [edited]
+    assert result.statuses[0].annual_target != rollup.apply([], NOW).batch.statuses
+
+
+def test_unreadable_and_invalid_inputs_are_dead_lettered_with_their_origin() -> None:
+    bad_row = {**observation_to_wire(obs("2021-03", 1.0)), "zone": "atlantis", "origin": "f.csv"}
+    bad_row["line"] = 7
+    result = fresh().apply(
+        [
+            Input(OBSERVATIONS, "observation", b"\xff{not json", 3, 41),
+            Input(OBSERVATIONS, "observation", orjson.dumps(bad_row), 3, 42),
+        ],
+        NOW,
+    )
+    assert result.accepted == 0
+    first, second = result.deadletters
+    assert (first.reason, first.line) == ("malformed", None)
+    assert first.origin == "parkpulse.observations/3@41"
+    assert (second.reason, second.origin, second.line) == ("unknown_zone", "f.csv", 7)
+
+
+def test_same_revision_different_value_is_a_conflict() -> None:
+    rollup = fresh()
+    rollup.apply([as_input(obs("2021-03", 90.0))], NOW)
+    result = rollup.apply([as_input(obs("2021-03", 91.0))], NOW)
+    assert [d.reason for d in result.deadletters] == ["conflict"]
+    assert rollup.apply([], NOW).accepted == 0
