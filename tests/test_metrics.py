@@ -270,3 +270,17 @@ def test_serve_exposes_the_registry_over_http():
             m.serve("127.0.0.1", 0)
     finally:
         m.close()
+
+
+def test_a_target_without_any_figure_sets_no_feed_deadline():
+    """no_data rows (targets waiting for a first figure) must not make a zone look stale."""
+    metrics = PipelineMetrics()
+    metrics.observe_status(
+        IndicatorStatus(
+            "jining-hitech", "hitech_enterprises", "2021-annual", "2021-01", "level", "no_data"
+        )
+    )
+    text = generate_latest(metrics.registry).decode()
+    assert 'parkpulse_indicator_status{indicator="hitech_enterprises"' in text
+    assert "parkpulse_zone_feed_deadline_timestamp_seconds{" not in text
+    assert "parkpulse_indicator_last_period_timestamp_seconds{" not in text

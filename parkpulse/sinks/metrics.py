@@ -137,6 +137,7 @@ class PipelineMetrics:
             self.deadletters.labels(reason=reason)
         self._lock = threading.Lock()
         self._shown: dict[tuple[str, str, str], tuple[int, int]] = {}
+        self._with_data: set[tuple[str, str, str]] = set()  # keys showing a real figure
         self._server = None
 
     # -- plan attainment ----------------------------------------------------------------
@@ -152,12 +153,19 @@ class PipelineMetrics:
             if shown is not None and month < shown:
                 return
             self._shown[key] = month
+            # Binding first: a scrape between the two never sees "behind" without it.
+            self.binding.labels(*key).set(1 if row.binding else 0)
             _set_or_remove(self.attainment, key, row.attainment)
             _set_or_remove(self.gap, key, row.gap_pp)
             for status in STATUSES:
                 self.status.labels(*key, status).set(1 if status == row.status else 0)
-            self.binding.labels(*key).set(1 if row.binding else 0)
-            self.last_period.labels(*key).set(month_start(*month))
+            # A no_data row is a target waiting for its first figure, not a figure.
+            if row.status == "no_data":
+                self._with_data.discard(key)
+                _remove(self.last_period, *key)
+            else:
+                self._with_data.add(key)
+                self.last_period.labels(*key).set(month_start(*month))
             self._update_deadline(row.zone)
 
     def forget_status(self, zone: str, indicator: str, plan: str) -> None:
@@ -165,6 +173,7 @@ class PipelineMetrics:
         key = (zone, indicator, plan)
         with self._lock:
             self._shown.pop(key, None)
+            self._with_data.discard(key)
             for gauge in (self.attainment, self.gap, self.binding, self.last_period):
                 _remove(gauge, *key)
             for status in STATUSES:
@@ -172,7 +181,7 @@ class PipelineMetrics:
             self._update_deadline(zone)
 
     def _update_deadline(self, zone: str) -> None:
-        months = [m for (z, _, _), m in self._shown.items() if z == zone]
+        months = [m for k, m in self._shown.items() if k[0] == zone and k in self._with_data]
         if months:
             self.feed_deadline.labels(zone).set(feed_deadline(*max(months)))
         else:
