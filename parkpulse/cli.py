@@ -84,6 +84,42 @@ def build_parser() -> argparse.ArgumentParser:
     _common(dead)
     dead.add_argument("--limit", type=int, default=200)
     dead.add_argument("--format", choices=("table", "json"), default="table")
+
+    simulate = verbs.add_parser(
+        "simulate", help="deterministic national-scale data: zones, feeds, targets, registrations"
+    )
+    _common(simulate)
+    simulate.add_argument("--out", type=Path, help="output folder (default DATA_DIR/simulate)")
+    simulate.add_argument("--zones", type=int, default=178)
+    simulate.add_argument("--first-year", type=int, default=2016)
+    simulate.add_argument("--years", type=int, default=10)
+    simulate.add_argument("--seed", default="parkpulse-sim-v1")
+    simulate.add_argument(
+        "--registrations", type=int, default=0, help="registrations to write (or publish)"
+    )
+    simulate.add_argument("--batch-size", type=int, default=400, help="registrations/envelope")
+    simulate.add_argument(
+        "--publish",
+        action="store_true",
+        help="send the registrations to the broker instead of writing them",
+    )
+    simulate.add_argument(
+        "--rate", type=float, default=0.0, help="events/s when publishing (0: as fast as possible)"
+    )
+    simulate.add_argument("--no-feeds", action="store_true", help="only the registrations")
+    simulate.add_argument("--no-progress", action="store_true")
+
+    bench = verbs.add_parser("bench", help="measure registrations, backfill and memory")
+    bench.add_argument("--work-dir", type=Path, default=Path("var/bench"))
+    bench.add_argument("--out", type=Path, default=Path("bench/results.json"))
+    bench.add_argument("--registrations", type=int, default=1_000_000)
+    bench.add_argument("--batch-size", type=int, default=400)
+    bench.add_argument("--live-rate", type=float, default=20_000)
+    bench.add_argument("--live-seconds", type=float, default=15)
+    bench.add_argument("--zones", type=int, default=178)
+    bench.add_argument("--years", type=int, default=10)
+    bench.add_argument("--partitions", type=int, default=4)
+    bench.add_argument("--no-backfill", action="store_true")
     return parser
 
 
@@ -176,6 +212,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings, console: Console) ->
         return serve(settings, demo=demo, scoreboard=show, console=console)
     if args.verb in ("produce", "targets"):
         return _publish(args, settings)
+    if args.verb == "simulate":
+        return _simulate(args, settings, console)
+    if args.verb == "bench":
+        return _bench(args, console)
     if args.verb == "status":
         params = {"zone": args.zone, "indicator": args.indicator, "plan": args.plan}
         rows = query(settings, "/api/status", params, "latest_status")
@@ -226,6 +266,51 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
             print(format_summary(s, item.path), file=sys.stderr)
         rejected += s.rejected
     return EXIT_REJECTED if rejected else 0
+
+
+def _simulate(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from parkpulse.producers.simulate import run_simulate
+
+    return run_simulate(
+        out=args.out or settings.data_dir / "simulate",
+        zones=args.zones,
+        first_year=args.first_year,
+        years=args.years,
+        seed=args.seed,
+        registrations=args.registrations,
+        batch_size=args.batch_size,
+        feeds=not args.no_feeds,
+        publish_to=broker_settings(settings) if args.publish else None,
+        rate=args.rate,
+        progress=not args.no_progress and sys.stderr.isatty(),
+        console=console,
+    )
+
+
+def _bench(args: argparse.Namespace, console: Console) -> int:
+    from parkpulse.bench import BenchError, BenchOptions, results_table, run_bench
+
+    options = BenchOptions(
+        work_dir=args.work_dir,
+        results=args.out,
+        registrations=args.registrations,
+        batch_size=args.batch_size,
+        live_rate=args.live_rate,
+        live_seconds=args.live_seconds,
+        zones=args.zones,
+        years=args.years,
+        partitions=args.partitions,
+        backfill=not args.no_backfill,
+    )
+    err = Console(stderr=True)
+    try:
+        results = run_bench(options, err)
+    except BenchError as exc:
+        print(f"parkpulse bench: {exc}", file=sys.stderr)
+        return 1
+    console.print(results_table(results))
+    console.print(f"written to {args.out}")
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 ENV_PREFIX = "PARKPULSE_"
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
 def _secret(env: Mapping[str, str], name: str) -> str | None:
@@ -20,6 +22,16 @@ def _secret(env: Mapping[str, str], name: str) -> str | None:
     if path:
         return Path(path).read_text(encoding="utf-8").strip()
     return None
+
+
+def _flag(value: str | None, *, default: bool) -> bool:
+    if value is None:
+        return default
+    if value.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.strip().lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +58,10 @@ class ClickHouseTarget:
     password: str = field(default="", repr=False)
     database: str = "parkpulse"
     secure: bool = False
-    ca_cert: str | None = None
+    ca_cert: str | None = None  # CA bundle that signed the server's certificate
+    client_cert: str | None = None  # mutual TLS: our certificate …
+    client_key: str | None = None  # … and its key
+    verify: bool = True  # verify the server's certificate (never turn off in production)
 
     @property
     def display(self) -> str:
@@ -62,12 +77,15 @@ def parse_clickhouse_url(url: str, password: str | None = None) -> ClickHouseTar
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise ValueError(f"ClickHouse URL must be http:// or https://, got {parts.scheme!r}")
+    database = (parts.path or "/").strip("/") or "parkpulse"
+    if not IDENTIFIER.match(database):  # it is spliced into DDL and queries as a name
+        raise ValueError(f"ClickHouse database must be a plain name, got {database!r}")
     return ClickHouseTarget(
         host=parts.hostname or "localhost",
         port=parts.port or (8443 if parts.scheme == "https" else 8123),
         username=unquote(parts.username or "default"),
         password=password if password is not None else unquote(parts.password or ""),
-        database=(parts.path or "/").strip("/") or "parkpulse",
+        database=database,
         secure=parts.scheme == "https",
     )
 
@@ -81,6 +99,9 @@ class Settings:
     clickhouse_url: str | None = field(default=None, repr=False)  # None = embedded chdb
     clickhouse_password: str | None = field(default=None, repr=False)
     clickhouse_ca_cert: str | None = None
+    clickhouse_client_cert: str | None = None
+    clickhouse_client_key: str | None = None
+    clickhouse_verify: bool = True
     kafka_security: KafkaSecurity = KafkaSecurity()
     broker_port: int = 9092  # embedded Tansu listener
     api_host: str = "127.0.0.1"
@@ -115,6 +136,9 @@ class Settings:
             clickhouse_url=_secret(env, ENV_PREFIX + "CLICKHOUSE_URL"),
             clickhouse_password=_secret(env, ENV_PREFIX + "CLICKHOUSE_PASSWORD"),
             clickhouse_ca_cert=get("CLICKHOUSE_CA_CERT"),
+            clickhouse_client_cert=get("CLICKHOUSE_CLIENT_CERT"),
+            clickhouse_client_key=get("CLICKHOUSE_CLIENT_KEY"),
+            clickhouse_verify=_flag(get("CLICKHOUSE_VERIFY"), default=True),
             kafka_security=security,
             broker_port=int(get("BROKER_PORT") or base.broker_port),
             api_host=get("API_HOST") or base.api_host,
@@ -126,6 +150,40 @@ class Settings:
             reference_dir=Path(ref) if (ref := get("REFERENCE_DIR")) else None,
         )
 
+    def to_env(self) -> dict[str, str]:
+        """The ``PARKPULSE_*`` variables that give these settings back (``from_env``'s inverse).
+
+        For a child process parkpulse starts itself; secrets travel in its environment (readable
+        only by the same user), never on a command line that ``ps`` shows.
+        """
+        security = self.kafka_security
+        values: dict[str, object | None] = {
+            "DATA_DIR": self.data_dir,
+            "BROKER": self.broker,
+            "CLICKHOUSE_URL": self.clickhouse_url,
+            "CLICKHOUSE_PASSWORD": self.clickhouse_password,
+            "CLICKHOUSE_CA_CERT": self.clickhouse_ca_cert,
+            "CLICKHOUSE_CLIENT_CERT": self.clickhouse_client_cert,
+            "CLICKHOUSE_CLIENT_KEY": self.clickhouse_client_key,
+            "CLICKHOUSE_VERIFY": "true" if self.clickhouse_verify else "false",
+            "KAFKA_SECURITY_PROTOCOL": security.protocol,
+            "KAFKA_SASL_MECHANISM": security.sasl_mechanism,
+            "KAFKA_SASL_USERNAME": security.sasl_username,
+            "KAFKA_SASL_PASSWORD": security.sasl_password,
+            "KAFKA_SSL_CAFILE": security.ssl_cafile,
+            "KAFKA_SSL_CERTFILE": security.ssl_certfile,
+            "KAFKA_SSL_KEYFILE": security.ssl_keyfile,
+            "BROKER_PORT": self.broker_port,
+            "API_HOST": self.api_host,
+            "API_PORT": self.api_port,
+            "METRICS_HOST": self.metrics_host,
+            "METRICS_PORT": self.metrics_port,
+            "PARTITIONS": self.partitions,
+            "LOG_LEVEL": self.log_level,
+            "REFERENCE_DIR": self.reference_dir,
+        }
+        return {ENV_PREFIX + k: str(v) for k, v in values.items() if v is not None and v != ""}
+
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with the CLI's explicit options applied (None means "not given")."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -135,7 +193,13 @@ class Settings:
         if self.clickhouse_url is None:
             return ClickHouseTarget(embedded_path=self.data_dir / "clickhouse")
         target = parse_clickhouse_url(self.clickhouse_url, self.clickhouse_password)
-        return replace(target, ca_cert=self.clickhouse_ca_cert)
+        return replace(
+            target,
+            ca_cert=self.clickhouse_ca_cert,
+            client_cert=self.clickhouse_client_cert,
+            client_key=self.clickhouse_client_key,
+            verify=self.clickhouse_verify,
+        )
 
     @property
     def embedded_broker(self) -> bool:

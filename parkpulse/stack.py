@@ -1,17 +1,38 @@
-"""``parkpulse run`` and ``parkpulse worker``: the whole pipeline in one process.
+"""``parkpulse run`` and ``parkpulse worker``: the pipeline as processes.
 
-``run`` on the embedded default starts Tansu on loopback, opens chdb under DATA_DIR, starts the
-Faust worker with its HTTP API and the metrics endpoint, publishes the bundled plan targets and
-the demo feed, and keeps a scoreboard on the terminal. ``worker`` is the same process against
-configured servers, without the demo and the scoreboard.
+Against a configured broker (``--broker``, production) one process does the work (``work``):
+it opens ClickHouse (chdb under DATA_DIR, or a server, connected to lazily so a ClickHouse that
+is down does not stop the worker from starting), runs the Faust worker with its HTTP API and
+the metrics endpoint, publishes the bundled plan targets (and with ``run`` the demo feed), and
+keeps the report (and with ``run`` a scoreboard on the terminal) up to date.
+
+On the embedded default this process supervises two children instead (``supervise``): Tansu,
+and a worker (``python -m parkpulse.stack``) pointed at it. Tansu keeps topics in memory, so
+whenever it dies the supervisor kills the worker (whose consumer positions no longer mean
+anything), starts Tansu again on the same port, recreates the topics and starts a new worker,
+which re-publishes every feed kept under DATA_DIR/feeds: ClickHouse is the durable record and
+re-publication is idempotent, so it ends up as if nothing had happened. A worker that crashes is
+restarted with backoff. Both children die with the supervisor, even on SIGKILL.
+
+Offsets are committed only while the worker runs normally (``CommitGuard``): a batch that was
+interrupted — the worker stopping while ClickHouse is down, an agent raising — is never
+committed, and the broker hands it out again.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import hashlib
+import logging
 import os
-from collections.abc import Awaitable, Callable
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,22 +42,27 @@ import orjson
 from rich.console import Console
 from rich.live import Live
 
-from parkpulse.broker import TansuBroker
-from parkpulse.config import Settings
-from parkpulse.logs import get_logger, log_event
+from parkpulse.broker import TansuBroker, die_with_parent
+from parkpulse.config import ENV_PREFIX, Settings
+from parkpulse.logs import get_logger, log_event, setup_logging
 from parkpulse.producers.demo import write_demo_feed
-from parkpulse.producers.publish import publish
+from parkpulse.producers.publish import archived, publish
 from parkpulse.report import keep_report_fresh
 from parkpulse.schemas.catalogue import Catalogue, load_catalogue
 from parkpulse.scoreboard import status_table
 from parkpulse.sinks.clickhouse import ClickHouseStore
 from parkpulse.sinks.metrics import PipelineMetrics
-from parkpulse.streams.app import build_app
+from parkpulse.streams.app import build_app, retry_store
 from parkpulse.topics import ensure_topics
 
 log = get_logger("run")
 
 SCOREBOARD_EVERY = 2.0
+EX_SOFTWARE = 70  # a worker that stopped because an agent crashed (sysexits.h)
+WATCH_EVERY = 0.25  # how often the supervisor looks at its children
+WORKER_STOP_TIMEOUT = 60.0  # SIGTERM → SIGKILL for the worker child
+RESTART_DELAY_MAX = 30.0
+BACKGROUND_DELAY_MAX = 30.0
 
 
 def bundled_targets_file(settings: Settings) -> Path:
@@ -49,11 +75,14 @@ def bundled_targets_file(settings: Settings) -> Path:
 
 
 def write_run_file(
-    settings: Settings, metrics_addr: tuple[str, int], store: ClickHouseStore
+    settings: Settings,
+    metrics_addr: tuple[str, int],
+    store: ClickHouseStore,
+    pid: int | None = None,
 ) -> None:
     """DATA_DIR/run.json: where the running stack listens (never any secret)."""
     info = {
-        "pid": os.getpid(),
+        "pid": pid or os.getpid(),
         "broker": settings.broker_url,
         "api": f"http://{settings.api_host}:{settings.api_port}",
         "metrics": f"http://{metrics_addr[0]}:{metrics_addr[1]}/metrics",
@@ -89,25 +118,81 @@ def serve(
     console: Console | None = None,
     catalogue: Catalogue | None = None,
 ) -> int:
-    """Run the worker (and on the embedded default, the broker) until Ctrl-C or SIGTERM."""
+    """``run`` / ``worker``: supervise the embedded stack, or work against a configured broker."""
+    if settings.embedded_broker:
+        return Supervisor(settings, demo=demo, scoreboard=scoreboard).run()
+    return work(settings, demo=demo, scoreboard=scoreboard, console=console, catalogue=catalogue)
+
+
+# -- the worker ---------------------------------------------------------------------------
+
+
+class CommitGuard:
+    """Lets the Faust consumer commit offsets only while the worker runs normally.
+
+    Faust acks the events of a batch whose agent loop was interrupted (``take_events`` acks in a
+    ``finally``), and on an agent error it commits at once, skipping the batch (its documented
+    poison-message behaviour). Either would drop a batch that never reached ClickHouse. So:
+    no commit once the worker is stopping (the last second of work is redelivered, which is
+    idempotent), and an agent error holds all commits and stops the worker with EX_SOFTWARE, so
+    the batch goes to the restarted worker instead of being skipped.
+    """
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+        self.crashed: BaseException | None = None
+        consumer = app.consumer
+        self._commit = consumer.commit
+        consumer.commit = self.commit  # type: ignore[method-assign]
+        consumer.on_task_error = self.on_task_error  # type: ignore[method-assign]
+
+    @property
+    def holding(self) -> bool:
+        return self.crashed is not None or bool(self.app.should_stop)
+
+    async def commit(self, *args: Any, **kwargs: Any) -> bool:
+        if self.holding:
+            return False
+        return bool(await self._commit(*args, **kwargs))
+
+    async def on_task_error(self, exc: BaseException) -> None:
+        if self.app.should_stop:  # a batch given up on the way out (ClickHouse down, say)
+            log_event(log, "batch_left_for_redelivery", level=logging.WARNING, error=repr(exc))
+            return
+        if self.crashed is None:
+            self.crashed = exc
+            log_event(log, "agent_crashed", level=logging.ERROR, error=repr(exc)[:500])
+            os.kill(os.getpid(), signal.SIGTERM)  # the ordinary, graceful way out
+
+
+def work(
+    settings: Settings,
+    *,
+    demo: bool,
+    scoreboard: bool,
+    replay: bool = False,
+    console: Console | None = None,
+    catalogue: Catalogue | None = None,
+    supervisor_pid: int | None = None,
+) -> int:
+    """The Faust worker against ``settings.broker`` until Ctrl-C or SIGTERM; its exit status."""
     console = console or Console()
     catalogue = catalogue or load_catalogue(settings.reference_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    broker: TansuBroker | None = None
     store: ClickHouseStore | None = None
+    metrics: PipelineMetrics | None = None
     background: list[asyncio.Task[Any]] = []
+    guard: CommitGuard | None = None
+    code = 0
     try:
-        if settings.embedded_broker:
-            broker = TansuBroker(settings.broker_port, settings.data_dir / "tansu.log").start()
         asyncio.run(ensure_topics(settings))
         store = ClickHouseStore.open(settings.clickhouse)
-        store.run(store.write_reference, catalogue)
         metrics = PipelineMetrics()
         metrics_addr = metrics.serve(settings.metrics_host, settings.metrics_port)
-        ready_store = store
+        ready_store, ready_metrics = store, metrics
 
         async def on_ready(app: faust.App) -> None:
-            write_run_file(settings, metrics_addr, ready_store)
+            write_run_file(settings, metrics_addr, ready_store, supervisor_pid)
             print(
                 f"parkpulse ready broker={settings.broker_url}"
                 f" api=http://{settings.api_host}:{settings.api_port}"
@@ -116,19 +201,19 @@ def serve(
                 flush=True,
             )
             log_event(log, "ready", broker=settings.broker_url, data_dir=str(settings.data_dir))
-            files = [(bundled_targets_file(settings), "targets")]
-            if demo:
-                feed = settings.data_dir / "demo" / "demo-feed.csv"
-                feed.parent.mkdir(parents=True, exist_ok=True)
-                write_demo_feed(feed)
-                files.append((feed, "observations"))
-            background.append(asyncio.create_task(_publish_reference(settings, files, catalogue)))
-            report = keep_report_fresh(ready_store, catalogue, settings.data_dir / "report.html")
-            background.append(asyncio.create_task(report))
+
+            def spawn(name: str, factory: Callable[[], Awaitable[None]]) -> None:
+                background.append(asyncio.create_task(_keep_going(name, factory)))
+
+            spawn("reference", lambda: _write_reference(ready_store, ready_metrics, catalogue))
+            spawn("publish", lambda: _publish_startup(settings, catalogue, demo, replay))
+            report = settings.data_dir / "report.html"
+            spawn("report", lambda: keep_report_fresh(ready_store, catalogue, report))
             if scoreboard:
-                background.append(asyncio.create_task(_scoreboard(ready_store, console)))
+                spawn("scoreboard", lambda: _scoreboard(ready_store, console))
 
         app = build_app(settings, store, metrics, catalogue, on_ready=_guarded(on_ready))
+        guard = CommitGuard(app)
         worker = faust.Worker(
             app,
             loglevel=settings.log_level,
@@ -136,29 +221,92 @@ def serve(
             override_logging=False,
             redirect_stdouts=False,
         )
-        with contextlib.suppress(SystemExit):
+        try:
             worker.execute_from_commandline()
-        return 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 0
+        if guard.crashed is not None:
+            code = EX_SOFTWARE
+        return code
     finally:
         for task in background:
             task.cancel()
-        with contextlib.suppress(FileNotFoundError):
-            settings.run_file.unlink()
+        if supervisor_pid is None:  # a supervised worker leaves run.json to its supervisor
+            with contextlib.suppress(FileNotFoundError):
+                settings.run_file.unlink()
         if store is not None:
             store.close()
-        if broker is not None:
-            broker.stop()
-        log_event(log, "stopped")
+        if metrics is not None:
+            metrics.close()
+        log_event(log, "stopped", code=code)
 
 
-async def _publish_reference(
-    settings: Settings, files: list[tuple[Path, str]], catalogue: Catalogue
+async def _keep_going(name: str, factory: Callable[[], Awaitable[None]]) -> None:
+    """Run a background job; if it fails (ClickHouse down, say) log it and start it again."""
+    delay = 1.0
+    while True:
+        try:
+            await factory()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log_event(
+                log, "background_retry", level=logging.WARNING, task=name, error=repr(exc)[:300]
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, BACKGROUND_DELAY_MAX)
+
+
+async def _write_reference(
+    store: ClickHouseStore, metrics: PipelineMetrics, catalogue: Catalogue
 ) -> None:
-    results = await publish(settings, files, catalogue, progress=False)
+    """Zones and indicators, once ClickHouse can be reached."""
+    await retry_store(store, store.write_reference, catalogue, metrics=metrics, stopping=_never)
+
+
+def _never() -> bool:
+    return False
+
+
+def _digest_name(path: Path) -> str:
+    """The name ``publish.archive`` keeps ``path`` under (content digest + name)."""
+    return f"{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}-{path.name}"
+
+
+async def _publish_startup(
+    settings: Settings, catalogue: Catalogue, demo: bool, replay: bool
+) -> None:
+    """Re-publish the kept feeds (a fresh embedded broker), then the bundled targets and demo."""
+    fresh = [(bundled_targets_file(settings), "targets")]
+    if demo:
+        feed = settings.data_dir / "demo" / "demo-feed.csv"
+        feed.parent.mkdir(parents=True, exist_ok=True)
+        write_demo_feed(feed)
+        fresh.append((feed, "observations"))
+    if replay:
+        kept = archived(settings)
+        if kept:
+            await _publish_and_report(settings, kept, catalogue, verb="replayed", keep=False)
+        names = {p.name for p, _ in kept}
+        fresh = [(p, kind) for p, kind in fresh if _digest_name(p) not in names]
+    if fresh:
+        await _publish_and_report(settings, fresh, catalogue, verb="published", keep=True)
+
+
+async def _publish_and_report(
+    settings: Settings,
+    files: Sequence[tuple[Path, str]],
+    catalogue: Catalogue,
+    *,
+    verb: str,
+    keep: bool,
+) -> None:
+    results = await publish(settings, files, catalogue, progress=False, keep=keep)
     for item in results:
         s = item.summary
         print(
-            f"published {item.path.name}: {s.accepted} accepted, {s.rejected} rejected"
+            f"{verb} {item.path.name}: {s.accepted} accepted, {s.rejected} rejected"
             + (
                 f" ({', '.join(f'{k}={v}' for k, v in sorted(s.by_reason.items()))})"
                 if s.rejected
@@ -178,3 +326,153 @@ def _guarded(
             log_event(log, "on_ready_failed", level=40, error=repr(exc))
 
     return wrapper
+
+
+# -- the supervisor of the embedded stack -------------------------------------------------
+
+
+class Supervisor:
+    """Tansu and a worker child: restarts the worker when it crashes, and both (with a replay of
+    the kept feeds) when Tansu dies. Stops both on SIGTERM / SIGINT."""
+
+    def __init__(self, settings: Settings, *, demo: bool, scoreboard: bool) -> None:
+        self.settings = settings
+        self.demo = demo
+        self.scoreboard = scoreboard
+        self.broker = TansuBroker(settings.broker_port, settings.data_dir / "tansu.log")
+        self.worker_settings = settings.with_overrides(broker=self.broker.url)
+        self.child: subprocess.Popen[bytes] | None = None
+        self._stop = threading.Event()
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self._stop.set()
+
+    def run(self) -> int:
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        previous = {
+            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
+        }
+        failures = 0
+        try:
+            self.broker.start()
+            while not self._stop.is_set():
+                self._ensure_topics()
+                self.child = self._start_worker()
+                started = time.monotonic()
+                why = self._watch()
+                if why == "stop":
+                    break
+                if why == "broker":
+                    log_event(log, "broker_died", level=logging.ERROR, broker=self.broker.url)
+                    print(
+                        f"parkpulse: the embedded broker died; restarting it on {self.broker.url}"
+                        f" and re-publishing the feeds kept under {self.settings.data_dir}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    self._kill_worker()
+                    self.broker.restart()
+                    log_event(log, "broker_restarted", broker=self.broker.url)
+                    failures = 0
+                    continue
+                assert self.child is not None
+                code = self.child.returncode
+                if code == 0:  # stopped on purpose (someone signalled it): so do we
+                    log_event(log, "worker_stopped", code=code)
+                    break
+                failures = 0 if time.monotonic() - started > 60 else failures + 1
+                delay = min(2.0**failures, RESTART_DELAY_MAX)
+                log_event(log, "worker_restart", level=logging.ERROR, code=code, delay_s=delay)
+                self._stop.wait(delay)
+            return self._stop_worker()
+        finally:
+            self._kill_worker()
+            self.broker.stop()
+            with contextlib.suppress(FileNotFoundError):
+                self.settings.run_file.unlink()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            log_event(log, "stopped")
+
+    def _ensure_topics(self, attempts: int = 5) -> None:
+        for attempt in range(1, attempts + 1):
+            try:
+                asyncio.run(ensure_topics(self.worker_settings))
+                return
+            except Exception as exc:  # a broker that has just started may not answer yet
+                if attempt == attempts:
+                    raise
+                log_event(log, "topics_retry", level=logging.WARNING, error=repr(exc)[:300])
+                time.sleep(0.5 * attempt)
+
+    def _start_worker(self) -> subprocess.Popen[bytes]:
+        args = [sys.executable, "-m", "parkpulse.stack", "--supervisor-pid", str(os.getpid())]
+        args += ["--replay"]  # a fresh Tansu holds nothing: the kept feeds go in again
+        args += ["--demo"] if self.demo else []
+        args += ["--scoreboard"] if self.scoreboard else []
+        env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+        env.update(self.worker_settings.to_env())
+        child = subprocess.Popen(
+            args,
+            env=env,
+            start_new_session=True,  # signals reach it through us, in order
+            preexec_fn=die_with_parent(),
+        )
+        log_event(log, "worker_started", pid=child.pid)
+        return child
+
+    def _watch(self) -> str:
+        assert self.child is not None
+        while True:
+            if self._stop.wait(WATCH_EVERY):
+                return "stop"
+            if not self.broker.running:
+                return "broker"
+            if self.child.poll() is not None:
+                return "worker"
+
+    def _stop_worker(self) -> int:
+        child = self.child
+        if child is None:
+            return 0
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+            try:
+                child.wait(timeout=WORKER_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                log_event(log, "worker_kill", level=logging.ERROR, pid=child.pid)
+                child.kill()
+                child.wait()
+        return 0 if child.returncode in (0, -signal.SIGTERM) else int(child.returncode)
+
+    def _kill_worker(self) -> None:
+        # Safe at any moment: the worker commits nothing it has not written to ClickHouse.
+        child = self.child
+        if child is not None and child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+def _worker_main(argv: Sequence[str] | None = None) -> int:
+    """``python -m parkpulse.stack``: the worker child of ``Supervisor`` (settings from env)."""
+    parser = argparse.ArgumentParser(prog="python -m parkpulse.stack")
+    parser.add_argument("--supervisor-pid", type=int)
+    parser.add_argument("--replay", action="store_true")
+    parser.add_argument("--demo", action="store_true")
+    parser.add_argument("--scoreboard", action="store_true")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    setup_logging(settings.log_level)
+    console = Console() if sys.stdout.isatty() else Console(width=200)
+    return work(
+        settings,
+        demo=args.demo,
+        scoreboard=args.scoreboard,
+        replay=args.replay,
+        console=console,
+        supervisor_pid=args.supervisor_pid,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(_worker_main())

@@ -32,9 +32,25 @@ def ssl_context(security: KafkaSecurity) -> ssl.SSLContext | None:
     return context
 
 
+PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+
+
+def check_security(security: KafkaSecurity) -> None:
+    """Refuse a combination that would silently talk in the clear or never authenticate."""
+    if security.protocol not in PROTOCOLS:
+        raise ValueError(f"Kafka security protocol must be one of {PROTOCOLS}")
+    sasl = security.protocol.startswith("SASL_")
+    if sasl != bool(security.sasl_mechanism):
+        raise ValueError(
+            "a Kafka SASL mechanism needs protocol SASL_PLAINTEXT or SASL_SSL, and those need"
+            " a mechanism (PARKPULSE_KAFKA_SASL_MECHANISM)"
+        )
+
+
 def client_options(settings: Settings) -> dict[str, Any]:
     """aiokafka keyword arguments for the configured broker (SASL/TLS passed through)."""
     security = settings.kafka_security
+    check_security(security)
     options: dict[str, Any] = {
         "bootstrap_servers": settings.bootstrap_servers,
         "security_protocol": security.protocol,

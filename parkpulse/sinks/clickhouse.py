@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +16,8 @@ from importlib import resources
 from typing import Any, TypeVar
 
 import clickhouse_connect
+import numpy as np
+from clickhouse_connect.driver.exceptions import OperationalError
 
 from parkpulse.config import ClickHouseTarget
 from parkpulse.schemas.catalogue import Catalogue
@@ -25,6 +27,7 @@ from parkpulse.schemas.records import (
     IndicatorStatus,
     Observation,
     PlanTarget,
+    Registration,
     ZoneScorecard,
 )
 
@@ -77,10 +80,53 @@ TARGET_COLUMNS = (
     "revision",
 )
 DEADLETTER_COLUMNS = ("received_at", "source_topic", "reason", "detail", "raw", "origin", "line")
+BEIJING_OFFSET_MS = 8 * 3600 * 1000  # registrations carry Beijing time (UTC+8)
+REGISTRATION_COLUMNS = (
+    "zone",
+    "registration_id",
+    "registered_at",
+    "month",
+    "entity_type",
+    "industry_code",
+    "registered_capital",
+    "batch_id",
+    "sent_at",
+)
 
 
 class ClickHouseUnavailable(RuntimeError):
     """The store could not be reached or refused a write; the caller retries."""
+
+    def __init__(self, message: str, table: str | None = None) -> None:
+        super().__init__(message)
+        self.table = table  # the table a failed write was for (None: connecting, reading)
+
+
+def client_kwargs(target: ClickHouseTarget) -> dict[str, Any]:
+    """``clickhouse_connect.get_client`` keyword arguments for a ClickHouse server.
+
+    TLS options (CA bundle, client certificate, verification) are passed straight through for
+    ``https://`` targets. The password is in here: never log this dict.
+    """
+    kwargs: dict[str, Any] = {
+        "host": target.host,
+        "port": target.port,
+        "username": target.username,
+        "password": target.password,
+        "secure": target.secure,
+        "database": "default",  # the schema creates the target database on first connection
+        "connect_timeout": 5,
+        "send_receive_timeout": 30,
+    }
+    if target.secure:
+        kwargs["verify"] = target.verify
+        if target.ca_cert:
+            kwargs["ca_cert"] = target.ca_cert
+        if target.client_cert:
+            kwargs["client_cert"] = target.client_cert
+        if target.client_key:
+            kwargs["client_cert_key"] = target.client_key
+    return kwargs
 
 
 def schema_statements() -> list[str]:
@@ -122,38 +168,83 @@ class SinkBatch:
 
 
 class ClickHouseStore:
-    """parkpulse's tables in ClickHouse (embedded chdb or a server), behind one thread."""
+    """parkpulse's tables in ClickHouse (embedded chdb or a server), behind one thread.
 
-    def __init__(self, client: Any, database: str = "parkpulse") -> None:
-        self._client = client
+    A server is connected to lazily: the store can be opened while ClickHouse is down, and the
+    first call that needs it connects and ensures the schema (raising ClickHouseUnavailable, for
+    the caller to retry, until it can).
+    """
+
+    def __init__(
+        self,
+        client: Any = None,
+        database: str = "parkpulse",
+        *,
+        connect: Callable[[], Any] | None = None,
+        secret: str = "",
+    ) -> None:
+        if client is None and connect is None:
+            raise ValueError("ClickHouseStore needs a client or a way to connect")
+        self._connected = client
+        self._connect = connect
+        self._secret = secret  # scrubbed from every error message the store raises
         self.database = database
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
 
     @classmethod
     def open(cls, target: ClickHouseTarget) -> ClickHouseStore:
-        """Connect (server) or open the data path (embedded) and make sure the schema exists."""
+        """The store for ``target``: the embedded data path is opened now (a local failure is not
+        worth retrying); a server is connected to on first use, so it may be down right now."""
         if target.embedded_path is not None:
             target.embedded_path.mkdir(parents=True, exist_ok=True)
-            client = clickhouse_connect.get_client(interface="chdb", path=str(target.embedded_path))
-        else:
-            client = clickhouse_connect.get_client(
-                host=target.host,
-                port=target.port,
-                username=target.username,
-                password=target.password,
-                secure=target.secure,
-                ca_cert=target.ca_cert,
-                database="default",
-                connect_timeout=5,
-                send_receive_timeout=30,
+            path = str(target.embedded_path)
+            store = cls(
+                connect=lambda: clickhouse_connect.get_client(interface="chdb", path=path),
+                database=target.database,
             )
-        store = cls(client, target.database)
-        store.ensure_schema()
-        return store
+            store.run(store.connect)
+            return store
+        kwargs = client_kwargs(target)
+        return cls(
+            connect=lambda: clickhouse_connect.get_client(**kwargs),
+            database=target.database,
+            secret=target.password,
+        )
+
+    @property
+    def connected(self) -> bool:
+        return self._connected is not None
+
+    def connect(self) -> None:
+        """Connect and ensure the schema now (on the store's thread); idempotent."""
+        _ = self._client
+
+    @property
+    def _client(self) -> Any:
+        """The driver's client; the first use connects and ensures the schema."""
+        if self._connected is None:
+            assert self._connect is not None
+            try:
+                client = self._connect()
+            except Exception as exc:  # refused, timed out, bad TLS, bad password …
+                raise ClickHouseUnavailable(f"cannot connect: {self._scrub(exc)}") from None
+            try:
+                self._apply_schema(client)
+            except Exception as exc:
+                client.close()
+                detail = self._scrub(exc)
+                raise ClickHouseUnavailable(f"cannot create the schema: {detail}") from None
+            self._connected = client
+        return self._connected
+
+    def _scrub(self, exc: BaseException) -> str:
+        text = str(exc)
+        return text.replace(self._secret, "***") if self._secret else text
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
-        self._client.close()
+        if self._connected is not None:
+            self._connected.close()
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -169,16 +260,23 @@ class ClickHouseStore:
         return f"{self.database}.{name}"
 
     def ensure_schema(self) -> None:
+        """Create the database and tables if missing (done on connecting; idempotent)."""
+        self._apply_schema(self._client)
+
+    def _apply_schema(self, client: Any) -> None:
         for statement in schema_statements():
             if self.database != "parkpulse":
                 statement = statement.replace("parkpulse.", f"{self.database}.").replace(
                     "DATABASE IF NOT EXISTS parkpulse", f"DATABASE IF NOT EXISTS {self.database}"
                 )
-            self._client.command(statement)
+            client.command(statement)
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Rows as dicts; every caller passes values as ``{name:Type}`` parameters."""
-        result = self._client.query(sql.replace("{db}", self.database), parameters=parameters)
+        try:
+            result = self._client.query(sql.replace("{db}", self.database), parameters=parameters)
+        except OperationalError as exc:  # the server went away; a bad query is not retried
+            raise ClickHouseUnavailable(f"query failed: {self._scrub(exc)}") from None
         names = result.column_names
         return [dict(zip(names, row, strict=True)) for row in result.result_rows]
 
@@ -187,8 +285,12 @@ class ClickHouseStore:
             return
         try:
             self._client.insert(self._table(table), rows, column_names=list(columns))
+        except ClickHouseUnavailable as exc:  # could not connect
+            raise ClickHouseUnavailable(str(exc), table) from None
         except Exception as exc:  # the driver raises many types; the caller retries
-            raise ClickHouseUnavailable(f"insert into {table} failed: {exc}") from exc
+            raise ClickHouseUnavailable(
+                f"insert into {table} failed: {self._scrub(exc)}", table
+            ) from None
 
     # -- writes -------------------------------------------------------------------------
 
@@ -238,8 +340,10 @@ class ClickHouseStore:
             for d in batch.deadletters
         ]
         meta = ("ingested_at", "version", "is_deleted")
-        self._insert("observations", (*OBSERVATION_COLUMNS, *meta), obs_rows)
-        self._insert("plan_targets", (*TARGET_COLUMNS, *meta), target_rows)
+        # Derived rows first, their inputs last: a worker killed between two inserts has either
+        # not written an input (it is redelivered and recomputed) or has written everything
+        # derived from it. Inputs first would let a redelivered input look already applied while
+        # its status rows were never written.
         self._insert(
             "indicator_status",
             (*STATUS_COLUMNS, "evaluated_at", "version", "is_deleted"),
@@ -260,6 +364,8 @@ class ClickHouseStore:
             scorecard_rows,
         )
         self._insert("deadletter", DEADLETTER_COLUMNS, dl_rows)
+        self._insert("plan_targets", (*TARGET_COLUMNS, *meta), target_rows)
+        self._insert("observations", (*OBSERVATION_COLUMNS, *meta), obs_rows)
         return {
             "observations": len(obs_rows),
             "plan_targets": len(target_rows),
@@ -366,6 +472,119 @@ class ClickHouseStore:
         for table in ("observations", "plan_targets", "indicator_status", "deadletter"):
             out[table] = int(self.query(f"SELECT count() AS n FROM {{db}}.{table} FINAL")[0]["n"])
         return out
+
+    # -- registrations ------------------------------------------------------------------
+
+    def write_registrations(self, registrations: Sequence[Registration]) -> dict[str, int]:
+        """Insert registrations (column-wise: the heavy stream); returns rows written."""
+        if not registrations:
+            return {"registrations": 0}
+        sent: dict[str, int | None] = {"": None}
+        for r in registrations:
+            if r.sent_at not in sent:
+                sent[r.sent_at] = _epoch_us(r.sent_at)
+        columns = [
+            [r.zone for r in registrations],
+            [r.registration_id for r in registrations],
+            _beijing_ms([r.registered_at for r in registrations]),
+            [r.month for r in registrations],
+            [r.entity_type for r in registrations],
+            [r.industry_code for r in registrations],
+            [r.registered_capital for r in registrations],
+            [r.batch_id for r in registrations],
+            [sent[r.sent_at] for r in registrations],
+        ]
+        try:
+            self._client.insert(
+                self._table("registrations"),
+                columns,
+                column_names=list(REGISTRATION_COLUMNS),
+                column_oriented=True,
+            )
+        except Exception as exc:  # the driver raises many types; the caller retries
+            raise ClickHouseUnavailable(f"insert into registrations failed: {exc}") from exc
+        return {"registrations": len(registrations)}
+
+    def registration_ids(
+        self, pairs: Sequence[tuple[str, str]]
+    ) -> list[tuple[str, str, list[str], list[str]]]:
+        """Per (zone, month): the registration ids so far and their entity types."""
+        if not pairs:
+            return []
+        result = self._client.query(
+            "SELECT zone, month, groupArray(registration_id), groupArray(entity_type)"
+            " FROM (SELECT zone, month, registration_id, any(entity_type) AS entity_type"
+            f" FROM {self._table('registrations')}"
+            " WHERE zone IN {zones:Array(String)} AND month IN {months:Array(String)}"
+            " GROUP BY zone, month, registration_id) GROUP BY zone, month",
+            parameters={
+                "zones": sorted({z for z, _ in pairs}),
+                "months": sorted({m for _, m in pairs}),
+            },
+        )
+        wanted = set(pairs)
+        return [
+            (zone, month, ids, types)
+            for zone, month, ids, types in result.result_rows
+            if (zone, month) in wanted
+        ]
+
+    def registration_counts(
+        self, zone: str | None = None, month: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Distinct registrations per (zone, month, entity_type), from the durable table."""
+        return self.query(
+            "SELECT zone, month, entity_type, uniqExact(registration_id) AS registrations"
+            " FROM {db}.registrations"
+            " WHERE ({zone:Nullable(String)} IS NULL OR zone = {zone:Nullable(String)})"
+            " AND ({month:Nullable(String)} IS NULL OR month = {month:Nullable(String)})"
+            " GROUP BY zone, month, entity_type ORDER BY zone, month, entity_type",
+            {"zone": zone, "month": month},
+        )
+
+    def registration_figures(self, zone: str | None = None) -> list[dict[str, Any]]:
+        """The figures derived from registrations (source ``registrations``), as kept."""
+        return self.query(
+            "SELECT zone, indicator, basis, period, value, revision"
+            " FROM {db}.observations FINAL WHERE source = 'registrations'"
+            " AND ({zone:Nullable(String)} IS NULL OR zone = {zone:Nullable(String)})"
+            " ORDER BY zone, indicator, period",
+            {"zone": zone},
+        )
+
+    def registration_stats(self, since: datetime | None = None) -> dict[str, Any]:
+        """Rows, and latency (producer ``sent_at`` → insert) of rows ingested since ``since``."""
+        since = since or datetime(1970, 1, 1, tzinfo=UTC)
+        row = self.query(
+            "SELECT count() AS n, countIf(sent_at IS NOT NULL) AS timed,"
+            " quantilesExactIf(0.5, 0.99)(dateDiff('microsecond', sent_at, ingested_at),"
+            "   sent_at IS NOT NULL) AS q,"
+            " min(sent_at) AS first_sent, max(ingested_at) AS last_ingested"
+            " FROM {db}.registrations WHERE ingested_at >= {since:DateTime64(6, 'UTC')}",
+            {"since": since},
+        )[0]
+        q = row["q"] if row["timed"] else [None, None]
+        return {
+            "registrations": int(row["n"]),
+            "timed": int(row["timed"]),
+            "latency_p50_ms": None if q[0] is None else q[0] / 1000,
+            "latency_p99_ms": None if q[1] is None else q[1] / 1000,
+            "first_sent": row["first_sent"].isoformat() if row["timed"] else None,
+            "last_ingested": row["last_ingested"].isoformat() if row["n"] else None,
+        }
+
+
+def _beijing_ms(texts: list[str]) -> list[int]:
+    """Unix milliseconds of ``YYYY-MM-DDTHH:MM:SS[.f]+08:00`` texts, parsed in bulk by numpy."""
+    local = np.array([t[:-6] for t in texts], dtype="datetime64[us]")
+    return ((local.astype(np.int64) // 1000) - BEIJING_OFFSET_MS).tolist()
+
+
+def _epoch_us(text: str) -> int | None:
+    ts = _parse_ts(text)
+    if ts is None:
+        return None
+    return round(ts.timestamp() * 1_000_000)
 
 
 def _parse_ts(text: str) -> datetime | None:

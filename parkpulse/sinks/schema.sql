@@ -129,3 +129,23 @@ CREATE TABLE IF NOT EXISTS parkpulse.deadletter
 )
 ENGINE = ReplacingMergeTree(received_at)
 ORDER BY (source_topic, origin, line, reason, cityHash64(raw));
+
+-- One row per newly registered market entity. A re-sent registration (a replayed batch, a
+-- retried insert) is the same (zone, registration_id) and collapses to one row. Counts per
+-- (zone, month, entity_type) are derived from this table, never kept as running sums.
+-- `sent_at` (the producer's stamp) and `ingested_at` (this insert) give the pipeline's latency.
+CREATE TABLE IF NOT EXISTS parkpulse.registrations
+(
+    zone LowCardinality(String),
+    registration_id String,
+    registered_at DateTime64(3, 'Asia/Shanghai'),
+    month LowCardinality(String),
+    entity_type LowCardinality(String),
+    industry_code LowCardinality(String),
+    registered_capital Nullable(Float64),
+    batch_id String,
+    sent_at Nullable(DateTime64(6, 'UTC')),
+    ingested_at DateTime64(6, 'UTC') DEFAULT now64(6)
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (zone, registration_id);

@@ -12,10 +12,12 @@ after a batch is durably written (``take_events`` acks when the loop body return
 from __future__ import annotations
 
 import asyncio
+import logging
+import random
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 import orjson
@@ -26,6 +28,7 @@ from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.records import DeadLetter
 from parkpulse.sinks.clickhouse import ClickHouseStore, ClickHouseUnavailable, SinkBatch
 from parkpulse.sinks.metrics import PipelineMetrics
+from parkpulse.streams.registrations import add_registrations_stage
 from parkpulse.streams.rollup import Input, Rollup, status_wire, zone_of
 from parkpulse.topics import (
     DEADLETTER,
@@ -37,10 +40,17 @@ from parkpulse.topics import (
 )
 
 log = get_logger("worker")
+T = TypeVar("T")
 
 BATCH_MAX = 5000
 BATCH_WITHIN = 0.2  # seconds: a figure is in ClickHouse well within 2 s of arriving
-RETRY_MAX_DELAY = 10.0
+RETRY_FIRST_DELAY = 0.2
+RETRY_MAX_DELAY = 5.0
+# What a worker holds while its sink waits: the batch being written, a take buffer of BATCH_MAX
+# events behind it, STREAM_BUFFER messages queued per topic, and what the Kafka fetcher has
+# prefetched (FETCH_MAX_BYTES per partition). Past that, Faust stops fetching.
+STREAM_BUFFER = 4096
+FETCH_MAX_BYTES = 1 << 20
 LAG_EVERY = 5.0
 IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
@@ -60,6 +70,8 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "broker_commit_interval": 1.0,
         "broker_request_timeout": 30.0,
         "stream_wait_empty": False,
+        "stream_buffer_maxsize": STREAM_BUFFER,
+        "consumer_max_fetch_size": FETCH_MAX_BYTES,
         "web_bind": settings.api_host,
         "web_host": settings.api_host,
         "web_port": settings.api_port,
@@ -84,25 +96,69 @@ def faust_options(settings: Settings) -> dict[str, Any]:
 async def write_durably(
     store: ClickHouseStore, batch: SinkBatch, metrics: PipelineMetrics, stopping: Callable[[], bool]
 ) -> None:
-    """Write the batch, retrying with backoff until it lands: consumption waits, nothing drops."""
-    delay = 0.2
-    metrics.set_sink_buffered(len(batch))
+    """Write the batch, retrying with backoff until it lands: consumption waits, nothing drops.
+
+    The agent awaits this with the batch's events un-acked, so while ClickHouse is down Faust
+    stops handing it events and stops fetching once its bounded buffers are full (see
+    STREAM_BUFFER). ``parkpulse_sink_buffered_rows`` shows the rows held, and every failed
+    attempt counts in ``parkpulse_sink_errors_total``. A worker told to stop gives the batch up
+    un-written and un-committed (stack.py holds back the offset commit while stopping), so the
+    broker hands it to the next worker.
+    """
+    written = await retry_store(
+        store, store.write, batch, metrics=metrics, stopping=stopping, holding=len(batch)
+    )
+    for table, n in written.items():
+        if n:
+            metrics.count_sink_rows(table, n)
+
+
+async def retry_store(
+    store: ClickHouseStore,
+    fn: Callable[..., T],
+    *args: Any,
+    metrics: PipelineMetrics,
+    stopping: Callable[[], bool],
+    holding: int = 0,
+) -> T:
+    """``fn(*args)`` on the store's thread, retried with capped, jittered exponential backoff
+    for as long as ClickHouse is unavailable (reads of zone state need it as much as writes).
+
+    ``holding`` rows wait on this call; they count in ``parkpulse_sink_buffered_rows`` until it
+    returns (inc/dec, not set: several agents wait at once).
+    """
+    metrics.sink_buffered.inc(holding)
+    try:
+        return await _retry(store, fn, args, metrics, stopping)
+    finally:
+        metrics.sink_buffered.dec(holding)
+
+
+async def _retry(
+    store: ClickHouseStore,
+    fn: Callable[..., T],
+    args: Sequence[Any],
+    metrics: PipelineMetrics,
+    stopping: Callable[[], bool],
+) -> T:
+    delay = RETRY_FIRST_DELAY
     while True:
         try:
-            written = await store.arun(store.write, batch)
+            return await store.arun(fn, *args)
         except ClickHouseUnavailable as exc:
-            metrics.count_sink_error("batch")
-            log_event(log, "sink_retry", error=str(exc)[:300], rows=len(batch), delay_s=delay)
+            metrics.count_sink_error(exc.table or getattr(fn, "__name__", "store"))
+            log_event(
+                log,
+                "sink_retry",
+                level=logging.WARNING,
+                error=str(exc)[:300],
+                call=getattr(fn, "__name__", "store"),
+                delay_s=round(delay, 2),
+            )
             if stopping():
                 raise
-            await asyncio.sleep(delay)
+            await asyncio.sleep(delay * random.uniform(0.75, 1.25))
             delay = min(delay * 2, RETRY_MAX_DELAY)
-            continue
-        for table, n in written.items():
-            if n:
-                metrics.count_sink_rows(table, n)
-        metrics.set_sink_buffered(0)
-        return
 
 
 def build_app(
@@ -121,6 +177,9 @@ def build_app(
     status = app.topic(STATUS, **raw)
     deadletter = app.topic(DEADLETTER, **raw)
     rollup = Rollup(catalogue)
+
+    def stopping() -> bool:
+        return bool(app.should_stop)
 
     @app.agent(targets)
     async def rekey_targets(stream: faust.StreamT) -> None:
@@ -151,7 +210,15 @@ def build_app(
             metrics.count_events(topic, "in", sum(1 for i in inputs if i.topic == topic))
         for zone in {zone_of(i.value) for i in inputs}:
             if zone in catalogue.zones and not rollup.is_loaded(zone):
-                rollup.load(zone, *await store.arun(store.zone_state, zone))
+                state = await retry_store(
+                    store,
+                    store.zone_state,
+                    zone,
+                    metrics=metrics,
+                    stopping=stopping,
+                    holding=len(inputs),
+                )
+                rollup.load(zone, *state)
         result = rollup.apply(inputs)
         dead = result.batch.deadletters
         result.batch.deadletters = []
@@ -200,6 +267,8 @@ def build_app(
                 metrics.count_deadletter(d.reason)
             metrics.count_events(DEADLETTER, "in", len(events))
 
+    add_registrations_stage(app, store, metrics, catalogue, app.topic(OBSERVATIONS, **raw))
+
     @app.on_rebalance_complete.connect
     async def forget_state(sender: faust.App, **kwargs: Any) -> None:
         # Another worker may have moved a zone on while we did not own it: reload lazily.
@@ -240,6 +309,8 @@ def build_app(
             data = await store.arun(fn)
         except ValueError as exc:
             return web.json({"error": str(exc)}, status=400)
+        except ClickHouseUnavailable:
+            return web.json({"error": "ClickHouse is unavailable; retry later"}, status=503)
         return web.json(data)
 
     @app.page("/api/status")

@@ -1,0 +1,399 @@
+"""Registration events: validation with reason codes, and the registrations topic's wire form.
+
+A registration is one newly registered market entity. On the wire (``parkpulse.registrations``,
+key zone) a message is a batch envelope of a few hundred registrations of one zone — Faust costs
+~90 µs per Kafka message, so one message per entity would cap a worker near 11k events/s —
+or a single bare registration object::
+
+    {"batch_id": "<sha256 of the ids>", "sent_at": "…", "registrations": [{…}, {…}, …]}
+    {"zone": "jinan-hitech", "registration_id": "91370100MA3C4XYZ1K", "registered_at": "…",
+     "entity_type": "enterprise", "industry_code": "I65", "registered_capital": 500}
+
+This is the hot path of the heaviest stream, so it reads lower-case names directly and only
+falls back to case-insensitive names when a record spells them otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import orjson
+
+from parkpulse.schemas.catalogue import Catalogue, convert_unit
+from parkpulse.schemas.errors import RejectedInput
+from parkpulse.schemas.records import ENTITY_TYPES, Registration
+from parkpulse.schemas.validation import MAX_FIELD_CHARS, UNIT_ALIASES, show
+
+__all__ = [
+    "CAPITAL_UNIT",
+    "SHANGHAI",
+    "Envelope",
+    "batch_id_of",
+    "envelope_to_wire",
+    "read_envelope",
+    "registration_to_wire",
+    "validate_records",
+    "validate_registration",
+]
+
+# Registrations are dated in Beijing time (UTC+8, no daylight saving): a naive timestamp is read
+# as Beijing time and the month a registration counts in is its Beijing-time month.
+SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
+CAPITAL_UNIT = "CNY_10K"  # 万元, how registers state registered capital
+MIN_YEAR, MAX_YEAR = 1949, 2100
+# A registration stamped a little after the worker's clock is clock skew, not the future.
+CLOCK_SKEW = timedelta(minutes=10)
+
+# A unified social credit code is 18 characters of 0-9A-Z; older registers use other ids.
+_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_\-]{0,63}")
+# GB/T 4754-2017: a section letter A–T, then optionally a division (2 digits), group (3), class (4).
+_INDUSTRY = re.compile(r"[A-T](?:[0-9]{2,4})?")
+_ENTITY_ALIASES = {
+    "企业": "enterprise",
+    "個體工商戶": "individual_business",
+    "个体工商户": "individual_business",
+    "农民专业合作社": "farmers_cooperative",
+    "農民專業合作社": "farmers_cooperative",
+}
+_REQUIRED = frozenset(("zone", "registration_id", "registered_at", "entity_type", "industry_code"))
+_ENTITY_SET = frozenset(ENTITY_TYPES)
+
+
+def _lower_names(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The record with lower-case names; a name given twice with different values is malformed."""
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if not isinstance(key, str):
+            continue
+        name = key.strip().lower()
+        if name in out and out[name] != value:
+            raise RejectedInput("malformed", f"{key.strip()} is given twice with different values")
+        out[name] = value
+    return out
+
+
+def _text(doc: Mapping[str, Any], name: str) -> str:
+    value = doc.get(name)
+    if value is None:
+        raise RejectedInput("malformed", f"{name} is missing")
+    if value.__class__ is not str:
+        if isinstance(value, int) and not isinstance(value, bool) and name == "registration_id":
+            return str(value)
+        raise RejectedInput(
+            "malformed", f"{name} must be text, not {type(value).__name__} {show(value)}"
+        )
+    if len(value) > MAX_FIELD_CHARS:
+        raise RejectedInput("malformed", f"{name} is {len(value)} characters long")
+    value = value.strip()
+    if not value:
+        raise RejectedInput("malformed", f"{name} is missing")
+    return value
+
+
+def _timestamp(text: str) -> datetime | None:
+    """An ISO 8601 date-time, naive read as Beijing time; None when it is not one."""
+    if not text.isascii():
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=SHANGHAI)
+
+
+def _registered_at(doc: Mapping[str, Any], now: datetime) -> tuple[str, str]:
+    """(registered_at in Beijing time, its month), or the reason it is refused."""
+    text = _text(doc, "registered_at")
+    when = _timestamp(text)
+    if when is None:
+        raise RejectedInput(
+            "bad_period",
+            f"registered_at {show(text)} is not an ISO 8601 date-time "
+            "(e.g. 2021-04-15T09:30:00+08:00)",
+        )
+    local = when.astimezone(SHANGHAI)
+    if not MIN_YEAR <= local.year <= MAX_YEAR:
+        raise RejectedInput(
+            "bad_period", f"registered_at {show(text)}: year outside {MIN_YEAR}..{MAX_YEAR}"
+        )
+    if when > now + CLOCK_SKEW:
+        raise RejectedInput(
+            "future_period", f"registered_at {show(text)} is after now ({now.isoformat()})"
+        )
+    return local.isoformat(), f"{local.year:04d}-{local.month:02d}"
+
+
+def _entity_type(doc: Mapping[str, Any]) -> str:
+    text = _text(doc, "entity_type")
+    if text in ENTITY_TYPES:
+        return text
+    folded = _ENTITY_ALIASES.get(text) or text.lower()
+    if folded not in ENTITY_TYPES:
+        raise RejectedInput(
+            "malformed", f"entity_type {show(text)} is not one of {', '.join(ENTITY_TYPES)}"
+        )
+    return folded
+
+
+def _capital(doc: Mapping[str, Any]) -> float | None:
+    value = doc.get("registered_capital")
+    if value is None or value == "":
+        return None
+    if value.__class__ is str:
+        try:
+            number = float(value.replace(",", "")) if len(value) <= 64 else math.nan
+        except ValueError:
+            raise RejectedInput(
+                "bad_value", f"registered_capital {show(value)} is not a number"
+            ) from None
+    elif isinstance(value, float):
+        number = value
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = float(value) if value.bit_length() < 1024 else math.inf
+    else:
+        raise RejectedInput(
+            "malformed",
+            f"registered_capital must be a number, not {type(value).__name__} {show(value)}",
+        )
+    unit = doc.get("unit")
+    if unit is not None and unit != CAPITAL_UNIT:
+        if unit.__class__ is not str:
+            raise RejectedInput("malformed", f"unit must be text, not {show(unit)}")
+        code = UNIT_ALIASES.get(unit.strip(), unit.strip().upper())
+        converted = convert_unit(number, code, CAPITAL_UNIT)
+        if converted is None:
+            raise RejectedInput(
+                "unit_mismatch",
+                f"unit {show(unit)} does not convert to {CAPITAL_UNIT} for registered_capital",
+            )
+        number = converted
+    if not math.isfinite(number) or number < 0:
+        raise RejectedInput(
+            "bad_value",
+            f"registered_capital {show(value)} must be a finite amount of at least 0 "
+            f"{CAPITAL_UNIT}",
+        )
+    return number
+
+
+_SEEN_INDUSTRIES: set[str] = set()  # valid codes met so far (a few hundred in practice)
+
+
+def _known_industry(code: str) -> bool:
+    if not _INDUSTRY.fullmatch(code):
+        return False
+    if len(_SEEN_INDUSTRIES) < 100_000:
+        _SEEN_INDUSTRIES.add(code)
+    return True
+
+
+class _Limit:
+    """``now + CLOCK_SKEW`` as Beijing-time text, computed once per ``now`` (once per batch)."""
+
+    now: datetime | None = None
+    text: str = ""
+
+    @classmethod
+    def of(cls, now: datetime) -> str:
+        if now is not cls.now:
+            cls.text = (now + CLOCK_SKEW).astimezone(SHANGHAI).isoformat()[:19]
+            cls.now = now
+        return cls.text
+
+
+def _fast(
+    raw: dict[str, Any], catalogue: Catalogue, now: datetime, batch_id: str, sent_at: str
+) -> Registration | None:
+    """The common case — well-formed, lower-case names, Beijing time — or None to look closer.
+
+    Every check here is one the careful path makes too; anything unusual goes there.
+    """
+    zone = raw.get("zone")
+    rid = raw.get("registration_id")
+    text = raw.get("registered_at")
+    kind = raw.get("entity_type")
+    industry = raw.get("industry_code")
+    capital = raw.get("registered_capital")
+    if (
+        zone.__class__ is not str
+        or zone not in catalogue.zones
+        or rid.__class__ is not str
+        or text.__class__ is not str
+        or kind not in _ENTITY_SET
+        or industry.__class__ is not str
+        or not (rid.isalnum() and rid.isascii() and len(rid) <= 64)
+        or (industry not in _SEEN_INDUSTRIES and not _known_industry(industry))
+        or "unit" in raw
+        or "sent_at" in raw
+        or not (len(text) == 25 and text[10] == "T" and text[19:] == "+08:00")
+        or not "1949" <= text[:4] <= "2100"
+        or text[:19] > _Limit.of(now)
+    ):
+        return None
+    if capital is not None:
+        if capital.__class__ is int:
+            capital = float(capital)
+        if capital.__class__ is not float or not 0 <= capital < math.inf:
+            return None
+    try:
+        datetime.fromisoformat(text)  # a real date and time (no 30 February)
+    except ValueError:
+        return None
+    return Registration(zone, rid, text, kind, industry, capital, text[:7], batch_id, sent_at)
+
+
+def validate_registration(
+    raw: Any,
+    catalogue: Catalogue,
+    *,
+    now: datetime,
+    batch_id: str = "",
+    sent_at: str = "",
+) -> Registration:
+    """A registration event as a Registration; raises RejectedInput with a reason code.
+
+    A ``registered_at`` after ``now`` (beyond a few minutes of clock skew) is a
+    ``future_period``. ``batch_id`` and ``sent_at`` come from the envelope; a record's own
+    ``sent_at`` wins, and one that cannot be read is ignored (it only serves latency).
+    """
+    if type(raw) is dict:
+        fast = _fast(raw, catalogue, now, batch_id, sent_at)
+        if fast is not None:
+            return fast
+    elif isinstance(raw, Mapping):
+        raw = dict(raw)
+    else:
+        raise RejectedInput(
+            "malformed",
+            f"a registration must be a mapping of field names, not {type(raw).__name__}",
+        )
+    doc: Mapping[str, Any] = raw
+    if not raw.keys() >= _REQUIRED:
+        doc = _lower_names(raw)
+    zone = _text(doc, "zone")
+    registration_id = _text(doc, "registration_id")
+    registered_at, month = _registered_at(doc, now)
+    entity_type = _entity_type(doc)
+    industry = _text(doc, "industry_code")
+    capital = _capital(doc)
+    if zone not in catalogue.zones:
+        raise RejectedInput("unknown_zone", f"zone {show(zone)} is not a known zone")
+    if not _ID.fullmatch(registration_id):
+        raise RejectedInput(
+            "malformed",
+            f"registration_id {show(registration_id)} must be 1–64 letters, digits, '-' or '_'",
+        )
+    if not _INDUSTRY.fullmatch(industry):
+        industry = industry.upper()
+        if not _INDUSTRY.fullmatch(industry):
+            raise RejectedInput(
+                "bad_value",
+                f"industry_code {show(industry)} is not a GB/T 4754 code (A–T, then up to 4 "
+                "digits, e.g. I65)",
+            )
+    own_sent = doc.get("sent_at")
+    if own_sent.__class__ is str and _timestamp(own_sent) is not None:
+        sent_at = own_sent
+    return Registration(
+        zone=zone,
+        registration_id=registration_id,
+        registered_at=registered_at,
+        entity_type=entity_type,
+        industry_code=industry,
+        registered_capital=capital,
+        month=month,
+        batch_id=batch_id,
+        sent_at=sent_at,
+    )
+
+
+def validate_records(
+    records: list[Any],
+    catalogue: Catalogue,
+    *,
+    now: datetime,
+    batch_id: str = "",
+    sent_at: str = "",
+) -> tuple[list[Registration], list[tuple[int, Any, RejectedInput]]]:
+    """Every record of an envelope: the valid ones, and (1-based line, raw, error) for the rest."""
+    valid: list[Registration] = []
+    rejected: list[tuple[int, Any, RejectedInput]] = []
+    add = valid.append
+    for line, raw in enumerate(records, start=1):
+        reg = _fast(raw, catalogue, now, batch_id, sent_at) if type(raw) is dict else None
+        if reg is None:
+            try:
+                reg = validate_registration(
+                    raw, catalogue, now=now, batch_id=batch_id, sent_at=sent_at
+                )
+            except RejectedInput as exc:
+                rejected.append((line, raw, exc))
+                continue
+        add(reg)
+    return valid, rejected
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A registrations message: its raw records and the batch they were sent in."""
+
+    batch_id: str  # "" for a bare registration
+    sent_at: str  # ISO 8601, "" when absent or unreadable
+    records: list[Any]  # raw records, each validated on its own
+    bare: bool = False
+
+
+def read_envelope(value: bytes) -> Envelope:
+    """A registrations message (envelope or bare record); raises RejectedInput("malformed")."""
+    try:
+        doc = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise RejectedInput("malformed", f"not JSON: {exc}") from None
+    if type(doc) is not dict:
+        raise RejectedInput("malformed", f"expected a JSON object, got {type(doc).__name__}")
+    records = doc.get("registrations")
+    sent = doc.get("sent_at")
+    sent_at = sent if sent.__class__ is str and _timestamp(sent) is not None else ""
+    if records is None:
+        return Envelope("", sent_at, [doc], bare=True)
+    if type(records) is not list:
+        raise RejectedInput(
+            "malformed", f"registrations must be a list, not {type(records).__name__}"
+        )
+    batch_id = doc.get("batch_id")
+    if batch_id.__class__ is not str or not batch_id or len(batch_id) > 128:
+        raise RejectedInput("malformed", f"batch_id {show(batch_id)} must be 1–128 characters")
+    return Envelope(batch_id, sent_at, records)
+
+
+def batch_id_of(registration_ids: Iterable[str]) -> str:
+    """A deterministic batch id: the same registrations re-sent make the same batch."""
+    digest = hashlib.sha256("\n".join(registration_ids).encode()).hexdigest()
+    return digest[:32]
+
+
+def envelope_to_wire(records: list[dict[str, Any]], sent_at: str | None = None) -> dict[str, Any]:
+    """The envelope a producer sends for ``records`` (all of one zone, the message key)."""
+    out: dict[str, Any] = {"batch_id": batch_id_of(r["registration_id"] for r in records)}
+    if sent_at is not None:
+        out["sent_at"] = sent_at
+    out["registrations"] = records
+    return out
+
+
+def registration_to_wire(reg: Registration) -> dict[str, Any]:
+    """The JSON form validate_registration reads back as ``reg`` (without its envelope)."""
+    return {
+        "zone": reg.zone,
+        "registration_id": reg.registration_id,
+        "registered_at": reg.registered_at,
+        "entity_type": reg.entity_type,
+        "industry_code": reg.industry_code,
+        "registered_capital": reg.registered_capital,
+    }
