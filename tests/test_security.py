@@ -82,6 +82,22 @@ def test_secrets_stay_out_of_reprs_and_displays() -> None:
     assert settings.clickhouse.display == "https://u@h:8443/db"
 
 
+def test_run_hands_its_settings_to_its_worker_through_the_environment() -> None:
+    """``parkpulse run`` starts its worker with ``to_env()``: secrets in the environment (only
+    the same user can read it), none on the command line; nothing lost on the way."""
+    settings = Settings(
+        data_dir=Path("/srv/parkpulse"),
+        broker="kafka://127.0.0.1:9092",
+        clickhouse_url="https://u:url-secret@h:8443/db",
+        clickhouse_password="pw-secret",
+        clickhouse_verify=False,
+        kafka_security=KafkaSecurity("SASL_SSL", "SCRAM-SHA-256", "u", "sasl-secret", "/ca"),
+        api_port=7000,
+        partitions=8,
+    )
+    assert Settings.from_env(settings.to_env()) == settings
+
+
 def test_a_database_name_is_a_name() -> None:
     with pytest.raises(ValueError, match="plain name"):
         parse_clickhouse_url("http://h:8123/x;DROP TABLE y")

@@ -50,7 +50,7 @@ from parkpulse.topics import DEADLETTER, OBSERVATIONS, REGISTRATIONS
 
 log = get_logger("registrations")
 
-TAKE_MAX = 500  # messages (envelopes of a few hundred registrations each) per batch
+TAKE_MAX = 100  # messages (envelopes of a few hundred registrations each) per batch
 TAKE_WITHIN = 0.25  # seconds: a registration is in ClickHouse well within a second
 EMIT_EVERY = 2.0  # seconds between derived figures of one (zone, month)
 MAX_CACHED_IDS = 8_000_000  # ~72 MB of id hashes and types
