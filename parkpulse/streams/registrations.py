@@ -314,7 +314,9 @@ def add_registrations_stage(
 ) -> None:
     """Declare the registrations topic, its counting agent and the pages that read its table."""
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
-    registrations = app.topic(REGISTRATIONS, **raw)
+    # Faust buffers up to stream_buffer_maxsize (4096) messages per topic before it stops
+    # fetching; of 75 KB envelopes that is 300 MB. Two batches' worth is enough to keep busy.
+    registrations = app.topic(REGISTRATIONS, maxsize=2 * TAKE_MAX, **raw)
     deadletter = app.topic(DEADLETTER, **raw)
     ids = DistinctIds()
     # Counts change with every batch, but a derived figure per (zone, month) every EMIT_EVERY
