@@ -116,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--batch-size", type=int, default=400)
     bench.add_argument("--live-rate", type=float, default=20_000)
     bench.add_argument("--live-seconds", type=float, default=15)
+    bench.add_argument(
+        "--live-flush", type=float, default=0.5, help="seconds a zone's envelope may fill"
+    )
     bench.add_argument("--zones", type=int, default=178)
     bench.add_argument("--years", type=int, default=10)
     bench.add_argument("--partitions", type=int, default=4)
@@ -297,6 +300,7 @@ def _bench(args: argparse.Namespace, console: Console) -> int:
         batch_size=args.batch_size,
         live_rate=args.live_rate,
         live_seconds=args.live_seconds,
+        live_flush=args.live_flush,
         zones=args.zones,
         years=args.years,
         partitions=args.partitions,

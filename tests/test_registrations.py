@@ -208,6 +208,16 @@ def test_a_batch_keeps_the_good_and_dead_letters_the_rest() -> None:
     assert all(d.source_topic == REGISTRATIONS for d in batch.deadletters)
 
 
+def test_a_registration_must_travel_under_its_zone() -> None:
+    # Partitioned by zone, a zone is counted by one worker only; a stray would be counted twice.
+    envelope = envelope_to_wire([reg("K1"), reg("K2", zone="jining-hitech"), reg("K3")])
+    batch = read_batch([Message(orjson.dumps(envelope), key=b"jinan-hitech")], CATALOGUE, NOW)
+    assert [r.registration_id for r in batch.registrations] == ["K1", "K3"]
+    (dead,) = batch.deadletters
+    assert (dead.reason, dead.line) == ("malformed", 2)
+    assert "key" in dead.detail and orjson.loads(dead.raw)["registration_id"] == "K2"
+
+
 # -- counting each registration once --------------------------------------------------------
 
 

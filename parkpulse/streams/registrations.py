@@ -42,7 +42,11 @@ from parkpulse.logs import get_logger, log_event
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.errors import RejectedInput
 from parkpulse.schemas.records import ENTITY_TYPES, DeadLetter, Observation, Registration
-from parkpulse.schemas.registration import read_envelope, validate_records
+from parkpulse.schemas.registration import (
+    read_envelope,
+    registration_to_wire,
+    validate_records,
+)
 from parkpulse.schemas.validation import observation_to_wire
 from parkpulse.sinks.clickhouse import ClickHouseStore, ClickHouseUnavailable
 from parkpulse.sinks.metrics import PipelineMetrics
@@ -214,6 +218,7 @@ class Message:
     value: bytes
     partition: int = 0
     offset: int = 0
+    key: bytes | None = None  # the zone it was sent under
 
 
 @dataclass
@@ -244,6 +249,18 @@ def read_batch(messages: Sequence[Message], catalogue: Catalogue, now: datetime)
             batch_id=envelope.batch_id,
             sent_at=envelope.sent_at,
         )
+        if message.key is not None:
+            # A zone's registrations must share its partition, or two workers would count it.
+            zone = message.key.decode("utf-8", "replace")
+            strays = [i for i, reg in enumerate(valid) if reg.zone != zone]
+            for i in reversed(strays):
+                reg = valid.pop(i)
+                exc = RejectedInput(
+                    "malformed",
+                    f"zone {reg.zone!r} sent under the key {zone!r}: a registration's message"
+                    " key must be its zone",
+                )
+                rejected.append((_line_of(envelope.records, reg), reg, exc))
         batch.registrations += valid
         for line, raw, exc in rejected:
             text = message.value if envelope.bare else _dumps(raw)
@@ -252,7 +269,17 @@ def read_batch(messages: Sequence[Message], catalogue: Catalogue, now: datetime)
     return batch
 
 
+def _line_of(records: list[Any], reg: Registration) -> int:
+    """The 1-based place of a valid registration's record in its envelope."""
+    for line, raw in enumerate(records, start=1):
+        if isinstance(raw, dict) and raw.get("registration_id") == reg.registration_id:
+            return line
+    return 0
+
+
 def _dumps(raw: Any) -> bytes:
+    if isinstance(raw, Registration):
+        return orjson.dumps(registration_to_wire(raw))
     try:
         return orjson.dumps(raw)
     except TypeError:
@@ -335,6 +362,7 @@ def add_registrations_stage(
                     e.value if isinstance(e.value, bytes) else b"",
                     e.message.partition,
                     e.message.offset,
+                    e.key if isinstance(e.key, bytes) and e.key else None,
                 )
                 for e in events
             ]
