@@ -14,18 +14,22 @@ One run, in this order:
    ClickHouse (the worker's ``parkpulse_sink_rows_total{table="registrations"}``, then the
    table) → events/s end to end, broker → worker → ClickHouse.
 7. **Registrations, live**: ``--live-rate`` events/s for ``--live-seconds`` with envelopes
-   flushed per zone every 250 ms, as a live producer would; latency per registration is
-   ``ingested_at`` (ClickHouse's clock at the insert) − ``sent_at`` (the producer's stamp), same
-   host clock; p50/p99 over every registration of the phase.
+   flushed per zone every ``--live-flush`` seconds (0.5), as a live producer would; latency per
+   registration is ``ingested_at`` (ClickHouse's clock at the insert) − ``sent_at`` (the
+   producer's stamp), same host clock; p50/p99 over every registration of the phase. It keeps
+   up when ClickHouse takes them in (first to last insert) at 95 % of the offered rate.
 8. **Backfill**: the simulated plan targets, then the ten-year feed through the ``produce`` path
-   (validated row by row in this process); seconds from the first row published until every
-   status row the pure engine expects for those inputs is in ClickHouse (``FINAL`` count).
-9. Worker peak RSS, then stop. Results are printed and written to ``bench/results.json``.
+   (validated row by row in this process, sent as envelopes of 500 figures of one zone);
+   seconds from the first row published until every status row the pure engine expects for
+   those inputs is in ClickHouse (``FINAL`` count).
+9. Worker peak RSS (and its anonymous part, sampled every 0.25 s, apart from chdb's mapped
+   library), then stop. Results are printed and written to ``bench/results.json``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import math
 import os
@@ -60,6 +64,7 @@ from parkpulse.topics import REGISTRATIONS, STATUS, client_options, ensure_topic
 
 GOALS = {"registrations_events_per_s": 20_000, "backfill_seconds": 60, "worker_rss_mb": 500}
 POLL = 0.1
+SAMPLE_EVERY = 0.25
 BACKFILL_TIMEOUT = 3600.0
 
 
@@ -77,6 +82,18 @@ class Worker:
     stderr: Path
     ready_at: float = 0.0
     lines: list[str] = field(default_factory=list)
+    peak_anon_mb: float = 0.0  # RssAnon's high-water mark, sampled every SAMPLE_EVERY
+
+    def sample_memory(self) -> None:
+        """Sample RssAnon (the worker's own heap: Python, Faust, chdb's data) until it exits."""
+
+        def run() -> None:
+            while self.proc.poll() is None:
+                with contextlib.suppress(OSError, BenchError):
+                    self.peak_anon_mb = max(self.peak_anon_mb, self._status_mb("RssAnon"))
+                time.sleep(SAMPLE_EVERY)
+
+        threading.Thread(target=run, name="rss-sampler", daemon=True).start()
 
     def get(self, path: str) -> Any:
         with urllib.request.urlopen(self.api + path, timeout=60) as resp:
@@ -99,7 +116,7 @@ class Worker:
         return self._status_mb("VmHWM")
 
     def rss_file_mb(self) -> float:
-        """RssFile now: mapped files (chdb's ~400 MB library), shared and reclaimable."""
+        """RssFile now: mapped files (chdb's library), shared and reclaimable."""
         return self._status_mb("RssFile")
 
     def _status_mb(self, field: str) -> float:
@@ -157,6 +174,7 @@ def start_worker(
             lines.put(line)
 
     threading.Thread(target=pump, daemon=True).start()
+    worker.sample_memory()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -417,6 +435,7 @@ def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
                 console.print(f"[red]backfill: {exc}[/]")
         results["worker_peak_rss_mb"] = round(worker.peak_rss_mb(), 1)
         results["worker_rss_file_backed_mb"] = round(worker.rss_file_mb(), 1)
+        results["worker_peak_rss_anon_mb"] = round(worker.peak_anon_mb, 1)
     finally:
         if worker is not None:
             worker.stop()
@@ -474,6 +493,8 @@ def _registrations(
     first_sent = datetime.fromisoformat(stats["first_sent"]).replace(tzinfo=UTC)
     last_in = datetime.fromisoformat(stats["last_ingested"]).replace(tzinfo=UTC)
     span = (last_in - first_sent).total_seconds()
+    first_in = datetime.fromisoformat(stats["first_ingested"]).replace(tzinfo=UTC)
+    ingest_span = (last_in - first_in).total_seconds()
     out["registrations_live"] = {
         "offered_events_per_s": options.live_rate,
         "producer_flush_s": options.live_flush,
@@ -481,6 +502,9 @@ def _registrations(
         "events": stats["registrations"],
         "messages": live.messages,
         "events_per_s": round(stats["registrations"] / span),
+        # While they arrive: ClickHouse's first to last insert of the phase. Keeping up means
+        # this matches the offered rate (events_per_s above also counts the last one's latency).
+        "ingest_events_per_s": round(stats["registrations"] / max(ingest_span, 1e-3)),
         "latency_p50_ms": round(stats["latency_p50_ms"], 1),
         "latency_p99_ms": round(stats["latency_p99_ms"], 1),
     }
@@ -574,7 +598,7 @@ def _backfill(
 
 def _goals_met(results: dict[str, Any]) -> dict[str, bool | None]:
     backlog = results.get("registrations_backlog", {}).get("events_per_s")
-    live = results.get("registrations_live", {}).get("events_per_s")
+    live = results.get("registrations_live", {}).get("ingest_events_per_s")
     backfill = results.get("backfill")
     rss = results.get("worker_peak_rss_mb")
     return {
@@ -614,8 +638,13 @@ def results_table(results: dict[str, Any]) -> Table:
     if live:
         table.add_row(
             f"registrations, live at {live['offered_events_per_s']:,.0f}/s",
-            f"{live['events_per_s']:,} events/s" + mark("registrations_live_keeps_up"),
+            f"{live['ingest_events_per_s']:,} events/s" + mark("registrations_live_keeps_up"),
             "keeps up",
+        )
+        table.add_row(
+            "  sent → all in ClickHouse (first sent to last in)",
+            f"{live['events_per_s']:,} events/s",
+            "",
         )
         latency = f"{live['latency_p50_ms']:,.0f} / {live['latency_p99_ms']:,.0f} ms"
         table.add_row("  latency p50 / p99 (sent → in ClickHouse)", latency, "")
@@ -654,7 +683,12 @@ def results_table(results: dict[str, Any]) -> Table:
             f"≤ {GOALS['worker_rss_mb']} MB",
         )
         table.add_row(
-            "  of which mapped files now (chdb's library)",
+            "  anonymous memory, peak (sampled; everything but mapped files)",
+            f"{results['worker_peak_rss_anon_mb']:.0f} MB",
+            "",
+        )
+        table.add_row(
+            "  mapped files now (chdb's library)",
             f"{results['worker_rss_file_backed_mb']:.0f} MB",
             "",
         )

@@ -17,6 +17,7 @@ from rich.console import Console
 
 from parkpulse.config import Settings
 from parkpulse.logs import setup_logging
+from parkpulse.schemas.envelope import ENVELOPE_MAX
 
 EXIT_REJECTED = 2
 EXIT_NO_STACK = 3
@@ -61,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     produce.add_argument("files", nargs="*", type=Path)
     produce.add_argument(
         "--replay", action="store_true", help="re-publish every file kept under DATA_DIR/feeds"
+    )
+    produce.add_argument(
+        "--envelope",
+        type=_envelope_size,
+        default=ENVELOPE_MAX,
+        metavar="N",
+        help=f"figures per Kafka message (default {ENVELOPE_MAX}; 1: one message per figure)",
     )
     produce.add_argument("--no-progress", action="store_true")
 
@@ -124,6 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--partitions", type=int, default=4)
     bench.add_argument("--no-backfill", action="store_true")
     return parser
+
+
+def _envelope_size(text: str) -> int:
+    size = int(text)
+    if not 1 <= size <= ENVELOPE_MAX:
+        raise argparse.ArgumentTypeError(f"must be 1..{ENVELOPE_MAX}")
+    return size
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -259,6 +274,7 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
             load_catalogue(settings.reference_dir),
             progress=not args.no_progress and sys.stderr.isatty(),
             keep=not getattr(args, "replay", False),
+            envelope=getattr(args, "envelope", ENVELOPE_MAX),
         )
     )
     rejected = 0

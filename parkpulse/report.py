@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -100,68 +101,66 @@ def chart(rows: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
-def render(
-    history: Iterable[Mapping[str, Any]],
-    catalogue: Catalogue,
-    generated_at: datetime | None = None,
-) -> str:
-    """The whole report: one section per zone with its status table and charts."""
-    generated_at = generated_at or datetime.now(UTC)
-    by_zone: dict[str, dict[tuple[str, str], list[Mapping[str, Any]]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
-    for row in history:
-        by_zone[row["zone"]][(row["indicator"], row["plan"])].append(row)
-    parts = [
-        "<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'>",
-        "<title>parkpulse report</title>",
-        f"<style>{CSS}</style></head><body>",
-        "<h1>parkpulse — high-tech zones against their plans</h1>",
+def _page_head(generated_at: datetime) -> str:
+    return (
+        "<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'>"
+        "<title>parkpulse report</title>"
+        f"<style>{CSS}</style></head><body>"
+        "<h1>parkpulse — high-tech zones against their plans</h1>"
         f"<p class='legend'>Generated {generated_at:%Y-%m-%d %H:%M} UTC. Solid blue: actual; "
-        "dashed grey: expected on the plan path; dots coloured by status.</p>",
+        "dashed grey: expected on the plan path; dots coloured by status.</p>"
+    )
+
+
+def render_zone(zone: str, rows: Iterable[Mapping[str, Any]], catalogue: Catalogue) -> str:
+    """One zone's section: its status table and a chart per (indicator, plan)."""
+    series: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
+    for row in rows:
+        series[(row["indicator"], row["plan"])].append(row)
+    name = catalogue.zones[zone].name_zh if zone in catalogue.zones else zone
+    parts = [
+        f"<section id='{html.escape(zone)}'><h2>{html.escape(name)} ({html.escape(zone)})</h2>",
+        "<table><thead><tr><th>indicator</th><th>plan</th><th>period</th><th>status</th>"
+        "<th>attainment</th><th>actual</th><th>expected</th><th>annual target</th>"
+        "<th>needs growth %</th></tr></thead><tbody>",
     ]
-    for zone in sorted(by_zone):
-        series = by_zone[zone]
-        name = catalogue.zones[zone].name_zh if zone in catalogue.zones else zone
-        parts.append(
-            f"<section id='{html.escape(zone)}'><h2>{html.escape(name)} ({html.escape(zone)})</h2>"
+    charts = []
+    for (indicator, plan), rows_of in sorted(series.items()):
+        rows_of = sorted(rows_of, key=lambda r: r["period"])
+        last = rows_of[-1]
+        label = (
+            catalogue.indicators[indicator].name_zh
+            if indicator in catalogue.indicators
+            else indicator
         )
         parts.append(
-            "<table><thead><tr><th>indicator</th><th>plan</th><th>period</th><th>status</th>"
-            "<th>attainment</th><th>actual</th><th>expected</th><th>annual target</th>"
-            "<th>needs growth %</th></tr></thead><tbody>"
+            f"<tr><td>{html.escape(label)} <small>{html.escape(indicator)}</small></td>"
+            f"<td>{html.escape(plan)}</td><td>{html.escape(last['period'])}</td>"
+            f"<td>{_badge(last['status'])}</td>"
+            f"<td>{_fmt(last.get('attainment'), '{:.1%}')}</td>"
+            f"<td>{_fmt(last.get('actual'))}</td><td>{_fmt(last.get('expected'))}</td>"
+            f"<td>{_fmt(last.get('annual_target'))}</td>"
+            f"<td>{_fmt(last.get('required_growth_pct'), '{:+.1f}')}</td></tr>"
         )
-        charts = []
-        for (indicator, plan), rows in sorted(series.items()):
-            rows = sorted(rows, key=lambda r: r["period"])
-            last = rows[-1]
-            label = (
-                catalogue.indicators[indicator].name_zh
-                if indicator in catalogue.indicators
-                else indicator
-            )
-            parts.append(
-                f"<tr><td>{html.escape(label)} <small>{html.escape(indicator)}</small></td>"
-                f"<td>{html.escape(plan)}</td><td>{html.escape(last['period'])}</td>"
-                f"<td>{_badge(last['status'])}</td>"
-                f"<td>{_fmt(last.get('attainment'), '{:.1%}')}</td>"
-                f"<td>{_fmt(last.get('actual'))}</td><td>{_fmt(last.get('expected'))}</td>"
-                f"<td>{_fmt(last.get('annual_target'))}</td>"
-                f"<td>{_fmt(last.get('required_growth_pct'), '{:+.1f}')}</td></tr>"
-            )
-            charts.append(
-                f"<figure>{chart(rows)}<figcaption>{html.escape(label)} · {html.escape(plan)}"
-                f"</figcaption></figure>"
-            )
-        parts.append("</tbody></table><div class='charts'>" + "".join(charts) + "</div></section>")
-    parts.append("</body></html>")
+        charts.append(
+            f"<figure>{chart(rows_of)}<figcaption>{html.escape(label)} · {html.escape(plan)}"
+            f"</figcaption></figure>"
+        )
+    parts.append("</tbody></table><div class='charts'>" + "".join(charts) + "</div></section>")
     return "".join(parts)
 
 
-def write_report(path: Path, history: Iterable[Mapping[str, Any]], catalogue: Catalogue) -> Path:
-    """Write the report atomically (a browser never sees half a file)."""
+async def write_report(store: ClickHouseStore, catalogue: Catalogue, path: Path) -> Path:
+    """Write the report from the store zone by zone, atomically (a browser never sees half a
+    file). One zone's rows are held at a time, and the worker's own writes go between them."""
     tmp = path.with_suffix(".html.tmp")
-    tmp.write_text(render(history, catalogue), encoding="utf-8")
+    zones = await store.arun(store.status_zones)
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.write(_page_head(datetime.now(UTC)))
+        for zone in zones:
+            rows = await store.arun(store.status_rows, zone)
+            fh.write(render_zone(zone, rows, catalogue))
+        fh.write("</body></html>")
     tmp.replace(path)
     return path
 
@@ -169,11 +168,19 @@ def write_report(path: Path, history: Iterable[Mapping[str, Any]], catalogue: Ca
 async def keep_report_fresh(
     store: ClickHouseStore, catalogue: Catalogue, path: Path, every: float = 2.0
 ) -> None:
-    """Rewrite the report whenever the status history changes (runs until cancelled)."""
-    last: list[dict[str, Any]] | None = None
+    """Rewrite the report whenever the status rows change (runs until cancelled).
+
+    A cheap fingerprint of the table decides; the next check waits at least ten times as long
+    as the last rewrite took, so a national-scale backfill spends at most a tenth of the
+    worker's time on its report.
+    """
+    last: tuple[int, int] | None = None
     while True:
-        history = await store.arun(store.status_rows)
-        if history != last:
-            write_report(path, history, catalogue)
-            last = history
-        await asyncio.sleep(every)
+        fingerprint = await store.arun(store.status_fingerprint)
+        wait = every
+        if fingerprint != last:
+            started = time.monotonic()
+            await write_report(store, catalogue, path)
+            last = fingerprint
+            wait = max(every, 10 * (time.monotonic() - started))
+        await asyncio.sleep(wait)

@@ -29,6 +29,9 @@ from parkpulse.schemas.records import Observation, PlanTarget
 from parkpulse.streams.plan import evaluate
 from tests.conftest import PARKPULSE, RunningStack
 
+# Figures per message: small, so that a worker stopped after its first batches has more to do.
+ENVELOPE = 10
+
 HEADER = (
     "STRUCTURE,STRUCTURE_ID,ACTION,ZONE,INDICATOR,TIME_PERIOD,BASIS,OBS_VALUE,UNIT_MEASURE,"
     "YOY_PCT,OBS_STATUS,REVISION,PUBLISHED_AT"
@@ -241,12 +244,13 @@ def start_parkpulse(
 
 
 def publish(broker: str, data_dir: Path, *files: Path, verb: str = "produce") -> list[Published]:
-    """What ``parkpulse produce|targets --broker …`` does, in this process (the CLI costs a
-    second of start-up per call; the integration tests exercise it)."""
+    """What ``parkpulse produce|targets --broker … --envelope ENVELOPE`` does, in this process
+    (the CLI costs a second of start-up per call; the integration tests exercise it)."""
     kind = "targets" if verb == "targets" else "observations"
     settings = Settings(data_dir=data_dir, broker=broker)
+    files_ = [(f, kind) for f in files]
     return asyncio.run(
-        publish_files(settings, [(f, kind) for f in files], load_catalogue(), progress=False)
+        publish_files(settings, files_, load_catalogue(), progress=False, envelope=ENVELOPE)
     )
 
 

@@ -31,6 +31,7 @@ import pytest
 from parkpulse.broker import wait_for_port
 from tests.conftest import RunningStack, start_stack, wait_until
 from tests.fault_support import (
+    ENVELOPE,
     INDICATORS,
     ZONES,
     Backfill,
@@ -85,7 +86,7 @@ def start_mid_backfill(stack: RunningStack, backfill: Backfill) -> float:
     """Publish the targets and the feed through the CLI; return once the first figures are in
     ClickHouse (the figure count then)."""
     cli_ok(stack, "targets", str(backfill.targets))
-    cli_ok(stack, "produce", str(backfill.feed))
+    cli_ok(stack, "produce", "--envelope", str(ENVELOPE), str(backfill.feed))
     wait_until(lambda: rows_written(stack) > 0, timeout=60, every=0.02)
     return rows_written(stack)
 

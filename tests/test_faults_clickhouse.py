@@ -29,7 +29,8 @@ from typing import Any
 import pytest
 
 from parkpulse.broker import TansuBroker, free_port
-from parkpulse.streams.app import BATCH_MAX
+from parkpulse.schemas.envelope import ENVELOPE_MAX
+from parkpulse.streams.app import ROLLUP_TAKE
 from tests.chdb_http_shim import ClickHouseShim
 from tests.conftest import RunningStack, wait_until
 from tests.fault_support import (
@@ -70,7 +71,7 @@ class Outage:
     ready_s: float = 0.0
     errors: list[float] = field(default_factory=list)  # parkpulse_sink_errors_total, sampled
     buffered: list[float] = field(default_factory=list)  # parkpulse_sink_buffered_rows
-    consumed: float = 0.0  # figure messages handed to the roll-up while down
+    consumed: float = 0.0  # figures handed to the roll-up while down
     alive: bool = False
     health: int = 0
     status_api: int = 0
@@ -177,7 +178,7 @@ def test_it_retries_with_backoff_and_reports_it(outage: Outage) -> None:
 def test_it_holds_a_bounded_batch_instead_of_consuming_on(outage: Outage) -> None:
     # The roll-up waits on the batch it holds; Faust's buffers behind it are bounded, so it
     # neither consumes the whole topic into memory nor commits past what it could not write.
-    assert outage.consumed <= BATCH_MAX
+    assert outage.consumed <= ROLLUP_TAKE * ENVELOPE_MAX  # figures in one batch at most
     assert outage.rss_peak - outage.rss_ready < 150
 
 

@@ -10,9 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from parkpulse.schemas.catalogue import load_catalogue
+from parkpulse.schemas.envelope import ENVELOPE_FIELD, envelope_to_wire
 from parkpulse.schemas.records import Observation, PlanTarget
 from parkpulse.schemas.validation import observation_to_wire, target_to_wire
-from parkpulse.streams.rollup import Input, Rollup
+from parkpulse.streams.rollup import Input, Rollup, read_message
 from parkpulse.topics import OBSERVATIONS, TARGETS_BY_ZONE
 
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
@@ -117,9 +118,67 @@ def test_unreadable_and_invalid_inputs_are_dead_lettered_with_their_origin() -> 
     assert (second.reason, second.origin, second.line) == ("unknown_zone", "f.csv", 7)
 
 
+def envelope(*records: dict) -> bytes:
+    return orjson.dumps(envelope_to_wire(list(records)))
+
+
+def test_an_envelope_is_read_record_by_record() -> None:
+    good = [observation_to_wire(r) for r in FEED[1:]]
+    bad = {**observation_to_wire(obs("2021-04", 1.0)), "zone": "atlantis"}
+    sourced = {**observation_to_wire(obs("2021-05", -1.0)), "origin": "f.csv", "line": 9}
+    message = envelope(*good[:2], bad, good[2], "not a record", sourced)
+    inputs = read_message(OBSERVATIONS, "observation", message, 2, 17)
+    assert len(inputs) == 6
+    rollup = fresh()
+    rollup.apply([as_input(TARGET)], NOW)
+    result = rollup.apply(inputs, NOW)
+    assert result.accepted == 3
+    by_line = {d.line: d for d in result.deadletters}
+    assert {line: d.reason for line, d in by_line.items()} == {
+        3: "unknown_zone",
+        5: "malformed",
+        9: "bad_value",
+    }
+    assert by_line[3].origin == by_line[5].origin == "parkpulse.observations/2@17"
+    assert orjson.loads(by_line[3].raw) == bad  # the record itself, not the whole envelope
+    assert by_line[9].origin == "f.csv"
+    # The same figures one per message give the same rows.
+    single = fresh()
+    single.apply([as_input(TARGET)], NOW)
+    assert single.apply([as_input(r) for r in FEED[1:]], NOW).statuses == result.statuses
+
+
+def test_an_envelope_whose_records_are_not_a_list_is_one_dead_letter() -> None:
+    message = orjson.dumps({ENVELOPE_FIELD: {"zone": ZONE}})
+    inputs = read_message(OBSERVATIONS, "observation", message, 0, 5)
+    result = fresh().apply(inputs, NOW)
+    (dead,) = result.deadletters
+    assert (dead.reason, dead.origin) == ("malformed", "parkpulse.observations/0@5")
+    assert "must be a list" in dead.detail and dead.raw == message.decode()
+
+
+def test_only_the_observations_topic_reads_envelopes() -> None:
+    message = envelope(target_to_wire(TARGET))
+    (one,) = read_message(TARGETS_BY_ZONE, "target", message)
+    assert [d.reason for d in fresh().apply([one], NOW).deadletters] == ["malformed"]
+
+
 def test_same_revision_different_value_is_a_conflict() -> None:
     rollup = fresh()
     rollup.apply([as_input(obs("2021-03", 90.0))], NOW)
     result = rollup.apply([as_input(obs("2021-03", 91.0))], NOW)
     assert [d.reason for d in result.deadletters] == ["conflict"]
     assert rollup.apply([], NOW).accepted == 0
+
+
+def test_it_holds_the_most_recently_touched_zones_only() -> None:
+    rollup = Rollup(load_catalogue(), max_zones=2)
+    zones = ["jinan-hitech", "jining-hitech", "xian-hitech"]
+    for zone in zones:
+        rollup.load(zone, [], [], [])
+        rollup.apply([as_input(replace(obs("2021-03", 90.0), zone=zone))], NOW)
+    assert rollup.zones() == zones[1:]
+    rollup.apply([as_input(replace(obs("2021-04", 95.0), zone=zones[1]))], NOW)
+    rollup.load(zones[0], [], [], [])
+    rollup.apply([as_input(replace(obs("2021-04", 95.0), zone=zones[0]))], NOW)
+    assert rollup.zones() == sorted(zones[:2])  # xian-hitech was touched least recently

@@ -17,6 +17,11 @@ STATUSES = ("achieved", "on_track", "at_risk", "behind", "no_data", "not_evaluat
 SOURCES = ("bureau", "registrations")
 
 
+def _flat(record: Any) -> dict[str, Any]:
+    """A record of scalar fields as a dict (what ``asdict`` gives, without its deep copy)."""
+    return {name: getattr(record, name) for name in record.__dataclass_fields__}
+
+
 @dataclass(frozen=True, slots=True)
 class Observation:
     """One published figure, already validated and converted to the indicator's unit.
@@ -47,7 +52,7 @@ class Observation:
         return self.action == "D"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _flat(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +79,7 @@ class PlanTarget:
         return (self.plan, self.zone, self.indicator)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _flat(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +107,7 @@ class IndicatorStatus:
         return (self.zone, self.indicator, self.plan, self.period)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _flat(self)
 
 
 @dataclass(frozen=True, slots=True)

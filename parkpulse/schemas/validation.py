@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 from parkpulse.schemas.catalogue import UNITS, Catalogue, Indicator, convert_unit
 from parkpulse.schemas.errors import REASONS, RejectedInput
@@ -362,8 +363,11 @@ def _period(fields: _Fields, basis: str) -> tuple[str, int, int]:
     """(period, year, first month) checked against the basis."""
     text = fields.text("time_period", required=True, ints=True)
     assert text is not None
+    return _read_period(text, basis, fields.name("time_period"))
+
+
+def _read_period(text: str, basis: str, name: str) -> tuple[str, int, int]:
     period = text.upper()
-    name = fields.name("time_period")
     forms = _PERIOD_FORMS[basis]
     match = _PERIOD.fullmatch(period)
     month, quarter = (match["month"], match["quarter"]) if match else (None, None)
@@ -390,17 +394,23 @@ def _published_at(fields: _Fields) -> str:
     text = fields.text("published_at")
     if text is None:
         return ""
-    try:
-        if not text.isascii():
-            raise ValueError(text)
-        datetime.fromisoformat(text)
-    except ValueError:
+    if not _is_datetime(text):
         raise RejectedInput(
             "malformed",
             f"{fields.name('published_at')} {show(text)} is not an ISO 8601 date-time "
             "(e.g. 2021-04-15T09:00:00+08:00)",
-        ) from None
+        )
     return text
+
+
+def _is_datetime(text: str) -> bool:
+    if not text.isascii():
+        return False
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _revision(fields: _Fields) -> int:
@@ -420,6 +430,17 @@ def validate_observation(
     Raises RejectedInput with a reason code; a period starting after ``now``'s month is a
     ``future_period``.
     """
+    if type(raw) is dict:
+        obs = _fast(raw, catalogue, now)
+        if obs is not None:
+            return obs
+    return _validate_observation_general(raw, catalogue, now=now)
+
+
+def _validate_observation_general(
+    raw: Mapping[str, Any], catalogue: Catalogue, *, now: datetime
+) -> Observation:
+    """validate_observation for any input: every check, and the message of the first that fails."""
     fields = _Fields(raw, "feed row", OBSERVATION_ALIASES)
     fields.require("zone", "indicator", "time_period", "basis")
     action = fields.choice("action", ACTIONS, default="I")
@@ -474,6 +495,261 @@ def _figure(fields: _Fields, indicator: Indicator) -> tuple[float | None, float 
     yoy_pct = _convert(yoy, Decimal(1))
     _check_growth(fields, "yoy_pct", yoy_pct)
     return value, yoy_pct
+
+
+# --- the fast path -------------------------------------------------------------------------
+# A backfill validates some 650,000 rows that all look alike: the same dozen names, a few hundred
+# periods and publication dates, one unit per indicator. _fast() reads such a row with what
+# earlier rows taught it and returns None at the first thing it cannot vouch for; the general
+# path then decides, so results and messages are the general path's. Its caches hold only what
+# passed and are emptied when full: hostile input costs time on the general path, not memory.
+
+_CACHE_SIZE = 4096  # entries per cache; a row has a few dozen names and texts at most
+_LAYOUT_CACHE_SIZE = 256  # key layouts: a feed has one or two
+_SHORT = 64  # longer names and texts are never cached, nor rows with more names
+_FAST_FIELDS = (
+    "zone",
+    "indicator",
+    "time_period",
+    "basis",
+    "obs_value",
+    "unit_measure",
+    "yoy_pct",
+    "obs_status",
+    "revision",
+    "published_at",
+    "action",
+    "source",
+)
+_MAYBE_TEXT = frozenset((str, type(None)))
+_PLAIN_NUMBER_CHARS = "0123456789.+-"  # no exponent, grouping, spaces, underscores, nan or inf
+_EXACT_INT = 2**53  # an int up to this is exactly the float it converts to
+_UNUSUAL = math.nan  # what _plain_number gives for a figure it leaves to the general path
+
+
+class _Layout(NamedTuple):
+    """Where a row with these keys keeps its fields, by position in its values + (None,)."""
+
+    fields: Callable[[tuple[Any, ...]], tuple[Any, ...]]  # the _FAST_FIELDS; -1 when absent
+    others: tuple[int, ...]  # the other keys: not read, but the general path checks their length
+
+
+# The key tuple of a row -> its layout, or None when two keys name one field.
+_LAYOUTS: dict[tuple[str, ...], _Layout | None] = {}
+_PERIODS: dict[tuple[str, str], tuple[str, int]] = {}  # (text, basis) -> (period, year*12+month)
+_PUBLISHED: set[str] = set()  # ISO 8601 date-times met so far
+# (unit as written, indicator unit) -> the factor, or 1 when the unit is the indicator's own
+_FACTORS: dict[tuple[str, str], Decimal | int] = {}
+
+
+def _spellings(choices: tuple[str, ...], default: str | None) -> dict[str | None, str]:
+    """The plain spellings of a choice and what _Fields.choice reads them as."""
+    out: dict[str | None, str] = {}
+    for choice in choices:
+        for spelled in (choice, choice.lower(), choice.upper()):
+            out[spelled] = spelled.upper() if spelled.upper() in choices else spelled.lower()
+    if default is not None:
+        out[None] = out[""] = default
+    return out
+
+
+_ACTION_SPELLINGS = _spellings(ACTIONS, "I")
+_SOURCE_SPELLINGS = _spellings(SOURCES, "bureau")
+_BASIS_SPELLINGS = _spellings(BASES, None)
+_STATUS_SPELLINGS = _spellings(OBS_STATUSES, "A")
+
+
+def _fast(raw: dict[Any, Any], catalogue: Catalogue, now: datetime) -> Observation | None:
+    """The observation of a plain row, or None to leave the row to the general path."""
+    keys = tuple(raw)
+    layout = _LAYOUTS.get(keys) or _layout(keys)
+    if layout is None:
+        return None
+    values = (*raw.values(), None)
+    zone, name, text, basis, number, unit, yoy, status, revision, published, action, source = (
+        layout.fields(values)
+    )
+    for at in layout.others:
+        other = values[at]
+        if other.__class__ is str:
+            if len(other) > MAX_FIELD_CHARS:
+                return None
+        elif isinstance(other, str):
+            return None
+    if (
+        zone.__class__ is not str
+        or name.__class__ is not str
+        or text.__class__ is not str
+        or basis.__class__ is not str
+        or action.__class__ not in _MAYBE_TEXT
+        or status.__class__ not in _MAYBE_TEXT
+        or source.__class__ not in _MAYBE_TEXT
+    ):
+        return None
+    action = _ACTION_SPELLINGS.get(action)
+    basis = _BASIS_SPELLINGS.get(basis)
+    obs_status = _STATUS_SPELLINGS.get(status)
+    source = _SOURCE_SPELLINGS.get(source)
+    indicator = catalogue.indicators.get(name)
+    if (
+        action is None
+        or basis is None
+        or obs_status is None
+        or source is None
+        or indicator is None
+        or zone not in catalogue.zones
+        # the general path strips before it looks up (and refuses an empty or huge id)
+        or not (zone and name and zone.strip() == zone and name.strip() == name)
+        or len(zone) > MAX_FIELD_CHARS
+        or len(name) > MAX_FIELD_CHARS
+    ):
+        return None
+    period = _PERIODS.get((text, basis)) or _learn_period(text, basis)
+    if period is None or period[1] > now.year * 12 + now.month:
+        return None
+    if revision.__class__ is str:
+        if not revision:
+            revision = 0
+        elif revision.isdigit() and revision.isascii() and len(revision) <= 19:
+            revision = int(revision)
+    elif revision is None:
+        revision = 0
+    if revision.__class__ is not int or not 0 <= revision <= MAX_REVISION:
+        return None
+    if published is None:
+        published = ""
+    elif published.__class__ is not str or (
+        published and published not in _PUBLISHED and not _learn_published(published)
+    ):
+        return None
+    value = yoy_pct = None
+    if action == "D":  # value fields are not read, but still checked for length
+        for unread in (number, unit, yoy):
+            if isinstance(unread, str) and (
+                unread.__class__ is not str or len(unread) > MAX_FIELD_CHARS
+            ):
+                return None
+    else:
+        value = _plain_number(number)
+        yoy_pct = _plain_number(yoy)
+        if (
+            value != value  # NaN: not plain
+            or yoy_pct != yoy_pct
+            or (value is None and yoy_pct is None)
+            or (yoy_pct is not None and yoy_pct < -100)
+        ):
+            return None
+        factor: Decimal | int | None = None
+        if unit.__class__ is str and unit:
+            factor = _FACTORS.get((unit, indicator.unit)) or _learn_factor(unit, indicator.unit)
+        elif value is None and (unit is None or unit.__class__ is str):
+            factor = 1  # a growth-only figure needs no unit
+        if factor is None:
+            return None
+        if value is not None:
+            if factor != 1:
+                exact = Decimal(repr(number) if number.__class__ is float else number)
+                value = float(exact * factor)
+            if (
+                not 0 <= value < math.inf
+                or (indicator.unit in WHOLE_UNITS and not value.is_integer())
+                or (indicator.unit == "PCT" and indicator.kind == "ratio" and value > 100)
+            ):
+                return None
+    return Observation(
+        zone,
+        indicator.id,
+        period[0],
+        basis,
+        value,
+        indicator.unit,
+        yoy_pct,
+        obs_status,
+        revision,
+        action,
+        published,
+        source,
+    )
+
+
+def _layout(keys: tuple[Any, ...]) -> _Layout | None:
+    """The layout of rows with these keys (remembered when the names are short)."""
+    if len(keys) > _SHORT or not all(key.__class__ is str and len(key) <= _SHORT for key in keys):
+        return None
+    where: dict[str, int] = {}
+    layout = None
+    for at, key in enumerate(keys):
+        name = key.strip().lower()
+        name = OBSERVATION_ALIASES.get(name, name)
+        if name in where:
+            break  # the general path compares the two values
+        where[name] = at
+    else:
+        fields = itemgetter(*(where.pop(field, -1) for field in _FAST_FIELDS))
+        layout = _Layout(fields, tuple(where.values()))
+    if len(_LAYOUTS) >= _LAYOUT_CACHE_SIZE:
+        _LAYOUTS.clear()
+    _LAYOUTS[keys] = layout
+    return layout
+
+
+def _learn_period(text: str, basis: str) -> tuple[str, int] | None:
+    """(period, year * 12 + first month) when BASIS takes ``text``, remembered; else None."""
+    if len(text) > _SHORT:
+        return None
+    try:
+        period, year, month = _read_period(text, basis, "")
+    except RejectedInput:
+        return None
+    if len(_PERIODS) >= _CACHE_SIZE:
+        _PERIODS.clear()
+    _PERIODS[(text, basis)] = known = (period, year * 12 + month)
+    return known
+
+
+def _learn_published(text: str) -> bool:
+    """Whether ``text`` is a published_at the general path keeps as it is (remembered)."""
+    if len(text) > _SHORT or text.strip() != text or not _is_datetime(text):
+        return False
+    if len(_PUBLISHED) >= _CACHE_SIZE:
+        _PUBLISHED.clear()
+    _PUBLISHED.add(text)
+    return True
+
+
+def _learn_factor(written: str, unit: str) -> Decimal | int | None:
+    """The factor from a unit as written to ``unit`` (remembered), None when there is none."""
+    if len(written) > _SHORT or written.strip() != written:
+        return None
+    code = UNIT_ALIASES.get(written, written.upper())
+    factor = convert_unit(1.0, code, unit) if code in UNITS else None
+    if factor is None:
+        return None
+    exact = Decimal(repr(factor))  # as _factor gives it
+    if len(_FACTORS) >= _CACHE_SIZE:
+        _FACTORS.clear()
+    _FACTORS[(written, unit)] = known = 1 if exact == 1 else exact
+    return known
+
+
+def _plain_number(value: Any) -> float | None:
+    """A figure as _Fields.number and _convert read it, when it is plain; NaN when it is not."""
+    if value.__class__ is float:
+        return value if value - value == 0 else _UNUSUAL  # finite
+    if value.__class__ is str:
+        if not value:
+            return None
+        if len(value) > MAX_NUMBER_CHARS or value.strip(_PLAIN_NUMBER_CHARS):
+            return _UNUSUAL
+        try:
+            return float(value)  # a plain decimal: the float of its Decimal
+        except ValueError:  # "1.2.3", "+-1"
+            return _UNUSUAL
+    if value is None:
+        return None
+    if value.__class__ is int and -_EXACT_INT <= value <= _EXACT_INT:
+        return float(value)
+    return _UNUSUAL
 
 
 def observation_to_wire(obs: Observation) -> dict[str, Any]:

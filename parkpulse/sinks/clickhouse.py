@@ -447,6 +447,16 @@ class ClickHouseStore:
             {"zone": zone},
         )
 
+    def status_zones(self) -> list[str]:
+        """The zones that have status rows, in order."""
+        rows = self.query("SELECT DISTINCT zone FROM {db}.indicator_status FINAL ORDER BY zone")
+        return [row["zone"] for row in rows]
+
+    def status_fingerprint(self) -> tuple[int, int]:
+        """(rows, newest version) of the status table as stored: changes with every write."""
+        row = self.query("SELECT count() AS n, max(version) AS v FROM {db}.indicator_status")[0]
+        return int(row["n"]), int(row["v"])
+
     def scorecards(self) -> list[dict[str, Any]]:
         return self.query(
             "SELECT zone, period, "
@@ -559,7 +569,8 @@ class ClickHouseStore:
             "SELECT count() AS n, countIf(sent_at IS NOT NULL) AS timed,"
             " quantilesExactIf(0.5, 0.99)(dateDiff('microsecond', sent_at, ingested_at),"
             "   sent_at IS NOT NULL) AS q,"
-            " min(sent_at) AS first_sent, max(ingested_at) AS last_ingested"
+            " min(sent_at) AS first_sent, min(ingested_at) AS first_ingested,"
+            " max(ingested_at) AS last_ingested"
             " FROM {db}.registrations WHERE ingested_at >= {since:DateTime64(6, 'UTC')}",
             {"since": since},
         )[0]
@@ -570,6 +581,7 @@ class ClickHouseStore:
             "latency_p50_ms": None if q[0] is None else q[0] / 1000,
             "latency_p99_ms": None if q[1] is None else q[1] / 1000,
             "first_sent": row["first_sent"].isoformat() if row["timed"] else None,
+            "first_ingested": row["first_ingested"].isoformat() if row["n"] else None,
             "last_ingested": row["last_ingested"].isoformat() if row["n"] else None,
         }
 

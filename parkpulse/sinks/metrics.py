@@ -99,7 +99,8 @@ class PipelineMetrics:
         )
         self.events = Counter(
             "parkpulse_events_total",
-            "Kafka messages consumed (direction=in) or produced (direction=out) per topic.",
+            "Records consumed (direction=in) or produced (direction=out) per topic; a batch"
+            " envelope counts each record it carries.",
             ("topic", "direction"),
             registry=r,
         )
@@ -137,7 +138,9 @@ class PipelineMetrics:
             self.deadletters.labels(reason=reason)
         self._lock = threading.Lock()
         self._shown: dict[tuple[str, str, str], tuple[int, int]] = {}
-        self._with_data: set[tuple[str, str, str]] = set()  # keys showing a real figure
+        # The month each key with a real figure shows, by zone (the zone's feed deadline is
+        # its latest): a zone's few dozen keys are scanned per row, not every zone's.
+        self._with_data: dict[str, dict[tuple[str, str, str], tuple[int, int]]] = {}
         self._server = None
 
     # -- plan attainment ----------------------------------------------------------------
@@ -161,10 +164,10 @@ class PipelineMetrics:
                 self.status.labels(*key, status).set(1 if status == row.status else 0)
             # A no_data row is a target waiting for its first figure, not a figure.
             if row.status == "no_data":
-                self._with_data.discard(key)
+                self._with_data.get(row.zone, {}).pop(key, None)
                 _remove(self.last_period, *key)
             else:
-                self._with_data.add(key)
+                self._with_data.setdefault(row.zone, {})[key] = month
                 self.last_period.labels(*key).set(month_start(*month))
             self._update_deadline(row.zone)
 
@@ -173,7 +176,7 @@ class PipelineMetrics:
         key = (zone, indicator, plan)
         with self._lock:
             self._shown.pop(key, None)
-            self._with_data.discard(key)
+            self._with_data.get(zone, {}).pop(key, None)
             for gauge in (self.attainment, self.gap, self.binding, self.last_period):
                 _remove(gauge, *key)
             for status in STATUSES:
@@ -181,9 +184,9 @@ class PipelineMetrics:
             self._update_deadline(zone)
 
     def _update_deadline(self, zone: str) -> None:
-        months = [m for k, m in self._shown.items() if k[0] == zone and k in self._with_data]
+        months = self._with_data.get(zone)
         if months:
-            self.feed_deadline.labels(zone).set(feed_deadline(*max(months)))
+            self.feed_deadline.labels(zone).set(feed_deadline(*max(months.values())))
         else:
             _remove(self.feed_deadline, zone)
 

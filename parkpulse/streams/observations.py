@@ -10,6 +10,7 @@ revision are a ``conflict``.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -104,21 +105,19 @@ class Series:
     level: Mapping[YearMonth, float]  # level at month end (stocks, ratios; LEVEL figures of flows)
     yoy_pct: Mapping[YearMonth, float]  # YTD (flows) or level (others) YoY; the bureau's as given
     observed: frozenset[YearMonth]  # months that have a live figure, any basis
+    level_months: tuple[YearMonth, ...]  # the months of ``level``, in order
 
     def latest_level(self, at: YearMonth) -> float | None:
         """The latest level at or before ``at``."""
-        known = [month for month in self.level if month <= at]
-        return self.level[max(known)] if known else None
+        i = bisect_right(self.level_months, at)
+        return self.level[self.level_months[i - 1]] if i else None
 
 
 @dataclass(frozen=True, slots=True)
 class _Figure:
     period: Period
     obs: Observation
-
-    @property
-    def at(self) -> YearMonth:
-        return self.period.evaluated_at
+    at: YearMonth  # the month the period is evaluated at
 
 
 def _figures(observations: Iterable[Observation]) -> list[_Figure]:
@@ -128,7 +127,7 @@ def _figures(observations: Iterable[Observation]) -> list[_Figure]:
             period = parse_period(obs.period)
         except RejectedInput:
             continue
-        figures.append(_Figure(period, obs))
+        figures.append(_Figure(period, obs, period.evaluated_at))
     return figures
 
 
@@ -257,4 +256,4 @@ def derive_series(observations: Iterable[Observation], kind: str = "flow") -> Se
     observed = frozenset(
         f.at for f in figures if f.obs.value is not None or f.obs.yoy_pct is not None
     )
-    return Series(ytd, monthly, level, _prefer(given_yoy, computed), observed)
+    return Series(ytd, monthly, level, _prefer(given_yoy, computed), observed, tuple(sorted(level)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NamedTuple
 
 from parkpulse.schemas.errors import RejectedInput
@@ -55,7 +56,14 @@ class Period:
 
 def parse_period(text: str) -> Period:
     """Parse ``YYYY-MM`` | ``YYYY-Qn`` | ``YYYY``; raises RejectedInput("bad_period")."""
-    match = _PERIOD.match(text.strip()) if isinstance(text, str) else None
+    if not isinstance(text, str):
+        raise RejectedInput("bad_period", f"not YYYY-MM, YYYY-Qn or YYYY: {text!r}")
+    return _parse_period(text)
+
+
+@lru_cache(maxsize=4096)  # a feed names the same few hundred periods row after row
+def _parse_period(text: str) -> Period:
+    match = _PERIOD.match(text.strip())
     if match is None:
         raise RejectedInput("bad_period", f"not YYYY-MM, YYYY-Qn or YYYY: {text!r}")
     year, month, quarter = match.groups()

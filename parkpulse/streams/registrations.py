@@ -374,8 +374,9 @@ def add_registrations_stage(
                     await emit()
 
     async def process(messages: Sequence[Message]) -> None:
-        metrics.count_events(REGISTRATIONS, "in", len(messages))
         batch = read_batch(messages, catalogue, datetime.now(UTC))
+        # Records, not messages: each is counted or dead-lettered.
+        metrics.count_events(REGISTRATIONS, "in", len(batch.registrations) + len(batch.deadletters))
         pairs = {(r.zone, r.month) for r in batch.registrations}
         missing = ids.missing(pairs)
         if missing:

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from parkpulse.schemas.catalogue import Catalogue
+from parkpulse.schemas.envelope import envelope_records
 from parkpulse.schemas.errors import RejectedInput
 from parkpulse.schemas.records import (
     DeadLetter,
@@ -35,18 +36,72 @@ RAW_LIMIT = 4096
 
 @dataclass(frozen=True, slots=True)
 class Input:
-    """One Kafka message as the agent saw it."""
+    """One record as the agent saw it: a whole message, or one record of a batch envelope."""
 
     topic: str
     kind: str  # "observation" | "target"
-    value: bytes
+    value: bytes  # the message; empty for a record of an envelope (see ``doc``)
     partition: int = 0
     offset: int = 0
+    doc: Any = None  # the record, already decoded (None: decode ``value``)
+    line: int | None = None  # its 1-based place in its envelope
+    error: RejectedInput | None = None  # why the message as a whole cannot be read
+
+    @property
+    def raw(self) -> str:
+        """The record as a dead letter keeps it (cut to RAW_LIMIT bytes)."""
+        if self.value or self.doc is None:
+            return _raw_text(self.value)
+        try:
+            return _raw_text(orjson.dumps(self.doc))
+        except TypeError:  # pragma: no cover - a decoded record always encodes again
+            return _raw_text(repr(self.doc).encode())
+
+    @property
+    def zone(self) -> str | None:
+        """The zone the record is about, when it can be read (to load that zone's state first)."""
+        doc = self.doc if self.doc is not None else _loads(self.value)
+        zone = doc.get("zone") if isinstance(doc, dict) else None
+        return zone.strip() if isinstance(zone, str) else None
+
+
+def read_message(
+    topic: str, kind: str, value: bytes, partition: int = 0, offset: int = 0
+) -> list[Input]:
+    """A message as the records it carries: itself (one bare record), or each record of a
+    batch envelope of figures (schemas/envelope.py)."""
+    doc = _loads(value)
+    try:
+        records = envelope_records(doc) if kind == "observation" else None
+    except RejectedInput as exc:
+        return [Input(topic, kind, value, partition, offset, doc, error=exc)]
+    if records is None:
+        return [Input(topic, kind, value, partition, offset, doc)]
+    return [
+        Input(topic, kind, b"", partition, offset, record, line)
+        for line, record in enumerate(records, start=1)
+    ]
+
+
+def zone_of(value: bytes) -> str | None:
+    """The zone a bare message is about, when it can be read."""
+    return Input("", "", value).zone
+
+
+_UNREADABLE = object()
+
+
+def _loads(value: bytes) -> Any:
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return _UNREADABLE
 
 
 ObservationKey = tuple[str, str, str, str, str]
 StatusKey = tuple[str, str, str]
 MAX_SHARED = 1_000_000
+MAX_ZONES = 16
 
 # Every kept figure repeats a handful of values (its zone, indicator, period, unit, source …);
 # sharing one string object per value keeps a ten-year, 178-zone history in about half the
@@ -127,37 +182,38 @@ def _raw_text(value: bytes) -> str:
     return value[:RAW_LIMIT].decode("utf-8", errors="replace")
 
 
-def _decode(value: bytes) -> dict[str, Any]:
-    try:
-        doc = orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
-        raise RejectedInput("malformed", f"not JSON: {exc}") from None
+def _decode(item: Input) -> dict[str, Any]:
+    if item.error is not None:
+        raise item.error
+    doc = item.doc
+    if doc is None or doc is _UNREADABLE:
+        try:
+            doc = orjson.loads(item.value)
+        except orjson.JSONDecodeError as exc:
+            raise RejectedInput("malformed", f"not JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise RejectedInput("malformed", f"expected a JSON object, got {type(doc).__name__}")
     return doc
 
 
-def zone_of(value: bytes) -> str | None:
-    """The zone a message is about, when it can be read (to load that zone's state first)."""
-    try:
-        doc = orjson.loads(value)
-    except orjson.JSONDecodeError:
-        return None
-    zone = doc.get("zone") if isinstance(doc, dict) else None
-    return zone.strip() if isinstance(zone, str) else None
-
-
 class Rollup:
-    """Per-zone state and the recomputation of the indicators a batch touched."""
+    """Per-zone state and the recomputation of the indicators a batch touched.
+
+    At most ``max_zones`` zones are held, the most recently touched; the others are reloaded
+    from ClickHouse when their next figure comes (a zone's ten years are ~1.5 MB here, and a
+    national backfill goes zone by zone).
+    """
 
     def __init__(
         self,
         catalogue: Catalogue,
         thresholds: Mapping[str, Thresholds] | None = None,
+        max_zones: int = MAX_ZONES,
     ) -> None:
         self.catalogue = catalogue
         self.thresholds = dict(thresholds or {})
-        self._zones: dict[str, ZoneState] = {}
+        self.max_zones = max_zones
+        self._zones: dict[str, ZoneState] = {}  # least recently touched first
 
     # -- state --------------------------------------------------------------------------
 
@@ -209,11 +265,18 @@ class Rollup:
                 touched.add(touched_key)
         for zone, indicator in sorted(touched):
             self._recompute(zone, indicator, result.batch)
-        for zone in sorted({zone for zone, _ in touched}):
-            result.batch.scorecards.append(
-                self.scorecard(zone),
-            )
+        zones = sorted({zone for zone, _ in touched})
+        for zone in zones:
+            result.batch.scorecards.append(self.scorecard(zone))
+            self._zones[zone] = self._zones.pop(zone)  # the most recently touched last
+        self._evict()
         return result
+
+    def _evict(self) -> None:
+        """Keep the ``max_zones`` most recently touched zones (what apply returned is still
+        written before the next batch, so a zone reloaded later finds it in the store)."""
+        while len(self._zones) > self.max_zones:
+            del self._zones[next(iter(self._zones))]
 
     def scorecard(self, zone: str) -> ZoneScorecard:
         return scorecard(zone, self._zones[zone].statuses.values())
@@ -223,7 +286,7 @@ class Rollup:
         return self._zones.setdefault(zone, ZoneState())
 
     def _apply_one(self, item: Input, now: datetime, batch: SinkBatch) -> tuple[str, str] | None:
-        doc = _decode(item.value)
+        doc = _decode(item)
         if item.kind == "target":
             target = validate_target(doc, self.catalogue)
             state = self._state(target.zone)
@@ -274,11 +337,9 @@ class Rollup:
                 batch.statuses.append(row)
 
     def _deadletter(self, item: Input, exc: RejectedInput, now: datetime) -> DeadLetter:
-        origin, line = f"{item.topic}/{item.partition}@{item.offset}", None
-        try:
-            doc = orjson.loads(item.value)
-        except orjson.JSONDecodeError:
-            doc = None
+        origin = f"{item.topic}/{item.partition}@{item.offset}"
+        line = item.line
+        doc = item.doc if item.doc is not None else _loads(item.value)
         if isinstance(doc, dict) and isinstance(doc.get("origin"), str):
             origin = doc["origin"][:256]
             line = doc.get("line") if isinstance(doc.get("line"), int) else None
@@ -286,7 +347,7 @@ class Rollup:
             source_topic=item.topic,
             reason=exc.reason,
             detail=exc.detail,
-            raw=_raw_text(item.value),
+            raw=item.raw,
             origin=origin,
             line=line,
             received_at=now.isoformat(),
