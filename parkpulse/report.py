@@ -26,6 +26,9 @@ STATUS_COLOUR = {
     "not_evaluated": "#8c959f",
 }
 CHART_W, CHART_H, PAD = 360, 150, 28
+# A rewrite waits at least this many times as long as the last one took: at national scale the
+# report costs the worker at most one part in REWRITE_SHARE of its time.
+REWRITE_SHARE = 20
 
 CSS = """
 body{font-family:system-ui,"Noto Sans CJK SC",sans-serif;margin:24px;color:#1f2328}
@@ -170,9 +173,8 @@ async def keep_report_fresh(
 ) -> None:
     """Rewrite the report whenever the status rows change (runs until cancelled).
 
-    A cheap fingerprint of the table decides; the next check waits at least ten times as long
-    as the last rewrite took, so a national-scale backfill spends at most a tenth of the
-    worker's time on its report.
+    A cheap fingerprint of the table decides; the next check waits at least REWRITE_SHARE times
+    as long as the last rewrite took.
     """
     last: tuple[int, int] | None = None
     while True:
@@ -182,5 +184,5 @@ async def keep_report_fresh(
             started = time.monotonic()
             await write_report(store, catalogue, path)
             last = fingerprint
-            wait = max(every, 10 * (time.monotonic() - started))
+            wait = max(every, REWRITE_SHARE * (time.monotonic() - started))
         await asyncio.sleep(wait)

@@ -118,6 +118,20 @@ def test_an_older_month_does_not_replace_the_latest():
     ) == shanghai_midnight_utc(2021, 6, 1)
 
 
+def test_an_older_month_replaces_the_latest_when_the_latest_was_removed():
+    m = PipelineMetrics()
+    m.observe_status(status_row(period="2021-06", status="on_track", attainment=1.02))
+    m.observe_status(status_row(period="2021-03", status="behind", attainment=0.7), replace=True)
+    s = scrape(m)
+    assert series(s, "parkpulse_indicator_status", **KEY, status="behind") == 1
+    assert series(s, "parkpulse_indicator_attainment_ratio", **KEY) == 0.7
+    assert series(
+        s, "parkpulse_indicator_last_period_timestamp_seconds", **KEY
+    ) == shanghai_midnight_utc(2021, 3, 1)
+    m.observe_status(status_row(period="2021-02", status="on_track"))  # replayed history
+    assert series(scrape(m), "parkpulse_indicator_status", **KEY, status="behind") == 1
+
+
 def test_the_same_month_re_evaluated_replaces_it():
     m = PipelineMetrics()
     m.observe_status(status_row(status="on_track", attainment=1.02))

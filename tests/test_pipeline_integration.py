@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -60,6 +61,17 @@ def status_rows(stack: RunningStack, zone: str) -> list[dict]:
     result = stack.cli("status", "--zone", zone, "--format", "json")
     assert result.returncode == 0, result.stderr
     return orjson.loads(result.stdout)
+
+
+def series_of(stack: RunningStack, **labels: str) -> list[str]:
+    """The metrics endpoint's sample lines carrying all of ``labels``."""
+    with urllib.request.urlopen(stack.metrics_url, timeout=10) as resp:
+        text = resp.read().decode()
+    return [
+        line
+        for line in text.splitlines()
+        if not line.startswith("#") and all(f'{k}="{v}"' in line for k, v in labels.items())
+    ]
 
 
 def observations_in(stack: RunningStack) -> float:
@@ -269,6 +281,20 @@ def test_revision_and_delete(stack: RunningStack, tmp_path: Path) -> None:
     time.sleep(0.5)
     rows = status_rows(stack, zone)
     assert [r["actual"] for r in rows] == [200]
+    # The gauges went back to 2021-03 with the deleted month, and go with a withdrawn target.
+    key = {"zone": zone, "indicator": "hitech_enterprises", "plan": "it-plan"}
+    shown = stack.metric("parkpulse_indicator_last_period_timestamp_seconds", **key)
+    assert shown == datetime(2021, 2, 28, 16, tzinfo=UTC).timestamp()  # 2021-03-01 Beijing
+    assert stack.metric("parkpulse_indicator_attainment_ratio", **key) == rows[0]["attainment"]
+    assert series_of(stack, **key)
+    withdraw = write(
+        tmp_path / "t2.csv",
+        "plan,zone,indicator,action,revision",
+        [f"it-plan,{zone},hitech_enterprises,D,1"],
+    )
+    assert stack.cli("targets", str(withdraw)).returncode == 0
+    wait_until(lambda: status_rows(stack, zone) == [])
+    wait_until(lambda: not series_of(stack, **key))
 
 
 def test_bad_rows_reach_the_deadletter_table(stack: RunningStack, tmp_path: Path) -> None:

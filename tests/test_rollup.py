@@ -83,6 +83,17 @@ def test_a_delete_removes_the_status_row() -> None:
     assert rollup.current_statuses(ZONE)[0].status == "no_data"
 
 
+def test_a_key_that_loses_rows_reports_what_it_has_left() -> None:
+    rollup = fresh()
+    rollup.apply([as_input(r) for r in [*FEED, obs("2021-04", 120.0)]], NOW)
+    latest_deleted = rollup.apply([as_input(obs("2021-04", 0.0, revision=1, action="D"))], NOW)
+    key = (ZONE, "retail_sales", "14th-fyp")
+    assert latest_deleted.shrunk[key].period == "2021-03"  # the gauges go back a month
+    withdrawn = rollup.apply([as_input(replace(TARGET, revision=1, action="D"))], NOW)
+    assert withdrawn.shrunk == {key: None}  # nothing left to show: the series go
+    assert rollup.apply([as_input(obs("2021-05", 130.0))], NOW).shrunk == {}
+
+
 def test_tombstones_restored_from_the_store_keep_old_revisions_out() -> None:
     rollup = Rollup(load_catalogue())
     deleted = obs("2021-03", 0.0, revision=1, action="D")
@@ -171,14 +182,15 @@ def test_same_revision_different_value_is_a_conflict() -> None:
     assert rollup.apply([], NOW).accepted == 0
 
 
-def test_it_holds_the_most_recently_touched_zones_only() -> None:
-    rollup = Rollup(load_catalogue(), max_zones=2)
+def test_it_holds_the_most_recently_touched_zones_within_its_row_budget() -> None:
+    rollup = Rollup(load_catalogue(), max_rows=5)  # each zone below holds 2 figures, 0 rows
     zones = ["jinan-hitech", "jining-hitech", "xian-hitech"]
     for zone in zones:
         rollup.load(zone, [], [], [])
-        rollup.apply([as_input(replace(obs("2021-03", 90.0), zone=zone))], NOW)
-    assert rollup.zones() == zones[1:]
-    rollup.apply([as_input(replace(obs("2021-04", 95.0), zone=zones[1]))], NOW)
+        figures = [obs("2021-03", 90.0), obs("2021-04", 95.0)]
+        rollup.apply([as_input(replace(f, zone=zone)) for f in figures], NOW)
+    assert rollup.zones() == zones[1:]  # 6 rows > 5: the least recently touched went
+    rollup.apply([as_input(replace(obs("2021-05", 99.0), zone=zones[1]))], NOW)
     rollup.load(zones[0], [], [], [])
-    rollup.apply([as_input(replace(obs("2021-04", 95.0), zone=zones[0]))], NOW)
-    assert rollup.zones() == sorted(zones[:2])  # xian-hitech was touched least recently
+    rollup.apply([as_input(replace(obs("2021-05", 99.0), zone=zones[0]))], NOW)
+    assert rollup.zones() == zones[:2]  # 1 + 3 + 2 rows: xian, touched least recently, went

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
+from operator import attrgetter
 from typing import Any, TypeVar
 
 import clickhouse_connect
@@ -79,6 +80,17 @@ TARGET_COLUMNS = (
     "source",
     "revision",
 )
+_OBSERVATION_VALUES = attrgetter(*OBSERVATION_COLUMNS)
+
+
+def _columns(records: Sequence[Any], values: attrgetter, width: int) -> list[Sequence[Any]]:
+    """The ``width`` columns of ``records``, each record's values read by ``values``."""
+    if not records:
+        return [[] for _ in range(width)]
+    return list(zip(*map(values, records), strict=True))
+
+
+_STATUS_VALUES = attrgetter(*STATUS_COLUMNS)
 DEADLETTER_COLUMNS = ("received_at", "source_topic", "reason", "detail", "raw", "origin", "line")
 BEIJING_OFFSET_MS = 8 * 3600 * 1000  # registrations carry Beijing time (UTC+8)
 REGISTRATION_COLUMNS = (
@@ -280,11 +292,24 @@ class ClickHouseStore:
         names = result.column_names
         return [dict(zip(names, row, strict=True)) for row in result.result_rows]
 
-    def _insert(self, table: str, columns: Iterable[str], rows: list[list[Any]]) -> None:
-        if not rows:
+    def _insert(
+        self,
+        table: str,
+        columns: Iterable[str],
+        data: Sequence[Sequence[Any]],
+        *,
+        column_oriented: bool = False,
+    ) -> None:
+        """Insert ``data``: rows, or (``column_oriented``) one sequence per column."""
+        if not data or (column_oriented and not data[0]):
             return
         try:
-            self._client.insert(self._table(table), rows, column_names=list(columns))
+            self._client.insert(
+                self._table(table),
+                data,
+                column_names=list(columns),
+                column_oriented=column_oriented,
+            )
         except ClickHouseUnavailable as exc:  # could not connect
             raise ClickHouseUnavailable(str(exc), table) from None
         except Exception as exc:  # the driver raises many types; the caller retries
@@ -298,21 +323,27 @@ class ClickHouseStore:
         """Insert every row of the batch; returns rows written per table."""
         now = _now()
         version = time.time_ns() // 1000
-        obs_rows = [
-            [*(getattr(o, c) for c in OBSERVATION_COLUMNS)]
-            + [now, _delete_version(o.revision, o.is_delete), int(o.is_delete)]
-            for o in batch.observations
+        # Figures and status rows go column by column (the driver's row-to-column pass costs
+        # more than building the batch did).
+        obs = batch.observations
+        deleted = [o.is_delete for o in obs]
+        obs_columns = [
+            *_columns(obs, _OBSERVATION_VALUES, len(OBSERVATION_COLUMNS)),
+            [now] * len(obs),
+            [_delete_version(o.revision, d) for o, d in zip(obs, deleted, strict=True)],
+            [int(d) for d in deleted],
         ]
         target_rows = [
             [*(getattr(t, c) for c in TARGET_COLUMNS)]
             + [now, _delete_version(t.revision, t.action == "D"), int(t.action == "D")]
             for t in batch.targets
         ]
-        status_rows = [
-            [*(getattr(s, c) for c in STATUS_COLUMNS)] + [now, version, 0] for s in batch.statuses
-        ] + [
-            [*(getattr(s, c) for c in STATUS_COLUMNS)] + [now, version, 1]
-            for s in batch.status_tombstones
+        statuses = [*batch.statuses, *batch.status_tombstones]
+        status_columns = [
+            *_columns(statuses, _STATUS_VALUES, len(STATUS_COLUMNS)),
+            [now] * len(statuses),
+            [version] * len(statuses),
+            [0] * len(batch.statuses) + [1] * len(batch.status_tombstones),
         ]
         scorecard_rows = [
             [
@@ -347,7 +378,8 @@ class ClickHouseStore:
         self._insert(
             "indicator_status",
             (*STATUS_COLUMNS, "evaluated_at", "version", "is_deleted"),
-            status_rows,
+            status_columns,
+            column_oriented=True,
         )
         self._insert(
             "zone_scorecard",
@@ -365,11 +397,13 @@ class ClickHouseStore:
         )
         self._insert("deadletter", DEADLETTER_COLUMNS, dl_rows)
         self._insert("plan_targets", (*TARGET_COLUMNS, *meta), target_rows)
-        self._insert("observations", (*OBSERVATION_COLUMNS, *meta), obs_rows)
+        self._insert(
+            "observations", (*OBSERVATION_COLUMNS, *meta), obs_columns, column_oriented=True
+        )
         return {
-            "observations": len(obs_rows),
+            "observations": len(obs),
             "plan_targets": len(target_rows),
-            "indicator_status": len(status_rows),
+            "indicator_status": len(statuses),
             "zone_scorecard": len(scorecard_rows),
             "deadletter": len(dl_rows),
         }

@@ -145,15 +145,16 @@ class PipelineMetrics:
 
     # -- plan attainment ----------------------------------------------------------------
 
-    def observe_status(self, row: IndicatorStatus) -> None:
-        """Show ``row`` unless its key already shows a later month (replayed history is ignored)."""
+    def observe_status(self, row: IndicatorStatus, *, replace: bool = False) -> None:
+        """Show ``row`` unless its key already shows a later month (replayed history is ignored);
+        ``replace`` shows it anyway (the later month's row was removed)."""
         if row.status not in STATUSES:
             raise ValueError(f"unknown status {row.status!r}")
         month = period_month(row.period)
         key = (row.zone, row.indicator, row.plan)
         with self._lock:
             shown = self._shown.get(key)
-            if shown is not None and month < shown:
+            if shown is not None and month < shown and not replace:
                 return
             self._shown[key] = month
             # Binding first: a scrape between the two never sees "behind" without it.

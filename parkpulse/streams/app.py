@@ -256,6 +256,11 @@ def build_app(
             metrics.count_events(DEADLETTER, "out", len(dead))
         for row in latest(result.batch.statuses).values():  # the gauges show the latest month
             metrics.observe_status(row)
+        for key, left in result.shrunk.items():
+            if left is None:
+                metrics.forget_status(*key)
+            else:
+                metrics.observe_status(left, replace=True)
         log_event(
             log,
             "batch_processed",

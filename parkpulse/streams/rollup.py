@@ -34,7 +34,7 @@ from parkpulse.streams.plan import Thresholds, evaluate, scorecard
 RAW_LIMIT = 4096
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a backfill makes one per figure, and frozen costs ~1 µs
 class Input:
     """One record as the agent saw it: a whole message, or one record of a batch envelope."""
 
@@ -101,7 +101,7 @@ def _loads(value: bytes) -> Any:
 ObservationKey = tuple[str, str, str, str, str]
 StatusKey = tuple[str, str, str]
 MAX_SHARED = 1_000_000
-MAX_ZONES = 16
+MAX_HELD_ROWS = 100_000  # figures and status rows held in memory, ~320 bytes each
 
 # Every kept figure repeats a handful of values (its zone, indicator, period, unit, source …);
 # sharing one string object per value keeps a ten-year, 178-zone history in about half the
@@ -146,6 +146,11 @@ class ZoneState:
     observations_of: dict[str, dict[ObservationKey, Observation]] = field(default_factory=dict)
     statuses_of: dict[str, set[StatusKey]] = field(default_factory=dict)
 
+    @property
+    def size(self) -> int:
+        """Rows held: what the zone costs in memory."""
+        return len(self.observations) + len(self.statuses)
+
     def keep_observation(self, obs: Observation) -> Observation:
         obs = _compact(obs)
         self.observations[obs.key] = obs
@@ -168,6 +173,9 @@ class RollupResult:
 
     batch: SinkBatch = field(default_factory=SinkBatch)
     accepted: int = 0
+    # (zone, indicator, plan) keys that lost rows: the latest row each has left, None when it
+    # has none (its target was withdrawn) — the gauges showing them must follow.
+    shrunk: dict[tuple[str, str, str], IndicatorStatus | None] = field(default_factory=dict)
 
     @property
     def statuses(self) -> list[IndicatorStatus]:
@@ -199,20 +207,22 @@ def _decode(item: Input) -> dict[str, Any]:
 class Rollup:
     """Per-zone state and the recomputation of the indicators a batch touched.
 
-    At most ``max_zones`` zones are held, the most recently touched; the others are reloaded
-    from ClickHouse when their next figure comes (a zone's ten years are ~1.5 MB here, and a
-    national backfill goes zone by zone).
+    Zones are held while their figures and status rows number at most ``max_rows`` in all,
+    the most recently touched first; the others are reloaded from ClickHouse when their next
+    figure comes. A zone's ten years are ~4,700 rows (~1.5 MB) and a national backfill goes
+    zone by zone; a zone with a few months or only targets costs next to nothing, so targets
+    or a month's figures arriving in any zone order do not reload zones batch after batch.
     """
 
     def __init__(
         self,
         catalogue: Catalogue,
         thresholds: Mapping[str, Thresholds] | None = None,
-        max_zones: int = MAX_ZONES,
+        max_rows: int = MAX_HELD_ROWS,
     ) -> None:
         self.catalogue = catalogue
         self.thresholds = dict(thresholds or {})
-        self.max_zones = max_zones
+        self.max_rows = max_rows
         self._zones: dict[str, ZoneState] = {}  # least recently touched first
 
     # -- state --------------------------------------------------------------------------
@@ -264,7 +274,7 @@ class Rollup:
             if touched_key is not None:
                 touched.add(touched_key)
         for zone, indicator in sorted(touched):
-            self._recompute(zone, indicator, result.batch)
+            self._recompute(zone, indicator, result)
         zones = sorted({zone for zone, _ in touched})
         for zone in zones:
             result.batch.scorecards.append(self.scorecard(zone))
@@ -273,17 +283,20 @@ class Rollup:
         return result
 
     def _evict(self) -> None:
-        """Keep the ``max_zones`` most recently touched zones (what apply returned is still
+        """Drop the least recently touched zones past ``max_rows`` (what apply returned is still
         written before the next batch, so a zone reloaded later finds it in the store)."""
-        while len(self._zones) > self.max_zones:
-            del self._zones[next(iter(self._zones))]
+        held = sum(state.size for state in self._zones.values())
+        while held > self.max_rows and len(self._zones) > 1:
+            held -= self._zones.pop(next(iter(self._zones))).size
 
     def scorecard(self, zone: str) -> ZoneScorecard:
         return scorecard(zone, self._zones[zone].statuses.values())
 
     def _state(self, zone: str) -> ZoneState:
-        # A zone first seen in this batch has nothing in the store yet.
-        return self._zones.setdefault(zone, ZoneState())
+        state = self._zones.get(zone)
+        if state is None:  # a zone first seen in this batch has nothing in the store yet
+            state = self._zones[zone] = ZoneState()
+        return state
 
     def _apply_one(self, item: Input, now: datetime, batch: SinkBatch) -> tuple[str, str] | None:
         doc = _decode(item)
@@ -313,8 +326,8 @@ class Rollup:
         batch.observations.append(state.keep_observation(winner))
         return (obs.zone, obs.indicator)
 
-    def _recompute(self, zone: str, indicator_id: str, batch: SinkBatch) -> None:
-        state = self._zones[zone]
+    def _recompute(self, zone: str, indicator_id: str, result: RollupResult) -> None:
+        state, batch = self._zones[zone], result.batch
         targets = [
             t for (_, ind), t in state.targets.items() if ind == indicator_id and t.action != "D"
         ]
@@ -329,12 +342,18 @@ class Rollup:
                 zone, indicator, observations, targets, self.thresholds.get(indicator_id)
             )
         }
-        for key in sorted(old_keys - fresh.keys()):
+        removed = sorted(old_keys - fresh.keys())
+        for key in removed:
             batch.status_tombstones.append(state.drop_status(key))
         for key, row in fresh.items():
             if state.statuses.get(key) != row:
                 state.keep_status(row)
                 batch.statuses.append(row)
+        for plan in {plan for _, plan, _ in removed}:
+            left = [row for (_, p, _), row in fresh.items() if p == plan]
+            result.shrunk[(zone, indicator_id, plan)] = max(
+                left, key=lambda r: r.period, default=None
+            )
 
     def _deadletter(self, item: Input, exc: RejectedInput, now: datetime) -> DeadLetter:
         origin = f"{item.topic}/{item.partition}@{item.offset}"
