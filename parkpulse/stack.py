@@ -45,6 +45,7 @@ from rich.live import Live
 from parkpulse.broker import TansuBroker, die_with_parent
 from parkpulse.config import ENV_PREFIX, Settings
 from parkpulse.logs import get_logger, log_event, setup_logging
+from parkpulse.memory import tune_malloc
 from parkpulse.producers.demo import write_demo_feed
 from parkpulse.producers.publish import archived, publish
 from parkpulse.report import keep_report_fresh
@@ -176,6 +177,7 @@ def work(
     supervisor_pid: int | None = None,
 ) -> int:
     """The Faust worker against ``settings.broker`` until Ctrl-C or SIGTERM; its exit status."""
+    tune_malloc()
     console = console or Console()
     catalogue = catalogue or load_catalogue(settings.reference_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
