@@ -20,7 +20,7 @@ One run, in this order:
    up when the p50 latency of the phase's last third is within KEEP_UP_SLACK_MS of its first
    third's (a pipeline slower than the offered rate falls further behind every second).
 8. **Backfill**: the simulated plan targets, then the ten-year feed through the ``produce`` path
-   (validated row by row in this process, sent as envelopes of 500 figures of one zone);
+   (validated row by row in this process, sent as envelopes of 100 figures of one zone);
    seconds from the first row published until every status row the pure engine expects for
    those inputs is in ClickHouse (``FINAL`` count).
 9. Worker peak RSS (and its anonymous part, sampled every 0.25 s, apart from chdb's mapped

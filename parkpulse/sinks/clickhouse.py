@@ -426,34 +426,41 @@ class ClickHouseStore:
 
     # -- reads --------------------------------------------------------------------------
 
-    def zone_state(
-        self, zone: str
-    ) -> tuple[list[Observation], list[PlanTarget], list[IndicatorStatus]]:
-        """Everything the worker keeps for a zone, as last written (tombstones included)."""
+    def zones_state(
+        self, zones: Sequence[str]
+    ) -> dict[str, tuple[list[Observation], list[PlanTarget], list[IndicatorStatus]]]:
+        """Everything the worker keeps for each of ``zones``, as last written (tombstones
+        included); three queries for all of them."""
         # Not FINAL: FINAL hides tombstones, and the worker needs them so that an older
         # revision replayed after a delete stays deleted. Highest version per key wins.
+        params = {"zones": list(zones)}
         obs = self.query(
             f"SELECT {', '.join(OBSERVATION_COLUMNS)} FROM {{db}}.observations"
-            " WHERE zone = {zone:String} ORDER BY version DESC"
+            " WHERE zone IN {zones:Array(String)} ORDER BY version DESC"
             " LIMIT 1 BY zone, indicator, basis, period, source",
-            {"zone": zone},
+            params,
         )
         targets = self.query(
             f"SELECT {', '.join(TARGET_COLUMNS)}, if(is_deleted, 'D', 'I') AS action"
-            " FROM {db}.plan_targets WHERE zone = {zone:String}"
+            " FROM {db}.plan_targets WHERE zone IN {zones:Array(String)}"
             " ORDER BY version DESC, ingested_at DESC LIMIT 1 BY plan, zone, indicator",
-            {"zone": zone},
+            params,
         )
         statuses = self.query(
             f"SELECT {', '.join(STATUS_COLUMNS)} FROM {{db}}.indicator_status FINAL"
-            " WHERE zone = {zone:String}",
-            {"zone": zone},
+            " WHERE zone IN {zones:Array(String)}",
+            params,
         )
-        return (
-            [Observation(**row) for row in obs],
-            [PlanTarget(**{**row, "binding": bool(row["binding"])}) for row in targets],
-            [IndicatorStatus(**{**row, "binding": bool(row["binding"])}) for row in statuses],
-        )
+        out: dict[str, tuple[list[Observation], list[PlanTarget], list[IndicatorStatus]]] = {
+            zone: ([], [], []) for zone in zones
+        }
+        for row in obs:
+            out[row["zone"]][0].append(Observation(**row))
+        for row in targets:
+            out[row["zone"]][1].append(PlanTarget(**{**row, "binding": bool(row["binding"])}))
+        for row in statuses:
+            out[row["zone"]][2].append(IndicatorStatus(**{**row, "binding": bool(row["binding"])}))
+        return out
 
     def latest_status(
         self,
