@@ -29,8 +29,9 @@ from parkpulse.schemas.records import Observation, PlanTarget
 from parkpulse.streams.plan import evaluate
 from tests.conftest import PARKPULSE, RunningStack
 
-# Figures per message: small, so that a worker stopped after its first batches has more to do.
-ENVELOPE = 10
+# Figures per message: a roll-up batch (ROLLUP_TAKE = 200 messages) then holds 400 figures, so
+# a worker stopped after its first batches still has most of these small backfills to do.
+ENVELOPE = 2
 
 HEADER = (
     "STRUCTURE,STRUCTURE_ID,ACTION,ZONE,INDICATOR,TIME_PERIOD,BASIS,OBS_VALUE,UNIT_MEASURE,"
