@@ -29,38 +29,12 @@ from parkpulse.schemas.validation import (
     observation_to_wire,
     validate_observation,
 )
+from tests.test_validation import DESIGN_OBS, DESIGN_ROW
 
 CATALOGUE = load_catalogue()
 NOW = datetime(2021, 11, 15, 10, 0, tzinfo=UTC)
 ZONES = sorted(CATALOGUE.zones)
 INDICATORS = sorted(CATALOGUE.indicators.values(), key=lambda i: i.id)
-
-# The example row of DESIGN.md, "Feed format", as the producer reads it from a CSV file.
-DESIGN_ROW = {
-    "STRUCTURE": "dataflow",
-    "STRUCTURE_ID": "PARKPULSE:ZONE_MONTHLY(1.0)",
-    "ACTION": "I",
-    "ZONE": "jinan-hitech",
-    "INDICATOR": "import_export_total",
-    "TIME_PERIOD": "2021-03",
-    "BASIS": "YTD",
-    "OBS_VALUE": "180.2",
-    "UNIT_MEASURE": "CNY_100M",
-    "YOY_PCT": "35.1",
-    "OBS_STATUS": "A",
-    "REVISION": "0",
-    "PUBLISHED_AT": "2021-04-15T09:00:00+08:00",
-}
-DESIGN_OBS = Observation(
-    zone="jinan-hitech",
-    indicator="import_export_total",
-    period="2021-03",
-    basis="YTD",
-    value=180.2,
-    unit="CNY_100M",
-    yoy_pct=35.1,
-    published_at="2021-04-15T09:00:00+08:00",
-)
 
 
 def wire(obs: Observation, line: int = 7) -> dict[str, Any]:
