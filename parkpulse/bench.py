@@ -60,6 +60,7 @@ from parkpulse.producers import simulate as sim
 from parkpulse.producers.publish import publish
 from parkpulse.schemas.catalogue import load_catalogue, parse_target_row
 from parkpulse.schemas.records import Observation, PlanTarget
+from parkpulse.sinks.metrics import read_metric
 from parkpulse.streams.plan import evaluate
 from parkpulse.topics import REGISTRATIONS, STATUS, client_options, ensure_topics
 
@@ -102,16 +103,7 @@ class Worker:
             return orjson.loads(resp.read())
 
     def metric(self, name: str, **labels: str) -> float:
-        from prometheus_client.parser import text_string_to_metric_families
-
-        with urllib.request.urlopen(self.metrics, timeout=10) as resp:
-            text = resp.read().decode()
-        return sum(
-            s.value
-            for family in text_string_to_metric_families(text)
-            for s in family.samples
-            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
-        )
+        return read_metric(self.metrics, name, **labels)
 
     def peak_rss_mb(self) -> float:
         """VmHWM: the resident set's high-water mark, chdb included."""

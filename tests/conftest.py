@@ -19,6 +19,7 @@ import orjson
 import pytest
 
 from parkpulse.broker import TansuBroker, free_port
+from parkpulse.sinks.metrics import read_metric
 
 T = TypeVar("T")
 PARKPULSE = str(Path(sys.executable).with_name("parkpulse"))
@@ -80,18 +81,7 @@ class RunningStack:
 
     def metric(self, name: str, **labels: str) -> float:
         """Sum of the samples of ``name`` matching ``labels`` on the metrics endpoint."""
-        from prometheus_client.parser import text_string_to_metric_families
-
-        with urllib.request.urlopen(self.metrics_url, timeout=10) as resp:
-            text = resp.read().decode()
-        total = 0.0
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == name and all(
-                    sample.labels.get(k) == v for k, v in labels.items()
-                ):
-                    total += sample.value
-        return total
+        return read_metric(self.metrics_url, name, **labels)
 
     def stop(self, timeout: float = 60) -> int:
         if self.proc.poll() is None:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import urllib.request
 from datetime import datetime, timedelta, timezone
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client.parser import text_string_to_metric_families
 
 from parkpulse.schemas.errors import REASONS
 from parkpulse.schemas.records import STATUSES, IndicatorStatus
@@ -250,3 +252,16 @@ def _set_or_remove(gauge: Gauge, key: tuple[str, str, str], value: float | None)
 def _remove(gauge: Gauge, *labelvalues: str) -> None:
     with contextlib.suppress(KeyError):  # older prometheus-client raises on a missing series
         gauge.remove(*labelvalues)
+
+
+def read_metric(url: str, name: str, timeout: float = 10, **labels: str) -> float:
+    """The sum of the samples of ``name`` carrying ``labels`` on the endpoint at ``url``
+    (0 when there are none): what the benchmark and the tests read off a running worker."""
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        text = resp.read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
