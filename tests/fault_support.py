@@ -26,6 +26,7 @@ from parkpulse.producers.publish import Published
 from parkpulse.producers.publish import publish as publish_files
 from parkpulse.schemas.catalogue import load_catalogue
 from parkpulse.schemas.records import Observation, PlanTarget
+from parkpulse.sinks.clickhouse import STATUS_COLUMNS
 from parkpulse.streams.plan import evaluate
 from tests.conftest import PARKPULSE, RunningStack
 
@@ -130,25 +131,6 @@ def split_feed(backfill: Backfill, parts: int) -> list[Path]:
     return out
 
 
-STATUS_KEYS = (
-    "zone",
-    "indicator",
-    "plan",
-    "period",
-    "kind",
-    "status",
-    "actual",
-    "expected",
-    "annual_target",
-    "attainment",
-    "gap_pp",
-    "projected_year_end",
-    "required_growth_pct",
-    "seasonal_source",
-    "binding",
-)
-
-
 def engine_statuses(backfill: Backfill) -> list[dict[str, Any]]:
     """Every status row the pure engine gives for the feed and its targets, as ClickHouse
     returns them: what any run, disturbed or not, must end with."""
@@ -170,7 +152,7 @@ def engine_statuses(backfill: Backfill) -> list[dict[str, Any]]:
         for indicator in sorted(touched):
             for row in evaluate(zone, catalogue.indicators[indicator], observations, targets):
                 doc = row.to_dict()
-                rows.append({k: doc[k] for k in STATUS_KEYS})
+                rows.append({k: doc[k] for k in STATUS_COLUMNS})
     return sorted_rows(rows)
 
 

@@ -274,7 +274,8 @@ def published_at(period: str) -> str:
     return f"{year:04d}-{month:02d}-15T09:00:00+08:00"
 
 
-def _next_publication(stamp: str) -> str:
+def next_publication(stamp: str) -> str:
+    """The same PUBLISHED_AT a month later (when a revision of that figure comes out)."""
     year, month = int(stamp[:4]), int(stamp[5:7])
     year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return f"{year:04d}-{month:02d}{stamp[7:]}"
@@ -643,7 +644,7 @@ def _with_revisions(rows: list[dict[str, str]]) -> list[dict[str, str]]:
                 **final,
                 "ACTION": "R",
                 "REVISION": "1",
-                "PUBLISHED_AT": _next_publication(final["PUBLISHED_AT"]),
+                "PUBLISHED_AT": next_publication(final["PUBLISHED_AT"]),
             }
         )
     return out

@@ -54,7 +54,13 @@ from rich.progress import (
 from rich.table import Table
 
 from parkpulse.config import Settings
-from parkpulse.producers.demo import FEED_COLUMNS, STRUCTURE, STRUCTURE_ID, published_at
+from parkpulse.producers.demo import (
+    FEED_COLUMNS,
+    STRUCTURE,
+    STRUCTURE_ID,
+    next_publication,
+    published_at,
+)
 from parkpulse.schemas.records import ENTITY_TYPES
 from parkpulse.schemas.registration import SHANGHAI, envelope_to_wire
 from parkpulse.topics import REGISTRATIONS, client_options
@@ -312,7 +318,7 @@ def feed_rows(series: Series, first_year: int, years: int, seed: str = SEED) -> 
                 row = (zone.id, series.indicator, period, basis, first, unit, yoy)
                 yield _feed_row("I", *row, "P", 0, stamp)
                 row = (zone.id, series.indicator, period, basis, text, unit, yoy)
-                yield _feed_row("R", *row, "A", 1, _a_month_later(stamp))
+                yield _feed_row("R", *row, "A", 1, next_publication(stamp))
             else:
                 row = (zone.id, series.indicator, period, basis, text, unit, yoy)
                 yield _feed_row("I", *row, "A", 0, stamp)
@@ -323,12 +329,6 @@ def _publication(year: int, month: int) -> tuple[str, str]:
     """(period, PUBLISHED_AT): the 15th of the month after, 09:00 Beijing time."""
     period = f"{year:04d}-{month:02d}"
     return period, published_at(period)
-
-
-def _a_month_later(stamp: str) -> str:
-    year, month = int(stamp[:4]), int(stamp[5:7])
-    year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return f"{year:04d}-{month:02d}{stamp[7:]}"
 
 
 def _feed_row(
