@@ -43,7 +43,7 @@ from parkpulse.topics import (
 log = get_logger("worker")
 T = TypeVar("T")
 
-BATCH_MAX = 5000  # dead letters per batch
+BATCH_MAX = 5000  # targets or dead letters per batch
 # Messages per roll-up batch: a message is one figure or an envelope of up to ENVELOPE_MAX
 # (100), so a batch holds at most 20k figures; Faust queues two batches' worth per topic. Bare
 # figures (the registrations stage's, every EMIT_EVERY) come 200 to a batch, so a batch's fixed
@@ -188,11 +188,18 @@ def build_app(
 
     @app.agent(targets)
     async def rekey_targets(stream: faust.StreamT) -> None:
-        """Targets are keyed plan|zone|indicator; re-key by zone so they meet the figures."""
-        async for event in stream.events():
-            zone = zone_of(event.value) or ""
-            await targets_by_zone.send(key=zone.encode(), value=event.value)
-            metrics.count_events(TARGETS, "in")
+        """Targets are keyed plan|zone|indicator; re-key by zone so they meet the figures.
+
+        A batch is acknowledged only once its re-keyed copies are delivered: acking on send
+        alone let a worker killed in between commit targets that never reached the roll-up.
+        """
+        async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN):
+            sends = [
+                await targets_by_zone.send(key=(zone_of(e.value) or "").encode(), value=e.value)
+                for e in events
+            ]
+            await asyncio.gather(*sends)
+            metrics.count_events(TARGETS, "in", len(events))
 
     @app.agent(zone_inputs)
     async def roll_up(stream: faust.StreamT) -> None:
