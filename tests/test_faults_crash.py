@@ -15,12 +15,15 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from parkpulse.broker import TansuBroker, free_port
+from parkpulse.producers.feed import read_targets
+from parkpulse.schemas.catalogue import load_catalogue
 from tests.conftest import RunningStack
 from tests.fault_support import (
     INDICATORS,
@@ -63,13 +66,24 @@ def api_statuses(worker: RunningStack, zones: tuple[str, ...]) -> list[dict[str,
     return sorted_rows(r for r in rows if r["zone"] in zones)
 
 
-def settle(worker: RunningStack, expected: list[dict[str, Any]], zones: tuple[str, ...]) -> float:
-    """Wait until the worker's status rows equal ``expected``; seconds it took."""
+def bundled_targets() -> int:
+    """The plan targets every worker publishes at start (parkpulse/reference/plan_targets.csv)."""
+    path = Path(str(resources.files("parkpulse.reference").joinpath("plan_targets.csv")))
+    return sum(row.accepted for row in read_targets(path, load_catalogue()))
+
+
+def settle(
+    worker: RunningStack, expected: list[dict[str, Any]], zones: tuple[str, ...], targets: int
+) -> float:
+    """Wait until the worker's status rows of ``zones`` equal ``expected`` and all ``targets``
+    are in (with them, the status rows of the bundled ones: they are written together, and the
+    tables are compared whole); seconds it took."""
     started = time.monotonic()
     rows: list[dict[str, Any]] = []
     while time.monotonic() - started < 150:
         rows = api_statuses(worker, zones)
-        if rows == expected:
+        landed = worker.get_json("/api/counts")["plan_targets"] >= targets
+        if rows == expected and landed:
             return time.monotonic() - started
         assert worker.proc.poll() is None, tail(worker.data_dir / "stderr.log")
         time.sleep(0.5)
@@ -113,7 +127,8 @@ def scenario(
             worker = start_worker(data_dir, broker.url)
         else:
             publish(broker.url, data_dir, rest)
-        outcome.settle_seconds = settle(worker, expected, backfill.zones)
+        targets = bundled_targets() + backfill.target_rows
+        outcome.settle_seconds = settle(worker, expected, backfill.zones, targets)
         outcome.inputs_after_restart = worker.metric(
             "parkpulse_events_total", topic="parkpulse.observations", direction="in"
         )
