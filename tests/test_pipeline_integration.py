@@ -14,6 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 
 from parkpulse.schemas.catalogue import load_catalogue
 from parkpulse.schemas.records import Observation, PlanTarget
@@ -169,6 +170,9 @@ def test_status_rows_reach_the_status_topic(stack: RunningStack, tmp_path: Path)
                 for messages in batches.values():
                     for m in messages:
                         doc = orjson.loads(m.value)
+                        # keyed like Kafka's default partitioner: a key's rows stay in order
+                        every = sorted(consumer.partitions_for_topic(STATUS) or ())
+                        assert m.partition == DefaultPartitioner()(m.key, every, every)
                         key = f"{zone}|hitech_enterprises|it-plan".encode()
                         # The target alone first gives a no_data row; wait for the figure's.
                         if m.key == key and doc["period"] == "2021-06":

@@ -28,6 +28,7 @@ from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.records import DeadLetter
 from parkpulse.sinks.clickhouse import ClickHouseStore, ClickHouseUnavailable, SinkBatch
 from parkpulse.sinks.metrics import PipelineMetrics
+from parkpulse.streams.keyed_send import send_keyed
 from parkpulse.streams.plan import latest
 from parkpulse.streams.registrations import add_registrations_stage
 from parkpulse.streams.rollup import Input, Rollup, read_message, status_wire, zone_of
@@ -54,9 +55,10 @@ RETRY_FIRST_DELAY = 0.2
 RETRY_MAX_DELAY = 5.0
 # What a worker holds while its sink waits: the batch being written, a take buffer of BATCH_MAX
 # events behind it, STREAM_BUFFER messages queued per topic, and what the Kafka fetcher has
-# prefetched (FETCH_MAX_BYTES per partition). Past that, Faust stops fetching.
+# prefetched (one answer of FETCH_RESPONSE_BYTES). Past that, Faust stops fetching.
 STREAM_BUFFER = 4096
 FETCH_MAX_BYTES = 1 << 20
+FETCH_RESPONSE_BYTES = 1 << 20  # one fetch answer (see bound_fetches)
 LAG_EVERY = 5.0
 IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
@@ -83,6 +85,7 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "web_port": settings.api_port,
         "web_in_thread": False,
         "producer_linger": 0.005,
+        "producer_max_batch_size": 1 << 18,
         "worker_redirect_stdouts": False,
     }
     if security.sasl_mechanism:
@@ -239,31 +242,28 @@ def build_app(
         result.batch.deadletters = []
         if len(result.batch):
             await write_durably(store, result.batch, metrics, lambda: app.should_stop)
-        # Straight to the producer: Faust's Topic.send costs ~60 µs a message, and a backfill
-        # emits a status row per figure.
-        producer = app.producer
-        sends = [
-            await producer.send(
-                STATUS,
-                f"{row.zone}|{row.indicator}|{row.plan}".encode(),
-                status_wire(row, deleted=deleted),
-                None,
-                None,
-                None,
-            )
+        # Record batches straight to the producer (streams/keyed_send.py): a backfill emits a
+        # status row per figure, and a send per row was a sixth of the worker's time.
+        statuses = [
+            (f"{row.zone}|{row.indicator}|{row.plan}".encode(), status_wire(row, deleted=deleted))
             for rows, deleted in (
                 (result.batch.statuses, False),
                 (result.batch.status_tombstones, True),
             )
             for row in rows
         ]
-        sends += [
-            await deadletter.send(key=d.source_topic.encode(), value=orjson.dumps(d.to_dict()))
-            for d in dead
-        ]
-        if sends:
-            await asyncio.gather(*sends)
-            metrics.count_events(STATUS, "out", len(sends) - len(dead))
+        if statuses:
+            await send_keyed(app.producer._ensure_producer(), STATUS, statuses)
+            metrics.count_events(STATUS, "out", len(statuses))
+        if dead:
+            await asyncio.gather(
+                *[
+                    await deadletter.send(
+                        key=d.source_topic.encode(), value=orjson.dumps(d.to_dict())
+                    )
+                    for d in dead
+                ]
+            )
             metrics.count_events(DEADLETTER, "out", len(dead))
         for row in latest(result.batch.statuses).values():  # the gauges show the latest month
             metrics.observe_status(row)
@@ -317,6 +317,7 @@ def build_app(
     async def announce_ready() -> None:
         while not app.consumer.assignment():
             await asyncio.sleep(0.05)
+        bound_fetches(app, FETCH_RESPONSE_BYTES)
         if on_ready is not None:
             await on_ready(app)
 
@@ -373,6 +374,29 @@ def build_app(
         return self.json({"ok": True, "assigned": len(app.consumer.assignment())})
 
     return app
+
+
+def bound_fetches(app: faust.App, max_bytes: int) -> bool:
+    """Cap what one Kafka fetch answer brings into the worker at ``max_bytes``.
+
+    Faust passes ``consumer_max_fetch_size`` as aiokafka's per-partition limit, which Tansu does
+    not honour: it answers with up to aiokafka's ``fetch_max_bytes`` (50 MB by default) per
+    partition (measured: 5 MB a partition at the default, 1 MB at 1 MB). Faust holds a whole
+    answer, and aiokafka the next one, while their records trickle through the bounded stream
+    buffers: 3,466 envelopes (61 MB) were held during the backfill (tracemalloc). Kafka applies
+    the same setting to the whole answer. Faust has no setting for it, so it is set on the
+    running aiokafka fetcher (faust-streaming and aiokafka are pinned; tests/test_fetch_bound.py
+    fails if the path moves).
+    Returns whether it took.
+    """
+    try:
+        fetcher = app.consumer._thread._ensure_consumer()._fetcher  # type: ignore[attr-defined]
+        fetcher._fetch_max_bytes = max_bytes
+    except AttributeError:
+        log_event(log, "fetch_bound_not_set", level=logging.WARNING, max_bytes=max_bytes)
+        return False
+    log_event(log, "fetch_bound", max_bytes=max_bytes)
+    return True
 
 
 def _read_deadletter(value: Any) -> DeadLetter:

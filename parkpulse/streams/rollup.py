@@ -153,8 +153,9 @@ class ZoneState:
 
     def keep_observation(self, obs: Observation) -> Observation:
         obs = _compact(obs)
-        self.observations[obs.key] = obs
-        self.observations_of.setdefault(obs.indicator, {})[obs.key] = obs
+        key = obs.key  # one tuple for both maps (a property: each read builds a new one)
+        self.observations[key] = obs
+        self.observations_of.setdefault(obs.indicator, {})[key] = obs
         return obs
 
     def keep_status(self, row: IndicatorStatus) -> None:
