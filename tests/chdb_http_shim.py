@@ -39,7 +39,13 @@ def _decompress(data: bytes, encoding: str) -> bytes:
     if encoding == "lz4":
         import lz4.frame
 
-        return lz4.frame.decompress(data)
+        # clickhouse-connect compresses a big insert block by block: one frame after another
+        frames, at, view = [], 0, memoryview(data)
+        while at < len(data):
+            frame, used = lz4.frame.decompress(view[at:], return_bytes_read=True)
+            frames.append(frame)
+            at += used
+        return b"".join(frames)
     if encoding == "gzip":
         return gzip.decompress(data)
     if encoding == "deflate":

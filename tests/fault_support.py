@@ -30,7 +30,7 @@ from parkpulse.sinks.clickhouse import STATUS_COLUMNS
 from parkpulse.streams.plan import evaluate
 from tests.conftest import PARKPULSE, RunningStack
 
-# Figures per message: a roll-up batch (ROLLUP_TAKE = 200 messages) then holds 400 figures, so
+# Figures per message: a roll-up batch (ROLLUP_TAKE = 100 messages) then holds 200 figures, so
 # a worker stopped after its first batches still has most of these small backfills to do.
 ENVELOPE = 2
 
