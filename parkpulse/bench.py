@@ -9,7 +9,8 @@ One run, in this order:
 4. **Ceiling**: a raw aiokafka consumer reads and ``orjson``-decodes that whole topic.
 5. Start the worker as users do — ``parkpulse run --no-demo --broker … --reference-dir …`` — in
    a subprocess: it has its own interpreter (and GIL) as in production, and its peak RSS
-   (``VmHWM``) is its own, chdb included.
+   (``VmHWM``) is its own, chdb included — or, with ``--clickhouse-url``, against a ClickHouse
+   server as in production, with no database engine in the worker.
 6. **Registrations, backlog**: seconds from the worker's ``ready`` line until all N are in
    ClickHouse (the worker's ``parkpulse_sink_rows_total{table="registrations"}``, then the
    table) → events/s end to end, broker → worker → ClickHouse.
