@@ -390,7 +390,11 @@ async def send_all(broker: str, messages: list[tuple[str, bytes]]) -> None:
     await producer.start()
     try:
         for topic, value in messages:
-            await producer.send_and_wait(topic, value, key=os.urandom(4))
+            # keyed as a producer keys a figure (by its zone, which the worker checks); the
+            # rest under random keys
+            verdict, key = fate("observation", value) if topic == OBSERVATIONS else ("", None)
+            zone = key[0].encode() if verdict == "accepted" else os.urandom(4)
+            await producer.send_and_wait(topic, value, key=zone)
     finally:
         await producer.stop()
 

@@ -18,6 +18,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from parkpulse.schemas.catalogue import load_catalogue
 from parkpulse.schemas.records import Observation, PlanTarget
+from parkpulse.schemas.validation import observation_to_wire
 from parkpulse.scoreboard import STATUS_JSON_KEYS
 from parkpulse.streams.plan import evaluate
 from parkpulse.topics import OBSERVATIONS, STATUS
@@ -333,23 +334,27 @@ def test_bad_rows_reach_the_deadletter_table(stack: RunningStack, tmp_path: Path
     assert "bad.csv:3" in result.stderr  # line numbers point at the physical line
 
     # A message that bypasses the producer is rejected by the worker, which keeps running.
+    stray = orjson.dumps(
+        observation_to_wire(
+            Observation(zone, "retail_sales", "2021-05", "YTD", 12.0, "CNY_100M", source="bureau")
+        )
+    )
+
     async def send_garbage() -> None:
         producer = AIOKafkaProducer(bootstrap_servers=f"127.0.0.1:{stack.broker_port}")
         await producer.start()
         await producer.send_and_wait(OBSERVATIONS, b"{not json", key=b"x")
         await producer.send_and_wait(OBSERVATIONS, orjson.dumps({"zone": zone}), key=zone.encode())
+        await producer.send_and_wait(OBSERVATIONS, stray, key=b"wuxi-hitech")  # not its zone
         await producer.stop()
 
     asyncio.run(send_garbage())
 
     def dead() -> list[dict]:
         rows = orjson.loads(stack.cli("deadletter", "--format", "json").stdout)
-        mine = [
-            r
-            for r in rows
-            if r["origin"] == "bad.csv" or r["raw"] in ("{not json", '{"zone":"nanning-hitech"}')
-        ]
-        return mine if len(mine) >= 9 else []
+        sent = ("{not json", '{"zone":"nanning-hitech"}', stray.decode())
+        mine = [r for r in rows if r["origin"] == "bad.csv" or r["raw"] in sent]
+        return mine if len(mine) >= 10 else []
 
     rows = wait_until(dead, timeout=30)
     by_line = {r["line"]: r["reason"] for r in rows if r["origin"] == "bad.csv"}
@@ -364,6 +369,8 @@ def test_bad_rows_reach_the_deadletter_table(stack: RunningStack, tmp_path: Path
     }
     worker_rejects = [r for r in rows if r["origin"] != "bad.csv"]
     assert {r["reason"] for r in worker_rejects} == {"malformed"}
+    (keyed_wrong,) = [r for r in worker_rejects if r["raw"] == stray.decode()]
+    assert "message key must be its zone" in keyed_wrong["detail"]
     assert stack.proc.poll() is None
     assert stack.metric("parkpulse_deadletters_total", reason="malformed") >= 3
     assert datetime.now(UTC)  # the worker is still answering:

@@ -174,6 +174,19 @@ def test_only_the_observations_topic_reads_envelopes() -> None:
     assert [d.reason for d in fresh().apply([one], NOW).deadletters] == ["malformed"]
 
 
+def test_a_figure_must_travel_under_its_zones_key() -> None:
+    """Keyed by another zone, a figure would reach the worker that does not hold its zone."""
+    figures = [observation_to_wire(r) for r in FEED[1:]]
+    stray = read_message(OBSERVATIONS, "observation", envelope(*figures), 1, 8, b"wuxi-hitech")
+    result = fresh().apply(stray, NOW)
+    assert result.accepted == 0 and not result.batch.observations
+    assert [(d.reason, d.line) for d in result.deadletters] == [("malformed", n) for n in (1, 2, 3)]
+    assert "'wuxi-hitech'" in result.deadletters[0].detail
+    assert "message key must be its zone" in result.deadletters[0].detail
+    own = read_message(OBSERVATIONS, "observation", envelope(*figures), 1, 9, ZONE.encode())
+    assert fresh().apply(own, NOW).accepted == 3
+
+
 def test_same_revision_different_value_is_a_conflict() -> None:
     rollup = fresh()
     rollup.apply([as_input(obs("2021-03", 90.0))], NOW)

@@ -219,6 +219,7 @@ def build_app(
                     e.value if isinstance(e.value, bytes) else b"",
                     e.message.partition,
                     e.message.offset,
+                    e.message.key if e.message.topic == OBSERVATIONS else None,
                 )
             ]
             await process(inputs)

@@ -46,6 +46,7 @@ class Input:
     doc: Any = None  # the record, already decoded (None: decode ``value``)
     line: int | None = None  # its 1-based place in its envelope
     error: RejectedInput | None = None  # why the message as a whole cannot be read
+    key: bytes | None = None  # the message key: a figure's must be its zone (None: not checked)
 
     @property
     def raw(self) -> str:
@@ -66,7 +67,12 @@ class Input:
 
 
 def read_message(
-    topic: str, kind: str, value: bytes, partition: int = 0, offset: int = 0
+    topic: str,
+    kind: str,
+    value: bytes,
+    partition: int = 0,
+    offset: int = 0,
+    key: bytes | None = None,
 ) -> list[Input]:
     """A message as the records it carries: itself (one bare record), or each record of a
     batch envelope of figures (schemas/envelope.py)."""
@@ -74,11 +80,11 @@ def read_message(
     try:
         records = envelope_records(doc) if kind == "observation" else None
     except RejectedInput as exc:
-        return [Input(topic, kind, value, partition, offset, doc, error=exc)]
+        return [Input(topic, kind, value, partition, offset, doc, error=exc, key=key)]
     if records is None:
-        return [Input(topic, kind, value, partition, offset, doc)]
+        return [Input(topic, kind, value, partition, offset, doc, key=key)]
     return [
-        Input(topic, kind, b"", partition, offset, record, line)
+        Input(topic, kind, b"", partition, offset, record, line, key=key)
         for line, record in enumerate(records, start=1)
     ]
 
@@ -319,6 +325,13 @@ class Rollup:
             batch.targets.append(target)
             return (target.zone, target.indicator)
         obs = validate_observation(doc, self.catalogue, now=now)
+        if item.key is not None and item.key != obs.zone.encode():
+            # A zone's figures must share its partition (and worker) with its state and targets.
+            raise RejectedInput(
+                "malformed",
+                f"zone {obs.zone!r} sent under the key {_raw_text(item.key)!r}: a figure's"
+                " message key must be its zone",
+            )
         state = self._state(obs.zone)
         current = state.observations.get(obs.key)
         winner = merge(current, obs)  # raises ObservationConflict ("conflict")
