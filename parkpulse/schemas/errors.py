@@ -23,3 +23,21 @@ class RejectedInput(ValueError):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+
+
+def key_of(key: bytes | None) -> str | None:
+    """A message key as the zone it names (None: the message had no key)."""
+    return None if key is None else key.decode("utf-8", "replace")
+
+
+def wrong_key(zone: str, key: str | None, record: str) -> RejectedInput | None:
+    """Why a ``record`` of ``zone`` sent under the message key ``key`` is refused, or None when
+    the key is its zone (or there is none): a zone's records must share its partition, so that
+    one worker holds all of them."""
+    if key is None or key == zone:
+        return None
+    return RejectedInput(
+        "malformed",
+        f"zone {zone!r} sent under the key {key[:256]!r}: a {record}'s message key must be its"
+        " zone",
+    )

@@ -40,7 +40,7 @@ import orjson
 
 from parkpulse.logs import get_logger, log_event
 from parkpulse.schemas.catalogue import Catalogue
-from parkpulse.schemas.errors import RejectedInput
+from parkpulse.schemas.errors import RejectedInput, key_of, wrong_key
 from parkpulse.schemas.records import ENTITY_TYPES, DeadLetter, Observation, Registration
 from parkpulse.schemas.registration import (
     read_envelope,
@@ -249,18 +249,16 @@ def read_batch(messages: Sequence[Message], catalogue: Catalogue, now: datetime)
             batch_id=envelope.batch_id,
             sent_at=envelope.sent_at,
         )
-        if message.key is not None:
-            # A zone's registrations must share its partition, or two workers would count it.
-            zone = message.key.decode("utf-8", "replace")
-            strays = [i for i, reg in enumerate(valid) if reg.zone != zone]
-            for i in reversed(strays):
-                reg = valid.pop(i)
-                exc = RejectedInput(
-                    "malformed",
-                    f"zone {reg.zone!r} sent under the key {zone!r}: a registration's message"
-                    " key must be its zone",
-                )
-                rejected.append((_line_of(envelope.records, reg), reg, exc))
+        # A zone's registrations must share its partition, or two workers would count it.
+        key = key_of(message.key)
+        strays = [
+            (i, exc)
+            for i, reg in enumerate(valid)
+            if (exc := wrong_key(reg.zone, key, "registration")) is not None
+        ]
+        for i, exc in reversed(strays):
+            reg = valid.pop(i)
+            rejected.append((_line_of(envelope.records, reg), reg, exc))
         batch.registrations += valid
         for line, raw, exc in rejected:
             text = message.value if envelope.bare else _dumps(raw)

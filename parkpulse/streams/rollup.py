@@ -18,7 +18,7 @@ import orjson
 
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.envelope import envelope_records
-from parkpulse.schemas.errors import RejectedInput
+from parkpulse.schemas.errors import RejectedInput, key_of, wrong_key
 from parkpulse.schemas.records import (
     DeadLetter,
     IndicatorStatus,
@@ -46,7 +46,7 @@ class Input:
     doc: Any = None  # the record, already decoded (None: decode ``value``)
     line: int | None = None  # its 1-based place in its envelope
     error: RejectedInput | None = None  # why the message as a whole cannot be read
-    key: bytes | None = None  # the message key: a figure's must be its zone (None: not checked)
+    key: str | None = None  # the message key: a figure's must be its zone (None: not checked)
 
     @property
     def raw(self) -> str:
@@ -77,14 +77,15 @@ def read_message(
     """A message as the records it carries: itself (one bare record), or each record of a
     batch envelope of figures (schemas/envelope.py)."""
     doc = _loads(value)
+    zone_key = key_of(key)
     try:
         records = envelope_records(doc) if kind == "observation" else None
     except RejectedInput as exc:
-        return [Input(topic, kind, value, partition, offset, doc, error=exc, key=key)]
+        return [Input(topic, kind, value, partition, offset, doc, error=exc, key=zone_key)]
     if records is None:
-        return [Input(topic, kind, value, partition, offset, doc, key=key)]
+        return [Input(topic, kind, value, partition, offset, doc, key=zone_key)]
     return [
-        Input(topic, kind, b"", partition, offset, record, line, key=key)
+        Input(topic, kind, b"", partition, offset, record, line, key=zone_key)
         for line, record in enumerate(records, start=1)
     ]
 
@@ -325,13 +326,9 @@ class Rollup:
             batch.targets.append(target)
             return (target.zone, target.indicator)
         obs = validate_observation(doc, self.catalogue, now=now)
-        if item.key is not None and item.key != obs.zone.encode():
-            # A zone's figures must share its partition (and worker) with its state and targets.
-            raise RejectedInput(
-                "malformed",
-                f"zone {obs.zone!r} sent under the key {_raw_text(item.key)!r}: a figure's"
-                " message key must be its zone",
-            )
+        stray = wrong_key(obs.zone, item.key, "figure")  # it would miss its zone's state
+        if stray is not None:
+            raise stray
         state = self._state(obs.zone)
         current = state.observations.get(obs.key)
         winner = merge(current, obs)  # raises ObservationConflict ("conflict")
