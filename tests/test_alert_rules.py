@@ -121,22 +121,24 @@ def test_every_alert_has_for_severity_summary_and_runbook(rule):
 def exported_metric_names() -> set[str]:
     """Every sample name a PipelineMetrics registry exposes, plus Prometheus' own ``up``."""
     m = PipelineMetrics()
-    m.observe_status(
-        IndicatorStatus(
-            zone="jinan-hitech",
-            indicator="gdp",
-            plan="14th-fyp",
-            period="2021-06",
-            kind="growth",
-            status="at_risk",
-            attainment=0.987,
-            gap_pp=-1.4,
-        )
+    m.show_statuses(
+        [
+            IndicatorStatus(
+                zone="jinan-hitech",
+                indicator="gdp",
+                plan="14th-fyp",
+                period="2021-06",
+                kind="growth",
+                status="at_risk",
+                attainment=0.987,
+                gap_pp=-1.4,
+            )
+        ]
     )
     m.count_events("parkpulse.observations", "in")
     m.count_sink_rows("observations", 1)
     m.count_sink_error("observations")
-    m.set_consumer_lag("parkpulse.observations", 0, 1)
+    m.show_consumer_lag({("parkpulse.observations", 0): 1})
     return {s.name for family in m.registry.collect() for s in family.samples} | {"up"}
 
 
@@ -374,20 +376,22 @@ def prometheus_server(tmp_path) -> Iterator[tuple[str, PipelineMetrics]]:
 def test_rules_match_what_the_exporter_serves(prometheus_server):
     """The alert expressions select the live series (names and labels as actually exposed)."""
     url, metrics = prometheus_server
-    metrics.observe_status(
-        IndicatorStatus(
-            zone="jinan-hitech",
-            indicator="forest_coverage",
-            plan="14th-fyp",
-            period="2021-06",  # its July figure was due by 20 August 2021: long overdue
-            kind="share",
-            status="behind",
-            attainment=0.94,
-            gap_pp=-1.55,
-            binding=True,
-        )
+    metrics.show_statuses(
+        [
+            IndicatorStatus(
+                zone="jinan-hitech",
+                indicator="forest_coverage",
+                plan="14th-fyp",
+                period="2021-06",  # its July figure was due by 20 August 2021: long overdue
+                kind="share",
+                status="behind",
+                attainment=0.94,
+                gap_pp=-1.55,
+                binding=True,
+            )
+        ]
     )
-    metrics.set_consumer_lag("parkpulse.observations", 0, 12)  # waiting, nothing consumed
+    metrics.show_consumer_lag({("parkpulse.observations", 0): 12})  # waiting, nothing consumed
 
     def pending() -> set[str] | None:
         alerts = get_json(f"{url}/api/v1/alerts")["data"]["alerts"]

@@ -531,22 +531,24 @@ def render_promql(query: BoardQuery) -> str:
 def exported_metric_names() -> set[str]:
     """Every sample name a PipelineMetrics registry exposes, plus Prometheus' own series."""
     m = PipelineMetrics()
-    m.observe_status(
-        IndicatorStatus(
-            zone="jinan-hitech",
-            indicator="gdp",
-            plan="14th-fyp",
-            period="2021-06",
-            kind="growth",
-            status="at_risk",
-            attainment=0.987,
-            gap_pp=-1.4,
-        )
+    m.show_statuses(
+        [
+            IndicatorStatus(
+                zone="jinan-hitech",
+                indicator="gdp",
+                plan="14th-fyp",
+                period="2021-06",
+                kind="growth",
+                status="at_risk",
+                attainment=0.987,
+                gap_pp=-1.4,
+            )
+        ]
     )
     m.count_events("parkpulse.observations", "in")
     m.count_sink_rows("observations", 1)
     m.count_sink_error("observations")
-    m.set_consumer_lag("parkpulse.observations", 0, 1)
+    m.show_consumer_lag({("parkpulse.observations", 0): 1})
     names = {s.name for family in m.registry.collect() for s in family.samples}
     return names | {"up", "ALERTS", "ALERTS_FOR_STATE"}
 

@@ -63,9 +63,9 @@ def shanghai_midnight_utc(year: int, month: int, day: int) -> float:
     return datetime(year, month, day, tzinfo=UTC).timestamp() - 8 * 3600
 
 
-def test_observe_status_sets_every_gauge_for_the_key():
+def test_show_statuses_sets_every_gauge_for_the_key():
     m = PipelineMetrics()
-    m.observe_status(status_row())
+    assert m.show_statuses([status_row()]) == 1
     s = scrape(m)
     assert series(s, "parkpulse_indicator_attainment_ratio", **KEY) == pytest.approx(0.893)
     assert series(s, "parkpulse_indicator_gap_pp", **KEY) == pytest.approx(-10.7)
@@ -73,93 +73,97 @@ def test_observe_status_sets_every_gauge_for_the_key():
     assert series(
         s, "parkpulse_indicator_last_period_timestamp_seconds", **KEY
     ) == shanghai_midnight_utc(2021, 6, 1)
-    assert series(
-        s, "parkpulse_zone_feed_deadline_timestamp_seconds", zone="jinan-hitech"
-    ) == shanghai_midnight_utc(2021, 8, 20)
 
 
 def test_status_is_one_hot_over_all_statuses():
     m = PipelineMetrics()
     for status in STATUSES:
-        m.observe_status(status_row(status=status))
+        m.show_statuses([status_row(status=status)])
         s = scrape(m)
-        values = {st: series(s, "parkpulse_indicator_status", **KEY, status=st) for st in STATUSES}
-        assert values == {st: (1.0 if st == status else 0.0) for st in STATUSES}
+        assert {x: series(s, "parkpulse_indicator_status", **KEY, status=x) for x in STATUSES} == {
+            x: float(x == status) for x in STATUSES
+        }
 
 
 def test_binding_target_is_flagged():
     m = PipelineMetrics()
-    m.observe_status(status_row(binding=True))
+    m.show_statuses([status_row(binding=True)])
     assert series(scrape(m), "parkpulse_indicator_binding", **KEY) == 1
 
 
-def test_unknown_gap_and_attainment_remove_their_series():
+def test_unknown_gap_and_attainment_have_no_series():
     m = PipelineMetrics()
-    m.observe_status(status_row())
-    m.observe_status(status_row(period="2021-07", status="no_data", attainment=None, gap_pp=None))
+    m.show_statuses([status_row(period="2021-07", status="no_data", attainment=None, gap_pp=None)])
     s = scrape(m)
-    assert names_with(s, "parkpulse_indicator_gap_pp", **KEY) == []
-    assert names_with(s, "parkpulse_indicator_attainment_ratio", **KEY) == []
+    assert series(s, "parkpulse_indicator_attainment_ratio", **KEY) is None
+    assert series(s, "parkpulse_indicator_gap_pp", **KEY) is None
     assert series(s, "parkpulse_indicator_status", **KEY, status="no_data") == 1
-    # …and come back when known again.
-    m.observe_status(status_row(period="2021-08", gap_pp=-3.0))
-    assert series(scrape(m), "parkpulse_indicator_gap_pp", **KEY) == -3.0
 
 
-def test_an_older_month_does_not_replace_the_latest():
+def test_rows_as_the_store_returns_them_are_exported_alike():
+    """``latest_status`` returns dicts; the exposition is the same as for the records."""
+    a, b = PipelineMetrics(), PipelineMetrics()
+    a.show_statuses([status_row()])
+    b.show_statuses([status_row().to_dict()])
+    indicator = {k: v for k, v in scrape(a).items() if k[0].startswith("parkpulse_indicator")}
+    assert indicator
+    assert indicator == {
+        k: v for k, v in scrape(b).items() if k[0].startswith("parkpulse_indicator")
+    }
+
+
+statuses = st.sampled_from(STATUSES)
+keys = st.tuples(
+    st.sampled_from(["jinan-hitech", "jining-hitech", "xian-hitech"]),
+    st.sampled_from(["gdp", "budget_revenue", "import_export_total"]),
+    st.sampled_from(["14th-fyp", "2021-annual"]),
+)
+
+
+@given(
+    st.lists(st.dictionaries(keys, statuses, max_size=12), min_size=1, max_size=4),
+)
+def test_the_export_is_exactly_the_last_rows_shown(snapshots):
+    """Whatever was shown before (a previous owner, an earlier state), a scrape shows exactly the
+    last rows handed over: a key not among them has no series at all."""
     m = PipelineMetrics()
-    m.observe_status(status_row(period="2021-06", status="on_track", attainment=1.02))
-    m.observe_status(status_row(period="2021-03", status="behind", attainment=0.7))  # replayed
+    for snapshot in snapshots:
+        m.show_statuses(
+            [
+                status_row(zone=z, indicator=i, plan=p, status=st_)
+                for (z, i, p), st_ in snapshot.items()
+            ]
+        )
     s = scrape(m)
-    assert series(s, "parkpulse_indicator_status", **KEY, status="on_track") == 1
-    assert series(s, "parkpulse_indicator_attainment_ratio", **KEY) == 1.02
-    assert series(
-        s, "parkpulse_indicator_last_period_timestamp_seconds", **KEY
-    ) == shanghai_midnight_utc(2021, 6, 1)
-
-
-def test_an_older_month_replaces_the_latest_when_the_latest_was_removed():
-    m = PipelineMetrics()
-    m.observe_status(status_row(period="2021-06", status="on_track", attainment=1.02))
-    m.observe_status(status_row(period="2021-03", status="behind", attainment=0.7), replace=True)
-    s = scrape(m)
-    assert series(s, "parkpulse_indicator_status", **KEY, status="behind") == 1
-    assert series(s, "parkpulse_indicator_attainment_ratio", **KEY) == 0.7
-    assert series(
-        s, "parkpulse_indicator_last_period_timestamp_seconds", **KEY
-    ) == shanghai_midnight_utc(2021, 3, 1)
-    m.observe_status(status_row(period="2021-02", status="on_track"))  # replayed history
-    assert series(scrape(m), "parkpulse_indicator_status", **KEY, status="behind") == 1
-
-
-def test_the_same_month_re_evaluated_replaces_it():
-    m = PipelineMetrics()
-    m.observe_status(status_row(status="on_track", attainment=1.02))
-    m.observe_status(status_row(status="at_risk", attainment=0.97))  # a revised figure
-    s = scrape(m)
-    assert series(s, "parkpulse_indicator_status", **KEY, status="at_risk") == 1
-    assert series(s, "parkpulse_indicator_attainment_ratio", **KEY) == 0.97
-
-
-@given(st.permutations([f"2021-{m:02d}" for m in range(1, 13)] + ["2022-01", "2022-02"]))
-def test_any_replay_order_ends_on_the_latest_month(periods):
-    m = PipelineMetrics()
-    for period in periods:
-        m.observe_status(status_row(period=period, attainment=float(period_month(period)[1])))
-    s = scrape(m)
-    assert series(
-        s, "parkpulse_indicator_last_period_timestamp_seconds", **KEY
-    ) == shanghai_midnight_utc(2022, 2, 1)
-    assert series(s, "parkpulse_indicator_attainment_ratio", **KEY) == 2.0
+    last = snapshots[-1]
+    shown = {
+        (lbl["zone"], lbl["indicator"], lbl["plan"]): lbl["status"]
+        for lbl in names_with(s, "parkpulse_indicator_status")
+        if series(s, "parkpulse_indicator_status", **lbl) == 1
+    }
+    assert shown == last
+    bound = {
+        (lbl["zone"], lbl["indicator"], lbl["plan"])
+        for lbl in names_with(s, "parkpulse_indicator_binding")
+    }
+    assert bound == set(last)
 
 
 def test_zone_deadline_follows_the_latest_month_of_any_indicator():
     m = PipelineMetrics()
-    m.observe_status(status_row(period="2021-03"))
-    m.observe_status(status_row(period="2021-05", indicator="budget_revenue"))
+    m.show_statuses(
+        [status_row(period="2021-03"), status_row(period="2021-05", indicator="budget_revenue")]
+    )
     s = scrape(m)
     deadline = series(s, "parkpulse_zone_feed_deadline_timestamp_seconds", zone="jinan-hitech")
     assert deadline == shanghai_midnight_utc(2021, 7, 20)
+
+
+def test_a_zone_shown_no_more_loses_its_deadline():
+    m = PipelineMetrics()
+    m.show_statuses([status_row(period="2021-03")])
+    m.show_statuses([])
+    assert names_with(scrape(m), "parkpulse_zone_feed_deadline_timestamp_seconds") == []
 
 
 @pytest.mark.parametrize(
@@ -189,41 +193,10 @@ def test_period_month_rejects_garbage(period):
         period_month(period)
 
 
-def test_forget_status_removes_the_key_and_recomputes_the_zone_deadline():
+def test_an_unknown_status_is_never_a_label_value():
     m = PipelineMetrics()
-    m.observe_status(status_row(period="2021-06"))
-    m.observe_status(status_row(period="2021-03", indicator="budget_revenue"))
-    m.forget_status(**KEY)
-    s = scrape(m)
-    for name in (
-        "parkpulse_indicator_attainment_ratio",
-        "parkpulse_indicator_gap_pp",
-        "parkpulse_indicator_status",
-        "parkpulse_indicator_binding",
-        "parkpulse_indicator_last_period_timestamp_seconds",
-    ):
-        assert names_with(s, name, **KEY) == [], name
-    assert series(
-        s, "parkpulse_zone_feed_deadline_timestamp_seconds", zone="jinan-hitech"
-    ) == shanghai_midnight_utc(2021, 5, 20)
-    m.forget_status("jinan-hitech", "budget_revenue", "14th-fyp")
-    m.forget_status("jinan-hitech", "budget_revenue", "14th-fyp")  # twice is harmless
-    assert names_with(scrape(m), "parkpulse_zone_feed_deadline_timestamp_seconds") == []
-
-
-def test_a_forgotten_key_accepts_any_month_again():
-    m = PipelineMetrics()
-    m.observe_status(status_row(period="2021-06"))
-    m.forget_status(**KEY)
-    m.observe_status(status_row(period="2021-02"))
-    assert series(
-        scrape(m), "parkpulse_indicator_last_period_timestamp_seconds", **KEY
-    ) == shanghai_midnight_utc(2021, 2, 1)
-
-
-def test_unknown_status_is_refused():
-    with pytest.raises(ValueError):
-        PipelineMetrics().observe_status(status_row(status="late"))
+    m.show_statuses([status_row(status="late")])
+    assert names_with(scrape(m), "parkpulse_indicator_status") == []
 
 
 def test_pipeline_counters_and_gauges():
@@ -235,7 +208,7 @@ def test_pipeline_counters_and_gauges():
     m.count_sink_rows("indicator_status", 1200)
     m.count_sink_error("indicator_status")
     m.set_sink_buffered(340)
-    m.set_consumer_lag("parkpulse.observations", 3, 17)
+    m.show_consumer_lag({("parkpulse.observations", 3): 17, ("parkpulse.targets", 0): 2})
     s = scrape(m)
     events = "parkpulse_events_total"
     assert series(s, events, topic="parkpulse.observations", direction="in") == 501
@@ -246,6 +219,10 @@ def test_pipeline_counters_and_gauges():
     assert series(s, "parkpulse_sink_buffered_rows") == 340
     lag = series(s, "parkpulse_consumer_lag", topic="parkpulse.observations", partition="3")
     assert lag == 17
+    m.show_consumer_lag({("parkpulse.targets", 0): 0})  # partition 3 was revoked
+    s = scrape(m)
+    assert names_with(s, "parkpulse_consumer_lag", topic="parkpulse.observations") == []
+    assert series(s, "parkpulse_consumer_lag", topic="parkpulse.targets", partition="0") == 0
 
 
 def test_every_dead_letter_reason_is_exported_from_zero():
@@ -272,7 +249,7 @@ def test_each_instance_has_its_own_registry():
 
 def test_serve_exposes_the_registry_over_http():
     m = PipelineMetrics()
-    m.observe_status(status_row())
+    m.show_statuses([status_row()])
     host, port = m.serve("127.0.0.1", 0)
     try:
         assert host == "127.0.0.1" and port > 0
@@ -289,10 +266,12 @@ def test_serve_exposes_the_registry_over_http():
 def test_a_target_without_any_figure_sets_no_feed_deadline():
     """no_data rows (targets waiting for a first figure) must not make a zone look stale."""
     metrics = PipelineMetrics()
-    metrics.observe_status(
-        IndicatorStatus(
-            "jining-hitech", "hitech_enterprises", "2021-annual", "2021-01", "level", "no_data"
-        )
+    metrics.show_statuses(
+        [
+            IndicatorStatus(
+                "jining-hitech", "hitech_enterprises", "2021-annual", "2021-01", "level", "no_data"
+            )
+        ]
     )
     text = generate_latest(metrics.registry).decode()
     assert 'parkpulse_indicator_status{indicator="hitech_enterprises"' in text

@@ -29,9 +29,9 @@ from parkpulse.schemas.records import DeadLetter
 from parkpulse.sinks.clickhouse import ClickHouseStore, ClickHouseUnavailable, SinkBatch
 from parkpulse.sinks.metrics import PipelineMetrics
 from parkpulse.streams.keyed_send import send_keyed
-from parkpulse.streams.plan import latest
 from parkpulse.streams.registrations import add_registrations_stage
 from parkpulse.streams.rollup import Input, Rollup, read_message, status_wire, zone_of
+from parkpulse.streams.signals import LAG_EVERY, StatusSignals, report_lag
 from parkpulse.topics import (
     DEADLETTER,
     OBSERVATIONS,
@@ -61,7 +61,6 @@ RETRY_MAX_DELAY = 5.0
 STREAM_BUFFER = 4096
 FETCH_MAX_BYTES = 1 << 20
 FETCH_RESPONSE_BYTES = 1 << 20  # one fetch answer (see bound_fetches)
-LAG_EVERY = 5.0
 IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 
@@ -191,6 +190,11 @@ def build_app(
     def stopping() -> bool:
         return bool(app.should_stop)
 
+    async def read(fn: Callable[[], T]) -> T:
+        return await retry_store(store, fn, metrics=metrics, stopping=stopping)
+
+    signals = StatusSignals(app, store, metrics, settings, read)
+
     @app.agent(targets)
     async def rekey_targets(stream: faust.StreamT) -> None:
         """Targets are keyed plan|zone|indicator; re-key by zone so they meet the figures.
@@ -268,13 +272,8 @@ def build_app(
                 ]
             )
             metrics.count_events(DEADLETTER, "out", len(dead))
-        for row in latest(result.batch.statuses).values():  # the gauges show the latest month
-            metrics.observe_status(row)
-        for key, left in result.shrunk.items():
-            if left is None:
-                metrics.forget_status(*key)
-            else:
-                metrics.observe_status(left, replace=True)
+        if result.batch.statuses or result.batch.status_tombstones or result.shrunk:
+            signals.changed()  # the gauges follow ClickHouse, read again soon
         log_event(
             log,
             "batch_processed",
@@ -303,18 +302,16 @@ def build_app(
     async def forget_state(sender: faust.App, **kwargs: Any) -> None:
         # Another worker may have moved a zone on while we did not own it: reload lazily.
         rollup.forget()
+        signals.reassigned()  # export exactly the keys of the zones owned now
+        await report_lag(app, metrics)
 
     @app.timer(interval=LAG_EVERY)
-    async def report_lag() -> None:
-        """Consumer lag per assigned partition: end offset minus committed offset."""
-        assigned = app.consumer.assignment()
-        if not assigned:
-            return
-        ends = await app.consumer.highwaters(*assigned)
-        for tp, end in ends.items():
-            # Faust keeps the committed offset (the next one to read) per partition.
-            done = app.consumer._committed_offset.get(tp) or 0
-            metrics.set_consumer_lag(tp.topic, tp.partition, max(0, end - done))
+    async def lag() -> None:
+        await report_lag(app, metrics)
+
+    @app.task
+    async def status_gauges() -> None:
+        await signals.run()
 
     @app.task
     async def announce_ready() -> None:

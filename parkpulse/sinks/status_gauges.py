@@ -1,0 +1,175 @@
+"""Per-indicator gauges as a function of the durable status, built at refresh, read at scrape.
+
+A gauge set by whoever last processed an event goes silent after a restart (nothing was
+processed yet) and lies after a rebalance (the zones moved to another worker). Here the worker
+hands over the latest stored status of the zones it owns (``StatusGauges.show``) and a scrape
+yields exactly those rows, as prometheus client_python's custom collectors do (``collect()``
+yielding ``GaugeMetricFamily``). The families are built once per refresh, not per scrape.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from parkpulse.schemas.records import STATUSES
+
+# Statistics bureaus publish on Beijing time; China has no daylight saving, so a fixed offset is
+# exact and needs no tz database.
+SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
+PUBLICATION_DAY = 20  # a month's figure is due by the 20th of the month after
+KEY_LABELS = ("zone", "indicator", "plan")
+
+
+def period_month(period: str) -> tuple[int, int]:
+    """``(year, month)`` of a period: ``YYYY-MM``, ``YYYY-Qn`` (month 3n), ``YYYY`` (month 12)."""
+    text = period.strip()
+    try:
+        if len(text) == 4:
+            return int(text), 12
+        year, rest = text.split("-", 1)
+        month = 3 * int(rest[1:]) if rest[:1] in ("Q", "q") else int(rest)
+        if len(year) == 4 and 1 <= month <= 12:
+            return int(year), month
+    except ValueError:
+        pass
+    raise ValueError(f"not a period: {period!r}")
+
+
+def month_start(year: int, month: int) -> float:
+    """Unix time of 00:00 Asia/Shanghai on the first day of the month."""
+    return datetime(year, month, 1, tzinfo=SHANGHAI).timestamp()
+
+
+def feed_deadline(year: int, month: int) -> float:
+    """When the figure after ``year-month`` is overdue: 00:00 Asia/Shanghai on the 20th of the
+    month after the next one (a March figure evaluated means April's is due by 20 May)."""
+    index = year * 12 + (month - 1) + 2
+    return datetime(index // 12, index % 12 + 1, PUBLICATION_DAY, tzinfo=SHANGHAI).timestamp()
+
+
+@dataclass(frozen=True, slots=True)
+class _Families:
+    metrics: tuple[Metric, ...]
+    keys: int
+
+
+def _field(row: Any, name: str) -> Any:
+    return row[name] if isinstance(row, Mapping) else getattr(row, name)
+
+
+def build_families(rows: Iterable[Any]) -> tuple[Metric, ...]:
+    """The per-indicator families for the latest status rows (dicts as ``latest_status`` returns
+    them, or ``IndicatorStatus``), one row per (zone, indicator, plan)."""
+    attainment = GaugeMetricFamily(
+        "parkpulse_indicator_attainment_ratio",
+        "Actual / expected for the latest evaluated month (expected / actual when lower is"
+        " better; growth targets: (1 + actual%) / (1 + target%)). Absent when unknown.",
+        labels=KEY_LABELS,
+    )
+    gap = GaugeMetricFamily(
+        "parkpulse_indicator_gap_pp",
+        "Gap to plan in percentage points for the latest evaluated month. Absent when unknown.",
+        labels=KEY_LABELS,
+    )
+    status = GaugeMetricFamily(
+        "parkpulse_indicator_status",
+        "Status of the latest evaluated month, one-hot: 1 for the current status, 0 otherwise.",
+        labels=(*KEY_LABELS, "status"),
+    )
+    binding = GaugeMetricFamily(
+        "parkpulse_indicator_binding",
+        "1 when the target is binding (约束性), 0 when expected (预期性).",
+        labels=KEY_LABELS,
+    )
+    last_period = GaugeMetricFamily(
+        "parkpulse_indicator_last_period_timestamp_seconds",
+        "Start of the latest evaluated month (00:00 Asia/Shanghai, UTC+8, on the 1st),"
+        " as Unix time.",
+        labels=KEY_LABELS,
+    )
+    deadline = GaugeMetricFamily(
+        "parkpulse_zone_feed_deadline_timestamp_seconds",
+        "When the zone's next monthly figure is overdue: 00:00 Asia/Shanghai on the 20th of"
+        " the month after (latest evaluated month + 1), as Unix time.",
+        labels=("zone",),
+    )
+    latest_month: dict[str, tuple[int, int]] = {}
+    for row in rows:
+        key = [str(_field(row, name)) for name in KEY_LABELS]
+        current = _field(row, "status")
+        if current not in STATUSES:
+            continue  # a status this build does not know: never a label value
+        binding.add_metric(key, 1.0 if _field(row, "binding") else 0.0)
+        for family, name in ((attainment, "attainment"), (gap, "gap_pp")):
+            value = _field(row, name)
+            if value is not None:
+                family.add_metric(key, float(value))
+        for name in STATUSES:
+            status.add_metric([*key, name], 1.0 if name == current else 0.0)
+        # A no_data row is a target waiting for its first figure, not a figure.
+        if current != "no_data":
+            month = period_month(str(_field(row, "period")))
+            last_period.add_metric(key, month_start(*month))
+            zone = key[0]
+            latest_month[zone] = max(latest_month.get(zone, month), month)
+    for zone, month in sorted(latest_month.items()):
+        deadline.add_metric([zone], feed_deadline(*month))
+    return (binding, attainment, gap, status, last_period, deadline)
+
+
+class StatusGauges(Collector):
+    """The latest status of each key this worker owns, as Prometheus gauges at scrape time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._families = _Families(build_families(()), 0)
+
+    def show(self, rows: Iterable[Any]) -> int:
+        """Export exactly ``rows`` from now on (every key not among them disappears)."""
+        rows = list(rows)
+        families = _Families(build_families(rows), len(rows))
+        with self._lock:
+            self._families = families
+        return families.keys
+
+    @property
+    def keys(self) -> int:
+        return self._families.keys
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            families = self._families
+        yield from families.metrics
+
+
+class LagGauges(Collector):
+    """``parkpulse_consumer_lag`` for exactly the partitions this worker owns right now."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lag: dict[tuple[str, int], int] = {}
+
+    def show(self, lag: Mapping[tuple[str, int], int]) -> None:
+        """Replace the exported lags (a revoked partition is gone at once)."""
+        with self._lock:
+            self._lag = dict(lag)
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "parkpulse_consumer_lag",
+            "Messages between the worker's committed offset and the end of the partition,"
+            " for the partitions this worker owns.",
+            labels=("topic", "partition"),
+        )
+        with self._lock:
+            items = sorted(self._lag.items())
+        for (topic, partition), lag in items:
+            family.add_metric([topic, str(partition)], float(lag))
+        yield family

@@ -1,0 +1,116 @@
+"""What people act on, exported from the durable state: status gauges and consumer lag.
+
+The gauges are not set batch by batch. After every batch that changed status rows, every
+rebalance and at least once a minute, the worker reads the latest status from ClickHouse (what
+``parkpulse status`` shows) and exports the keys of the zones it owns: a zone belongs to the
+worker that holds its partition of ``parkpulse.observations`` (the roll-up is keyed by zone), so
+each key is exported by exactly one live worker, and a restarted worker exports every key it
+owns within seconds, changed or not. Lag is exported for owned partitions only.
+
+Reads are throttled to a multiple of their own duration, so a backfill (a batch every few
+milliseconds) does not turn into a status query per batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import faust
+
+from parkpulse.config import Settings
+from parkpulse.logs import get_logger, log_event
+from parkpulse.sinks.clickhouse import ClickHouseStore
+from parkpulse.sinks.metrics import PipelineMetrics
+from parkpulse.streams.keyed_send import partition_of
+from parkpulse.topics import OBSERVATIONS
+
+log = get_logger("signals")
+
+REFRESH_MIN_EVERY = 1.0  # seconds between two status reads, at least …
+REFRESH_COST_FACTOR = 4.0  # … and at least this many times the last read's duration
+RESYNC_EVERY = 60.0  # a read even when nothing changed here (ClickHouse is the record)
+LAG_EVERY = 5.0
+
+
+def owned_partitions(assignment: Iterable[Any], topic: str = OBSERVATIONS) -> set[int]:
+    """The partitions of ``topic`` among the assigned topic-partitions."""
+    return {tp.partition for tp in assignment if tp.topic == topic}
+
+
+def owned_rows(rows: Iterable[dict[str, Any]], owned: set[int], partitions: int) -> list[Any]:
+    """The rows whose zone's partition (the producer's murmur2 choice) is in ``owned``."""
+    return [r for r in rows if partition_of(str(r["zone"]).encode(), partitions) in owned]
+
+
+class StatusSignals:
+    """Keeps ``metrics``' per-indicator gauges equal to ClickHouse's latest status of the zones
+    this worker owns."""
+
+    def __init__(
+        self,
+        app: faust.App,
+        store: ClickHouseStore,
+        metrics: PipelineMetrics,
+        settings: Settings,
+        retry: Callable[..., Any],
+    ) -> None:
+        self.app = app
+        self.store = store
+        self.metrics = metrics
+        self.settings = settings
+        self._retry = retry
+        self._changed = asyncio.Event()
+        self._rows: list[dict[str, Any]] = []
+
+    def changed(self) -> None:
+        """Status rows were written (or ownership moved): read them again soon."""
+        self._changed.set()
+
+    def _partitions(self) -> int:
+        return self.app.consumer.topic_partitions(OBSERVATIONS) or self.settings.partitions
+
+    def reassigned(self) -> None:
+        """After a rebalance: drop the zones no longer owned at once, then read the new ones."""
+        owned = owned_partitions(self.app.consumer.assignment())
+        self.metrics.show_statuses(owned_rows(self._rows, owned, self._partitions()))
+        self.changed()
+
+    async def refresh(self) -> int:
+        """Read the latest status and export the owned keys; returns how many."""
+        rows = await self._retry(self.store.latest_status)
+        owned = owned_partitions(self.app.consumer.assignment())  # as of now, after the read
+        self._rows = rows
+        return self.metrics.show_statuses(owned_rows(rows, owned, self._partitions()))
+
+    async def run(self) -> None:
+        """Refresh whenever something changed (throttled), and at least every RESYNC_EVERY."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout=RESYNC_EVERY)
+            self._changed.clear()
+            if not self.app.consumer.assignment():
+                continue
+            started = time.monotonic()
+            keys = await self.refresh()
+            took = time.monotonic() - started
+            log_event(log, "status_gauges", keys=keys, read_s=round(took, 3), level=logging.DEBUG)
+            await asyncio.sleep(max(REFRESH_MIN_EVERY, REFRESH_COST_FACTOR * took))
+
+
+async def report_lag(app: faust.App, metrics: PipelineMetrics) -> None:
+    """Consumer lag of each owned partition: end offset minus committed offset."""
+    assigned = app.consumer.assignment()
+    if not assigned:
+        metrics.show_consumer_lag({})
+        return
+    ends = await app.consumer.highwaters(*assigned)
+    committed = app.consumer._committed_offset  # Faust keeps the next offset to read per TP
+    lag = {
+        (tp.topic, tp.partition): max(0, end - (committed.get(tp) or 0)) for tp, end in ends.items()
+    }
+    metrics.show_consumer_lag(lag)
