@@ -181,7 +181,7 @@ def broker_settings(settings: Settings) -> Settings:
             f"no running parkpulse found via {settings.run_file}; start `parkpulse run`"
             " or pass --broker kafka://host:port"
         )
-    return settings.with_overrides(broker=info["broker"])
+    return settings.with_overrides(broker=info["broker"], broker_epoch=info.get("broker_epoch"))
 
 
 def query(settings: Settings, path: str, params: dict[str, Any], method: str) -> Any:
@@ -257,7 +257,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings, console: Console) ->
 
 def _publish(args: argparse.Namespace, settings: Settings) -> int:
     from parkpulse.producers.feed import format_summary
-    from parkpulse.producers.publish import archived, publish
+    from parkpulse.producers.kept import archived
+    from parkpulse.producers.publish import publish
     from parkpulse.schemas.catalogue import load_catalogue
 
     kind = "targets" if args.verb == "targets" else "observations"
@@ -278,7 +279,7 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
             files,
             load_catalogue(settings.reference_dir),
             progress=not args.no_progress and sys.stderr.isatty(),
-            keep=not getattr(args, "replay", False),
+            keep=True,  # a replayed kept copy stays where it is; its ledger entry is renewed
             envelope=getattr(args, "envelope", ENVELOPE_MAX),
         )
     )

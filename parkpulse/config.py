@@ -111,6 +111,9 @@ class Settings:
     partitions: int = 4
     log_level: str = "INFO"
     reference_dir: Path | None = None  # extra zones.csv / indicators.csv
+    # Which incarnation of the embedded broker this is (set by ``run``'s supervisor at each
+    # start of Tansu): kept-file offsets of another incarnation mean nothing (producers/kept.py).
+    broker_epoch: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -148,6 +151,7 @@ class Settings:
             partitions=int(get("PARTITIONS") or base.partitions),
             log_level=get("LOG_LEVEL") or base.log_level,
             reference_dir=Path(ref) if (ref := get("REFERENCE_DIR")) else None,
+            broker_epoch=get("BROKER_EPOCH"),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -181,6 +185,7 @@ class Settings:
             "PARTITIONS": self.partitions,
             "LOG_LEVEL": self.log_level,
             "REFERENCE_DIR": self.reference_dir,
+            "BROKER_EPOCH": self.broker_epoch,
         }
         return {ENV_PREFIX + k: str(v) for k, v in values.items() if v is not None and v != ""}
 

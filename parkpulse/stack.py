@@ -10,9 +10,10 @@ On the embedded default this process supervises two children instead (``supervis
 and a worker (``python -m parkpulse.stack``) pointed at it. Tansu keeps topics in memory, so
 whenever it dies the supervisor kills the worker (whose consumer positions no longer mean
 anything), starts Tansu again on the same port, recreates the topics and starts a new worker,
-which re-publishes every feed kept under DATA_DIR/feeds: ClickHouse is the durable record and
-re-publication is idempotent, so it ends up as if nothing had happened. A worker that crashes is
-restarted with backoff. Both children die with the supervisor, even on SIGKILL.
+which re-publishes the feeds kept under DATA_DIR/feeds that have not landed in ClickHouse yet
+(producers/kept.py): ClickHouse is the durable record and re-publication is idempotent, so it
+ends up as if nothing had happened. A worker that crashes is restarted with backoff and
+re-publishes nothing (the broker still holds its uncommitted tail). Both children die with the supervisor, even on SIGKILL.
 
 Offsets are committed only while the worker runs normally (``CommitGuard``): a batch that was
 interrupted — the worker stopping while ClickHouse is down, an agent raising — is never
@@ -24,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import signal
@@ -46,14 +46,16 @@ from parkpulse.broker import TansuBroker, die_with_parent
 from parkpulse.config import ENV_PREFIX, Settings
 from parkpulse.logs import get_logger, log_event, setup_logging
 from parkpulse.memory import tune_malloc
+from parkpulse.producers import kept
 from parkpulse.producers.demo import write_demo_feed
-from parkpulse.producers.publish import archived, publish
+from parkpulse.producers.publish import publish
 from parkpulse.report import keep_report_fresh
 from parkpulse.schemas.catalogue import Catalogue, load_catalogue
 from parkpulse.scoreboard import status_table
 from parkpulse.sinks.clickhouse import ClickHouseStore
 from parkpulse.sinks.metrics import PipelineMetrics
 from parkpulse.streams.app import build_app, retry_store
+from parkpulse.streams.landing import keep_marking_landed
 from parkpulse.topics import ensure_topics
 
 log = get_logger("run")
@@ -89,6 +91,7 @@ def write_run_file(
         "metrics": f"http://{metrics_addr[0]}:{metrics_addr[1]}/metrics",
         "clickhouse": settings.clickhouse.display,
         "data_dir": str(settings.data_dir.resolve()),
+        "broker_epoch": settings.broker_epoch,
     }
     settings.run_file.write_bytes(orjson.dumps(info, option=orjson.OPT_INDENT_2))
 
@@ -208,7 +211,13 @@ def work(
                 background.append(asyncio.create_task(_keep_going(name, factory)))
 
             spawn("reference", lambda: _write_reference(ready_store, ready_metrics, catalogue))
-            spawn("publish", lambda: _publish_startup(settings, catalogue, demo, replay))
+            spawn(
+                "publish",
+                lambda: _publish_startup(
+                    settings, ready_store, ready_metrics, catalogue, demo, replay
+                ),
+            )
+            spawn("landing", lambda: _mark_landed(settings, ready_store, ready_metrics))
             report = settings.data_dir / "report.html"
             spawn("report", lambda: keep_report_fresh(ready_store, catalogue, report))
             if scoreboard:
@@ -271,29 +280,60 @@ def _never() -> bool:
     return False
 
 
-def _digest_name(path: Path) -> str:
-    """The name ``publish.archive`` keeps ``path`` under (content digest + name)."""
-    return f"{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}-{path.name}"
+REPLAYED_FILE = "replayed-epoch"  # under DATA_DIR/feeds: the broker epoch last replayed into
 
 
 async def _publish_startup(
-    settings: Settings, catalogue: Catalogue, demo: bool, replay: bool
+    settings: Settings,
+    store: ClickHouseStore,
+    metrics: PipelineMetrics,
+    catalogue: Catalogue,
+    demo: bool,
+    replay: bool,
 ) -> None:
-    """Re-publish the kept feeds (a fresh embedded broker), then the bundled targets and demo."""
+    """Into a fresh embedded broker, re-publish the kept feeds that have not landed (once per
+    broker epoch, so a restarted worker re-publishes nothing); then the bundled targets and the
+    demo feed unless they were published before."""
     fresh = [(bundled_targets_file(settings), "targets")]
     if demo:
         feed = settings.data_dir / "demo" / "demo-feed.csv"
         feed.parent.mkdir(parents=True, exist_ok=True)
         write_demo_feed(feed)
         fresh.append((feed, "observations"))
-    if replay:
-        kept = archived(settings)
-        if kept:
-            await _publish_and_report(settings, kept, catalogue, verb="replayed", keep=False)
-        names = {p.name for p, _ in kept}
-        fresh = [(p, kind) for p, kind in fresh if _digest_name(p) not in names]
+    marker = settings.data_dir / kept.ARCHIVE_DIR / REPLAYED_FILE
+    epoch = settings.broker_epoch or ""
+    if replay and _read_text(marker) != epoch:
+        landed = await retry_store(store, store.landed_files, metrics=metrics, stopping=_never)
+        todo = kept.archived(settings, skip=landed)
+        log_event(log, "replay", files=len(todo), landed=len(landed))
+        if todo:
+            await _publish_and_report(settings, todo, catalogue, verb="replayed")
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(epoch)
+    names = {p.name for p, _ in kept.archived(settings)}
+    fresh = [(p, kind) for p, kind in fresh if kept.kept_name(p) not in names]
     if fresh:
-        await _publish_and_report(settings, fresh, catalogue, verb="published", keep=True)
+        await _publish_and_report(settings, fresh, catalogue, verb="published")
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return None
+
+
+async def _mark_landed(
+    settings: Settings, store: ClickHouseStore, metrics: PipelineMetrics
+) -> None:
+    """Record kept files as landed in ClickHouse once the group committed past them."""
+    await keep_marking_landed(
+        settings,
+        lambda: retry_store(store, store.landed_files, metrics=metrics, stopping=_never),
+        lambda files: retry_store(
+            store, store.mark_landed, files, metrics=metrics, stopping=_never
+        ),
+    )
 
 
 async def _publish_and_report(
@@ -302,13 +342,12 @@ async def _publish_and_report(
     catalogue: Catalogue,
     *,
     verb: str,
-    keep: bool,
 ) -> None:
-    results = await publish(settings, files, catalogue, progress=False, keep=keep)
+    results = await publish(settings, files, catalogue, progress=False)
     for item in results:
         s = item.summary
         print(
-            f"{verb} {item.path.name}: {s.accepted} accepted, {s.rejected} rejected"
+            f"{verb} {kept.origin_of(item.path)}: {s.accepted} accepted, {s.rejected} rejected"
             + (
                 f" ({', '.join(f'{k}={v}' for k, v in sorted(s.by_reason.items()))})"
                 if s.rejected
@@ -357,6 +396,7 @@ class Supervisor:
         failures = 0
         try:
             self.broker.start()
+            self._new_epoch()
             while not self._stop.is_set():
                 self._ensure_topics()
                 self.child = self._start_worker()
@@ -374,6 +414,7 @@ class Supervisor:
                     )
                     self._kill_worker()
                     self.broker.restart()
+                    self._new_epoch()
                     log_event(log, "broker_restarted", broker=self.broker.url)
                     failures = 0
                     continue
@@ -382,8 +423,10 @@ class Supervisor:
                 if code == 0:  # stopped on purpose (someone signalled it): so do we
                     log_event(log, "worker_stopped", code=code)
                     break
+                # A first crash restarts at once (the broker holds the uncommitted tail, so a
+                # worker is back in seconds); a crash loop backs off 1 s, 2 s, … up to 30 s.
                 failures = 0 if time.monotonic() - started > 60 else failures + 1
-                delay = min(2.0**failures, RESTART_DELAY_MAX)
+                delay = 0.0 if failures <= 1 else min(2.0 ** (failures - 2), RESTART_DELAY_MAX)
                 log_event(log, "worker_restart", level=logging.ERROR, code=code, delay_s=delay)
                 self._stop.wait(delay)
             return self._stop_worker()
@@ -395,6 +438,12 @@ class Supervisor:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             log_event(log, "stopped")
+
+    def _new_epoch(self) -> None:
+        """A fresh Tansu holds nothing: its workers replay the kept files that have not landed,
+        once (see ``_publish_startup``), and offsets are only compared within one epoch."""
+        epoch = f"{time.time_ns():x}"
+        self.worker_settings = self.worker_settings.with_overrides(broker_epoch=epoch)
 
     def _ensure_topics(self, attempts: int = 5) -> None:
         for attempt in range(1, attempts + 1):
@@ -409,7 +458,7 @@ class Supervisor:
 
     def _start_worker(self) -> subprocess.Popen[bytes]:
         args = [sys.executable, "-m", "parkpulse.stack", "--supervisor-pid", str(os.getpid())]
-        args += ["--replay"]  # a fresh Tansu holds nothing: the kept feeds go in again
+        args += ["--replay"]  # done once per broker epoch: a restarted worker skips it
         args += ["--demo"] if self.demo else []
         args += ["--scoreboard"] if self.scoreboard else []
         env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from parkpulse.broker import TansuBroker, free_port
 from parkpulse.sinks.metrics import read_metric
@@ -82,6 +83,43 @@ class RunningStack:
     def metric(self, name: str, **labels: str) -> float:
         """Sum of the samples of ``name`` matching ``labels`` on the metrics endpoint."""
         return read_metric(self.metrics_url, name, **labels)
+
+    def worker_pid(self) -> int | None:
+        """The pid of the supervised worker child (``python -m parkpulse.stack``), if running."""
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                stat = (proc / "stat").read_text()
+                cmdline = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            if parent == self.proc.pid and b"parkpulse.stack" in cmdline:
+                return int(proc.name)
+        return None
+
+    def exported_statuses(self) -> set[tuple[str, str, str, str]] | None:
+        """(zone, indicator, plan, status) of every key the metrics endpoint shows (None while
+        the endpoint does not answer)."""
+        try:
+            with urllib.request.urlopen(self.metrics_url, timeout=10) as resp:
+                text = resp.read().decode()
+        except OSError:
+            return None
+        return {
+            (s.labels["zone"], s.labels["indicator"], s.labels["plan"], s.labels["status"])
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name == "parkpulse_indicator_status" and s.value == 1
+        }
+
+    def stored_statuses(self) -> set[tuple[str, str, str, str]]:
+        """(zone, indicator, plan, status) of every key as ``parkpulse status`` shows it."""
+        return {
+            (r["zone"], r["indicator"], r["plan"], r["status"])
+            for r in self.get_json("/api/status")
+        }
 
     def stop(self, timeout: float = 60) -> int:
         if self.proc.poll() is None:

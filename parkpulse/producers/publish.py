@@ -3,16 +3,15 @@
 Accepted rows go to their topic in the wire form the worker validates again; rejected rows go to
 the dead-letter topic with their line number and reason. Sends are pipelined (no per-row wait
 for delivery) and confirmed together at the end. Every published file is kept under
-``DATA_DIR/feeds/`` so ``produce --replay`` can re-publish it after a broker restart.
+``DATA_DIR/feeds/`` with a ledger entry (``producers/kept.py``) so a broker restart can re-publish
+what has not landed yet.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import shutil
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from parkpulse.producers.feed import (
     read_targets,
     to_deadletter,
 )
+from parkpulse.producers.kept import Entry, archive, last_offsets, origin_of, record
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.envelope import ENVELOPE_MAX, envelope_to_wire
 from parkpulse.schemas.records import Observation, PlanTarget
@@ -39,38 +39,16 @@ from parkpulse.topics import DEADLETTER, OBSERVATIONS, TARGETS, client_options
 
 log = get_logger("produce")
 
-ARCHIVE_DIR = "feeds"
-
 
 @dataclass(frozen=True, slots=True)
 class Published:
-    """What one file contributed: its summary (accepted/rejected by reason)."""
+    """What one file contributed: its summary (accepted/rejected by reason) and the last offset
+    it left on each (topic, partition)."""
 
     path: Path
     kind: str  # "observations" | "targets"
     summary: FeedSummary
-
-
-def archive(settings: Settings, path: Path, kind: str) -> Path:
-    """Keep a copy of a published file under DATA_DIR/feeds/ (named by content, so once)."""
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    folder = settings.data_dir / ARCHIVE_DIR / kind
-    folder.mkdir(parents=True, exist_ok=True)
-    dest = folder / f"{digest}-{path.name}"
-    if not dest.exists():
-        shutil.copyfile(path, dest)
-    return dest
-
-
-def archived(settings: Settings) -> list[tuple[Path, str]]:
-    """Every archived file, targets first, then feeds, oldest first."""
-    out: list[tuple[Path, str]] = []
-    for kind in ("targets", "observations"):
-        folder = settings.data_dir / ARCHIVE_DIR / kind
-        if folder.is_dir():
-            files = sorted(folder.iterdir(), key=lambda p: (p.stat().st_mtime, p.name))
-            out += [(p, kind) for p in files if p.is_file()]
-    return out
+    last_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
 PROGRESS_EVERY = 1000
@@ -115,11 +93,18 @@ async def publish(
     try:
         with _progress(progress) as bar:
             for path, kind in files:
-                results.append(
-                    await _publish_file(producer, path, kind, catalogue, now, bar, envelope)
-                )
+                done = await _publish_file(producer, path, kind, catalogue, now, bar, envelope)
+                results.append(done)
                 if keep:
-                    archive(settings, path, kind)
+                    kept = archive(settings, path, kind)
+                    entry = Entry(
+                        kept.name,
+                        kind,
+                        origin_of(path),
+                        settings.broker_epoch or "",
+                        done.last_offsets,
+                    )
+                    record(settings, entry)
         await producer.flush()
     finally:
         await producer.stop()
@@ -142,7 +127,8 @@ async def _publish_file(
         read_targets(path, catalogue) if kind == "targets" else read_feed(path, catalogue, now=now)
     )
     source_topic = TARGETS if kind == "targets" else OBSERVATIONS
-    task = bar.add_task(path.name, total=None)
+    origin = origin_of(path)  # a replayed kept copy lands on the same dead-letter rows
+    task = bar.add_task(origin, total=None)
     summary = FeedSummary()
     pending: list[asyncio.Future[Any]] = []
     envelopes: dict[str, list[dict[str, Any]]] = {}
@@ -155,11 +141,11 @@ async def _publish_file(
     for n, row in enumerate(rows, start=1):
         summary.add(row)
         if row.error is not None:
-            dead = to_deadletter(row, origin=path.name, source_topic=source_topic)
+            dead = to_deadletter(row, origin=origin, source_topic=source_topic)
             value = orjson.dumps(dead.to_dict())
             pending.append(await producer.send(DEADLETTER, value=value, key=source_topic.encode()))
         else:
-            topic, key, wire = _wire(row, path.name)
+            topic, key, wire = _wire(row, origin)
             if topic == OBSERVATIONS:
                 envelopes.setdefault(key, []).append(wire)
                 if len(envelopes[key]) >= envelope:
@@ -171,19 +157,19 @@ async def _publish_file(
             bar.update(task, completed=n)
     for zone in list(envelopes):
         await send_envelope(zone)
-    for fut in pending:
-        await fut  # delivery confirmed (acks=all) before we report success
+    # Delivery confirmed (acks=all) before we report success.
+    delivered = [await fut for fut in pending]
     total = summary.accepted + summary.rejected
     bar.update(task, total=total, completed=total)
     log_event(
         log,
         "file_published",
-        file=path.name,
+        file=origin,
         kind=kind,
         accepted=summary.accepted,
         rejected=summary.rejected,
     )
-    return Published(path, kind, summary)
+    return Published(path, kind, summary, last_offsets(delivered))
 
 
 def _progress(enabled: bool) -> Progress:

@@ -424,7 +424,16 @@ class ClickHouseStore:
             ],
         )
 
+    def mark_landed(self, files: Sequence[str]) -> None:
+        """Record kept feed files as wholly in ClickHouse (``producers/ledger.py``)."""
+        now = _now()
+        self._insert("feed_ledger", ("file", "landed_at"), [[f, now] for f in files])
+
     # -- reads --------------------------------------------------------------------------
+
+    def landed_files(self) -> set[str]:
+        """The kept feed files recorded as wholly in ClickHouse."""
+        return {r["file"] for r in self.query("SELECT file FROM {db}.feed_ledger FINAL")}
 
     def zones_state(
         self, zones: Sequence[str]

@@ -149,3 +149,14 @@ CREATE TABLE IF NOT EXISTS parkpulse.registrations
 )
 ENGINE = ReplacingMergeTree
 ORDER BY (zone, registration_id);
+
+-- Kept feed files whose every message the worker group has committed past (so ClickHouse holds
+-- them): a fresh embedded broker re-publishes only the files not in here. Lost with the data it
+-- vouches for, so rebuilding ClickHouse from nothing re-publishes everything.
+CREATE TABLE IF NOT EXISTS parkpulse.feed_ledger
+(
+    file String,
+    landed_at DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree(landed_at)
+ORDER BY file
