@@ -257,7 +257,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings, console: Console) ->
 
 def _publish(args: argparse.Namespace, settings: Settings) -> int:
     from parkpulse.producers.feed import format_summary
-    from parkpulse.producers.kept import archived
+    from parkpulse.producers.kept import archived, origin_of
     from parkpulse.producers.publish import publish
     from parkpulse.schemas.catalogue import load_catalogue
 
@@ -286,7 +286,7 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
     rejected = 0
     for item in results:
         s = item.summary
-        print(f"{item.path.name}: {s.accepted} published, {s.rejected} rejected")
+        print(f"{origin_of(item.path)}: {s.accepted} published, {s.rejected} rejected")
         if s.rejected:
             print(format_summary(s, item.path), file=sys.stderr)
         rejected += s.rejected

@@ -13,7 +13,8 @@ anything), starts Tansu again on the same port, recreates the topics and starts 
 which re-publishes the feeds kept under DATA_DIR/feeds that have not landed in ClickHouse yet
 (producers/kept.py): ClickHouse is the durable record and re-publication is idempotent, so it
 ends up as if nothing had happened. A worker that crashes is restarted with backoff and
-re-publishes nothing (the broker still holds its uncommitted tail). Both children die with the supervisor, even on SIGKILL.
+re-publishes nothing (the broker still holds its uncommitted tail). Both children die with the
+supervisor, even on SIGKILL.
 
 Offsets are committed only while the worker runs normally (``CommitGuard``): a batch that was
 interrupted — the worker stopping while ClickHouse is down, an agent raising — is never

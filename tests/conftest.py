@@ -38,6 +38,23 @@ def wait_until(fn: Callable[[], T], timeout: float = 30.0, every: float = 0.1) -
     raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
 
 
+def children(pid: int) -> dict[int, str]:
+    """The processes whose parent is ``pid``, with their command lines."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            if ppid == pid:
+                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                out[int(entry.name)] = cmd
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
 @dataclass
 class RunningStack:
     """A ``parkpulse run`` subprocess: the whole embedded stack, as a user starts it."""
@@ -86,18 +103,13 @@ class RunningStack:
 
     def worker_pid(self) -> int | None:
         """The pid of the supervised worker child (``python -m parkpulse.stack``), if running."""
-        for proc in Path("/proc").iterdir():
-            if not proc.name.isdigit():
-                continue
-            try:
-                stat = (proc / "stat").read_text()
-                cmdline = (proc / "cmdline").read_bytes()
-            except OSError:
-                continue
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            if parent == self.proc.pid and b"parkpulse.stack" in cmdline:
-                return int(proc.name)
-        return None
+        found = [p for p, cmd in children(self.proc.pid).items() if "parkpulse.stack" in cmd]
+        return found[0] if found else None
+
+    def broker_pid(self) -> int | None:
+        """The pid of the embedded Tansu child, if running."""
+        found = [p for p, cmd in children(self.proc.pid).items() if "--listener-url" in cmd]
+        return found[0] if found else None
 
     def exported_statuses(self) -> set[tuple[str, str, str, str]] | None:
         """(zone, indicator, plan, status) of every key the metrics endpoint shows (None while
@@ -114,12 +126,19 @@ class RunningStack:
             if s.name == "parkpulse_indicator_status" and s.value == 1
         }
 
-    def stored_statuses(self) -> set[tuple[str, str, str, str]]:
-        """(zone, indicator, plan, status) of every key as ``parkpulse status`` shows it."""
-        return {
-            (r["zone"], r["indicator"], r["plan"], r["status"])
-            for r in self.get_json("/api/status")
-        }
+    def stored_statuses(self) -> set[tuple[str, str, str, str]] | None:
+        """(zone, indicator, plan, status) of every key as ``parkpulse status`` shows it (None
+        while the API does not answer)."""
+        try:
+            rows = self.get_json("/api/status")
+        except OSError:
+            return None
+        return {(r["zone"], r["indicator"], r["plan"], r["status"]) for r in rows}
+
+    def signals_match_status(self) -> bool:
+        """Whether /metrics exports exactly the statuses ``parkpulse status`` shows."""
+        exported = self.exported_statuses()
+        return bool(exported) and exported == self.stored_statuses()
 
     def stop(self, timeout: float = 60) -> int:
         if self.proc.poll() is None:

@@ -66,7 +66,16 @@ def _holds_together(results: dict[str, Any]) -> None:
         "registrations_live_keeps_up",
         "backfill_seconds",
         "worker_rss_mb",
+        "recovery_worker_restart_s",
     }
+    # Recovery with the history loaded: a killed worker's successor exports the stored status;
+    # a killed broker gets only the files that had not landed (all had: none).
+    recovery = results["recovery"]
+    assert "error" not in recovery, recovery
+    assert recovery["kept_files"] > 1
+    assert 0 < recovery["worker_restart_ready_s"] <= recovery["worker_restart_s"]
+    assert recovery["broker_restart_s"] > 0
+    assert recovery["replayed_files"] == 0
 
 
 def test_bench_on_the_embedded_stack(tmp_path: Path) -> None:

@@ -133,11 +133,28 @@ def test_named_volumes_are_declared():
 
 
 def scrape_targets() -> dict[str, list[str]]:
+    """``host:port`` per job: static targets, and DNS-discovered service names with their port."""
     config = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
     return {
-        job["job_name"]: [t for sc in job["static_configs"] for t in sc["targets"]]
+        job["job_name"]: [t for sc in job.get("static_configs", []) for t in sc["targets"]]
+        + [f"{n}:{sd['port']}" for sd in job.get("dns_sd_configs", []) for n in sd["names"]]
         for job in config["scrape_configs"]
     }
+
+
+def test_every_worker_replica_is_scraped_and_none_needs_a_fixed_host_port():
+    """``docker compose up --scale worker=3``: Prometheus discovers each replica by the service's
+    DNS name, and no replica claims a single fixed host port (the second would fail to start)."""
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "parkpulse"]
+    assert "static_configs" not in job
+    (sd,) = job["dns_sd_configs"]
+    assert sd["names"] == ["worker"] and sd["type"] == "A"
+    worker = services()["worker"]
+    assert "container_name" not in worker
+    for port in worker.get("ports", []):
+        host_part = str(port).rsplit(":", 1)[0]
+        assert "-" in host_part.rsplit(":", 1)[-1], f"fixed host port: {port}"
 
 
 def test_prometheus_scrapes_the_worker_on_its_metrics_port():

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from parkpulse.broker import wait_for_port
-from tests.conftest import RunningStack, start_stack, wait_until
+from tests.conftest import RunningStack, children, start_stack, wait_until
 from tests.fault_support import (
     ENVELOPE,
     INDICATORS,
@@ -45,23 +45,6 @@ from tests.fault_support import (
 pytestmark = pytest.mark.integration
 
 RUN_FLAGS = ("--no-demo", "--no-scoreboard")
-
-
-def children(pid: int) -> dict[int, str]:
-    """The processes whose parent is ``pid``, with their command lines."""
-    out = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if ppid == pid:
-                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-                out[int(entry.name)] = cmd
-        except (OSError, IndexError, ValueError):
-            continue
-    return out
 
 
 def alive(pid: int) -> bool:

@@ -45,6 +45,7 @@ class Worker:
     proc: subprocess.Popen[str]
     api: str
     log: Path
+    metrics: str = ""
 
     def get(self, path: str) -> Any:
         with urllib.request.urlopen(self.api + path, timeout=30) as resp:
@@ -65,12 +66,22 @@ class Worker:
         return int(self.proc.returncode)
 
 
-def start_worker(broker: TansuBroker, data_dir: Path) -> Worker:
-    """``parkpulse worker`` on its own chdb, in the group every worker of this broker joins."""
-    data_dir.mkdir(parents=True)
-    api = free_port()
+def start_worker(
+    broker: TansuBroker,
+    data_dir: Path,
+    *,
+    partitions: int = PARTITIONS,
+    clickhouse_url: str | None = None,
+    metrics_port: int | None = None,
+) -> Worker:
+    """``parkpulse worker`` on its own chdb (or the given ClickHouse server), in the group every
+    worker of this broker joins."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    api, metrics = free_port(), metrics_port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARKPULSE_")}
-    env["PARKPULSE_PARTITIONS"] = str(PARTITIONS)
+    env["PARKPULSE_PARTITIONS"] = str(partitions)
+    if clickhouse_url:
+        env["PARKPULSE_CLICKHOUSE_URL"] = clickhouse_url
     log = data_dir / "stderr.log"
     proc = subprocess.Popen(
         [
@@ -83,7 +94,7 @@ def start_worker(broker: TansuBroker, data_dir: Path) -> Worker:
             "--api-port",
             str(api),
             "--metrics-port",
-            str(free_port()),
+            str(metrics),
         ],
         stdout=subprocess.PIPE,
         stderr=log.open("w"),
@@ -98,7 +109,7 @@ def start_worker(broker: TansuBroker, data_dir: Path) -> Worker:
             lines.put(line)
 
     threading.Thread(target=pump, daemon=True).start()
-    worker = Worker(proc, f"http://127.0.0.1:{api}", log)
+    worker = Worker(proc, f"http://127.0.0.1:{api}", log, f"http://127.0.0.1:{metrics}/metrics")
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline and proc.poll() is None:
         try:

@@ -529,7 +529,13 @@ class ClickHouseStore:
     def counts(self) -> dict[str, int]:
         """Current row counts (FINAL) per table, for summaries and tests."""
         out = {}
-        for table in ("observations", "plan_targets", "indicator_status", "deadletter"):
+        for table in (
+            "observations",
+            "plan_targets",
+            "indicator_status",
+            "deadletter",
+            "feed_ledger",
+        ):
             out[table] = int(self.query(f"SELECT count() AS n FROM {{db}}.{table} FINAL")[0]["n"])
         return out
 

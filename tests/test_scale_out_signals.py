@@ -1,0 +1,156 @@
+"""Scale out keeps the signals right: each key is exported by exactly one live worker, with the
+status ClickHouse holds, through joins, leaves and kills; lag only for owned partitions.
+
+Real parts: a Tansu broker of its own (8 partitions), one ClickHouse server (``chdb_http_shim``,
+chdb behind ClickHouse's HTTP interface) shared by the workers as in production, and
+``parkpulse worker`` processes. The bundled plan targets and the demo feed give every bundled
+zone a status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from parkpulse.broker import TansuBroker, free_port
+from parkpulse.config import Settings
+from parkpulse.producers.demo import write_demo_feed
+from parkpulse.topics import ensure_topics
+from tests.chdb_http_shim import ClickHouseShim
+from tests.conftest import PARKPULSE, wait_until
+from tests.test_scale_out import Worker, start_worker
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 8
+Key = tuple[str, str, str, str]
+
+
+def exported(worker: Worker) -> set[Key] | None:
+    """(zone, indicator, plan, status) this worker exports; None if it does not answer."""
+    families = _scrape(worker)
+    if families is None:
+        return None
+    return {
+        (s.labels["zone"], s.labels["indicator"], s.labels["plan"], s.labels["status"])
+        for s in families
+        if s.name == "parkpulse_indicator_status" and s.value == 1
+    }
+
+
+def lag_partitions(worker: Worker) -> set[tuple[str, str]]:
+    return {
+        (s.labels["topic"], s.labels["partition"])
+        for s in _scrape(worker) or []
+        if s.name == "parkpulse_consumer_lag"
+    }
+
+
+def _scrape(worker: Worker) -> list | None:
+    try:
+        with urllib.request.urlopen(worker.metrics, timeout=10) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return None
+    return [s for family in text_string_to_metric_families(text) for s in family.samples]
+
+
+def stored(worker: Worker) -> set[Key]:
+    return {(r["zone"], r["indicator"], r["plan"], r["status"]) for r in worker.get("/api/status")}
+
+
+def assigned(worker: Worker) -> int:
+    try:
+        return int(worker.get("/api/health")["assigned"])
+    except OSError:
+        return -1
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TansuBroker, str, Path]]:
+    root = tmp_path_factory.mktemp("scale-signals")
+    broker = TansuBroker(free_port(), root / "tansu.log").start()
+    shim = ClickHouseShim(free_port(), root / "server", root / "shim.log").start()
+    try:
+        asyncio.run(ensure_topics(Settings(broker=broker.url, partitions=PARTITIONS)))
+        yield broker, shim.url(), root
+    finally:
+        shim.stop()
+        broker.stop()
+
+
+def publish(broker: TansuBroker, root: Path) -> None:
+    from parkpulse.stack import bundled_targets_file
+
+    targets = bundled_targets_file(Settings(data_dir=root / "producer"))
+    feed = root / "demo-feed.csv"
+    write_demo_feed(feed)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARKPULSE_")}
+    env["PARKPULSE_DATA_DIR"] = str(root / "producer")
+    for verb, path in (("targets", targets), ("produce", feed)):
+        done = subprocess.run(
+            [PARKPULSE, verb, "--broker", broker.url, "--no-progress", str(path)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode in (0, 2), done.stderr  # the demo feed has three bad rows
+
+
+def exactly_once(workers: list[Worker], want: set[Key]) -> bool:
+    """Every stored key exported by exactly one of ``workers``, and nothing else."""
+    seen = [exported(w) for w in workers]
+    if any(s is None for s in seen):
+        return False
+    union: set[Key] = set().union(*seen)  # type: ignore[arg-type]
+    return union == want and sum(len(s) for s in seen) == len(want)  # type: ignore[arg-type]
+
+
+def test_each_key_is_exported_by_exactly_one_live_worker(
+    cluster: tuple[TansuBroker, str, Path],
+) -> None:
+    broker, clickhouse, root = cluster
+    opts = {"partitions": PARTITIONS, "clickhouse_url": clickhouse}
+    a = start_worker(broker, root / "a", **opts)
+    b: Worker | None = None
+    try:
+        wait_until(lambda: assigned(a) > 0, timeout=30)
+        publish(broker, root)
+        # Alone, A owns every zone and exports every stored key.
+        want = wait_until(lambda: len(s := stored(a)) >= 33 and s, timeout=90, every=0.5)
+        wait_until(lambda: stored(a) == want and exactly_once([a], want), timeout=60, every=0.5)
+
+        # B joins: the keys split between them, each exported once; lag only for owned partitions.
+        b = start_worker(broker, root / "b", **opts)
+        wait_until(lambda: assigned(a) > 0 and assigned(b) > 0, timeout=60, every=0.5)
+        wait_until(lambda: exactly_once([a, b], want), timeout=30, every=0.5)
+        assert exported(a) and exported(b)  # both own zones with figures
+        wait_until(lambda: not (lag_partitions(a) & lag_partitions(b)), timeout=30, every=0.5)
+
+        # B leaves gracefully: A takes every key back within seconds.
+        b.proc.send_signal(signal.SIGTERM)
+        assert b.wait() == 0
+        b = None
+        wait_until(lambda: exactly_once([a], want), timeout=30, every=0.5)
+
+        # A is killed; a restarted worker exports every key without any new figure.
+        a.proc.kill()
+        a.wait()
+        a = start_worker(broker, root / "a", **opts)
+        wait_until(lambda: exactly_once([a], want), timeout=30, every=0.5)
+        assert orjson.loads(orjson.dumps(sorted(want)))  # the stored set is non-trivial
+        assert any(k[3] == "behind" for k in want)
+    finally:
+        for worker in (b, a):
+            if worker is not None:
+                worker.stop()
