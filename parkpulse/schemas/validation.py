@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 from parkpulse.schemas.catalogue import UNITS, Catalogue, Indicator, convert_unit
 from parkpulse.schemas.errors import REASONS, RejectedInput
+from parkpulse.schemas.names import UNIT_ALIASES, UnknownName, names_of, resolve, unit_code
 from parkpulse.schemas.records import (
     ACTIONS,
     BASES,
@@ -33,6 +34,7 @@ __all__ = [
     "REASONS",
     "STRUCTURE",
     "STRUCTURE_ID",
+    "UNIT_ALIASES",
     "observation_to_wire",
     "target_to_wire",
     "validate_observation",
@@ -57,33 +59,6 @@ WHOLE_UNITS = frozenset({"COUNT", "PERSON"})
 # observations.csv and Observation.to_dict() name three feed fields differently; a file in
 # that shape must not lose its values (a row with a YoY would pass as a growth-only figure).
 OBSERVATION_ALIASES = {"period": "time_period", "value": "obs_value", "unit": "unit_measure"}
-
-# What clerks write instead of the unit codes (Simplified and Traditional).
-UNIT_ALIASES = {
-    "亿元": "CNY_100M",
-    "億元": "CNY_100M",
-    "万元": "CNY_10K",
-    "萬元": "CNY_10K",
-    "亿美元": "USD_100M",
-    "億美元": "USD_100M",
-    "个": "COUNT",
-    "個": "COUNT",
-    "家": "COUNT",
-    "户": "COUNT",
-    "戶": "COUNT",
-    "项": "COUNT",
-    "項": "COUNT",
-    "%": "PCT",
-    "％": "PCT",
-    "人": "PERSON",
-    "万人": "PERSON_10K",
-    "萬人": "PERSON_10K",
-    "万元/亩": "CNY_10K_PER_MU",
-    "萬元/畝": "CNY_10K_PER_MU",
-    "μg/m³": "UG_PER_M3",
-    "µg/m³": "UG_PER_M3",
-    "微克/立方米": "UG_PER_M3",
-}
 
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _GROUPED = re.compile(r"[+-]?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?")  # 1,802,000.5
@@ -279,8 +254,8 @@ def _unit(fields: _Fields, field: str) -> tuple[str, str]:
     written = fields.text(field)
     if written is None:
         raise RejectedInput("malformed", f"{fields.name(field)} is missing")
-    code = UNIT_ALIASES.get(written, written.upper())
-    if code not in UNITS:
+    code = unit_code(written)
+    if code is None:
         raise RejectedInput(
             "unit_mismatch",
             f"{fields.name(field)} {show(written)} is not a known unit ({', '.join(UNITS)})",
@@ -347,15 +322,14 @@ def _lookup(fields: _Fields, catalogue: Catalogue) -> tuple[str, Indicator]:
     zone = fields.text("zone", required=True)
     indicator = fields.text("indicator", required=True)
     assert zone is not None and indicator is not None
-    if zone not in catalogue.zones:
-        raise RejectedInput(
-            "unknown_zone", f"{fields.name('zone')} {show(zone)} is not a known zone"
-        )
-    if indicator not in catalogue.indicators:
-        raise RejectedInput(
-            "unknown_indicator",
-            f"{fields.name('indicator')} {show(indicator)} is not in the indicator catalogue",
-        )
+    try:
+        if zone not in catalogue.zones:
+            zone = resolve("zone", zone, catalogue)
+        if indicator not in catalogue.indicators:
+            indicator = resolve("indicator", indicator, catalogue)
+    except UnknownName as exc:
+        field = "zone" if exc.kind == "zone" else "indicator"
+        raise RejectedInput(exc.reason, f"{fields.name(field)} {exc.detail}") from None
     return zone, catalogue.indicators[indicator]
 
 
@@ -591,6 +565,10 @@ def _fast(raw: dict[Any, Any], catalogue: Catalogue, now: datetime) -> Observati
     obs_status = _STATUS_SPELLINGS.get(status)
     source = _SOURCE_SPELLINGS.get(source)
     indicator = catalogue.indicators.get(name)
+    if indicator is None or zone not in catalogue.zones:  # a name as written: one dict lookup
+        names = names_of(catalogue)
+        zone = names.exact["zone"].get(zone, zone)
+        indicator = indicator or catalogue.indicators.get(names.exact["indicator"].get(name, ""))
     if (
         action is None
         or basis is None
@@ -721,8 +699,8 @@ def _learn_factor(written: str, unit: str) -> Decimal | int | None:
     """The factor from a unit as written to ``unit`` (remembered), None when there is none."""
     if len(written) > _SHORT or written.strip() != written:
         return None
-    code = UNIT_ALIASES.get(written, written.upper())
-    factor = convert_unit(1.0, code, unit) if code in UNITS else None
+    code = unit_code(written)
+    factor = convert_unit(1.0, code, unit) if code is not None else None
     if factor is None:
         return None
     exact = Decimal(repr(factor))  # as _factor gives it
