@@ -76,11 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"figures per Kafka message (default {ENVELOPE_MAX}; 1: one message per figure)",
     )
     produce.add_argument("--no-progress", action="store_true")
+    _bureau_options(produce, plan=False)
 
     targets = verbs.add_parser("targets", help="publish plan targets (plan_targets.csv columns)")
     _common(targets)
     targets.add_argument("files", nargs="+", type=Path)
     targets.add_argument("--no-progress", action="store_true")
+    _bureau_options(targets, plan=True)
 
     status = verbs.add_parser("status", help="latest status of each (zone, indicator, plan)")
     _common(status)
@@ -142,6 +144,15 @@ def build_parser() -> argparse.ArgumentParser:
         "never read from PARKPULSE_CLICKHOUSE_URL, so a bench cannot write into production",
     )
     return parser
+
+
+def _bureau_options(parser: argparse.ArgumentParser, *, plan: bool) -> None:
+    """What a bureau's own table may need; each wins over what the file's title says."""
+    if plan:
+        parser.add_argument("--plan", help="plan id of a plan table (e.g. 14th-fyp)")
+    parser.add_argument("--zone", help="zone (id or name, e.g. 济南高新区) of a bureau table")
+    if not plan:
+        parser.add_argument("--period", help="period of a bulletin sheet (2024-06, 1-6月, 上半年)")
 
 
 def _envelope_size(text: str) -> int:
@@ -294,6 +305,7 @@ def _status(args: argparse.Namespace, settings: Settings) -> list[dict[str, Any]
 def _publish(args: argparse.Namespace, settings: Settings) -> int:
     from parkpulse.producers.feed import format_summary
     from parkpulse.producers.publish import archived, publish
+    from parkpulse.producers.readers import ReadOptions
     from parkpulse.schemas.catalogue import load_catalogue
 
     kind = "targets" if args.verb == "targets" else "observations"
@@ -316,6 +328,11 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
             progress=not args.no_progress and sys.stderr.isatty(),
             keep=not getattr(args, "replay", False),
             envelope=getattr(args, "envelope", ENVELOPE_MAX),
+            options=ReadOptions(
+                plan=getattr(args, "plan", None),
+                zone=args.zone,
+                period=getattr(args, "period", None),
+            ),
         )
     )
     rejected = 0

@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import shutil
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,13 +24,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from parkpulse.config import Settings
 from parkpulse.logs import get_logger, log_event
-from parkpulse.producers.feed import (
-    FeedRow,
-    FeedSummary,
-    read_feed,
-    read_targets,
-    to_deadletter,
-)
+from parkpulse.producers.feed import FeedRow, FeedSummary, to_deadletter
+from parkpulse.producers.readers import ReadOptions, is_options_file, keep_options, rows_of
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.envelope import ENVELOPE_MAX, envelope_to_wire
 from parkpulse.schemas.records import Observation, PlanTarget
@@ -40,6 +35,7 @@ from parkpulse.topics import DEADLETTER, OBSERVATIONS, TARGETS, client_options
 log = get_logger("produce")
 
 ARCHIVE_DIR = "feeds"
+LEDGER_DIR = "bulletins"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +65,7 @@ def archived(settings: Settings) -> list[tuple[Path, str]]:
         folder = settings.data_dir / ARCHIVE_DIR / kind
         if folder.is_dir():
             files = sorted(folder.iterdir(), key=lambda p: (p.stat().st_mtime, p.name))
-            out += [(p, kind) for p in files if p.is_file()]
+            out += [(p, kind) for p in files if p.is_file() and not is_options_file(p)]
     return out
 
 
@@ -100,13 +96,18 @@ async def publish(
     progress: bool = True,
     keep: bool = True,
     envelope: int = ENVELOPE_MAX,
+    options: ReadOptions | None = None,
 ) -> list[Published]:
     """Publish each (path, kind) file; returns a summary per file.
 
-    Figures go out ``envelope`` to a message (one zone's each; 1 sends bare figures)."""
+    Figures go out ``envelope`` to a message (one zone's each; 1 sends bare figures).
+    ``options`` are what a bureau table may need (--plan, --zone, --period)."""
     if not 1 <= envelope <= ENVELOPE_MAX:
         raise ValueError(f"envelope must be 1..{ENVELOPE_MAX} figures, got {envelope}")
     now = now or datetime.now(UTC)
+    options = options or ReadOptions()
+    if options.ledger is None:  # bulletin revisions are remembered beside the archive
+        options = replace(options, ledger=settings.data_dir / LEDGER_DIR)
     producer = AIOKafkaProducer(
         **client_options(settings), linger_ms=10, max_batch_size=1 << 20, acks="all"
     )
@@ -116,10 +117,12 @@ async def publish(
         with _progress(progress) as bar:
             for path, kind in files:
                 results.append(
-                    await _publish_file(producer, path, kind, catalogue, now, bar, envelope)
+                    await _publish_file(
+                        producer, path, kind, catalogue, now, bar, envelope, options
+                    )
                 )
                 if keep:
-                    archive(settings, path, kind)
+                    keep_options(archive(settings, path, kind), options)
         await producer.flush()
     finally:
         await producer.stop()
@@ -134,13 +137,12 @@ async def _publish_file(
     now: datetime,
     bar: Progress,
     envelope: int,
+    options: ReadOptions,
 ) -> Published:
     """Figures go out in envelopes of up to ``envelope`` per zone (Faust costs ~90 µs per Kafka
     message, so one message per figure would cap a worker near 11k figures/s); targets and
     dead letters one per message."""
-    rows: Iterable[FeedRow] = (
-        read_targets(path, catalogue) if kind == "targets" else read_feed(path, catalogue, now=now)
-    )
+    rows: Iterable[FeedRow] = rows_of(path, kind, catalogue, now=now, options=options)
     source_topic = TARGETS if kind == "targets" else OBSERVATIONS
     task = bar.add_task(path.name, total=None)
     summary = FeedSummary()
