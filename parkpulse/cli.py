@@ -338,7 +338,8 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
     rejected = 0
     for item in results:
         s = item.summary
-        print(f"{item.path.name}: {s.accepted} published, {s.rejected} rejected")
+        revised = f", {s.revised} revised" if s.revised else ""
+        print(f"{item.path.name}: {s.accepted} published, {s.rejected} rejected{revised}")
         if s.rejected:
             print(format_summary(s, item.path), file=sys.stderr)
         rejected += s.rejected

@@ -50,6 +50,7 @@ class FeedRow:
     record: Observation | PlanTarget | None
     error: RejectedInput | None
     place: str = ""  # a spreadsheet cell, ``1-6月!D7``; "" for a line of a text feed
+    revised: bool = False  # a bulletin figure that changed since an earlier file gave it
 
     @property
     def accepted(self) -> bool:
@@ -62,12 +63,14 @@ class FeedSummary:
 
     accepted: int = 0
     rejected: int = 0
+    revised: int = 0  # accepted bulletin figures that are a new revision
     by_reason: dict[str, int] = field(default_factory=dict)
     examples: list[str] = field(default_factory=list)
 
     def add(self, row: FeedRow) -> None:
         if row.error is None:
             self.accepted += 1
+            self.revised += row.revised
             return
         self.rejected += 1
         reason = row.error.reason
