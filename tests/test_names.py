@@ -235,3 +235,13 @@ def test_extra_aliases_from_a_reference_dir(tmp_path: Any) -> None:
     catalogue = load_catalogue(tmp_path)
     assert lookup("zone", "泉城高新区", catalogue) == "jinan-hitech"
     assert lookup("zone", "泉城高新区", CATALOGUE) is None
+
+
+@pytest.mark.parametrize("action", ["M", "m"])
+def test_sdmx_csv_21_merge_is_an_insert(action: str) -> None:
+    row = _feed_row("jining-hitech", "import_export_total", ACTION=action)
+    inserted = validate_observation({**row, "ACTION": "I"}, CATALOGUE, now=NOW)
+    assert validate_observation(row, CATALOGUE, now=NOW) == inserted
+    odd = {**row, "ACTION": action, "X" * 70: "1"}  # a long name: the general path reads it
+    assert validate_observation(odd, CATALOGUE, now=NOW) == inserted
+    assert validate_observation({**row, "ACTION": "I"}, CATALOGUE, now=NOW).action == "I"

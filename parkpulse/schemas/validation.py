@@ -60,6 +60,15 @@ WHOLE_UNITS = frozenset({"COUNT", "PERSON"})
 # that shape must not lose its values (a row with a YoY would pass as a growth-only figure).
 OBSERVATION_ALIASES = {"period": "time_period", "value": "obs_value", "unit": "unit_measure"}
 
+# SDMX-CSV 2.1 writes M (merge) where 2.0 wrote I or A: a figure is inserted, or replaces the
+# one it keys by its REVISION, exactly as I does here.
+FEED_ACTIONS = (*ACTIONS, "M")
+
+
+def _merge_action(action: str) -> str:
+    return "I" if action == "M" else action
+
+
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _GROUPED = re.compile(r"[+-]?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?")  # 1,802,000.5
 _INTEGER = re.compile(r"[+]?[0-9]{1,19}")
@@ -417,7 +426,7 @@ def _validate_observation_general(
     """validate_observation for any input: every check, and the message of the first that fails."""
     fields = _Fields(raw, "feed row", OBSERVATION_ALIASES)
     fields.require("zone", "indicator", "time_period", "basis")
-    action = fields.choice("action", ACTIONS, default="I")
+    action = _merge_action(fields.choice("action", FEED_ACTIONS, default="I"))
     source = fields.choice("source", SOURCES, default="bureau")
     basis = fields.choice("basis", BASES)
     obs_status = fields.choice("obs_status", OBS_STATUSES, default="A")
@@ -527,7 +536,10 @@ def _spellings(choices: tuple[str, ...], default: str | None) -> dict[str | None
     return out
 
 
-_ACTION_SPELLINGS = _spellings(ACTIONS, "I")
+_ACTION_SPELLINGS = {
+    **_spellings(ACTIONS, "I"),
+    **{spelled: "I" for spelled in ("M", "m")},  # SDMX-CSV 2.1 merge: an insert here
+}
 _SOURCE_SPELLINGS = _spellings(SOURCES, "bureau")
 _BASIS_SPELLINGS = _spellings(BASES, None)
 _STATUS_SPELLINGS = _spellings(OBS_STATUSES, "A")
