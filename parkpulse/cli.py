@@ -16,6 +16,7 @@ import orjson
 from rich.console import Console
 
 from parkpulse.config import Settings
+from parkpulse.filters import FilterError
 from parkpulse.logs import setup_logging
 from parkpulse.schemas.envelope import ENVELOPE_MAX
 
@@ -25,6 +26,10 @@ EXIT_NO_STACK = 3
 
 class NoStack(RuntimeError):
     """No running parkpulse and no configured server to talk to."""
+
+
+class QueryRefused(RuntimeError):
+    """The running stack refused a query (its own words, one line)."""
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -71,11 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"figures per Kafka message (default {ENVELOPE_MAX}; 1: one message per figure)",
     )
     produce.add_argument("--no-progress", action="store_true")
+    _bureau_options(produce, plan=False)
 
     targets = verbs.add_parser("targets", help="publish plan targets (plan_targets.csv columns)")
     _common(targets)
     targets.add_argument("files", nargs="+", type=Path)
     targets.add_argument("--no-progress", action="store_true")
+    _bureau_options(targets, plan=True)
 
     status = verbs.add_parser("status", help="latest status of each (zone, indicator, plan)")
     _common(status)
@@ -139,6 +146,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _bureau_options(parser: argparse.ArgumentParser, *, plan: bool) -> None:
+    """What a bureau's own table may need; each wins over what the file's title says."""
+    if plan:
+        parser.add_argument("--plan", help="plan id of a plan table (e.g. 14th-fyp)")
+    parser.add_argument("--zone", help="zone (id or name, e.g. 济南高新区) of a bureau table")
+    if not plan:
+        parser.add_argument("--period", help="period of a bulletin sheet (2024-06, 1-6月, 上半年)")
+
+
 def _envelope_size(text: str) -> int:
     size = int(text)
     if not 1 <= size <= ENVELOPE_MAX:
@@ -189,8 +205,11 @@ def query(settings: Settings, path: str, params: dict[str, Any], method: str) ->
     info = None if settings.clickhouse_url else running_stack(settings)
     if info is not None:
         qs = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
-        with urllib.request.urlopen(f"{info['api']}{path}?{qs}", timeout=30) as resp:
-            return orjson.loads(resp.read())
+        try:
+            with urllib.request.urlopen(f"{info['api']}{path}?{qs}", timeout=30) as resp:
+                return orjson.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            raise QueryRefused(_refusal(exc)) from None
     from parkpulse.sinks.clickhouse import ClickHouseStore
 
     if settings.clickhouse_url is None and not settings.clickhouse.embedded_path.exists():  # type: ignore[union-attr]
@@ -200,6 +219,14 @@ def query(settings: Settings, path: str, params: dict[str, Any], method: str) ->
         return store.run(getattr(store, method), *params.values())
     finally:
         store.close()
+
+
+def _refusal(exc: urllib.error.HTTPError) -> str:
+    """The error an HTTP answer carries (``{"error": …}``), or its status line."""
+    try:
+        return str(orjson.loads(exc.read())["error"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, OSError):
+        return f"the stack answered HTTP {exc.code} {exc.reason}"
 
 
 def _print(console: Console, fmt: str, data: Any, table: Any) -> None:
@@ -220,6 +247,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NoStack as exc:
         print(f"parkpulse: {exc}", file=sys.stderr)
         return EXIT_NO_STACK
+    except (QueryRefused, FilterError) as exc:
+        print(f"parkpulse: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
@@ -240,8 +270,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings, console: Console) ->
     if args.verb == "bench":
         return _bench(args, console)
     if args.verb == "status":
-        params = {"zone": args.zone, "indicator": args.indicator, "plan": args.plan}
-        rows = query(settings, "/api/status", params, "latest_status")
+        rows = _status(args, settings)
         _print(console, args.format, scoreboard.status_json(rows), scoreboard.status_table(rows))
         return 0
     if args.verb == "scorecard":
@@ -255,10 +284,29 @@ def _dispatch(args: argparse.Namespace, settings: Settings, console: Console) ->
     raise AssertionError(args.verb)  # argparse only lets known verbs through
 
 
+def _status(args: argparse.Namespace, settings: Settings) -> list[dict[str, Any]]:
+    """The status rows the filters (ids or names) select; FilterError when one names nothing."""
+    from parkpulse.filters import answer_error, resolve_filters, unmatched
+    from parkpulse.schemas.catalogue import load_catalogue
+
+    catalogue = load_catalogue(settings.reference_dir)
+    given = {"zone": args.zone, "indicator": args.indicator, "plan": args.plan}
+    params = resolve_filters(given, catalogue)
+    try:
+        rows: list[dict[str, Any]] = query(settings, "/api/status", params, "latest_status")
+    except QueryRefused as exc:
+        raise FilterError(answer_error(params, catalogue, str(exc))) from None
+    problem = unmatched(params, catalogue) if not rows else None
+    if problem is not None:
+        raise problem
+    return rows
+
+
 def _publish(args: argparse.Namespace, settings: Settings) -> int:
     from parkpulse.producers.feed import format_summary
     from parkpulse.producers.kept import archived, origin_of
     from parkpulse.producers.publish import publish
+    from parkpulse.producers.readers import ReadOptions
     from parkpulse.schemas.catalogue import load_catalogue
 
     kind = "targets" if args.verb == "targets" else "observations"
@@ -281,12 +329,18 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
             progress=not args.no_progress and sys.stderr.isatty(),
             keep=True,  # a replayed kept copy stays where it is; its ledger entry is renewed
             envelope=getattr(args, "envelope", ENVELOPE_MAX),
+            options=ReadOptions(
+                plan=getattr(args, "plan", None),
+                zone=args.zone,
+                period=getattr(args, "period", None),
+            ),
         )
     )
     rejected = 0
     for item in results:
         s = item.summary
-        print(f"{origin_of(item.path)}: {s.accepted} published, {s.rejected} rejected")
+        revised = f", {s.revised} revised" if s.revised else ""
+        print(f"{origin_of(item.path)}: {s.accepted} published, {s.rejected} rejected{revised}")
         if s.rejected:
             print(format_summary(s, item.path), file=sys.stderr)
         rejected += s.rejected

@@ -49,6 +49,8 @@ class FeedRow:
     text: str  # the line as read (decoded, without its line break)
     record: Observation | PlanTarget | None
     error: RejectedInput | None
+    place: str = ""  # a spreadsheet cell, ``1-6月!D7``; "" for a line of a text feed
+    revised: bool = False  # a bulletin figure that changed since an earlier file gave it
 
     @property
     def accepted(self) -> bool:
@@ -61,18 +63,21 @@ class FeedSummary:
 
     accepted: int = 0
     rejected: int = 0
+    revised: int = 0  # accepted bulletin figures that are a new revision
     by_reason: dict[str, int] = field(default_factory=dict)
     examples: list[str] = field(default_factory=list)
 
     def add(self, row: FeedRow) -> None:
         if row.error is None:
             self.accepted += 1
+            self.revised += row.revised
             return
         self.rejected += 1
         reason = row.error.reason
         self.by_reason[reason] = self.by_reason.get(reason, 0) + 1
         if len(self.examples) < MAX_EXAMPLES:
-            self.examples.append(f"{row.line} {reason}: {_printable(row.error.detail)}")
+            where = row.place or row.line
+            self.examples.append(f"{where} {reason}: {_printable(row.error.detail)}")
 
 
 def read_feed(path: Path, catalogue: Catalogue, *, now: datetime) -> Iterator[FeedRow]:
@@ -107,7 +112,7 @@ def to_deadletter(
         reason=row.error.reason,
         detail=row.error.detail,
         raw=truncate_raw(row.text),
-        origin=origin,
+        origin=f"{origin}:{row.place}" if row.place else origin,
         line=row.line,
         received_at=(received_at or datetime.now(UTC)).isoformat(timespec="milliseconds"),
     )
@@ -171,9 +176,15 @@ def _read(
         else:
             header = _Header.parse(first, key_columns)
             rows = (header.row(line, parse) for line in lines)
-        conflicts = _Conflicts()
-        for row in rows:
-            yield conflicts.check(row)
+        yield from check_conflicts(rows)
+
+
+def check_conflicts(rows: Iterable[FeedRow]) -> Iterator[FeedRow]:
+    """``rows`` with a row whose key and revision repeat an earlier row's with other values
+    rejected as a ``conflict`` (an exact repeat passes: it is harmless downstream)."""
+    conflicts = _Conflicts()
+    for row in rows:
+        yield conflicts.check(row)
 
 
 def _lines(handle: BinaryIO) -> Iterator[_Line]:
@@ -295,14 +306,14 @@ class _Conflicts:
     """Rejects a row whose key and revision repeat an earlier row's with other values."""
 
     def __init__(self) -> None:
-        self.seen: dict[tuple[Any, ...], tuple[int, dict[str, Any]]] = {}
+        self.seen: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
 
     def check(self, row: FeedRow) -> FeedRow:
         record = row.record
         if record is None:
             return row
         key, payload = _identity(record)
-        earlier = self.seen.setdefault(key, (row.line, payload))
+        earlier = self.seen.setdefault(key, (row.place or f"line {row.line}", payload))
         if earlier[1] == payload:
             return row  # first sighting, or an exact repeat (harmless downstream)
         changes = ", ".join(
@@ -312,10 +323,10 @@ class _Conflicts:
         )
         what = " ".join(str(part) for part in key[:-1])
         detail = (
-            f"{what} revision {key[-1]} was given differently on line {earlier[0]} "
+            f"{what} revision {key[-1]} was given differently on {earlier[0]} "
             f"({changes}); a changed figure needs a higher REVISION"
         )
-        return FeedRow(row.line, row.text, None, RejectedInput("conflict", detail))
+        return FeedRow(row.line, row.text, None, RejectedInput("conflict", detail), row.place)
 
 
 def _identity(record: Record) -> tuple[tuple[Any, ...], dict[str, Any]]:

@@ -27,6 +27,7 @@ from pathlib import Path
 import orjson
 
 from parkpulse.config import Settings
+from parkpulse.producers.readers import is_options_file
 
 ARCHIVE_DIR = "feeds"
 LEDGER_DIR = "ledger"
@@ -105,7 +106,11 @@ def archived(settings: Settings, *, skip: Iterable[str] = ()) -> list[tuple[Path
         folder = _folder(settings, kind)
         if folder.is_dir():
             files = sorted(folder.iterdir(), key=lambda p: (p.stat().st_mtime, p.name))
-            out += [(p, kind) for p in files if p.is_file() and p.name not in skipped]
+            out += [
+                (p, kind)
+                for p in files
+                if p.is_file() and p.name not in skipped and not is_options_file(p)
+            ]
     return out
 
 

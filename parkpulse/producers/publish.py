@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,14 +23,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from parkpulse.config import Settings
 from parkpulse.logs import get_logger, log_event
-from parkpulse.producers.feed import (
-    FeedRow,
-    FeedSummary,
-    read_feed,
-    read_targets,
-    to_deadletter,
-)
+from parkpulse.producers.feed import FeedRow, FeedSummary, to_deadletter
 from parkpulse.producers.kept import Entry, archive, last_offsets, origin_of, record
+from parkpulse.producers.readers import ReadOptions, keep_options, rows_of
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.envelope import ENVELOPE_MAX, envelope_to_wire
 from parkpulse.schemas.records import Observation, PlanTarget
@@ -38,6 +33,8 @@ from parkpulse.schemas.validation import observation_to_wire, target_to_wire
 from parkpulse.topics import DEADLETTER, OBSERVATIONS, TARGETS, client_options
 
 log = get_logger("produce")
+
+REVISIONS_DIR = "bulletins"  # where bulletin revisions are remembered (producers/bulletin.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,13 +75,18 @@ async def publish(
     progress: bool = True,
     keep: bool = True,
     envelope: int = ENVELOPE_MAX,
+    options: ReadOptions | None = None,
 ) -> list[Published]:
     """Publish each (path, kind) file; returns a summary per file.
 
-    Figures go out ``envelope`` to a message (one zone's each; 1 sends bare figures)."""
+    Figures go out ``envelope`` to a message (one zone's each; 1 sends bare figures).
+    ``options`` are what a bureau table may need (--plan, --zone, --period)."""
     if not 1 <= envelope <= ENVELOPE_MAX:
         raise ValueError(f"envelope must be 1..{ENVELOPE_MAX} figures, got {envelope}")
     now = now or datetime.now(UTC)
+    options = options or ReadOptions()
+    if options.ledger is None:  # bulletin revisions are remembered beside the archive
+        options = replace(options, ledger=settings.data_dir / REVISIONS_DIR)
     producer = AIOKafkaProducer(
         **client_options(settings), linger_ms=10, max_batch_size=1 << 20, acks="all"
     )
@@ -93,10 +95,13 @@ async def publish(
     try:
         with _progress(progress) as bar:
             for path, kind in files:
-                done = await _publish_file(producer, path, kind, catalogue, now, bar, envelope)
+                done = await _publish_file(
+                    producer, path, kind, catalogue, now, bar, envelope, options
+                )
                 results.append(done)
                 if keep:
                     kept = archive(settings, path, kind)
+                    keep_options(kept, options)
                     entry = Entry(
                         kept.name,
                         kind,
@@ -119,13 +124,12 @@ async def _publish_file(
     now: datetime,
     bar: Progress,
     envelope: int,
+    options: ReadOptions,
 ) -> Published:
     """Figures go out in envelopes of up to ``envelope`` per zone (Faust costs ~90 µs per Kafka
     message, so one message per figure would cap a worker near 11k figures/s); targets and
     dead letters one per message."""
-    rows: Iterable[FeedRow] = (
-        read_targets(path, catalogue) if kind == "targets" else read_feed(path, catalogue, now=now)
-    )
+    rows: Iterable[FeedRow] = rows_of(path, kind, catalogue, now=now, options=options)
     source_topic = TARGETS if kind == "targets" else OBSERVATIONS
     origin = origin_of(path)  # a replayed kept copy lands on the same dead-letter rows
     task = bar.add_task(origin, total=None)

@@ -16,6 +16,7 @@ UNITS = (
     "CNY_100M",
     "CNY_10K",
     "USD_100M",
+    "USD_10K",
     "COUNT",
     "PCT",
     "PERSON",
@@ -28,6 +29,8 @@ UNITS = (
 UNIT_FACTORS: dict[tuple[str, str], float] = {
     ("CNY_10K", "CNY_100M"): 1e-4,
     ("CNY_100M", "CNY_10K"): 1e4,
+    ("USD_10K", "USD_100M"): 1e-4,
+    ("USD_100M", "USD_10K"): 1e4,
     ("PERSON", "PERSON_10K"): 1e-4,
     ("PERSON_10K", "PERSON"): 1e4,
 }
@@ -61,10 +64,17 @@ class Catalogue:
 
     zones: dict[str, Zone]
     indicators: dict[str, Indicator]
+    # (kind, id, alias): other names of a zone or indicator; schemas.names resolves them
+    aliases: tuple[tuple[str, str, str], ...] = ()
 
     @classmethod
-    def from_rows(cls, zones: Iterable[Zone], indicators: Iterable[Indicator]) -> Catalogue:
-        return cls({z.id: z for z in zones}, {i.id: i for i in indicators})
+    def from_rows(
+        cls,
+        zones: Iterable[Zone],
+        indicators: Iterable[Indicator],
+        aliases: Iterable[tuple[str, str, str]] = (),
+    ) -> Catalogue:
+        return cls({z.id: z for z in zones}, {i.id: i for i in indicators}, tuple(aliases))
 
 
 def convert_unit(value: float, from_unit: str, to_unit: str) -> float | None:
@@ -115,15 +125,22 @@ def _read_extra(folder: Path, name: str) -> list[dict[str, str]]:
 def load_catalogue(reference_dir: Path | None = None) -> Catalogue:
     """The bundled catalogue (nine zones from the seeds, the indicators of DESIGN.md).
 
-    ``reference_dir`` may hold a ``zones.csv`` and an ``indicators.csv`` (same columns) whose
-    rows are added to the bundled ones, e.g. the 178 zones of ``parkpulse simulate``.
+    ``reference_dir`` may hold a ``zones.csv``, an ``indicators.csv`` and an ``aliases.csv``
+    (same columns) whose rows are added to the bundled ones, e.g. the 178 zones of
+    ``parkpulse simulate``.
     """
     zones = _zones(_read_reference("zones.csv"))
     indicators = _indicators(_read_reference("indicators.csv"))
+    aliases = _aliases(_read_reference("aliases.csv"))
     if reference_dir is not None:
         zones += _zones(_read_extra(reference_dir, "zones.csv"))
         indicators += _indicators(_read_extra(reference_dir, "indicators.csv"))
-    return Catalogue.from_rows(zones, indicators)
+        aliases += _aliases(_read_extra(reference_dir, "aliases.csv"))
+    return Catalogue.from_rows(zones, indicators, aliases)
+
+
+def _aliases(rows: Iterable[dict[str, str]]) -> list[tuple[str, str, str]]:
+    return [(r["kind"].strip(), r["id"].strip(), r["alias"].strip()) for r in rows]
 
 
 def parse_target_row(row: dict[str, str]) -> PlanTarget:

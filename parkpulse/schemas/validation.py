@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 from parkpulse.schemas.catalogue import UNITS, Catalogue, Indicator, convert_unit
 from parkpulse.schemas.errors import REASONS, RejectedInput
+from parkpulse.schemas.names import UNIT_ALIASES, UnknownName, names_of, resolve, unit_code
 from parkpulse.schemas.records import (
     ACTIONS,
     BASES,
@@ -33,6 +34,7 @@ __all__ = [
     "REASONS",
     "STRUCTURE",
     "STRUCTURE_ID",
+    "UNIT_ALIASES",
     "observation_to_wire",
     "target_to_wire",
     "validate_observation",
@@ -58,32 +60,14 @@ WHOLE_UNITS = frozenset({"COUNT", "PERSON"})
 # that shape must not lose its values (a row with a YoY would pass as a growth-only figure).
 OBSERVATION_ALIASES = {"period": "time_period", "value": "obs_value", "unit": "unit_measure"}
 
-# What clerks write instead of the unit codes (Simplified and Traditional).
-UNIT_ALIASES = {
-    "亿元": "CNY_100M",
-    "億元": "CNY_100M",
-    "万元": "CNY_10K",
-    "萬元": "CNY_10K",
-    "亿美元": "USD_100M",
-    "億美元": "USD_100M",
-    "个": "COUNT",
-    "個": "COUNT",
-    "家": "COUNT",
-    "户": "COUNT",
-    "戶": "COUNT",
-    "项": "COUNT",
-    "項": "COUNT",
-    "%": "PCT",
-    "％": "PCT",
-    "人": "PERSON",
-    "万人": "PERSON_10K",
-    "萬人": "PERSON_10K",
-    "万元/亩": "CNY_10K_PER_MU",
-    "萬元/畝": "CNY_10K_PER_MU",
-    "μg/m³": "UG_PER_M3",
-    "µg/m³": "UG_PER_M3",
-    "微克/立方米": "UG_PER_M3",
-}
+# SDMX-CSV 2.1 writes M (merge) where 2.0 wrote I or A: a figure is inserted, or replaces the
+# one it keys by its REVISION, exactly as I does here.
+FEED_ACTIONS = (*ACTIONS, "M")
+
+
+def _merge_action(action: str) -> str:
+    return "I" if action == "M" else action
+
 
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _GROUPED = re.compile(r"[+-]?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?")  # 1,802,000.5
@@ -279,8 +263,8 @@ def _unit(fields: _Fields, field: str) -> tuple[str, str]:
     written = fields.text(field)
     if written is None:
         raise RejectedInput("malformed", f"{fields.name(field)} is missing")
-    code = UNIT_ALIASES.get(written, written.upper())
-    if code not in UNITS:
+    code = unit_code(written)
+    if code is None:
         raise RejectedInput(
             "unit_mismatch",
             f"{fields.name(field)} {show(written)} is not a known unit ({', '.join(UNITS)})",
@@ -347,15 +331,14 @@ def _lookup(fields: _Fields, catalogue: Catalogue) -> tuple[str, Indicator]:
     zone = fields.text("zone", required=True)
     indicator = fields.text("indicator", required=True)
     assert zone is not None and indicator is not None
-    if zone not in catalogue.zones:
-        raise RejectedInput(
-            "unknown_zone", f"{fields.name('zone')} {show(zone)} is not a known zone"
-        )
-    if indicator not in catalogue.indicators:
-        raise RejectedInput(
-            "unknown_indicator",
-            f"{fields.name('indicator')} {show(indicator)} is not in the indicator catalogue",
-        )
+    try:
+        if zone not in catalogue.zones:
+            zone = resolve("zone", zone, catalogue)
+        if indicator not in catalogue.indicators:
+            indicator = resolve("indicator", indicator, catalogue)
+    except UnknownName as exc:
+        field = "zone" if exc.kind == "zone" else "indicator"
+        raise RejectedInput(exc.reason, f"{fields.name(field)} {exc.detail}") from None
     return zone, catalogue.indicators[indicator]
 
 
@@ -443,7 +426,7 @@ def _validate_observation_general(
     """validate_observation for any input: every check, and the message of the first that fails."""
     fields = _Fields(raw, "feed row", OBSERVATION_ALIASES)
     fields.require("zone", "indicator", "time_period", "basis")
-    action = fields.choice("action", ACTIONS, default="I")
+    action = _merge_action(fields.choice("action", FEED_ACTIONS, default="I"))
     source = fields.choice("source", SOURCES, default="bureau")
     basis = fields.choice("basis", BASES)
     obs_status = fields.choice("obs_status", OBS_STATUSES, default="A")
@@ -553,7 +536,10 @@ def _spellings(choices: tuple[str, ...], default: str | None) -> dict[str | None
     return out
 
 
-_ACTION_SPELLINGS = _spellings(ACTIONS, "I")
+_ACTION_SPELLINGS = {
+    **_spellings(ACTIONS, "I"),
+    **{spelled: "I" for spelled in ("M", "m")},  # SDMX-CSV 2.1 merge: an insert here
+}
 _SOURCE_SPELLINGS = _spellings(SOURCES, "bureau")
 _BASIS_SPELLINGS = _spellings(BASES, None)
 _STATUS_SPELLINGS = _spellings(OBS_STATUSES, "A")
@@ -591,6 +577,10 @@ def _fast(raw: dict[Any, Any], catalogue: Catalogue, now: datetime) -> Observati
     obs_status = _STATUS_SPELLINGS.get(status)
     source = _SOURCE_SPELLINGS.get(source)
     indicator = catalogue.indicators.get(name)
+    if indicator is None or zone not in catalogue.zones:  # a name as written: one dict lookup
+        names = names_of(catalogue)
+        zone = names.exact["zone"].get(zone, zone)
+        indicator = indicator or catalogue.indicators.get(names.exact["indicator"].get(name, ""))
     if (
         action is None
         or basis is None
@@ -721,8 +711,8 @@ def _learn_factor(written: str, unit: str) -> Decimal | int | None:
     """The factor from a unit as written to ``unit`` (remembered), None when there is none."""
     if len(written) > _SHORT or written.strip() != written:
         return None
-    code = UNIT_ALIASES.get(written, written.upper())
-    factor = convert_unit(1.0, code, unit) if code in UNITS else None
+    code = unit_code(written)
+    factor = convert_unit(1.0, code, unit) if code is not None else None
     if factor is None:
         return None
     exact = Decimal(repr(factor))  # as _factor gives it

@@ -1,0 +1,117 @@
+"""Which reader a published file goes through: the SDMX-shaped feed and plan_targets.csv, or
+the bureau's own tables (a bulletin, a plan's indicator table, a register's export).
+
+A file is recognised by its suffix (a workbook is never an SDMX feed) and, for CSV, by its
+header: the SDMX and plan_targets.csv headers name their key columns in English. The options
+a file was published with (``--plan``, ``--zone``, ``--period``) are kept beside its archived
+copy, so ``produce --replay`` reads it the same way again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+
+from parkpulse.producers.feed import (
+    FEED_KEY_COLUMNS,
+    TARGET_KEY_COLUMNS,
+    FeedRow,
+    read_feed,
+    read_targets,
+)
+from parkpulse.producers.sheets import is_workbook
+from parkpulse.schemas.catalogue import Catalogue
+
+OPTIONS_SUFFIX = ".options.json"
+SNIFF_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    """What a bureau table may need besides its file (ids or names; None: from the file)."""
+
+    plan: str | None = None
+    zone: str | None = None
+    period: str | None = None
+    ledger: Path | None = None  # where bulletin revisions are remembered (DATA_DIR/bulletins)
+
+    def kept(self) -> dict[str, str]:
+        """The options worth keeping beside an archived copy."""
+        return {k: v for k, v in asdict(self).items() if v is not None and k != "ledger"}
+
+
+def rows_of(
+    path: Path,
+    kind: str,
+    catalogue: Catalogue,
+    *,
+    now: datetime,
+    options: ReadOptions | None = None,
+) -> Iterable[FeedRow]:
+    """The validated rows of one file of ``kind`` ("observations" | "targets")."""
+    options = options or ReadOptions()
+    kept = kept_options(path)
+    if kept is not None and not options.kept():  # a replayed copy: read as first published
+        options = replace(kept, ledger=options.ledger)
+    if kind == "targets":
+        if is_workbook(path) or not _english_header(path, TARGET_KEY_COLUMNS):
+            from parkpulse.producers.plan_table import read_plan_table
+
+            return read_plan_table(path, catalogue, plan=options.plan, zone=options.zone)
+        return read_targets(path, catalogue)
+    if is_workbook(path) or not _english_header(path, FEED_KEY_COLUMNS):
+        from parkpulse.producers.bulletin import read_bulletin
+
+        return read_bulletin(path, catalogue, now=now, options=options)
+    return read_feed(path, catalogue, now=now)
+
+
+def _english_header(path: Path, columns: tuple[str, ...]) -> bool:
+    """Whether a text file is one of ours: JSON Lines, or a CSV header with ``columns``."""
+    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+        return True
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(SNIFF_BYTES)
+    except OSError:
+        return True  # the reader reports it
+    text = head.decode("utf-8", "ignore").lstrip("\ufeff \r\n\t")
+    if text.startswith("{"):
+        return True
+    first = text.split("\n", 1)[0].lower()
+    names = {name.strip().strip('"') for name in first.split(",")}
+    # A file with none of the key columns and Chinese in it is a bureau's own table; an
+    # English header that lacks some key column still goes to the feed reader, which says so.
+    if names & {c.lower() for c in columns}:
+        return True
+    try:
+        decoded = head.decode("utf-8")
+    except UnicodeDecodeError:
+        decoded = head.decode("gb18030", "ignore")
+    return not any("\u4e00" <= ch <= "\u9fff" for ch in decoded)
+
+
+def keep_options(archived_copy: Path, options: ReadOptions | None) -> None:
+    """Write ``options`` beside an archived file (nothing when there are none)."""
+    kept = options.kept() if options is not None else {}
+    if kept:
+        archived_copy.with_name(archived_copy.name + OPTIONS_SUFFIX).write_bytes(orjson.dumps(kept))
+
+
+def kept_options(path: Path) -> ReadOptions | None:
+    """The options kept beside an archived file, or None."""
+    side = path.with_name(path.name + OPTIONS_SUFFIX)
+    if not side.is_file():
+        return None
+    try:
+        return ReadOptions(**orjson.loads(side.read_bytes()))
+    except (orjson.JSONDecodeError, TypeError):
+        return None
+
+
+def is_options_file(path: Path) -> bool:
+    return path.name.endswith(OPTIONS_SUFFIX)

@@ -1,0 +1,269 @@
+"""Bulletins (统计月报): the seeds' figures as bulletin sheets give the SDMX feed's records."""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from parkpulse.producers.bulletin import parse_period, read_bulletin
+from parkpulse.producers.feed import FeedRow, read_feed
+from parkpulse.producers.readers import ReadOptions, rows_of
+from parkpulse.schemas.catalogue import load_catalogue, reference_observation_rows
+from parkpulse.schemas.records import Observation
+from parkpulse.schemas.validation import validate_observation
+
+CATALOGUE = load_catalogue()
+NOW = datetime(2021, 11, 15, 10, 0, tzinfo=UTC)
+TITLE = "济宁高新区2021年1-10月主要经济指标"
+HEADER = ["指标名称", "计量单位", "本月", "1-10月", "同比增长(%)"]
+# Seed 003 (济宁高新新闻, 2021-11-05): "今年以来" figures, October assumed as observations.csv does.
+JINING_2021: list[list[Any]] = [
+    ["外贸进出口总额", "亿元", "—", 105.4, ""],
+    ["  其中:出口总额", "亿元", "", 60.1, ""],  # a breakdown the catalogue does not carry
+    ["实际利用外资", "万美元", "", 27000, "…"],
+    ["高新技术企业数", "家", "", 140, ""],
+    ["其中:完成高新技术企业申报", "家", "", 94, ""],
+    ["注:本表为快报数据。", "", "", "", ""],
+]
+
+
+def seed_records() -> set[Observation]:
+    """Jining's 2021 figures as observations.csv gives them, through the feed validation."""
+    rows = [
+        r
+        for r in reference_observation_rows()
+        if r["zone"] == "jining-hitech" and r["time_period"].startswith("2021")
+    ]
+    return {validate_observation(r, CATALOGUE, now=NOW) for r in rows}
+
+
+def write_xlsx(
+    path: Path, rows: list[list[Any]], *, title: str = TITLE, sheet: str = "1-10月"
+) -> Path:
+    book = openpyxl.Workbook()
+    ws = book.active
+    assert ws is not None
+    ws.title = sheet
+    if title:
+        ws.append([title])
+    ws.append(HEADER)
+    for row in rows:
+        ws.append([None if v == "" else v for v in row])
+    book.save(path)
+    return path
+
+
+def write_csv(path: Path, rows: list[list[Any]], encoding: str) -> Path:
+    with path.open("w", encoding=encoding, newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow([TITLE])
+        out.writerow(HEADER)
+        out.writerows(rows)
+    return path
+
+
+def accepted(rows: list[FeedRow]) -> set[Observation]:
+    assert [(r.place, r.error) for r in rows if r.error] == []
+    return {r.record for r in rows if isinstance(r.record, Observation)}
+
+
+def test_jining_2021_as_a_bulletin_is_the_seed_figures(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path / "bulletin.xlsx", JINING_2021)
+    got = accepted(list(read_bulletin(path, CATALOGUE, now=NOW)))
+    assert got == seed_records()
+    assert len(got) == 4
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk"])
+def test_a_csv_bulletin_in_utf8_or_gbk(tmp_path: Path, encoding: str) -> None:
+    path = write_csv(tmp_path / "bulletin.csv", JINING_2021, encoding)
+    rows = list(rows_of(path, "observations", CATALOGUE, now=NOW))
+    assert accepted(rows) == seed_records()
+
+
+def test_zone_and_period_options_win_over_the_title(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path / "b.xlsx", JINING_2021, title="烟台高新区2020年1-6月主要经济指标")
+    options = ReadOptions(zone="济宁高新技术产业开发区", period="2021年1-10月")
+    assert accepted(list(read_bulletin(path, CATALOGUE, now=NOW, options=options))) == (
+        seed_records()
+    )
+
+
+def test_the_sheet_name_gives_the_period_when_the_title_has_only_the_year(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path / "b.xlsx", JINING_2021, title="济宁高新区2021年主要经济指标")
+    assert accepted(list(read_bulletin(path, CATALOGUE, now=NOW))) == seed_records()
+
+
+def test_rejected_cells_are_named(tmp_path: Path) -> None:
+    rows = [
+        ["外贸进出口总额", "亿元", "", "abc", ""],
+        ["进出口总量", "亿元", "", 105.4, ""],
+        ["实际利用外资", "千美元", "", 27000, ""],
+        ["固定资产投资", "亿元", "", 50, "-150"],
+    ]
+    out = list(read_bulletin(write_xlsx(tmp_path / "b.xlsx", rows), CATALOGUE, now=NOW))
+    assert [(r.place, r.error.reason if r.error else None) for r in out] == [
+        ("1-10月!D3", "bad_value"),
+        ("1-10月!A4", "unknown_indicator"),
+        ("1-10月!B5", "unit_mismatch"),
+        ("1-10月!E6", "bad_value"),
+    ]
+    assert "nearest: import_export_total" in str(out[1].error)
+
+
+def test_no_period_is_one_rejection_per_row(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path / "b.xlsx", JINING_2021[:1], title="济宁高新区", sheet="Sheet1")
+    out = list(read_bulletin(path, CATALOGUE, now=NOW))
+    assert [r.error.reason for r in out if r.error] == ["bad_period"]
+    assert "--period" in str(out[0].error)
+
+
+def test_a_multi_zone_sheet(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    ws = book.active
+    assert ws is not None
+    ws.title = "上半年"
+    ws.append(["2020年上半年各高新区主要指标"])
+    ws.append(["园区", "指标", "单位", "本年累计", "同比"])
+    ws.append(["南宁高新区", "新增市场主体", "户", 4165, None])
+    ws.append(["济南高新区", "进出口总额", "亿元", 300.5, 20.1])
+    ws.append(["济南高薪区", "进出口总额", "亿元", 300.5, 20.1])
+    book.save(tmp_path / "zones.xlsx")
+    out = list(read_bulletin(tmp_path / "zones.xlsx", CATALOGUE, now=NOW))
+    got = [(r.record.zone, r.record.indicator, r.record.period, r.record.value) for r in out[:2]]
+    assert got == [
+        ("nanning-hitech", "new_market_entities", "2020-06", 4165.0),
+        ("jinan-hitech", "import_export_total", "2020-06", 300.5),
+    ]
+    assert out[2].place == "上半年!A5" and out[2].error is not None
+    assert out[2].error.reason == "unknown_zone" and "jinan-hitech" in out[2].error.detail
+
+
+def test_a_month_column_and_a_month_yoy(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    ws = book.active
+    assert ws is not None
+    ws.append(["烟台高新区2024年1—2月主要经济指标"])
+    ws.append(["指标", "单位", "当月", "当月同比", "累计", "累计同比"])
+    ws.append(["一般公共预算收入", "亿元", 3.2, 5.5, 7.1, 6.6])
+    book.save(tmp_path / "b.xlsx")
+    out = accepted(list(read_bulletin(tmp_path / "b.xlsx", CATALOGUE, now=datetime.now(UTC))))
+    assert {(o.basis, o.period, o.value, o.yoy_pct) for o in out} == {
+        ("YTD", "2024-02", 7.1, 6.6),
+        ("MONTH", "2024-02", 3.2, 5.5),
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "period"),
+    [
+        ("烟台高新区2024年1-6月主要经济指标", "2024-06"),
+        ("2024年1—2月", "2024-02"),
+        ("2021年一季度", "2021-03"),
+        ("2021年上半年", "2021-06"),
+        ("2021年前三季度", "2021-09"),
+        ("2021年1-12月", "2021-12"),
+        ("2021年全年", "2021-12"),
+        ("2021年10月", "2021-10"),
+        ("2021-07", "2021-07"),
+        ("济宁高新区主要经济指标", None),
+        ("2021年1-13月", None),
+    ],
+)
+def test_periods(text: str, period: str | None) -> None:
+    assert parse_period(text) == period
+
+
+def test_same_workbook_twice_changes_nothing_and_a_changed_value_is_a_revision(
+    tmp_path: Path,
+) -> None:
+    ledger = tmp_path / "ledger"
+    options = ReadOptions(ledger=ledger)
+    first = write_xlsx(tmp_path / "first.xlsx", JINING_2021)
+    once = list(read_bulletin(first, CATALOGUE, now=NOW, options=options))
+    twice = list(read_bulletin(first, CATALOGUE, now=NOW, options=options))
+    assert once == twice and {r.record.revision for r in once if r.record} == {0}
+    changed = [list(JINING_2021[0]), *JINING_2021[1:]]
+    changed[0][3] = 106.0
+    second = list(
+        read_bulletin(
+            write_xlsx(tmp_path / "second.xlsx", changed), CATALOGUE, now=NOW, options=options
+        )
+    )
+    revised = [r for r in second if r.revised]
+    assert [(r.record.indicator, r.record.value, r.record.revision) for r in revised] == [
+        ("import_export_total", 106.0, 1)
+    ]
+    assert {r.record.revision for r in second if r.record and not r.revised} == {0}
+    # The first file replayed (produce --replay) still gives what it gave: revision 0.
+    again = list(read_bulletin(first, CATALOGUE, now=NOW, options=options))
+    assert again == once
+
+
+# -- a bulletin and the SDMX feed of the same figures give the same records -------------------
+
+FLOWS = sorted(
+    i.id for i in CATALOGUE.indicators.values() if i.kind == "flow" and i.unit == "CNY_100M"
+)
+SDMX_HEADER = (
+    "STRUCTURE,STRUCTURE_ID,ACTION,ZONE,INDICATOR,TIME_PERIOD,BASIS,OBS_VALUE,UNIT_MEASURE,YOY_PCT"
+)
+_FIGURES = st.dictionaries(
+    st.sampled_from(FLOWS),
+    st.tuples(
+        st.decimals(min_value=0, max_value=99999, places=2).map(str),
+        st.one_of(st.none(), st.decimals(min_value=-99, max_value=500, places=1).map(str)),
+        st.booleans(),  # written in 万元 rather than 亿元
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.sampled_from(sorted(CATALOGUE.zones)),
+    st.integers(min_value=2016, max_value=2021),
+    st.integers(min_value=1, max_value=10),
+    _FIGURES,
+)
+def test_a_bulletin_and_the_sdmx_feed_of_the_same_figures_give_the_same_records(
+    zone: str, year: int, month: int, figures: dict[str, tuple[str, str | None, bool]]
+) -> None:
+    name_zh = CATALOGUE.zones[zone].name_zh
+    rows, lines = [], [SDMX_HEADER]
+    for indicator, (value, yoy, in_10k) in figures.items():
+        shown = str(float(value) * 10_000) if in_10k else value
+        rows.append(
+            [
+                CATALOGUE.indicators[indicator].name_zh,
+                "万元" if in_10k else "亿元",
+                "",
+                shown,
+                yoy or "",
+            ]
+        )
+        lines.append(
+            f"dataflow,PARKPULSE:ZONE_MONTHLY(1.0),I,{zone},{indicator},{year}-{month:02d},YTD,"
+            f"{value},CNY_100M,{yoy or ''}"
+        )
+    with tempfile.TemporaryDirectory() as folder:
+        sheet = write_xlsx(
+            Path(folder) / "b.xlsx",
+            rows,
+            title=f"{name_zh}{year}年1-{month}月主要指标",
+            sheet="月报",
+        )
+        feed = Path(folder) / "feed.csv"
+        feed.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        from_bulletin = accepted(list(read_bulletin(sheet, CATALOGUE, now=NOW)))
+        from_feed = accepted(list(read_feed(feed, CATALOGUE, now=NOW)))
+    assert from_bulletin == from_feed

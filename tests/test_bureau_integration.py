@@ -1,0 +1,88 @@
+"""The bureau's own tables on the embedded stack (real Tansu broker, Faust worker, chdb):
+a plan table and a bulletin in, status rows out, asked for by Chinese names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import openpyxl
+import orjson
+import pytest
+
+from tests.conftest import RunningStack, wait_until
+from tests.test_plan_table import TABLE_2, write_xlsx
+
+pytestmark = pytest.mark.integration
+
+ZONE = "wuxi-hitech"
+
+
+def bulletin(path: Path, import_export: float, budget: object = 60.2) -> Path:
+    book = openpyxl.Workbook()
+    ws = book.active
+    assert ws is not None
+    ws.title = "1-6月"
+    ws.append(["无锡高新区2021年1-6月主要经济指标"])
+    ws.append(["指标名称", "计量单位", "本月", "1-6月", "同比增长(%)"])
+    ws.append(["外贸进出口总额", "亿元", None, import_export, 30.5])
+    ws.append(["一般公共预算收入", "亿元", None, budget, 8.0])
+    ws.append(["注:快报数。"])
+    book.save(path)
+    return path
+
+
+def test_plan_table_and_bulletin_in_status_by_name_out(stack: RunningStack, tmp_path: Path) -> None:
+    plan = write_xlsx(tmp_path / "plan.xlsx", TABLE_2)
+    result = stack.cli("targets", str(plan), "--plan", "it-bureau", "--zone", "无锡高新区")
+    assert result.returncode == 0, result.stderr
+    assert "31 published, 0 rejected" in result.stdout
+
+    first = bulletin(tmp_path / "first.xlsx", 400.1)
+    result = stack.cli("produce", str(first))
+    assert result.returncode == 0, result.stderr
+    assert "2 published, 0 rejected" in result.stdout
+    result = stack.cli("produce", str(first))  # the same workbook twice changes nothing
+    assert result.returncode == 0 and "revised" not in result.stdout
+
+    def trade_row(value: float) -> dict | None:
+        result = stack.cli(
+            "status", "--zone", "无锡高新技术产业开发区", "--indicator", "进出口总额",
+            "--plan", "it-bureau", "--format", "json",
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        rows = orjson.loads(result.stdout)
+        return rows[0] if rows and rows[0]["actual"] == value else None
+
+    row = wait_until(lambda: trade_row(400.1), timeout=60)
+    assert (row["zone"], row["indicator"], row["period"]) == (
+        ZONE,
+        "import_export_total",
+        "2021-06",
+    )
+
+    second = bulletin(tmp_path / "second.xlsx", 410.0)
+    result = stack.cli("produce", str(second))
+    assert result.returncode == 0, result.stderr
+    assert "1 revised" in result.stdout
+    wait_until(lambda: trade_row(410.0), timeout=60)
+
+
+def test_bad_cells_and_unknown_filters_are_one_line(stack: RunningStack, tmp_path: Path) -> None:
+    bad = bulletin(tmp_path / "bad.xlsx", 1.0, budget="abc")
+    result = stack.cli("produce", str(bad))
+    assert result.returncode == 2
+    assert "1-6月!D4 bad_value" in result.stderr
+
+    def dead() -> dict | None:
+        rows = orjson.loads(stack.cli("deadletter", "--format", "json").stdout)
+        return next((r for r in rows if r["origin"] == "bad.xlsx:1-6月!D4"), None)
+
+    letter = wait_until(dead, timeout=60)
+    assert letter["reason"] == "bad_value" and letter["line"] == 4
+
+    for value in ("无锡高薪区", "a b&c"):
+        result = stack.cli("status", "--zone", value)
+        assert result.returncode == 1
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+        assert result.stderr.startswith(f"parkpulse: --zone {value!r} is not a known zone")
+    assert "nearest: wuxi-hitech" in stack.cli("status", "--zone", "无锡高薪区").stderr
