@@ -83,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--indicator")
     status.add_argument("--plan")
     status.add_argument("--format", choices=("table", "json"), default="table")
+    status.add_argument(
+        "--status", type=_status_list, help="only these statuses, e.g. behind,at_risk"
+    )
+    status.add_argument("--binding", action="store_true", help="only binding (约束性) targets")
+    status.add_argument(
+        "--sort", choices=("key", "attainment"), default="key", help="attainment: lowest first"
+    )
 
     scorecard = verbs.add_parser("scorecard", help="the per-zone roll-up")
     _common(scorecard)
@@ -137,6 +144,24 @@ def build_parser() -> argparse.ArgumentParser:
         "never read from PARKPULSE_CLICKHOUSE_URL, so a bench cannot write into production",
     )
     return parser
+
+
+def _status_list(text: str) -> list[str]:
+    from parkpulse.schemas.records import STATUSES
+
+    codes = [c.strip() for c in text.split(",") if c.strip()]
+    unknown = [c for c in codes if c not in STATUSES]
+    if unknown or not codes:
+        raise argparse.ArgumentTypeError(
+            f"unknown status {', '.join(unknown) or text!r}; one or more of {', '.join(STATUSES)}"
+        )
+    return codes
+
+
+def _catalogue(settings: Settings) -> Any:
+    from parkpulse.schemas.catalogue import load_catalogue
+
+    return load_catalogue(settings.reference_dir)
 
 
 def _envelope_size(text: str) -> int:
@@ -211,7 +236,11 @@ def _print(console: Console, fmt: str, data: Any, table: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = settings_from(args)
+    try:
+        settings = settings_from(args)
+    except ValueError as exc:  # a bad PARKPULSE_* value
+        print(f"parkpulse: {exc}", file=sys.stderr)
+        return 1
     setup_logging(settings.log_level)
     # Piped output gets a wide table rather than rich's 80-column default.
     console = Console() if sys.stdout.isatty() else Console(width=200)
@@ -242,15 +271,18 @@ def _dispatch(args: argparse.Namespace, settings: Settings, console: Console) ->
     if args.verb == "status":
         params = {"zone": args.zone, "indicator": args.indicator, "plan": args.plan}
         rows = query(settings, "/api/status", params, "latest_status")
-        _print(console, args.format, scoreboard.status_json(rows), scoreboard.status_table(rows))
+        rows = scoreboard.select_status(rows, args.status, args.binding, args.sort)
+        table = scoreboard.status_table(rows, lang=settings.lang, catalogue=_catalogue(settings))
+        _print(console, args.format, scoreboard.status_json(rows), table)
         return 0
     if args.verb == "scorecard":
         rows = query(settings, "/api/scorecard", {}, "scorecards")
-        _print(console, args.format, rows, scoreboard.scorecard_table(rows))
+        table = scoreboard.scorecard_table(rows, settings.lang, _catalogue(settings))
+        _print(console, args.format, rows, table)
         return 0
     if args.verb == "deadletter":
         rows = query(settings, "/api/deadletter", {"limit": args.limit}, "deadletters")
-        _print(console, args.format, rows, scoreboard.deadletter_table(rows))
+        _print(console, args.format, rows, scoreboard.deadletter_table(rows, settings.lang))
         return 0
     raise AssertionError(args.verb)  # argparse only lets known verbs through
 

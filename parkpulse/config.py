@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from parkpulse.vocabulary import DEFAULT_LANG, Lang, lang_of
+
 ENV_PREFIX = "PARKPULSE_"
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
@@ -111,6 +113,7 @@ class Settings:
     partitions: int = 4
     log_level: str = "INFO"
     reference_dir: Path | None = None  # extra zones.csv / indicators.csv
+    lang: Lang = DEFAULT_LANG  # zh | en: words people read (tables, board, reports, alerts)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -148,6 +151,7 @@ class Settings:
             partitions=int(get("PARTITIONS") or base.partitions),
             log_level=get("LOG_LEVEL") or base.log_level,
             reference_dir=Path(ref) if (ref := get("REFERENCE_DIR")) else None,
+            lang=lang_of(get("LANG")),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -181,6 +185,7 @@ class Settings:
             "PARTITIONS": self.partitions,
             "LOG_LEVEL": self.log_level,
             "REFERENCE_DIR": self.reference_dir,
+            "LANG": self.lang,
         }
         return {ENV_PREFIX + k: str(v) for k, v in values.items() if v is not None and v != ""}
 

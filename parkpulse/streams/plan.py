@@ -16,6 +16,11 @@ Where DESIGN.md is silent:
 - Lower is better: attainment = expected/actual, gap_pp of growth = g·100 − actual_pct, and a
   flow or cumulative target is achieved only once its period is complete (YTD only grows).
 - Comparisons allow 1e-9 of float noise, so a figure exactly on its path is on_track.
+- out_of_reach (flow level targets): the rest-of-year growth of year k at month m is
+  ((YTD(k,12) − YTD(k,m)) / (YTD(k−1,12) − YTD(k−1,m)) − 1)·100; the best of it over the years
+  k < y with all four figures (and a positive remainder) is best_rest_growth_pct, and
+  out_of_reach = required_growth_pct > best_rest_growth_pct. Unknown (None) when either is, so
+  in December (no rest of year) and before two full years are on record.
 """
 
 from __future__ import annotations
@@ -144,6 +149,8 @@ class _Reading:
     projected_year_end: float | None = None
     required_growth_pct: float | None = None
     seasonal_source: str | None = None
+    best_rest_growth_pct: float | None = None
+    out_of_reach: bool | None = None
 
 
 def _meets(actual: float, target: float | None, higher_is_better: bool) -> bool:
@@ -168,6 +175,42 @@ def _required_growth(
     return ((annual - actual) / remainder - 1) * 100
 
 
+def rest_of_year_growth(series: Series, year: int, month: int) -> float | None:
+    """((YTD(k,12) − YTD(k,m)) / (YTD(k−1,12) − YTD(k−1,m)) − 1)·100 for k = ``year``."""
+    figures = [series.ytd.get(YearMonth(y, m)) for y in (year, year - 1) for m in (12, month)]
+    if month >= 12 or any(f is None for f in figures):
+        return None
+    full, upto, prior_full, prior_upto = figures  # type: ignore[misc]
+    remainder = prior_full - prior_upto
+    if remainder <= 0:
+        return None
+    return ((full - upto) / remainder - 1) * 100
+
+
+def best_rest_growth(series: Series, at: YearMonth) -> float | None:
+    """The highest rest-of-year growth from month m that a year before ``at`` showed."""
+    years = sorted({m.year for m in series.ytd if m.year < at.year})
+    found = [g for k in years if (g := rest_of_year_growth(series, k, at.month)) is not None]
+    return max(found) if found else None
+
+
+def out_of_reach(required_pct: float | None, best_pct: float | None) -> bool | None:
+    """The required rest-of-year growth exceeds the best on record (None when either unknown)."""
+    if required_pct is None or best_pct is None:
+        return None
+    return required_pct > best_pct + EPSILON * max(1.0, abs(best_pct))
+
+
+def _flow_out_of_reach(
+    met: bool, required: float | None, best: float | None, higher_is_better: bool
+) -> bool | None:
+    # A met target is within reach; a lower-is-better flow must stay *below* a growth, which
+    # the best growth on record says nothing about.
+    if met:
+        return False
+    return out_of_reach(required, best) if higher_is_better else None
+
+
 def _level_flow(
     target: PlanTarget, ind: Indicator, series: Series, at: YearMonth
 ) -> _Reading | None:
@@ -179,14 +222,18 @@ def _level_flow(
     share, source = seasonal_share(series, at)
     # A lower-is-better flow only proves its year's target once the year is complete.
     met = _meets(actual, annual, ind.higher_is_better) and (ind.higher_is_better or at.month == 12)
+    required = _required_growth(series, at, annual, actual)
+    best = best_rest_growth(series, at)
     return _Reading(
         actual=actual,
         expected=None if annual is None else annual * share,
         annual_target=annual,
         met=met,
         projected_year_end=actual / share if share > 0 else None,
-        required_growth_pct=_required_growth(series, at, annual, actual),
+        required_growth_pct=required,
         seasonal_source=source,
+        best_rest_growth_pct=best,
+        out_of_reach=_flow_out_of_reach(met, required, best, ind.higher_is_better),
     )
 
 
@@ -319,11 +366,13 @@ def _finish(
         projected_year_end=reading.projected_year_end,
         required_growth_pct=reading.required_growth_pct,
         seasonal_source=reading.seasonal_source,
+        best_rest_growth_pct=reading.best_rest_growth_pct,
+        out_of_reach=reading.out_of_reach,
     )
 
 
 def _row(
-    target: PlanTarget, period: str, status: str, **numbers: float | str | None
+    target: PlanTarget, period: str, status: str, **numbers: float | str | bool | None
 ) -> IndicatorStatus:
     return IndicatorStatus(
         zone=target.zone,
