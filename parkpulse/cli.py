@@ -8,7 +8,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument(
         "--sort", choices=("key", "attainment"), default="key", help="attainment: lowest first"
     )
+
+    explain = verbs.add_parser(
+        "explain", help="one status row: its inputs and every formula with its numbers"
+    )
+    _common(explain)
+    explain.add_argument("zone")
+    explain.add_argument("indicator")
+    explain.add_argument("plan", nargs="?", help="needed when the indicator has several plans")
+    explain.add_argument("--period", help="YYYY-MM (default: the latest month)")
+    explain.add_argument("--format", choices=("table", "json"), default="table")
 
     scorecard = verbs.add_parser("scorecard", help="the per-zone roll-up")
     _common(scorecard)
@@ -209,8 +219,11 @@ def broker_settings(settings: Settings) -> Settings:
     return settings.with_overrides(broker=info["broker"])
 
 
-def query(settings: Settings, path: str, params: dict[str, Any], method: str) -> Any:
-    """Ask the running stack's API, or a ClickHouse server, or the embedded store directly."""
+def query(
+    settings: Settings, path: str, params: dict[str, Any], method: str | Callable[..., Any]
+) -> Any:
+    """Ask the running stack's API, or a ClickHouse server, or the embedded store directly
+    (``method``: a store method's name, or a function of the store and the params)."""
     info = None if settings.clickhouse_url else running_stack(settings)
     if info is not None:
         qs = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
@@ -222,7 +235,9 @@ def query(settings: Settings, path: str, params: dict[str, Any], method: str) ->
         raise NoStack(f"no data under {settings.data_dir}; run `parkpulse run` first")
     store = ClickHouseStore.open(settings.clickhouse)
     try:
-        return store.run(getattr(store, method), *params.values())
+        if isinstance(method, str):
+            return store.run(getattr(store, method), *params.values())
+        return store.run(method, store, *params.values())
     finally:
         store.close()
 
@@ -275,6 +290,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings, console: Console) ->
         table = scoreboard.status_table(rows, lang=settings.lang, catalogue=_catalogue(settings))
         _print(console, args.format, scoreboard.status_json(rows), table)
         return 0
+    if args.verb == "explain":
+        return _explain(args, settings, console)
     if args.verb == "scorecard":
         rows = query(settings, "/api/scorecard", {}, "scorecards")
         table = scoreboard.scorecard_table(rows, settings.lang, _catalogue(settings))
@@ -322,6 +339,35 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
             print(format_summary(s, item.path), file=sys.stderr)
         rejected += s.rejected
     return EXIT_REJECTED if rejected else 0
+
+
+def _explain(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from functools import partial
+
+    from parkpulse.explain import ExplainError, check_request, explanation_doc, run_explain
+
+    catalogue = _catalogue(settings)
+    params = {
+        "zone": args.zone,
+        "indicator": args.indicator,
+        "plan": args.plan,
+        "period": args.period,
+    }
+
+    def fetch() -> Any:
+        check_request(catalogue, args.zone, args.indicator, args.period)
+        try:
+            return query(settings, "/api/explain", params, partial(explanation_doc, catalogue))
+        except urllib.error.HTTPError as exc:  # the API says why in its JSON body
+            return orjson.loads(exc.read() or b"{}") or None
+
+    try:
+        code, error = run_explain(fetch, args.format, settings.lang, catalogue, console)
+    except ExplainError as exc:
+        code, error = 1, str(exc)
+    if error:
+        print(f"parkpulse explain: {error}", file=sys.stderr)
+    return code
 
 
 def _simulate(args: argparse.Namespace, settings: Settings, console: Console) -> int:
