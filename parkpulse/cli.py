@@ -8,7 +8,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,23 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--indicator")
     status.add_argument("--plan")
     status.add_argument("--format", choices=("table", "json"), default="table")
+    status.add_argument(
+        "--status", type=_status_list, help="only these statuses, e.g. behind,at_risk"
+    )
+    status.add_argument("--binding", action="store_true", help="only binding (约束性) targets")
+    status.add_argument(
+        "--sort", choices=("key", "attainment"), default="key", help="attainment: lowest first"
+    )
+
+    explain = verbs.add_parser(
+        "explain", help="one status row: its inputs and every formula with its numbers"
+    )
+    _common(explain)
+    explain.add_argument("zone")
+    explain.add_argument("indicator")
+    explain.add_argument("plan", nargs="?", help="needed when the indicator has several plans")
+    explain.add_argument("--period", help="YYYY-MM (default: the latest month)")
+    explain.add_argument("--format", choices=("table", "json"), default="table")
 
     scorecard = verbs.add_parser("scorecard", help="the per-zone roll-up")
     _common(scorecard)
@@ -155,6 +172,24 @@ def _bureau_options(parser: argparse.ArgumentParser, *, plan: bool) -> None:
         parser.add_argument("--period", help="period of a bulletin sheet (2024-06, 1-6月, 上半年)")
 
 
+def _status_list(text: str) -> list[str]:
+    from parkpulse.schemas.records import STATUSES
+
+    codes = [c.strip() for c in text.split(",") if c.strip()]
+    unknown = [c for c in codes if c not in STATUSES]
+    if unknown or not codes:
+        raise argparse.ArgumentTypeError(
+            f"unknown status {', '.join(unknown) or text!r}; one or more of {', '.join(STATUSES)}"
+        )
+    return codes
+
+
+def _catalogue(settings: Settings) -> Any:
+    from parkpulse.schemas.catalogue import load_catalogue
+
+    return load_catalogue(settings.reference_dir)
+
+
 def _envelope_size(text: str) -> int:
     size = int(text)
     if not 1 <= size <= ENVELOPE_MAX:
@@ -200,8 +235,11 @@ def broker_settings(settings: Settings) -> Settings:
     return settings.with_overrides(broker=info["broker"], broker_epoch=info.get("broker_epoch"))
 
 
-def query(settings: Settings, path: str, params: dict[str, Any], method: str) -> Any:
-    """Ask the running stack's API, or a ClickHouse server, or the embedded store directly."""
+def query(
+    settings: Settings, path: str, params: dict[str, Any], method: str | Callable[..., Any]
+) -> Any:
+    """Ask the running stack's API, or a ClickHouse server, or the embedded store directly
+    (``method``: a store method's name, or a function of the store and the params)."""
     info = None if settings.clickhouse_url else running_stack(settings)
     if info is not None:
         qs = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
@@ -216,7 +254,9 @@ def query(settings: Settings, path: str, params: dict[str, Any], method: str) ->
         raise NoStack(f"no data under {settings.data_dir}; run `parkpulse run` first")
     store = ClickHouseStore.open(settings.clickhouse)
     try:
-        return store.run(getattr(store, method), *params.values())
+        if isinstance(method, str):
+            return store.run(getattr(store, method), *params.values())
+        return store.run(method, store, *params.values())
     finally:
         store.close()
 
@@ -238,7 +278,11 @@ def _print(console: Console, fmt: str, data: Any, table: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = settings_from(args)
+    try:
+        settings = settings_from(args)
+    except ValueError as exc:  # a bad PARKPULSE_* value
+        print(f"parkpulse: {exc}", file=sys.stderr)
+        return 1
     setup_logging(settings.log_level)
     # Piped output gets a wide table rather than rich's 80-column default.
     console = Console() if sys.stdout.isatty() else Console(width=200)
@@ -271,15 +315,20 @@ def _dispatch(args: argparse.Namespace, settings: Settings, console: Console) ->
         return _bench(args, console)
     if args.verb == "status":
         rows = _status(args, settings)
-        _print(console, args.format, scoreboard.status_json(rows), scoreboard.status_table(rows))
+        rows = scoreboard.select_status(rows, args.status, args.binding, args.sort)
+        table = scoreboard.status_table(rows, lang=settings.lang, catalogue=_catalogue(settings))
+        _print(console, args.format, scoreboard.status_json(rows), table)
         return 0
+    if args.verb == "explain":
+        return _explain(args, settings, console)
     if args.verb == "scorecard":
         rows = query(settings, "/api/scorecard", {}, "scorecards")
-        _print(console, args.format, rows, scoreboard.scorecard_table(rows))
+        table = scoreboard.scorecard_table(rows, settings.lang, _catalogue(settings))
+        _print(console, args.format, rows, table)
         return 0
     if args.verb == "deadletter":
         rows = query(settings, "/api/deadletter", {"limit": args.limit}, "deadletters")
-        _print(console, args.format, rows, scoreboard.deadletter_table(rows))
+        _print(console, args.format, rows, scoreboard.deadletter_table(rows, settings.lang))
         return 0
     raise AssertionError(args.verb)  # argparse only lets known verbs through
 
@@ -345,6 +394,35 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
             print(format_summary(s, item.path), file=sys.stderr)
         rejected += s.rejected
     return EXIT_REJECTED if rejected else 0
+
+
+def _explain(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from functools import partial
+
+    from parkpulse.explain import ExplainError, check_request, explanation_doc, run_explain
+
+    catalogue = _catalogue(settings)
+    params = {
+        "zone": args.zone,
+        "indicator": args.indicator,
+        "plan": args.plan,
+        "period": args.period,
+    }
+
+    def fetch() -> Any:
+        check_request(catalogue, args.zone, args.indicator, args.period)
+        try:
+            return query(settings, "/api/explain", params, partial(explanation_doc, catalogue))
+        except urllib.error.HTTPError as exc:  # the API says why in its JSON body
+            return orjson.loads(exc.read() or b"{}") or None
+
+    try:
+        code, error = run_explain(fetch, args.format, settings.lang, catalogue, console)
+    except ExplainError as exc:
+        code, error = 1, str(exc)
+    if error:
+        print(f"parkpulse explain: {error}", file=sys.stderr)
+    return code
 
 
 def _simulate(args: argparse.Namespace, settings: Settings, console: Console) -> int:

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from parkpulse.vocabulary import DEFAULT_LANG, Lang, lang_of
+
 ENV_PREFIX = "PARKPULSE_"
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
@@ -114,6 +116,7 @@ class Settings:
     # Which incarnation of the embedded broker this is (set by ``run``'s supervisor at each
     # start of Tansu): kept-file offsets of another incarnation mean nothing (producers/kept.py).
     broker_epoch: str | None = None
+    lang: Lang = DEFAULT_LANG  # zh | en: words people read (tables, board, reports, alerts)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -152,6 +155,7 @@ class Settings:
             log_level=get("LOG_LEVEL") or base.log_level,
             reference_dir=Path(ref) if (ref := get("REFERENCE_DIR")) else None,
             broker_epoch=get("BROKER_EPOCH"),
+            lang=lang_of(get("LANG")),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -186,6 +190,7 @@ class Settings:
             "LOG_LEVEL": self.log_level,
             "REFERENCE_DIR": self.reference_dir,
             "BROKER_EPOCH": self.broker_epoch,
+            "LANG": self.lang,
         }
         return {ENV_PREFIX + k: str(v) for k, v in values.items() if v is not None and v != ""}
 

@@ -1,4 +1,8 @@
-"""Readable tables for people: the live scoreboard, ``status``, ``scorecard``, ``deadletter``."""
+"""Readable tables for people: the live scoreboard, ``status``, ``scorecard``, ``deadletter``.
+
+Headers, status words and names come from parkpulse.vocabulary in the configured language;
+``--format json`` keeps the English keys and codes.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,16 @@ from typing import Any
 
 from rich.table import Table
 
+from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.records import STATUSES
+from parkpulse.vocabulary import (
+    DEFAULT_LANG,
+    Lang,
+    indicator_name,
+    status_label,
+    text,
+    zone_name,
+)
 
 STATUS_STYLE = {
     "achieved": "bold green",
@@ -33,6 +46,9 @@ STATUS_JSON_KEYS = (
     "projected_year_end",
     "required_growth_pct",
     "status",
+    "binding",
+    "best_rest_growth_pct",
+    "out_of_reach",
 )
 
 
@@ -41,14 +57,58 @@ def status_json(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [{k: row.get(k) for k in STATUS_JSON_KEYS} for row in rows]
 
 
+SORTS = ("key", "attainment")
+
+
+def select_status(
+    rows: Iterable[Mapping[str, Any]],
+    statuses: Iterable[str] | None = None,
+    binding: bool = False,
+    sort: str = "key",
+) -> list[Mapping[str, Any]]:
+    """Rows with one of ``statuses`` (all when None), only binding ones if asked, sorted by key
+    or by attainment (lowest first, rows without one last)."""
+    wanted = set(statuses) if statuses else None
+    kept = [
+        r
+        for r in rows
+        if (wanted is None or r.get("status") in wanted) and (not binding or r.get("binding"))
+    ]
+    if sort == "attainment":
+        return sorted(
+            kept,
+            key=lambda r: (
+                r.get("attainment") is None,
+                r.get("attainment") or 0.0,
+                r.get("zone", ""),
+                r.get("indicator", ""),
+            ),
+        )
+    return kept
+
+
 def _num(value: Any, fmt: str = "{:,.2f}") -> str:
     return "" if value is None else fmt.format(value)
 
 
-def status_table(rows: Iterable[Mapping[str, Any]], title: str = "parkpulse status") -> Table:
+def _named(name: str, ident: str) -> str:
+    """A name with its id beneath (ids are what --zone/--indicator take)."""
+    return ident if name == ident else f"{name}\n[dim]{ident}[/]"
+
+
+def status_cell(status: str, lang: Lang) -> str:
+    return f"[{STATUS_STYLE.get(status, '')}]{status_label(status, lang)}[/]"
+
+
+def status_table(
+    rows: Iterable[Mapping[str, Any]],
+    title: str | None = None,
+    lang: Lang = DEFAULT_LANG,
+    catalogue: Catalogue | None = None,
+) -> Table:
     """Zone × indicator × plan → status, attainment and the numbers behind it."""
-    table = Table(title=title, header_style="bold", show_lines=False)
-    for col, justify in (
+    table = Table(title=title or text("status_title", lang), header_style="bold")
+    for key, justify in (
         ("zone", "left"),
         ("indicator", "left"),
         ("plan", "left"),
@@ -57,43 +117,52 @@ def status_table(rows: Iterable[Mapping[str, Any]], title: str = "parkpulse stat
         ("attainment", "right"),
         ("actual", "right"),
         ("expected", "right"),
-        ("annual target", "right"),
-        ("gap pp", "right"),
-        ("needs growth %", "right"),
+        ("annual_target", "right"),
+        ("gap_pp", "right"),
+        ("required_growth", "right"),
     ):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        table.add_column(text(key, lang), justify=justify)  # type: ignore[arg-type]
     for row in rows:
-        status = row.get("status") or ""
+        zone, indicator = row.get("zone", ""), row.get("indicator", "")
+        needs = _num(row.get("required_growth_pct"), "{:+.1f}")
+        if row.get("out_of_reach"):
+            needs += " [bold red]![/]"
         table.add_row(
-            row.get("zone", ""),
-            row.get("indicator", ""),
+            _named(zone_name(zone, catalogue, lang), zone),
+            _named(indicator_name(indicator, catalogue, lang), indicator),
             row.get("plan", ""),
             row.get("period", ""),
-            f"[{STATUS_STYLE.get(status, '')}]{status}[/]",
+            status_cell(row.get("status") or "", lang),
             _num(row.get("attainment"), "{:.1%}"),
             _num(row.get("actual")),
             _num(row.get("expected")),
             _num(row.get("annual_target")),
             _num(row.get("gap_pp"), "{:+.1f}"),
-            _num(row.get("required_growth_pct"), "{:+.1f}"),
+            needs,
         )
     return table
 
 
-def scorecard_table(rows: Iterable[Mapping[str, Any]]) -> Table:
-    table = Table(title="zone scorecards", header_style="bold")
-    table.add_column("zone")
-    table.add_column("period")
+def scorecard_table(
+    rows: Iterable[Mapping[str, Any]],
+    lang: Lang = DEFAULT_LANG,
+    catalogue: Catalogue | None = None,
+) -> Table:
+    table = Table(title=text("scorecard_title", lang), header_style="bold")
+    table.add_column(text("zone", lang))
+    table.add_column(text("period", lang))
     for status in STATUSES:
-        table.add_column(status.replace("_", " "), justify="right", style=STATUS_STYLE[status])
-    table.add_column("worst binding")
-    table.add_column("median attainment", justify="right")
+        table.add_column(status_label(status, lang), justify="right", style=STATUS_STYLE[status])
+    table.add_column(text("worst_binding", lang))
+    table.add_column(text("median_attainment", lang), justify="right")
     for row in rows:
         worst = row.get("worst_binding_indicator") or ""
+        if worst:
+            worst = indicator_name(worst, catalogue, lang)
         if worst and row.get("worst_binding_attainment") is not None:
             worst += f" ({row['worst_binding_attainment']:.1%})"
         table.add_row(
-            row["zone"],
+            _named(zone_name(row["zone"], catalogue, lang), row["zone"]),
             row.get("period", ""),
             *(str(row.get(s, 0)) for s in STATUSES),
             worst,
@@ -102,10 +171,10 @@ def scorecard_table(rows: Iterable[Mapping[str, Any]]) -> Table:
     return table
 
 
-def deadletter_table(rows: Iterable[Mapping[str, Any]]) -> Table:
-    table = Table(title="dead letters", header_style="bold")
-    for col in ("received", "topic", "origin", "line", "reason", "detail"):
-        table.add_column(col)
+def deadletter_table(rows: Iterable[Mapping[str, Any]], lang: Lang = DEFAULT_LANG) -> Table:
+    table = Table(title=text("deadletter_title", lang), header_style="bold")
+    for key in ("received", "topic", "origin", "line", "reason", "detail"):
+        table.add_column(text(key, lang))
     for row in rows:
         table.add_row(
             str(row.get("received_at", ""))[:19],

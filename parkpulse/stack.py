@@ -58,6 +58,7 @@ from parkpulse.sinks.metrics import PipelineMetrics
 from parkpulse.streams.app import build_app, retry_store
 from parkpulse.streams.landing import keep_marking_landed
 from parkpulse.topics import ensure_topics
+from parkpulse.vocabulary import DEFAULT_LANG, Lang, text
 
 log = get_logger("run")
 
@@ -97,7 +98,12 @@ def write_run_file(
     settings.run_file.write_bytes(orjson.dumps(info, option=orjson.OPT_INDENT_2))
 
 
-async def _scoreboard(store: ClickHouseStore, console: Console) -> None:
+async def _scoreboard(
+    store: ClickHouseStore,
+    console: Console,
+    lang: Lang = DEFAULT_LANG,
+    catalogue: Catalogue | None = None,
+) -> None:
     """Redraw the status table whenever it changes (in place on a terminal)."""
     last: list[dict[str, Any]] | None = None
     live = Live(console=console, auto_refresh=False) if console.is_terminal else None
@@ -108,7 +114,8 @@ async def _scoreboard(store: ClickHouseStore, console: Console) -> None:
             if rows == last:
                 continue
             last = rows
-            table = status_table(rows, title=f"parkpulse scoreboard — {len(rows)} targets")
+            title = f"{text('scoreboard', lang)} — {len(rows)}"
+            table = status_table(rows, title=title, lang=lang, catalogue=catalogue)
             if live is not None:
                 live.update(table, refresh=True)
             else:
@@ -222,7 +229,10 @@ def work(
             report = settings.data_dir / "report.html"
             spawn("report", lambda: keep_report_fresh(ready_store, catalogue, report))
             if scoreboard:
-                spawn("scoreboard", lambda: _scoreboard(ready_store, console))
+                spawn(
+                    "scoreboard",
+                    lambda: _scoreboard(ready_store, console, settings.lang, catalogue),
+                )
 
         app = build_app(settings, store, metrics, catalogue, on_ready=_guarded(on_ready))
         guard = CommitGuard(app)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +12,8 @@ from parkpulse.producers.feed import read_feed
 from parkpulse.schemas.catalogue import load_catalogue, load_plan_targets
 from parkpulse.schemas.records import Observation
 from parkpulse.streams.plan import evaluate, scorecard
+from parkpulse.vocabulary import text
+from tests.browser import render
 from tests.conftest import DemoRun
 
 pytestmark = pytest.mark.integration
@@ -26,7 +27,7 @@ def test_run_prints_ready_publishes_and_stops_cleanly(demo_run: DemoRun) -> None
     assert sum("ready" in line for line in demo_run.lines) == 1
     assert "published plan_targets.csv: 33 accepted, 0 rejected" in out
     assert "published demo-feed.csv: 1243 accepted, 3 rejected" in out
-    assert "parkpulse scoreboard" in out and "jinan-hitech" in out  # the live scoreboard
+    assert text("scoreboard", "zh") in out and "济南高新技术产业开发区" in out  # the scoreboard
     assert not (demo_run.data_dir / "run.json").exists()  # removed on a clean stop
 
 
@@ -72,30 +73,9 @@ def test_report_renders_in_a_headless_browser(demo_run: DemoRun, tmp_path: Path)
     text = report.read_text(encoding="utf-8")
     assert "济南高新技术产业开发区" in text
     shot = tmp_path / "report.png"
-    common = [
-        "chromium",
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ]
-    dom = subprocess.run(
-        [*common, "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=120
-    )
-    assert dom.returncode == 0, dom.stderr[-2000:]
+    dom = render(report.as_uri(), tmp_path, shot)
     # Every (zone, indicator, plan) with a row has a chart and a table row in the rendered DOM.
     targets = {(t.zone, t.indicator, t.plan) for t in load_plan_targets()}
-    assert dom.stdout.count("<figure>") == len(targets)
-    assert dom.stdout.count('class="status"') == len(targets)
-    assert dom.stdout.count("<polyline") >= 2 * 25  # actual and plan path lines
-    result = subprocess.run(
-        [*common, f"--screenshot={shot}", "--window-size=1400,2000", report.as_uri()],
-        capture_output=True,
-        timeout=120,
-    )
-    assert result.returncode == 0 and shot.stat().st_size > 10_000
+    assert dom.count("<figure>") == len(targets)
+    assert dom.count('class="status"') == len(targets)
+    assert dom.count("<polyline") >= 2 * 25  # actual and plan path lines

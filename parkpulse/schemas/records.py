@@ -101,6 +101,11 @@ class IndicatorStatus:
     required_growth_pct: float | None = None
     seasonal_source: str | None = None  # "prior_year" | "linear" | None
     binding: bool = False
+    # Flow level targets: the best rest-of-year growth (months m+1..12 over the same months a
+    # year before) this indicator showed in the years on record, and whether the required
+    # growth exceeds it (None when either is unknown).
+    best_rest_growth_pct: float | None = None
+    out_of_reach: bool | None = None
 
     @property
     def key(self) -> tuple[str, str, str, str]:

@@ -50,6 +50,8 @@ STATUS_COLUMNS = (
     "required_growth_pct",
     "seasonal_source",
     "binding",
+    "best_rest_growth_pct",
+    "out_of_reach",
 )
 OBSERVATION_COLUMNS = (
     "zone",

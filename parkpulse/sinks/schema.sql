@@ -90,12 +90,19 @@ CREATE TABLE IF NOT EXISTS parkpulse.indicator_status
     required_growth_pct Nullable(Float64),
     seasonal_source Nullable(String),
     binding UInt8,
+    best_rest_growth_pct Nullable(Float64),
+    out_of_reach Nullable(Bool),
     evaluated_at DateTime64(3, 'UTC'),
     version UInt64,
     is_deleted UInt8
 )
 ENGINE = ReplacingMergeTree(version, is_deleted)
 ORDER BY (zone, indicator, plan, period);
+
+-- Columns added after a table was first created (a store from an older release gains them).
+ALTER TABLE parkpulse.indicator_status
+    ADD COLUMN IF NOT EXISTS best_rest_growth_pct Nullable(Float64) AFTER binding,
+    ADD COLUMN IF NOT EXISTS out_of_reach Nullable(Bool) AFTER best_rest_growth_pct;
 
 CREATE TABLE IF NOT EXISTS parkpulse.zone_scorecard
 (

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import faust
 import orjson
 
+from parkpulse import board
 from parkpulse.config import Settings
 from parkpulse.logs import get_logger, log_event
 from parkpulse.schemas.catalogue import Catalogue
@@ -297,6 +298,7 @@ def build_app(
             metrics.count_events(DEADLETTER, "in", len(events))
 
     add_registrations_stage(app, store, metrics, catalogue, app.topic(OBSERVATIONS, **raw))
+    board.register(app, store, catalogue, settings)
 
     @app.on_rebalance_complete.connect
     async def forget_state(sender: faust.App, **kwargs: Any) -> None:

@@ -16,6 +16,11 @@ Where DESIGN.md is silent:
 - Lower is better: attainment = expected/actual, gap_pp of growth = g·100 − actual_pct, and a
   flow or cumulative target is achieved only once its period is complete (YTD only grows).
 - Comparisons allow 1e-9 of float noise, so a figure exactly on its path is on_track.
+- out_of_reach (flow level targets): the rest-of-year growth of year k at month m is
+  ((YTD(k,12) − YTD(k,m)) / (YTD(k−1,12) − YTD(k−1,m)) − 1)·100; the best of it over the years
+  k < y with all four figures (and a positive remainder) is best_rest_growth_pct, and
+  out_of_reach = required_growth_pct > best_rest_growth_pct. Unknown (None) when either is, so
+  in December (no rest of year) and before two full years are on record.
 """
 
 from __future__ import annotations
@@ -144,6 +149,8 @@ class _Reading:
     projected_year_end: float | None = None
     required_growth_pct: float | None = None
     seasonal_source: str | None = None
+    best_rest_growth_pct: float | None = None
+    out_of_reach: bool | None = None
 
 
 def _meets(actual: float, target: float | None, higher_is_better: bool) -> bool:
@@ -168,6 +175,42 @@ def _required_growth(
     return ((annual - actual) / remainder - 1) * 100
 
 
+def rest_of_year_growth(series: Series, year: int, month: int) -> float | None:
+    """((YTD(k,12) − YTD(k,m)) / (YTD(k−1,12) − YTD(k−1,m)) − 1)·100 for k = ``year``."""
+    figures = [series.ytd.get(YearMonth(y, m)) for y in (year, year - 1) for m in (12, month)]
+    if month >= 12 or any(f is None for f in figures):
+        return None
+    full, upto, prior_full, prior_upto = figures  # type: ignore[misc]
+    remainder = prior_full - prior_upto
+    if remainder <= 0:
+        return None
+    return ((full - upto) / remainder - 1) * 100
+
+
+def best_rest_growth(series: Series, at: YearMonth) -> float | None:
+    """The highest rest-of-year growth from month m that a year before ``at`` showed."""
+    years = sorted({m.year for m in series.ytd if m.year < at.year})
+    found = [g for k in years if (g := rest_of_year_growth(series, k, at.month)) is not None]
+    return max(found) if found else None
+
+
+def out_of_reach(required_pct: float | None, best_pct: float | None) -> bool | None:
+    """The required rest-of-year growth exceeds the best on record (None when either unknown)."""
+    if required_pct is None or best_pct is None:
+        return None
+    return required_pct > best_pct + EPSILON * max(1.0, abs(best_pct))
+
+
+def _flow_out_of_reach(
+    met: bool, required: float | None, best: float | None, higher_is_better: bool
+) -> bool | None:
+    # A met target is within reach; a lower-is-better flow must stay *below* a growth, which
+    # the best growth on record says nothing about.
+    if met:
+        return False
+    return out_of_reach(required, best) if higher_is_better else None
+
+
 def _level_flow(
     target: PlanTarget, ind: Indicator, series: Series, at: YearMonth
 ) -> _Reading | None:
@@ -179,14 +222,18 @@ def _level_flow(
     share, source = seasonal_share(series, at)
     # A lower-is-better flow only proves its year's target once the year is complete.
     met = _meets(actual, annual, ind.higher_is_better) and (ind.higher_is_better or at.month == 12)
+    required = _required_growth(series, at, annual, actual)
+    best = best_rest_growth(series, at)
     return _Reading(
         actual=actual,
         expected=None if annual is None else annual * share,
         annual_target=annual,
         met=met,
         projected_year_end=actual / share if share > 0 else None,
-        required_growth_pct=_required_growth(series, at, annual, actual),
+        required_growth_pct=required,
         seasonal_source=source,
+        best_rest_growth_pct=best,
+        out_of_reach=_flow_out_of_reach(met, required, best, ind.higher_is_better),
     )
 
 
@@ -319,11 +366,13 @@ def _finish(
         projected_year_end=reading.projected_year_end,
         required_growth_pct=reading.required_growth_pct,
         seasonal_source=reading.seasonal_source,
+        best_rest_growth_pct=reading.best_rest_growth_pct,
+        out_of_reach=reading.out_of_reach,
     )
 
 
 def _row(
-    target: PlanTarget, period: str, status: str, **numbers: float | str | None
+    target: PlanTarget, period: str, status: str, **numbers: float | str | bool | None
 ) -> IndicatorStatus:
     return IndicatorStatus(
         zone=target.zone,
@@ -440,3 +489,261 @@ def scorecard(zone: str, rows: Iterable[IndicatorStatus]) -> ZoneScorecard:
         worst_binding_attainment=worst.attainment if worst else None,
         median_attainment=statistics.median(r.attainment for r in attained) if attained else None,
     )
+
+
+# -- explanation: the same functions, with their inputs written out ----------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One line of an explanation: ``name = formula = numbers = value``."""
+
+    name: str  # a stable code: annual_target, seasonal_share, expected, attainment, …
+    formula: str  # in the notation of DESIGN.md, e.g. "A(2024) × s(6)"
+    numbers: str  # the formula with its inputs filled in, e.g. "664.0 × 280/600"
+    value: float | bool | str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """A status row and the steps that give its numbers, for a planner to check by hand."""
+
+    row: IndicatorStatus
+    target: PlanTarget
+    inputs: dict[str, float | int | str | None]
+    steps: list[Step]
+
+
+def num(value: float | None) -> str:
+    """A number as explanations show it: one decimal from 10 up, four significant digits below."""
+    if value is None:
+        return "—"
+    return f"{value:.1f}" if abs(value) >= 10 else f"{value:.4g}"
+
+
+def _path_steps(
+    path: _Path, year: int, symbol: str, geometric: bool, name: str = "annual_target"
+) -> Step:
+    b, t = path.base_year, path.target_year
+    value = path.at(year)
+    if year in (b, t) or path.v0 is None or path.vt is None:
+        return Step(name, f"{symbol}({year})", num(value), value)
+    if geometric and path.v0 > 0 and path.vt > 0:
+        formula = "V0 × (VT/V0)^((y−B)/(T−B))"
+        numbers = f"{num(path.v0)} × ({num(path.vt)}/{num(path.v0)})^({year - b}/{t - b})"
+    else:
+        formula = "V0 + (VT − V0) × (y−B)/(T−B)"
+        numbers = f"{num(path.v0)} + ({num(path.vt)} − {num(path.v0)}) × {year - b}/{t - b}"
+    return Step(name, f"{symbol}({year}) = {formula}", numbers, value)
+
+
+def _attainment_steps(row: IndicatorStatus, ind: Indicator, limits: Thresholds) -> list[Step]:
+    if row.expected is None or row.actual is None:
+        return []
+    if row.kind == "growth":
+        g = row.expected
+        if ind.higher_is_better:
+            att = ("(1 + a/100) / (1 + g/100)", f"(1 + {num(row.actual)}/100) / (1 + {num(g)}/100)")
+            gap = ("a − g", f"{num(row.actual)} − {num(g)}")
+        else:
+            att = ("(1 + g/100) / (1 + a/100)", f"(1 + {num(g)}/100) / (1 + {num(row.actual)}/100)")
+            gap = ("g − a", f"{num(g)} − {num(row.actual)}")
+        rule = f"gap_pp ≥ 0 → on_track; ≥ {num(limits.at_risk_gap_pp)} → at_risk; else behind"
+        return [
+            Step("attainment", att[0], att[1], row.attainment),
+            Step("gap_pp", gap[0], gap[1], row.gap_pp),
+            Step("status", rule, num(row.gap_pp), row.status),
+        ]
+    if ind.higher_is_better:
+        att = ("actual / expected", f"{num(row.actual)} / {num(row.expected)}")
+    else:
+        att = ("expected / actual", f"{num(row.expected)} / {num(row.actual)}")
+    rule = (
+        f"target met → achieved; attainment ≥ 1 → on_track; "
+        f"≥ {num(limits.at_risk_attainment)} → at_risk; else behind"
+    )
+    steps = [Step("attainment", att[0], att[1], row.attainment)]
+    if row.attainment is not None:
+        steps.append(
+            Step(
+                "gap_pp", "(attainment − 1) × 100", f"({num(row.attainment)} − 1) × 100", row.gap_pp
+            )
+        )
+    steps.append(Step("status", rule, num(row.attainment), row.status))
+    return steps
+
+
+def _flow_steps(
+    target: PlanTarget, ind: Indicator, series: Series, at: YearMonth, row: IndicatorStatus
+) -> list[Step]:
+    path = _path(target, ind, series, geometric=True)
+    y, m = at.year, at.month
+    steps = [_path_steps(path, y, "A", geometric=True)]
+    share, source = seasonal_share(series, at)
+    prior, full = series.ytd.get(at.previous_year()), series.ytd.get(YearMonth(y - 1, 12))
+    if source == "prior_year":
+        steps.append(
+            Step(
+                "seasonal_share",
+                f"s({m}) = YTD({y - 1},{m}) / YTD({y - 1},12)",
+                f"{num(prior)}/{num(full)}",
+                share,
+            )
+        )
+        s_numbers = f"{num(prior)}/{num(full)}"
+    else:
+        steps.append(Step("seasonal_share", f"s({m}) = m/12", f"{m}/12", share))
+        s_numbers = f"{m}/12"
+    annual = path.at(y)
+    steps.append(Step("expected", f"A({y}) × s({m})", f"{num(annual)} × {s_numbers}", row.expected))
+    steps.append(
+        Step(
+            "projected_year_end",
+            f"YTD({y},{m}) / s({m})",
+            f"{num(row.actual)} / {num(share)}",
+            row.projected_year_end,
+        )
+    )
+    if row.required_growth_pct is not None:
+        steps.append(
+            Step(
+                "required_growth_pct",
+                f"((A({y}) − YTD({y},{m})) / (YTD({y - 1},12) − YTD({y - 1},{m})) − 1) × 100",
+                f"(({num(annual)} − {num(row.actual)}) / ({num(full)} − {num(prior)}) − 1) × 100",
+                row.required_growth_pct,
+            )
+        )
+    if row.best_rest_growth_pct is not None:
+        years = sorted({k.year for k in series.ytd if k.year < y})
+        each = [(k, g) for k in years if (g := rest_of_year_growth(series, k, m)) is not None]
+        steps.append(
+            Step(
+                "best_rest_growth_pct",
+                f"max over k < {y} of ((YTD(k,12) − YTD(k,{m}))"
+                f" / (YTD(k−1,12) − YTD(k−1,{m})) − 1) × 100",
+                "max(" + ", ".join(f"{k}: {num(g)}" for k, g in each) + ")",
+                row.best_rest_growth_pct,
+            )
+        )
+    if row.out_of_reach is not None:
+        steps.append(
+            Step(
+                "out_of_reach",
+                "required_growth_pct > best_rest_growth_pct",
+                "met"
+                if row.required_growth_pct is None
+                else f"{num(row.required_growth_pct)} > {num(row.best_rest_growth_pct)}",
+                row.out_of_reach,
+            )
+        )
+    return steps
+
+
+def _within_year_steps(
+    target: PlanTarget,
+    ind: Indicator,
+    series: Series,
+    at: YearMonth,
+    row: IndicatorStatus,
+    geometric: bool,
+) -> list[Step]:
+    path = _path(target, ind, series, geometric)
+    symbol = "A" if geometric else "E"
+    y, m = at.year, at.month
+    start, end = path.at(y - 1), path.at(y)
+    steps = [
+        _path_steps(path, y - 1, symbol, geometric, "start_of_year_target"),
+        _path_steps(path, y, symbol, geometric),
+    ]
+    if start is None:
+        formula, numbers = f"{symbol}({y})", num(end)
+    elif geometric and start > 0 and end is not None and end > 0:
+        formula = f"{symbol}({y - 1}) × ({symbol}({y}) / {symbol}({y - 1}))^({m}/12)"
+        numbers = f"{num(start)} × ({num(end)}/{num(start)})^({m}/12)"
+    else:
+        formula = f"{symbol}({y - 1}) + ({symbol}({y}) − {symbol}({y - 1})) × {m}/12"
+        numbers = f"{num(start)} + ({num(end)} − {num(start)}) × {m}/12"
+    steps.append(Step("expected", formula, numbers, row.expected))
+    return steps
+
+
+def _cumulative_steps(
+    target: PlanTarget, ind: Indicator, series: Series, at: YearMonth, row: IndicatorStatus
+) -> list[Step]:
+    b, t, vt = target.base_year, target.target_year, target.target_value
+    y, m = at.year, at.month
+    parts = [series.ytd.get(YearMonth(k, 12)) for k in range(b + 1, y)] + [series.ytd.get(at)]
+    names = [f"YTD({k},12)" for k in range(b + 1, y)] + [f"YTD({y},{m})"]
+    steps = [Step("actual", " + ".join(names), " + ".join(num(p) for p in parts), row.actual)]
+    steps.append(
+        Step(
+            "expected",
+            "VT × ((y−B−1)×12 + m) / ((T−B)×12)",
+            f"{num(vt)} × ({y - b - 1}×12 + {m}) / ({t - b}×12)",
+            row.expected,
+        )
+    )
+    return steps
+
+
+def explain(
+    zone: str,
+    indicator: Indicator,
+    observations: Iterable[Observation],
+    targets: Iterable[PlanTarget],
+    plan: str | None = None,
+    period: str | None = None,
+    thresholds: Thresholds | Mapping[str, Thresholds] | None = None,
+) -> Explanation | None:
+    """The row of (zone, indicator, plan) at ``period`` (default: the latest) and the steps that
+    give its numbers, written from the engine's own functions; None when there is no such row.
+    ``plan`` may be omitted when the indicator has one target."""
+    limits = (
+        thresholds
+        if isinstance(thresholds, Thresholds)
+        else thresholds_for(indicator.id, thresholds)
+    )
+    observations = list(observations)
+    mine = [o for o in observations if o.zone == zone and o.indicator == indicator.id]
+    series = derive_series(mine, indicator.kind)
+    current = [t for t in _current_targets(zone, indicator.id, targets) if plan in (None, t.plan)]
+    if len(current) != 1:
+        return None
+    target = current[0]
+    rows = evaluate(zone, indicator, mine, [target], limits)
+    if period is not None:
+        rows = [r for r in rows if r.period == period]
+    if not rows:
+        return None
+    row = rows[-1]
+    at = YearMonth(int(row.period[:4]), int(row.period[5:7]))
+    inputs: dict[str, float | int | str | None] = {
+        "kind": target.kind,
+        "indicator_kind": indicator.kind,
+        "B": target.base_year,
+        "V0": target.base_value,
+        "T": target.target_year,
+        "VT": target.target_value,
+        "g_pct": target.annual_growth_pct,
+        "actual": row.actual,
+    }
+    steps: list[Step] = []
+    if row.status in ("no_data",) or target.kind == "qualitative":
+        return Explanation(row, target, inputs, [Step("status", "—", "—", row.status)])
+    if target.kind == "level" and indicator.kind == "flow":
+        steps = _flow_steps(target, indicator, series, at, row)
+    elif target.kind in ("level", "share"):
+        steps = _within_year_steps(
+            target, indicator, series, at, row, geometric=target.kind == "level"
+        )
+    elif target.kind == "cumulative":
+        steps = _cumulative_steps(target, indicator, series, at, row)
+    elif target.kind == "growth":
+        g = _growth_pct(target)
+        source = "bureau YoY" if any(o.yoy_pct is not None for o in mine) else "computed"
+        steps = [
+            Step("actual", f"YoY YTD({at.year},{at.month}) %", source, row.actual),
+            Step("expected", "g", num(g), row.expected),
+        ]
+    steps += _attainment_steps(row, indicator, limits)
+    return Explanation(row, target, inputs, steps)

@@ -1,0 +1,146 @@
+"""Server-side SVG line charts: actual against the plan path, with units, gridlines and a zero
+baseline where values cannot be negative. No script and nothing fetched: renders offline."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from parkpulse.vocabulary import STATUS_COLOUR, Lang, text
+
+WIDTH, HEIGHT = 420, 200
+LEFT, RIGHT, TOP, BOTTOM = 56, 12, 24, 34
+ACTUAL_COLOUR, PLAN_COLOUR, GRID_COLOUR = "#0969da", "#57606a", "#d0d7de"
+
+
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Round tick values (1, 2 or 5 × 10^k apart) covering [low, high], low and high included."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return [0.0]
+    if high < low:
+        low, high = high, low
+    if high - low <= 1e-9 * max(1.0, abs(low), abs(high)):  # one value: a range around it
+        high = low + max(abs(low), 1.0)
+    raw = (high - low) / max(count - 1, 1)
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    first = math.floor(low / step + 1e-9) * step
+    ticks = []
+    value = first
+    while value < high + step * 1e-9 or len(ticks) < 2:
+        ticks.append(round(value, 10))
+        value += step
+    if ticks[-1] < high:  # float steps can stop just short
+        ticks.append(round(ticks[-1] + step, 10))
+    return ticks
+
+
+def _tick_label(value: float) -> str:
+    if value == 0:
+        return "0"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
+def _polyline(points: Sequence[tuple[float, float]], colour: str, dash: str, cls: str) -> str:
+    if not points:
+        return ""
+    coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+    dashed = f' stroke-dasharray="{dash}"' if dash else ""
+    return (
+        f'<polyline class="{cls}" fill="none" stroke="{colour}" stroke-width="2"{dashed}'
+        f' points="{coords}"/>'
+    )
+
+
+def line_chart(
+    rows: Sequence[Mapping[str, Any]],
+    unit: str,
+    lang: Lang,
+    nonnegative: bool = True,
+    width: int = WIDTH,
+    height: int = HEIGHT,
+) -> str:
+    """Actual (solid, dots coloured by status) and expected on the plan path (dashed) by month.
+
+    ``unit`` titles the y axis; ``nonnegative`` puts the axis floor at zero (amounts, counts,
+    shares) so a bar of the chart never suggests a value below zero.
+    """
+    rows = [r for r in rows if r.get("actual") is not None or r.get("expected") is not None]
+    if not rows:
+        return (
+            f'<svg class="chart" width="{width}" height="40" role="img">'
+            f'<text x="8" y="24">{html.escape(text("no_data_text", lang))}</text></svg>'
+        )
+    values = [float(v) for r in rows for v in (r.get("actual"), r.get("expected")) if v is not None]
+    low, high = min(values), max(values)
+    if nonnegative:
+        low = 0.0
+    ticks = nice_ticks(low, high)
+    y_low, y_high = ticks[0], ticks[-1]
+    plot_w, plot_h = width - LEFT - RIGHT, height - TOP - BOTTOM
+    n = len(rows)
+
+    def x(i: int) -> float:
+        return LEFT + plot_w * (i / (n - 1) if n > 1 else 0.5)
+
+    def y(v: float) -> float:
+        return TOP + plot_h * (1 - (v - y_low) / (y_high - y_low))
+
+    parts = [
+        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{width}" '
+        f'height="{height}" role="img" font-family="sans-serif">',
+        f'<text class="unit" x="4" y="14" font-size="11">{html.escape(unit)}</text>',
+    ]
+    for tick in ticks:
+        ty = y(tick)
+        zero = tick == 0
+        parts.append(
+            f'<line class="{"baseline" if zero else "grid"}" x1="{LEFT}" x2="{width - RIGHT}" '
+            f'y1="{ty:.1f}" y2="{ty:.1f}" stroke="{"#1f2328" if zero else GRID_COLOUR}" '
+            f'stroke-width="{1.2 if zero else 0.6}"/>'
+            f'<text x="{LEFT - 4}" y="{ty + 4:.1f}" font-size="10" text-anchor="end">'
+            f"{_tick_label(tick)}</text>"
+        )
+    # x labels: the first and last months and evenly spaced ones between, never crowded.
+    shown: list[int] = []
+    for i in sorted({0, n - 1, *range(0, n, max(1, math.ceil(n / 7)))}):
+        if shown and x(i) - x(shown[-1]) < 48:
+            if i == n - 1 and len(shown) > 1:
+                shown[-1] = i
+            continue
+        shown.append(i)
+    anchor = {0: "start", n - 1: "end"} if n > 1 else {}
+    parts.extend(
+        f'<text x="{x(i):.1f}" y="{height - BOTTOM + 14}" font-size="10" '
+        f'text-anchor="{anchor.get(i, "middle")}">{html.escape(str(rows[i]["period"]))}</text>'
+        for i in shown
+    )
+    expected = [
+        (x(i), y(r["expected"])) for i, r in enumerate(rows) if r.get("expected") is not None
+    ]
+    actual = [(x(i), y(r["actual"])) for i, r in enumerate(rows) if r.get("actual") is not None]
+    parts.append(_polyline(expected, PLAN_COLOUR, "5,4", "plan"))
+    parts.append(_polyline(actual, ACTUAL_COLOUR, "", "actual"))
+    parts.extend(
+        f'<circle cx="{x(i):.1f}" cy="{y(r["actual"]):.1f}" r="2.5" '
+        f'fill="{STATUS_COLOUR.get(r.get("status", ""), "#8c959f")}"/>'
+        for i, r in enumerate(rows)
+        if r.get("actual") is not None
+    )
+    legend_y = height - 6
+    parts.append(
+        f'<line x1="{LEFT}" x2="{LEFT + 18}" y1="{legend_y - 4}" y2="{legend_y - 4}" '
+        f'stroke="{ACTUAL_COLOUR}" stroke-width="2"/>'
+        f'<text x="{LEFT + 22}" y="{legend_y}" font-size="10">{html.escape(text("actual", lang))}'
+        f"</text>"
+        f'<line x1="{LEFT + 110}" x2="{LEFT + 128}" y1="{legend_y - 4}" y2="{legend_y - 4}" '
+        f'stroke="{PLAN_COLOUR}" stroke-width="2" stroke-dasharray="5,4"/>'
+        f'<text x="{LEFT + 132}" y="{legend_y}" font-size="10">'
+        f"{html.escape(text('plan_path', lang))}</text>"
+    )
+    parts.append("</svg>")
+    return "".join(parts)

@@ -1,0 +1,73 @@
+"""The board's SVG chart: round ticks that cover the data, a zero floor where values cannot be
+negative, and the unit on the axis."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from parkpulse.board.chart import line_chart, nice_ticks
+from parkpulse.board.pages import rank_zones
+
+finite = st.floats(-1e9, 1e9, allow_nan=False)
+
+
+@given(finite, finite)
+def test_ticks_cover_the_range_in_even_round_steps(a: float, b: float) -> None:
+    low, high = min(a, b), max(a, b)
+    ticks = nice_ticks(low, high)
+    assert ticks[0] <= low + 1e-6 * max(1, abs(low)) and ticks[-1] >= high - 1e-6 * max(
+        1, abs(high)
+    )
+    step = ticks[1] - ticks[0]
+    assert all(abs((y - x) - step) <= 1e-6 * step for x, y in itertools.pairwise(ticks))
+    assert f"{step / 10 ** math.floor(math.log10(step)):.6f}" in (
+        "1.000000",
+        "2.000000",
+        "2.500000",
+        "5.000000",
+    )
+    assert len(ticks) <= 12
+
+
+def test_worked_ticks() -> None:
+    assert nice_ticks(0, 164.2) == [0, 50, 100, 150, 200]
+    # (18.5 − 6)/4 = 3.125 → the next round step is 5
+    assert nice_ticks(6.0, 18.5) == [5, 10, 15, 20]
+
+
+ROWS = [
+    {"period": "2023-03", "actual": 40.0, "expected": 42.0, "status": "at_risk"},
+    {"period": "2023-06", "actual": 80.0, "expected": 84.0, "status": "at_risk"},
+    {"period": "2023-12", "actual": 164.2, "expected": 168.45, "status": "at_risk"},
+]
+
+
+def test_amounts_start_at_zero_with_a_baseline_and_the_unit() -> None:
+    svg = line_chart(ROWS, "亿元", "zh")
+    assert '<text class="unit" x="4" y="14" font-size="11">亿元</text>' in svg
+    assert svg.count('class="baseline"') == 1 and svg.count('class="grid"') == 4
+    assert ">0</text>" in svg and "实际" in svg and "规划路径" in svg
+
+
+def test_growth_rates_keep_their_own_floor() -> None:
+    rows = [dict(r, actual=10 + r["actual"] / 100, expected=12.0) for r in ROWS]
+    svg = line_chart(rows, "%", "en", nonnegative=False)
+    assert 'class="baseline"' not in svg  # 10.4..12 % is drawn on 10..12, no zero line
+    assert re.search(r">10</text>", svg) and "actual" in svg
+
+
+def test_zones_rank_by_share_on_track() -> None:
+    rows = [
+        {"zone": "a", "status": "behind"},
+        {"zone": "a", "status": "on_track"},
+        {"zone": "b", "status": "achieved"},
+        {"zone": "b", "status": "no_data"},
+        {"zone": "c", "status": "not_evaluated"},
+    ]
+    ranked = rank_zones(rows)
+    assert [(r.zone, r.share_on_track) for r in ranked] == [("b", 1.0), ("a", 0.5), ("c", None)]
