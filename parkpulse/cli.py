@@ -9,15 +9,24 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from rich.console import Console
 
 from parkpulse.config import Settings
+from parkpulse.deadletter_query import MAX_LIMIT, DeadLetterQuery, page_summary
 from parkpulse.logs import setup_logging
 from parkpulse.schemas.envelope import ENVELOPE_MAX
+from parkpulse.schemas.errors import REASONS
+
+if TYPE_CHECKING:
+    from parkpulse.producers.publish import Published
+    from parkpulse.producers.verdict import Verdict
+
+DEFAULT_WAIT = 10.0  # seconds `produce` waits for the worker's verdict (producers/verdict.py)
 
 EXIT_REJECTED = 2
 EXIT_NO_STACK = 3
@@ -71,11 +80,20 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"figures per Kafka message (default {ENVELOPE_MAX}; 1: one message per figure)",
     )
     produce.add_argument("--no-progress", action="store_true")
+    produce.add_argument(
+        "--wait",
+        type=_seconds,
+        default=DEFAULT_WAIT,
+        metavar="SECONDS",
+        help="how long to wait for the worker's verdict on the published rows (a conflict with"
+        f" a stored figure is only found there; default {DEFAULT_WAIT:g}; 0: do not wait)",
+    )
 
     targets = verbs.add_parser("targets", help="publish plan targets (plan_targets.csv columns)")
     _common(targets)
     targets.add_argument("files", nargs="+", type=Path)
     targets.add_argument("--no-progress", action="store_true")
+    targets.add_argument("--wait", type=_seconds, default=DEFAULT_WAIT, metavar="SECONDS")
 
     status = verbs.add_parser("status", help="latest status of each (zone, indicator, plan)")
     _common(status)
@@ -90,7 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     dead = verbs.add_parser("deadletter", help="rejected inputs with their reasons")
     _common(dead)
-    dead.add_argument("--limit", type=int, default=200)
+    dead.add_argument("--origin", help="only this file's (a file name, or a path to it)")
+    dead.add_argument("--reason", choices=REASONS)
+    dead.add_argument("--limit", type=_limit, default=200, help=f"rows shown (1..{MAX_LIMIT})")
     dead.add_argument("--format", choices=("table", "json"), default="table")
 
     simulate = verbs.add_parser(
@@ -144,6 +164,20 @@ def _envelope_size(text: str) -> int:
     if not 1 <= size <= ENVELOPE_MAX:
         raise argparse.ArgumentTypeError(f"must be 1..{ENVELOPE_MAX}")
     return size
+
+
+def _seconds(text: str) -> float:
+    seconds = float(text)
+    if not 0 <= seconds <= 3600:
+        raise argparse.ArgumentTypeError("must be 0..3600 seconds")
+    return seconds
+
+
+def _limit(text: str) -> int:
+    limit = int(text)
+    if not 1 <= limit <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be 1..{MAX_LIMIT}")
+    return limit
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -249,15 +283,22 @@ def _dispatch(args: argparse.Namespace, settings: Settings, console: Console) ->
         _print(console, args.format, rows, scoreboard.scorecard_table(rows))
         return 0
     if args.verb == "deadletter":
-        rows = query(settings, "/api/deadletter", {"limit": args.limit}, "deadletters")
-        _print(console, args.format, rows, scoreboard.deadletter_table(rows))
+        origin = args.origin
+        if origin and Path(origin).is_file():  # a path to the file: its dead letters carry its name
+            origin = Path(origin).name
+        asked = DeadLetterQuery(args.limit, origin, args.reason)
+        page = query(settings, "/api/deadletter", asked.params(), "deadletter_page")
+        _print(console, args.format, page, scoreboard.deadletter_table(page["rows"]))
+        if args.format == "table":
+            console.print(page_summary(page))
         return 0
     raise AssertionError(args.verb)  # argparse only lets known verbs through
 
 
 def _publish(args: argparse.Namespace, settings: Settings) -> int:
-    from parkpulse.producers.feed import format_summary
+    from parkpulse.producers.feed import format_summary, not_a_feed
     from parkpulse.producers.publish import archived, publish
+    from parkpulse.producers.verdict import merge_rejects
     from parkpulse.schemas.catalogue import load_catalogue
 
     kind = "targets" if args.verb == "targets" else "observations"
@@ -268,10 +309,16 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
         print("parkpulse: nothing to publish (give FILE… or --replay)", file=sys.stderr)
         return 1
     for path, _ in files:
-        if not path.is_file():
+        if not path.exists():
             print(f"parkpulse: no such file: {path}", file=sys.stderr)
             return 1
+    refused = [r for r in (not_a_feed(path, kind) for path, kind in files) if r is not None]
+    if len(refused) == len(files) and all(r.dead_letter is None for r in refused):
+        for item in refused:  # nothing to send: no broker needed to say so
+            print(f"parkpulse: {item.path} {item.what}; nothing published", file=sys.stderr)
+        return 1
     target = broker_settings(settings)
+    started = datetime.now(UTC)
     results = asyncio.run(
         publish(
             target,
@@ -282,14 +329,54 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
             envelope=getattr(args, "envelope", ENVELOPE_MAX),
         )
     )
-    rejected = 0
+    verdict = _verdict(target, results, started, args.wait)
+    rejected = refused_files = 0
     for item in results:
+        if item.refused is not None:
+            kept = "one dead letter for the file" if item.refused.dead_letter else "nothing sent"
+            print(f"parkpulse: {item.path} {item.refused.what}; {kept}", file=sys.stderr)
+            refused_files += 1
+            continue
         s = item.summary
-        print(f"{item.path.name}: {s.accepted} published, {s.rejected} rejected")
+        by_worker = merge_rejects(item, verdict.rejects.get(item.path.name, []))
+        worker = f" ({by_worker} by the worker)" if by_worker else ""
+        print(f"{item.path.name}: {s.accepted} published, {s.rejected} rejected{worker}")
         if s.rejected:
             print(format_summary(s, item.path), file=sys.stderr)
         rejected += s.rejected
-    return EXIT_REJECTED if rejected else 0
+    if verdict.missing:
+        names = sorted({item.path.name for item in results if item.refused is None})
+        print(
+            f"parkpulse: {verdict.missing}; rejects may still come"
+            f" (parkpulse deadletter --origin {names[0] if len(names) == 1 else 'FILE'})",
+            file=sys.stderr,
+        )
+    return 1 if refused_files else EXIT_REJECTED if rejected else 0
+
+
+def _verdict(
+    target: Settings, results: Sequence[Published], started: datetime, wait: float
+) -> Verdict:
+    """The worker's rejects of the published rows (producers/verdict.py), asked of the running
+    stack's API, or ClickHouse when one is configured; ``wait`` 0 asks nothing."""
+    from aiokafka.errors import KafkaError
+
+    from parkpulse.producers.verdict import Verdict, await_verdict
+
+    if wait <= 0 or not any(r.refused is None and r.offsets for r in results):
+        return Verdict({})
+    info = running_stack(target)
+    if target.clickhouse_url is None and (info is None or info.get("broker") != target.broker):
+        return Verdict({}, "no verdict: no running parkpulse API nor --clickhouse to ask")
+
+    def fetch(origin: str, since: datetime) -> Any:
+        asked = DeadLetterQuery(MAX_LIMIT, origin, None, since)
+        return query(target, "/api/deadletter", asked.params(), "deadletter_page")
+
+    try:
+        return asyncio.run(await_verdict(target, results, fetch, since=started, timeout=wait))
+    except (KafkaError, OSError, NoStack) as exc:
+        return Verdict({}, f"no verdict: {str(exc)[:200] or type(exc).__name__}")
 
 
 def _simulate(args: argparse.Namespace, settings: Settings, console: Console) -> int:

@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import shutil
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,8 @@ from parkpulse.logs import get_logger, log_event
 from parkpulse.producers.feed import (
     FeedRow,
     FeedSummary,
+    NotAFeed,
+    not_a_feed,
     read_feed,
     read_targets,
     to_deadletter,
@@ -44,11 +46,16 @@ ARCHIVE_DIR = "feeds"
 
 @dataclass(frozen=True, slots=True)
 class Published:
-    """What one file contributed: its summary (accepted/rejected by reason)."""
+    """What one file contributed: its summary (accepted/rejected by reason), where its accepted
+    rows went (the last offset per topic and partition) and which lines this side rejected,
+    for ``producers.verdict``; or why it is no feed at all."""
 
     path: Path
     kind: str  # "observations" | "targets"
     summary: FeedSummary
+    refused: NotAFeed | None = None
+    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    rejected_lines: frozenset[int] = frozenset()
 
 
 def archive(settings: Settings, path: Path, kind: str) -> Path:
@@ -115,6 +122,10 @@ async def publish(
     try:
         with _progress(progress) as bar:
             for path, kind in files:
+                refused = not_a_feed(path, kind)
+                if refused is not None:
+                    results.append(await _refuse_file(producer, refused, kind))
+                    continue  # not kept: a replay would refuse it again
                 results.append(
                     await _publish_file(producer, path, kind, catalogue, now, bar, envelope)
                 )
@@ -152,9 +163,11 @@ async def _publish_file(
         value = orjson.dumps(envelope_to_wire(records) if envelope > 1 else records[0])
         pending.append(await producer.send(OBSERVATIONS, value=value, key=zone.encode()))
 
+    rejected_lines: set[int] = set()
     for n, row in enumerate(rows, start=1):
         summary.add(row)
         if row.error is not None:
+            rejected_lines.add(row.line)
             dead = to_deadletter(row, origin=path.name, source_topic=source_topic)
             value = orjson.dumps(dead.to_dict())
             pending.append(await producer.send(DEADLETTER, value=value, key=source_topic.encode()))
@@ -171,8 +184,12 @@ async def _publish_file(
             bar.update(task, completed=n)
     for zone in list(envelopes):
         await send_envelope(zone)
+    offsets: dict[tuple[str, int], int] = {}
     for fut in pending:
-        await fut  # delivery confirmed (acks=all) before we report success
+        sent = await fut  # delivery confirmed (acks=all) before we report success
+        if sent.topic != DEADLETTER:
+            where = (sent.topic, sent.partition)
+            offsets[where] = max(offsets.get(where, -1), sent.offset)
     total = summary.accepted + summary.rejected
     bar.update(task, total=total, completed=total)
     log_event(
@@ -183,7 +200,18 @@ async def _publish_file(
         accepted=summary.accepted,
         rejected=summary.rejected,
     )
-    return Published(path, kind, summary)
+    return Published(path, kind, summary, None, offsets, frozenset(rejected_lines))
+
+
+async def _refuse_file(producer: AIOKafkaProducer, refused: NotAFeed, kind: str) -> Published:
+    """A file that is no feed: one dead letter for the whole file when it has content."""
+    if refused.dead_letter is not None:
+        source_topic = TARGETS if kind == "targets" else OBSERVATIONS
+        dead = to_deadletter(refused.dead_letter, refused.path.name, source_topic)
+        value = orjson.dumps(dead.to_dict())
+        await producer.send_and_wait(DEADLETTER, value=value, key=source_topic.encode())
+    log_event(log, "file_refused", file=refused.path.name, kind=kind, why=refused.what)
+    return Published(refused.path, kind, FeedSummary(), refused)
 
 
 def _progress(enabled: bool) -> Progress:

@@ -517,6 +517,37 @@ class ClickHouseStore:
             row["received_at"] = row["received_at"].isoformat()
         return rows
 
+    def deadletter_page(
+        self,
+        limit: int = 1000,
+        origin: str | None = None,
+        reason: str | None = None,
+        since: str | None = None,
+    ) -> dict[str, Any]:
+        """Dead letters matching the filters: how many in all and by reason, and the newest
+        ``limit`` of them (``since``: an ISO 8601 time, received at or after)."""
+        where = (
+            " WHERE ({origin:Nullable(String)} IS NULL OR origin = {origin:Nullable(String)})"
+            " AND ({reason:Nullable(String)} IS NULL OR reason = {reason:Nullable(String)})"
+            " AND ({since:Nullable(String)} IS NULL"
+            " OR received_at >= parseDateTime64BestEffort({since:Nullable(String)}, 3, 'UTC'))"
+        )
+        bound = {"origin": origin, "reason": reason, "since": since}
+        counted = self.query(
+            "SELECT reason, count() AS n FROM {db}.deadletter FINAL" + where + " GROUP BY reason",
+            bound,
+        )
+        by_reason = {r["reason"]: int(r["n"]) for r in sorted(counted, key=lambda r: -r["n"])}
+        rows = self.query(
+            "SELECT received_at, source_topic, reason, detail, raw, origin, line"
+            " FROM {db}.deadletter FINAL" + where + " ORDER BY received_at DESC, origin, line"
+            " LIMIT {limit:UInt32}",
+            {**bound, "limit": limit},
+        )
+        for row in rows:
+            row["received_at"] = row["received_at"].isoformat()
+        return {"total": sum(by_reason.values()), "by_reason": by_reason, "rows": rows}
+
     def counts(self) -> dict[str, int]:
         """Current row counts (FINAL) per table, for summaries and tests."""
         out = {}

@@ -1,0 +1,160 @@
+"""The worker's verdict on what ``produce`` published: the rejects only the worker can decide.
+
+The producer checks each row alone and against the rest of its file; only the worker knows the
+figures already stored, so a figure that conflicts with a stored one (same key and revision,
+another value) is dead-lettered by the worker after ``produce`` has published it. For the clerk's
+summary and exit status to hold every reject, ``produce`` waits for that verdict:
+
+1. It notes the last offset it wrote to each partition of the input topics (delivery is
+   confirmed with acks=all before anything is reported).
+2. It polls the consumer group's committed offsets (``parkpulse``, the Faust app id; every
+   worker shares it) until the group has committed past those offsets. The worker acknowledges
+   a batch only after it is written to ClickHouse and its dead letters are delivered to
+   ``parkpulse.deadletter``, and Faust commits only acknowledged offsets, so past that point
+   every dead letter of these rows is on the dead-letter topic. Targets pass one more hop:
+   ``parkpulse.targets`` is re-keyed onto ``parkpulse.targets-by-zone`` before the roll-up.
+3. It reads the dead-letter topic's end offsets and waits until the group has committed past
+   them too: the sink agent commits only what it has written, so the dead letters are then in
+   the ``deadletter`` table.
+4. It asks the table (through the running stack's API, or ClickHouse with ``--clickhouse``) for
+   the dead letters whose origin is the file's name, received since the run began (less a few
+   seconds for the clocks of two hosts), and keeps those of lines the producer itself accepted:
+   its own rejects are already counted.
+
+Waiting is bounded (``--wait``, 10 s by default). Without a verdict in time, ``produce`` says so in
+one line and that rejects may still come; its exit status then holds what it knows. Committed
+offsets are the only signal used: no guess at processing time, and it is the same for one worker
+or several, embedded Tansu or a Kafka cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import TopicPartition
+
+from parkpulse.config import Settings
+from parkpulse.logs import get_logger, log_event
+from parkpulse.producers.feed import FeedRow
+from parkpulse.producers.publish import Published
+from parkpulse.schemas.errors import REASONS, RejectedInput
+from parkpulse.topics import DEADLETTER, TARGETS, TARGETS_BY_ZONE, client_options
+
+log = get_logger("verdict")
+
+GROUP = "parkpulse"  # the Faust app id (streams/app.py), hence the workers' consumer group
+POLL_EVERY = 0.2
+CLOCK_MARGIN = timedelta(seconds=5)  # a worker on another host may stamp a little early
+WORKER_NOTE = " (decided by the worker)"
+
+# (origin, since) -> the /api/deadletter page: {"total", "by_reason", "rows"}
+Fetch = Callable[[str, datetime], Mapping[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The worker's rejects for each file name, or why there is no verdict."""
+
+    rejects: dict[str, list[dict[str, Any]]]
+    missing: str | None = None  # one line: why no verdict was had
+
+    @property
+    def complete(self) -> bool:
+        return self.missing is None
+
+
+async def await_verdict(
+    settings: Settings,
+    results: Sequence[Published],
+    fetch: Fetch,
+    *,
+    since: datetime,
+    timeout: float,
+) -> Verdict:
+    """The dead letters the worker gave the accepted rows of ``results`` (see the module doc)."""
+    published = [r for r in results if r.refused is None and r.offsets]
+    if not published:
+        return Verdict({})
+    offsets: dict[TopicPartition, int] = {}
+    for item in published:
+        for (topic, partition), offset in item.offsets.items():
+            tp = TopicPartition(topic, partition)
+            offsets[tp] = max(offsets.get(tp, 0), offset + 1)  # committed = next to read
+    try:
+        done = await asyncio.wait_for(_consumed(settings, offsets), timeout)
+    except TimeoutError:
+        done = False
+    if not done:
+        return Verdict({}, f"no verdict from the worker within {timeout:g} s")
+    rejects: dict[str, list[dict[str, Any]]] = {}
+    for item in published:
+        page = await asyncio.to_thread(fetch, item.path.name, since - CLOCK_MARGIN)
+        rejects[item.path.name] = [
+            row for row in page.get("rows", []) if row.get("line") not in item.rejected_lines
+        ]
+    return Verdict(rejects)
+
+
+async def _consumed(settings: Settings, offsets: Mapping[TopicPartition, int]) -> bool:
+    """Wait until the group has committed past ``offsets``, then past what those rows led to."""
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    ends = AIOKafkaConsumer(**client_options(settings))  # no group: only reads end offsets
+    await admin.start()
+    await ends.start()
+    try:
+        await _committed_past(admin, offsets)
+        then = ([TARGETS_BY_ZONE] if any(tp.topic == TARGETS for tp in offsets) else []) + [
+            DEADLETTER
+        ]
+        for topic in then:
+            await _committed_past(admin, await _end_offsets(ends, topic))
+        return True
+    finally:
+        await ends.stop()
+        await admin.close()
+
+
+async def _committed_past(admin: AIOKafkaAdminClient, wanted: Mapping[TopicPartition, int]) -> None:
+    wanted = {tp: offset for tp, offset in wanted.items() if offset > 0}
+    while wanted:
+        committed = await admin.list_consumer_group_offsets(GROUP, partitions=list(wanted))
+        wanted = {
+            tp: offset
+            for tp, offset in wanted.items()
+            if tp not in committed or committed[tp].offset < offset
+        }
+        if wanted:
+            await asyncio.sleep(POLL_EVERY)
+
+
+async def _end_offsets(consumer: AIOKafkaConsumer, topic: str) -> dict[TopicPartition, int]:
+    partitions = consumer.partitions_for_topic(topic)
+    deadline = time.monotonic() + 5
+    while partitions is None and time.monotonic() < deadline:
+        await consumer.topics()  # a metadata refresh
+        partitions = consumer.partitions_for_topic(topic)
+    tps = [TopicPartition(topic, p) for p in sorted(partitions or ())]
+    return dict(await consumer.end_offsets(tps)) if tps else {}
+
+
+def merge_rejects(item: Published, rejects: Iterable[Mapping[str, Any]]) -> int:
+    """Count the worker's rejects of ``item``'s rows in its summary (they were counted as
+    accepted); returns how many."""
+    n = 0
+    for row in sorted(rejects, key=lambda r: r.get("line") or 0):
+        reason = row.get("reason") if row.get("reason") in REASONS else "malformed"
+        detail = str(row.get("detail", "")) + WORKER_NOTE
+        error = RejectedInput(str(reason), detail)
+        item.summary.accepted -= 1
+        item.summary.add(FeedRow(int(row.get("line") or 0), str(row.get("raw", "")), None, error))
+        n += 1
+    if n:
+        log_event(log, "worker_rejects", file=item.path.name, rejected=n)
+    return n
