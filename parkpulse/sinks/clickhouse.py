@@ -92,6 +92,13 @@ def _columns(records: Sequence[Any], values: attrgetter, width: int) -> list[Seq
 
 _STATUS_VALUES = attrgetter(*STATUS_COLUMNS)
 DEADLETTER_COLUMNS = ("received_at", "source_topic", "reason", "detail", "raw", "origin", "line")
+# deadletter_page's filters, each off when its parameter is NULL
+DEADLETTER_FILTER = (
+    " WHERE ({origin:Nullable(String)} IS NULL OR origin = {origin:Nullable(String)})"
+    " AND ({reason:Nullable(String)} IS NULL OR reason = {reason:Nullable(String)})"
+    " AND ({since:Nullable(String)} IS NULL"
+    " OR received_at >= parseDateTime64BestEffort({since:Nullable(String)}, 3, 'UTC'))"
+)
 BEIJING_OFFSET_MS = 8 * 3600 * 1000  # registrations carry Beijing time (UTC+8)
 REGISTRATION_COLUMNS = (
     "zone",
@@ -526,22 +533,19 @@ class ClickHouseStore:
     ) -> dict[str, Any]:
         """Dead letters matching the filters: how many in all and by reason, and the newest
         ``limit`` of them (``since``: an ISO 8601 time, received at or after)."""
-        where = (
-            " WHERE ({origin:Nullable(String)} IS NULL OR origin = {origin:Nullable(String)})"
-            " AND ({reason:Nullable(String)} IS NULL OR reason = {reason:Nullable(String)})"
-            " AND ({since:Nullable(String)} IS NULL"
-            " OR received_at >= parseDateTime64BestEffort({since:Nullable(String)}, 3, 'UTC'))"
-        )
         bound = {"origin": origin, "reason": reason, "since": since}
         counted = self.query(
-            "SELECT reason, count() AS n FROM {db}.deadletter FINAL" + where + " GROUP BY reason",
+            "SELECT reason, count() AS n FROM {db}.deadletter FINAL"
+            + DEADLETTER_FILTER
+            + " GROUP BY reason",
             bound,
         )
         by_reason = {r["reason"]: int(r["n"]) for r in sorted(counted, key=lambda r: -r["n"])}
         rows = self.query(
             "SELECT received_at, source_topic, reason, detail, raw, origin, line"
-            " FROM {db}.deadletter FINAL" + where + " ORDER BY received_at DESC, origin, line"
-            " LIMIT {limit:UInt32}",
+            " FROM {db}.deadletter FINAL"
+            + DEADLETTER_FILTER
+            + " ORDER BY received_at DESC, origin, line LIMIT {limit:UInt32}",
             {**bound, "limit": limit},
         )
         for row in rows:
