@@ -298,7 +298,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings, console: Console) ->
 def _publish(args: argparse.Namespace, settings: Settings) -> int:
     from parkpulse.producers.feed import format_summary, not_a_feed
     from parkpulse.producers.publish import archived, publish
-    from parkpulse.producers.verdict import merge_rejects
+    from parkpulse.producers.verdict import merge_rejects, origin_of
     from parkpulse.schemas.catalogue import load_catalogue
 
     kind = "targets" if args.verb == "targets" else "observations"
@@ -338,14 +338,14 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
             refused_files += 1
             continue
         s = item.summary
-        by_worker = merge_rejects(item, verdict.rejects.get(item.path.name, []))
+        by_worker = merge_rejects(item, verdict.rejects.get(origin_of(item), []))
         worker = f" ({by_worker} by the worker)" if by_worker else ""
         print(f"{item.path.name}: {s.accepted} published, {s.rejected} rejected{worker}")
         if s.rejected:
             print(format_summary(s, item.path), file=sys.stderr)
         rejected += s.rejected
     if verdict.missing:
-        names = sorted({item.path.name for item in results if item.refused is None})
+        names = sorted({origin_of(item) for item in results if item.refused is None})
         print(
             f"parkpulse: {verdict.missing}; rejects may still come"
             f" (parkpulse deadletter --origin {names[0] if len(names) == 1 else 'FILE'})",

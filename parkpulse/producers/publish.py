@@ -3,7 +3,10 @@
 Accepted rows go to their topic in the wire form the worker validates again; rejected rows go to
 the dead-letter topic with their line number and reason. Sends are pipelined (no per-row wait
 for delivery) and confirmed together at the end. Every published file is kept under
-``DATA_DIR/feeds/`` so ``produce --replay`` can re-publish it after a broker restart.
+``DATA_DIR/feeds/`` so ``produce --replay`` can re-publish it after a broker restart; a file that
+is no feed (``feed.not_a_feed``) is refused whole, with one dead letter when it has content, and
+not kept. Each file's last offsets and the lines rejected here are returned for
+``producers.verdict``, which adds the worker's rejects.
 """
 
 from __future__ import annotations

@@ -95,11 +95,16 @@ async def await_verdict(
         return Verdict({}, f"no verdict from the worker within {timeout:g} s")
     rejects: dict[str, list[dict[str, Any]]] = {}
     for item in published:
-        page = await asyncio.to_thread(fetch, item.path.name, since - CLOCK_MARGIN)
-        rejects[item.path.name] = [
+        page = await asyncio.to_thread(fetch, origin_of(item), since - CLOCK_MARGIN)
+        rejects[origin_of(item)] = [
             row for row in page.get("rows", []) if row.get("line") not in item.rejected_lines
         ]
     return Verdict(rejects)
+
+
+def origin_of(item: Published) -> str:
+    """The origin ``publish`` gave the file's rows and dead letters: the file's name."""
+    return item.path.name
 
 
 async def _consumed(settings: Settings, offsets: Mapping[TopicPartition, int]) -> bool:
