@@ -9,7 +9,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,8 +22,7 @@ from parkpulse.schemas.envelope import ENVELOPE_MAX
 from parkpulse.schemas.errors import REASONS
 
 if TYPE_CHECKING:
-    from parkpulse.producers.publish import Published
-    from parkpulse.producers.verdict import Verdict
+    from parkpulse.producers.verdict import Judge
 
 DEFAULT_WAIT = 10.0  # seconds `produce` waits for the worker's verdict (producers/verdict.py)
 
@@ -318,7 +316,8 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
             print(f"parkpulse: {item.path} {item.what}; nothing published", file=sys.stderr)
         return 1
     target = broker_settings(settings)
-    started = datetime.now(UTC)
+    judge = _judge(target, args.wait)
+    judge.before(path for path, _ in files)
     results = asyncio.run(
         publish(
             target,
@@ -329,7 +328,7 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
             envelope=getattr(args, "envelope", ENVELOPE_MAX),
         )
     )
-    verdict = _verdict(target, results, started, args.wait)
+    verdict = judge.verdict(results, args.wait)
     rejected = refused_files = 0
     for item in results:
         if item.refused is not None:
@@ -338,14 +337,14 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
             refused_files += 1
             continue
         s = item.summary
-        by_worker = merge_rejects(item, verdict.rejects.get(origin_of(item), []))
+        by_worker = merge_rejects(item, verdict.rejects.pop(origin_of(item.path), []))
         worker = f" ({by_worker} by the worker)" if by_worker else ""
         print(f"{item.path.name}: {s.accepted} published, {s.rejected} rejected{worker}")
         if s.rejected:
             print(format_summary(s, item.path), file=sys.stderr)
         rejected += s.rejected
     if verdict.missing:
-        names = sorted({origin_of(item) for item in results if item.refused is None})
+        names = sorted({origin_of(item.path) for item in results if item.refused is None})
         print(
             f"parkpulse: {verdict.missing}; rejects may still come"
             f" (parkpulse deadletter --origin {names[0] if len(names) == 1 else 'FILE'})",
@@ -354,29 +353,22 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if refused_files else EXIT_REJECTED if rejected else 0
 
 
-def _verdict(
-    target: Settings, results: Sequence[Published], started: datetime, wait: float
-) -> Verdict:
-    """The worker's rejects of the published rows (producers/verdict.py), asked of the running
-    stack's API, or ClickHouse when one is configured; ``wait`` 0 asks nothing."""
-    from aiokafka.errors import KafkaError
+def _judge(target: Settings, wait: float) -> Judge:
+    """Who gives the worker's verdict (producers/verdict.py): the running stack's API, or
+    ClickHouse when one is configured; ``wait`` 0 asks no one."""
+    from parkpulse.producers.verdict import Judge
 
-    from parkpulse.producers.verdict import Verdict, await_verdict
-
-    if wait <= 0 or not any(r.refused is None and r.offsets for r in results):
-        return Verdict({})
+    if wait <= 0:
+        return Judge(target, None)
     info = running_stack(target)
     if target.clickhouse_url is None and (info is None or info.get("broker") != target.broker):
-        return Verdict({}, "no verdict: no running parkpulse API nor --clickhouse to ask")
+        return Judge(target, None, "no verdict: no running parkpulse API nor --clickhouse to ask")
 
-    def fetch(origin: str, since: datetime) -> Any:
-        asked = DeadLetterQuery(MAX_LIMIT, origin, None, since)
+    def fetch(origin: str) -> Any:
+        asked = DeadLetterQuery(MAX_LIMIT, origin)
         return query(target, "/api/deadletter", asked.params(), "deadletter_page")
 
-    try:
-        return asyncio.run(await_verdict(target, results, fetch, since=started, timeout=wait))
-    except (KafkaError, OSError, NoStack) as exc:
-        return Verdict({}, f"no verdict: {str(exc)[:200] or type(exc).__name__}")
+    return Judge(target, fetch)
 
 
 def _simulate(args: argparse.Namespace, settings: Settings, console: Console) -> int:

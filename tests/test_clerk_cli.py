@@ -131,6 +131,12 @@ def test_a_conflict_with_a_stored_figure_is_in_the_summary_and_exit_status(
     repeat = stack.cli("produce", str(first))
     assert repeat.returncode == 0 and "1 published, 0 rejected" in repeat.stdout, repeat.stderr
 
+    # Corrected at once, under the same name: the earlier conflict of its line 2 is not news.
+    write(second, HEADER, feed_line("2019-03", "10.5"), april)
+    fixed = stack.cli("produce", str(second))
+    assert fixed.returncode == 0, (fixed.stdout, fixed.stderr)
+    assert "march-again.csv: 2 published, 0 rejected" in fixed.stdout
+
 
 def test_produce_without_a_verdict_says_so_in_one_line(stack: RunningStack, tmp_path: Path) -> None:
     feed = write(tmp_path / "may.csv", HEADER, feed_line("2019-05", "20"))

@@ -17,14 +17,17 @@ summary and exit status to hold every reject, ``produce`` waits for that verdict
    them too: the sink agent commits only what it has written, so the dead letters are then in
    the ``deadletter`` table.
 4. It asks the table (through the running stack's API, or ClickHouse with ``--clickhouse``) for
-   the dead letters whose origin is the file's name, received since the run began (less a few
-   seconds for the clocks of two hosts), and keeps those of lines the producer itself accepted:
-   its own rejects are already counted.
+   the dead letters whose origin is the file's name, and keeps those that are new since it asked
+   the same before publishing (a dead letter sent again replaces the stored one with a new
+   ``received_at``; one left from an earlier run keeps its own) and are of lines the producer
+   itself accepted: its own rejects are already counted. Only the worker's clock is compared
+   with itself, so a producer on another host needs no synchronized clock.
 
 Waiting is bounded (``--wait``, 10 s by default). Without a verdict in time, ``produce`` says so in
 one line and that rejects may still come; its exit status then holds what it knows. Committed
-offsets are the only signal used: no guess at processing time, and it is the same for one worker
-or several, embedded Tansu or a Kafka cluster.
+offsets are the only progress signal used: no guess at processing time, and it is the same for
+one worker or several, embedded Tansu or a Kafka cluster. Files published together under the
+same name share their origin, so share one verdict: give them different names.
 """
 
 from __future__ import annotations
@@ -33,11 +36,12 @@ import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
 from parkpulse.config import Settings
@@ -51,60 +55,96 @@ log = get_logger("verdict")
 
 GROUP = "parkpulse"  # the Faust app id (streams/app.py), hence the workers' consumer group
 POLL_EVERY = 0.2
-CLOCK_MARGIN = timedelta(seconds=5)  # a worker on another host may stamp a little early
+# What can go wrong asking: the broker (KafkaError), the API (URLError is an OSError), ClickHouse
+# (ClickHouseUnavailable, a RuntimeError), a page that is not one (KeyError, ValueError).
+ASK_ERRORS = (KafkaError, OSError, RuntimeError, KeyError, ValueError)
 WORKER_NOTE = " (decided by the worker)"
 
-# (origin, since) -> the /api/deadletter page: {"total", "by_reason", "rows"}
-Fetch = Callable[[str, datetime], Mapping[str, Any]]
+# origin -> the /api/deadletter page of that origin: {"total", "by_reason", "rows"}
+Fetch = Callable[[str], Mapping[str, Any]]
+Seen = dict[str, dict[tuple[Any, ...], Any]]  # origin -> dead letter's key -> its received_at
 
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """The worker's rejects for each file name, or why there is no verdict."""
+    """The worker's rejects for each origin, or why there is no verdict."""
 
     rejects: dict[str, list[dict[str, Any]]]
     missing: str | None = None  # one line: why no verdict was had
 
-    @property
-    def complete(self) -> bool:
-        return self.missing is None
+
+class Judge:
+    """Asks for the worker's verdict on files about to be published: ``before`` them, then
+    ``verdict`` after. ``fetch`` None: nothing to ask (``missing`` says why, or nothing when no
+    verdict was wanted)."""
+
+    def __init__(self, settings: Settings, fetch: Fetch | None, missing: str | None = None):
+        self.settings = settings
+        self.fetch = fetch
+        self.missing = missing
+        self.seen: Seen = {}
+
+    def before(self, paths: Iterable[Path]) -> None:
+        """What the dead-letter table holds for each file's origin now."""
+        if self.fetch is None:
+            return
+        try:
+            for origin in {origin_of(path) for path in paths}:
+                rows = self.fetch(origin).get("rows", [])
+                self.seen[origin] = {_key(row): row.get("received_at") for row in rows}
+        except ASK_ERRORS as exc:
+            self.fetch, self.missing = None, f"no verdict: {_said(exc)}"
+
+    def verdict(self, results: Sequence[Published], timeout: float) -> Verdict:
+        """Wait up to ``timeout`` s for the worker, then its new rejects of accepted lines."""
+        published = [r for r in results if r.refused is None and r.offsets]
+        if not published:
+            return Verdict({})
+        if self.fetch is None:
+            return Verdict({}, self.missing)
+        try:
+            return asyncio.run(self._verdict(published, self.fetch, timeout))
+        except ASK_ERRORS as exc:
+            return Verdict({}, f"no verdict: {_said(exc)}")
+
+    async def _verdict(
+        self, published: Sequence[Published], fetch: Fetch, timeout: float
+    ) -> Verdict:
+        offsets: dict[TopicPartition, int] = {}
+        for item in published:
+            for (topic, partition), offset in item.offsets.items():
+                tp = TopicPartition(topic, partition)
+                offsets[tp] = max(offsets.get(tp, 0), offset + 1)  # committed = next to read
+        try:
+            await asyncio.wait_for(_consumed(self.settings, offsets), timeout)
+        except TimeoutError:
+            return Verdict({}, f"no verdict from the worker within {timeout:g} s")
+        rejects: dict[str, list[dict[str, Any]]] = {}
+        for item in published:
+            origin = origin_of(item.path)
+            seen = self.seen.get(origin, {})
+            page = await asyncio.to_thread(fetch, origin)
+            rejects.setdefault(origin, []).extend(
+                row
+                for row in page.get("rows", [])
+                if row.get("line") not in item.rejected_lines
+                and seen.get(_key(row)) != row.get("received_at")
+            )
+        return Verdict(rejects)
 
 
-async def await_verdict(
-    settings: Settings,
-    results: Sequence[Published],
-    fetch: Fetch,
-    *,
-    since: datetime,
-    timeout: float,
-) -> Verdict:
-    """The dead letters the worker gave the accepted rows of ``results`` (see the module doc)."""
-    published = [r for r in results if r.refused is None and r.offsets]
-    if not published:
-        return Verdict({})
-    offsets: dict[TopicPartition, int] = {}
-    for item in published:
-        for (topic, partition), offset in item.offsets.items():
-            tp = TopicPartition(topic, partition)
-            offsets[tp] = max(offsets.get(tp, 0), offset + 1)  # committed = next to read
-    try:
-        done = await asyncio.wait_for(_consumed(settings, offsets), timeout)
-    except TimeoutError:
-        done = False
-    if not done:
-        return Verdict({}, f"no verdict from the worker within {timeout:g} s")
-    rejects: dict[str, list[dict[str, Any]]] = {}
-    for item in published:
-        page = await asyncio.to_thread(fetch, origin_of(item), since - CLOCK_MARGIN)
-        rejects[origin_of(item)] = [
-            row for row in page.get("rows", []) if row.get("line") not in item.rejected_lines
-        ]
-    return Verdict(rejects)
+def origin_of(path: Path) -> str:
+    """The origin ``publish`` gives a file's rows and dead letters: the file's name."""
+    return path.name
 
 
-def origin_of(item: Published) -> str:
-    """The origin ``publish`` gave the file's rows and dead letters: the file's name."""
-    return item.path.name
+def _key(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A dead letter's identity in the table (its ORDER BY key, schema.sql)."""
+    return (row.get("source_topic"), row.get("line"), row.get("reason"), row.get("raw"))
+
+
+def _said(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
 
 
 async def _consumed(settings: Settings, offsets: Mapping[TopicPartition, int]) -> bool:
@@ -161,5 +201,5 @@ def merge_rejects(item: Published, rejects: Iterable[Mapping[str, Any]]) -> int:
         item.summary.add(FeedRow(int(row.get("line") or 0), str(row.get("raw", "")), None, error))
         n += 1
     if n:
-        log_event(log, "worker_rejects", file=item.path.name, rejected=n)
+        log_event(log, "worker_rejects", file=origin_of(item.path), rejected=n)
     return n
