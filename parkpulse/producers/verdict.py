@@ -33,7 +33,6 @@ same name share their origin, so share one verdict: give them different names.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,7 +146,7 @@ def _said(exc: BaseException) -> str:
     return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
 
 
-async def _consumed(settings: Settings, offsets: Mapping[TopicPartition, int]) -> bool:
+async def _consumed(settings: Settings, offsets: Mapping[TopicPartition, int]) -> None:
     """Wait until the group has committed past ``offsets``, then past what those rows led to."""
     admin = AIOKafkaAdminClient(**client_options(settings))
     ends = AIOKafkaConsumer(**client_options(settings))  # no group: only reads end offsets
@@ -160,7 +159,6 @@ async def _consumed(settings: Settings, offsets: Mapping[TopicPartition, int]) -
         ]
         for topic in then:
             await _committed_past(admin, await _end_offsets(ends, topic))
-        return True
     finally:
         await ends.stop()
         await admin.close()
@@ -181,8 +179,7 @@ async def _committed_past(admin: AIOKafkaAdminClient, wanted: Mapping[TopicParti
 
 async def _end_offsets(consumer: AIOKafkaConsumer, topic: str) -> dict[TopicPartition, int]:
     partitions = consumer.partitions_for_topic(topic)
-    deadline = time.monotonic() + 5
-    while partitions is None and time.monotonic() < deadline:
+    while partitions is None:  # not in the metadata yet (the caller bounds the wait)
         await consumer.topics()  # a metadata refresh
         partitions = consumer.partitions_for_topic(topic)
     tps = [TopicPartition(topic, p) for p in sorted(partitions or ())]
@@ -194,6 +191,8 @@ def merge_rejects(item: Published, rejects: Iterable[Mapping[str, Any]]) -> int:
     accepted); returns how many."""
     n = 0
     for row in sorted(rejects, key=lambda r: r.get("line") or 0):
+        if item.summary.accepted <= 0:  # two files of one name in one run share their rejects
+            break
         reason = row.get("reason") if row.get("reason") in REASONS else "malformed"
         detail = str(row.get("detail", "")) + WORKER_NOTE
         error = RejectedInput(str(reason), detail)

@@ -513,17 +513,6 @@ class ClickHouseStore:
             " FROM {db}.zone_scorecard FINAL ORDER BY zone"
         )
 
-    def deadletters(self, limit: int = 1000) -> list[dict[str, Any]]:
-        rows = self.query(
-            "SELECT received_at, source_topic, reason, detail, raw, origin, line"
-            " FROM {db}.deadletter FINAL ORDER BY received_at DESC, origin, line"
-            " LIMIT {limit:UInt32}",
-            {"limit": limit},
-        )
-        for row in rows:
-            row["received_at"] = row["received_at"].isoformat()
-        return rows
-
     def deadletter_page(
         self,
         limit: int = 1000,
@@ -551,6 +540,10 @@ class ClickHouseStore:
         for row in rows:
             row["received_at"] = row["received_at"].isoformat()
         return {"total": sum(by_reason.values()), "by_reason": by_reason, "rows": rows}
+
+    def deadletters(self, limit: int = 1000) -> list[dict[str, Any]]:
+        """The newest ``limit`` dead letters (``deadletter_page`` without filters)."""
+        return list(self.deadletter_page(limit)["rows"])
 
     def counts(self) -> dict[str, int]:
         """Current row counts (FINAL) per table, for summaries and tests."""
