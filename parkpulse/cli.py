@@ -86,12 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long to wait for the worker's verdict on the published rows (a conflict with"
         f" a stored figure is only found there; default {DEFAULT_WAIT:g}; 0: do not wait)",
     )
+    produce.add_argument("--api", metavar="URL", help="the worker API to ask for the verdict")
 
     targets = verbs.add_parser("targets", help="publish plan targets (plan_targets.csv columns)")
     _common(targets)
     targets.add_argument("files", nargs="+", type=Path)
     targets.add_argument("--no-progress", action="store_true")
     targets.add_argument("--wait", type=_seconds, default=DEFAULT_WAIT, metavar="SECONDS")
+    targets.add_argument("--api", metavar="URL", help="the worker API to ask for the verdict")
 
     status = verbs.add_parser("status", help="latest status of each (zone, indicator, plan)")
     _common(status)
@@ -220,9 +222,7 @@ def query(settings: Settings, path: str, params: dict[str, Any], method: str) ->
     """Ask the running stack's API, or a ClickHouse server, or the embedded store directly."""
     info = None if settings.clickhouse_url else running_stack(settings)
     if info is not None:
-        qs = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
-        with urllib.request.urlopen(f"{info['api']}{path}?{qs}", timeout=30) as resp:
-            return orjson.loads(resp.read())
+        return api_get(info["api"], path, params)
     from parkpulse.sinks.clickhouse import ClickHouseStore
 
     if settings.clickhouse_url is None and not settings.clickhouse.embedded_path.exists():  # type: ignore[union-attr]
@@ -232,6 +232,13 @@ def query(settings: Settings, path: str, params: dict[str, Any], method: str) ->
         return store.run(getattr(store, method), *params.values())
     finally:
         store.close()
+
+
+def api_get(api: str, path: str, params: dict[str, Any]) -> Any:
+    """GET a worker API's ``path`` (None parameters left out)."""
+    qs = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
+    with urllib.request.urlopen(f"{api.rstrip('/')}{path}?{qs}", timeout=30) as resp:
+        return orjson.loads(resp.read())
 
 
 def _print(console: Console, fmt: str, data: Any, table: Any) -> None:
@@ -284,7 +291,11 @@ def _dispatch(args: argparse.Namespace, settings: Settings, console: Console) ->
         origin = args.origin
         if origin and Path(origin).is_file():  # a path to the file: its dead letters carry its name
             origin = Path(origin).name
-        asked = DeadLetterQuery(args.limit, origin, args.reason)
+        try:
+            asked = DeadLetterQuery(args.limit, origin, args.reason)
+        except ValueError as exc:
+            print(f"parkpulse: {exc}", file=sys.stderr)
+            return 1
         page = query(settings, "/api/deadletter", asked.params(), "deadletter_page")
         _print(console, args.format, page, scoreboard.deadletter_table(page["rows"]))
         if args.format == "table":
@@ -316,7 +327,7 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
             print(f"parkpulse: {item.path} {item.what}; nothing published", file=sys.stderr)
         return 1
     target = broker_settings(settings)
-    judge = _judge(target, args.wait)
+    judge = _judge(target, args.wait, args.api)
     judge.before(path for path, _ in files)
     results = asyncio.run(
         publish(
@@ -353,20 +364,23 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if refused_files else EXIT_REJECTED if rejected else 0
 
 
-def _judge(target: Settings, wait: float) -> Judge:
-    """Who gives the worker's verdict (producers/verdict.py): the running stack's API, or
-    ClickHouse when one is configured; ``wait`` 0 asks no one."""
+def _judge(target: Settings, wait: float, api: str | None) -> Judge:
+    """Who gives the worker's verdict (producers/verdict.py): the worker API given, the running
+    stack's, or ClickHouse when one is configured; ``wait`` 0 asks no one."""
     from parkpulse.producers.verdict import Judge
 
     if wait <= 0:
         return Judge(target, None)
     info = running_stack(target)
-    if target.clickhouse_url is None and (info is None or info.get("broker") != target.broker):
-        return Judge(target, None, "no verdict: no running parkpulse API nor --clickhouse to ask")
+    ours = info is not None and info.get("broker") == target.broker
+    if api is None and target.clickhouse_url is None and not ours:
+        return Judge(target, None, "no verdict: no worker API (--api URL) nor ClickHouse to ask")
 
     def fetch(origin: str) -> Any:
-        asked = DeadLetterQuery(MAX_LIMIT, origin)
-        return query(target, "/api/deadletter", asked.params(), "deadletter_page")
+        asked = DeadLetterQuery(MAX_LIMIT, origin).params()
+        if api is not None:
+            return api_get(api, "/api/deadletter", asked)
+        return query(target, "/api/deadletter", asked, "deadletter_page")
 
     return Judge(target, fetch)
 

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.conftest import RunningStack
+from tests.conftest import PARKPULSE, RunningStack
 from tests.fault_support import HEADER
 
 pytestmark = pytest.mark.integration
@@ -145,6 +145,28 @@ def test_produce_without_a_verdict_says_so_in_one_line(stack: RunningStack, tmp_
     assert "may.csv: 1 published, 0 rejected" in result.stdout
     (line,) = said(result)
     assert "no verdict" in line and "may still come" in line and "--origin may.csv" in line
+
+
+def test_a_producer_elsewhere_asks_the_worker_api_it_is_given(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    """As from a host beside a production stack: --broker and --api, no run.json to find."""
+    write(tmp_path / "june.csv", HEADER, feed_line("2019-06", "30"))
+    feed = write(tmp_path / "june-again.csv", HEADER, feed_line("2019-06", "31"))
+    env = {**stack.env(), "PARKPULSE_DATA_DIR": str(tmp_path / "elsewhere")}
+
+    def produce(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [PARKPULSE, "produce", "--broker", stack.broker, *args]
+        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+
+    assert produce("--api", stack.api, str(tmp_path / "june.csv")).returncode == 0
+    result = produce("--api", stack.api, str(feed))
+    assert result.returncode == 2 and "(1 by the worker)" in result.stdout, result.stderr
+
+    blind = produce(str(feed))  # nothing to ask: it says so, and what it knows is its status
+    assert blind.returncode == 0 and "1 published, 0 rejected" in blind.stdout
+    (line,) = said(blind)
+    assert "no verdict: no worker API (--api URL)" in line and "may still come" in line
 
 
 def test_deadletter_says_how_many_it_shows_and_filters(stack: RunningStack, tmp_path: Path) -> None:

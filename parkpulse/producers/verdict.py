@@ -16,7 +16,8 @@ summary and exit status to hold every reject, ``produce`` waits for that verdict
 3. It reads the dead-letter topic's end offsets and waits until the group has committed past
    them too: the sink agent commits only what it has written, so the dead letters are then in
    the ``deadletter`` table.
-4. It asks the table (through the running stack's API, or ClickHouse with ``--clickhouse``) for
+4. It asks the table (through the worker API given with ``--api``, ClickHouse with
+   ``--clickhouse``, or the running stack's API) for
    the dead letters whose origin is the file's name, and keeps those that are new since it asked
    the same before publishing (a dead letter sent again replaces the stored one with a new
    ``received_at``; one left from an earlier run keeps its own) and are of lines the producer
