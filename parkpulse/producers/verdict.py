@@ -17,12 +17,12 @@ summary and exit status to hold every reject, ``produce`` waits for that verdict
    them too: the sink agent commits only what it has written, so the dead letters are then in
    the ``deadletter`` table.
 4. It asks the table (through the worker API given with ``--api``, ClickHouse with
-   ``--clickhouse``, or the running stack's API) for
-   the dead letters whose origin is the file's name, and keeps those that are new since it asked
-   the same before publishing (a dead letter sent again replaces the stored one with a new
-   ``received_at``; one left from an earlier run keeps its own) and are of lines the producer
-   itself accepted: its own rejects are already counted. Only the worker's clock is compared
-   with itself, so a producer on another host needs no synchronized clock.
+   ``--clickhouse``, or the running stack's API) for the dead letters whose origin is the
+   file's name, and keeps those that are new since it asked the same before publishing (a dead
+   letter sent again replaces the stored one with a new ``received_at``; one left from an
+   earlier run keeps its own) and are of lines the producer itself accepted: its own rejects
+   are already counted. No clock of the producer's is compared with the worker's, so a
+   producer on another host needs no synchronized clock.
 
 Waiting is bounded (``--wait``, 10 s by default). Without a verdict in time, ``produce`` says so in
 one line and that rejects may still come; its exit status then holds what it knows. Committed
