@@ -10,15 +10,22 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from rich.console import Console
 
 from parkpulse.config import Settings
+from parkpulse.deadletter_query import MAX_LIMIT, DeadLetterQuery, page_summary
 from parkpulse.filters import FilterError
 from parkpulse.logs import setup_logging
 from parkpulse.schemas.envelope import ENVELOPE_MAX
+from parkpulse.schemas.errors import REASONS
+
+if TYPE_CHECKING:
+    from parkpulse.producers.verdict import Judge
+
+DEFAULT_WAIT = 10.0  # seconds `produce` waits for the worker's verdict (producers/verdict.py)
 
 EXIT_REJECTED = 2
 EXIT_NO_STACK = 3
@@ -77,12 +84,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     produce.add_argument("--no-progress", action="store_true")
     _bureau_options(produce, plan=False)
+    produce.add_argument(
+        "--wait",
+        type=_seconds,
+        default=DEFAULT_WAIT,
+        metavar="SECONDS",
+        help="how long to wait for the worker's verdict on the published rows (a conflict with"
+        f" a stored figure is only found there; default {DEFAULT_WAIT:g}; 0: do not wait)",
+    )
+    produce.add_argument("--api", metavar="URL", help="the worker API to ask for the verdict")
 
     targets = verbs.add_parser("targets", help="publish plan targets (plan_targets.csv columns)")
     _common(targets)
     targets.add_argument("files", nargs="+", type=Path)
     targets.add_argument("--no-progress", action="store_true")
     _bureau_options(targets, plan=True)
+    targets.add_argument("--wait", type=_seconds, default=DEFAULT_WAIT, metavar="SECONDS")
+    targets.add_argument("--api", metavar="URL", help="the worker API to ask for the verdict")
 
     status = verbs.add_parser("status", help="latest status of each (zone, indicator, plan)")
     _common(status)
@@ -114,7 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     dead = verbs.add_parser("deadletter", help="rejected inputs with their reasons")
     _common(dead)
-    dead.add_argument("--limit", type=int, default=200)
+    dead.add_argument("--origin", help="only this file's (a file name, or a path to it)")
+    dead.add_argument("--reason", choices=REASONS)
+    dead.add_argument("--limit", type=_limit, default=200, help=f"rows shown (1..{MAX_LIMIT})")
     dead.add_argument("--format", choices=("table", "json"), default="table")
 
     simulate = verbs.add_parser(
@@ -197,6 +217,20 @@ def _envelope_size(text: str) -> int:
     return size
 
 
+def _seconds(text: str) -> float:
+    seconds = float(text)
+    if not 0 <= seconds <= 3600:
+        raise argparse.ArgumentTypeError("must be 0..3600 seconds")
+    return seconds
+
+
+def _limit(text: str) -> int:
+    limit = int(text)
+    if not 1 <= limit <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be 1..{MAX_LIMIT}")
+    return limit
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     return Settings.from_env().with_overrides(
         data_dir=getattr(args, "data_dir", None),
@@ -242,10 +276,8 @@ def query(
     (``method``: a store method's name, or a function of the store and the params)."""
     info = None if settings.clickhouse_url else running_stack(settings)
     if info is not None:
-        qs = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
         try:
-            with urllib.request.urlopen(f"{info['api']}{path}?{qs}", timeout=30) as resp:
-                return orjson.loads(resp.read())
+            return api_get(info["api"], path, params)
         except urllib.error.HTTPError as exc:
             raise QueryRefused(_refusal(exc)) from None
     from parkpulse.sinks.clickhouse import ClickHouseStore
@@ -267,6 +299,13 @@ def _refusal(exc: urllib.error.HTTPError) -> str:
         return str(orjson.loads(exc.read())["error"])
     except (orjson.JSONDecodeError, KeyError, TypeError, OSError):
         return f"the stack answered HTTP {exc.code} {exc.reason}"
+
+
+def api_get(api: str, path: str, params: dict[str, Any]) -> Any:
+    """GET a worker API's ``path`` (None parameters left out)."""
+    qs = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
+    with urllib.request.urlopen(f"{api.rstrip('/')}{path}?{qs}", timeout=30) as resp:
+        return orjson.loads(resp.read())
 
 
 def _print(console: Console, fmt: str, data: Any, table: Any) -> None:
@@ -327,8 +366,18 @@ def _dispatch(args: argparse.Namespace, settings: Settings, console: Console) ->
         _print(console, args.format, rows, table)
         return 0
     if args.verb == "deadletter":
-        rows = query(settings, "/api/deadletter", {"limit": args.limit}, "deadletters")
-        _print(console, args.format, rows, scoreboard.deadletter_table(rows, settings.lang))
+        origin = args.origin
+        if origin and Path(origin).is_file():  # a path to the file: its dead letters carry its name
+            origin = Path(origin).name
+        try:
+            asked = DeadLetterQuery(args.limit, origin, args.reason)
+        except ValueError as exc:
+            print(f"parkpulse: {exc}", file=sys.stderr)
+            return 1
+        page = query(settings, "/api/deadletter", asked.params(), "deadletter_page")
+        _print(console, args.format, page, scoreboard.deadletter_table(page["rows"], settings.lang))
+        if args.format == "table":
+            console.print(page_summary(page))
         return 0
     raise AssertionError(args.verb)  # argparse only lets known verbs through
 
@@ -352,10 +401,11 @@ def _status(args: argparse.Namespace, settings: Settings) -> list[dict[str, Any]
 
 
 def _publish(args: argparse.Namespace, settings: Settings) -> int:
-    from parkpulse.producers.feed import format_summary
+    from parkpulse.producers.feed import format_summary, not_a_feed
     from parkpulse.producers.kept import archived, origin_of
     from parkpulse.producers.publish import publish
     from parkpulse.producers.readers import ReadOptions
+    from parkpulse.producers.verdict import merge_rejects
     from parkpulse.schemas.catalogue import load_catalogue
 
     kind = "targets" if args.verb == "targets" else "observations"
@@ -366,10 +416,17 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
         print("parkpulse: nothing to publish (give FILE… or --replay)", file=sys.stderr)
         return 1
     for path, _ in files:
-        if not path.is_file():
+        if not path.exists():
             print(f"parkpulse: no such file: {path}", file=sys.stderr)
             return 1
+    refused = [r for r in (not_a_feed(path, kind) for path, kind in files) if r is not None]
+    if len(refused) == len(files) and all(r.dead_letter is None for r in refused):
+        for item in refused:  # nothing to send: no broker needed to say so
+            print(f"parkpulse: {item.path} {item.what}; nothing published", file=sys.stderr)
+        return 1
     target = broker_settings(settings)
+    judge = _judge(target, args.wait, args.api)
+    judge.before(path for path, _ in files)
     results = asyncio.run(
         publish(
             target,
@@ -385,15 +442,54 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
             ),
         )
     )
-    rejected = 0
+    verdict = judge.verdict(results, args.wait)
+    rejected = refused_files = 0
     for item in results:
+        if item.refused is not None:
+            kept = "one dead letter for the file" if item.refused.dead_letter else "nothing sent"
+            print(f"parkpulse: {item.path} {item.refused.what}; {kept}", file=sys.stderr)
+            refused_files += 1
+            continue
         s = item.summary
+        by_worker = merge_rejects(item, verdict.rejects.pop(origin_of(item.path), []))
+        worker = f" ({by_worker} by the worker)" if by_worker else ""
         revised = f", {s.revised} revised" if s.revised else ""
-        print(f"{origin_of(item.path)}: {s.accepted} published, {s.rejected} rejected{revised}")
+        print(
+            f"{origin_of(item.path)}: {s.accepted} published, {s.rejected} rejected{worker}"
+            f"{revised}"
+        )
         if s.rejected:
             print(format_summary(s, item.path), file=sys.stderr)
         rejected += s.rejected
-    return EXIT_REJECTED if rejected else 0
+    if verdict.missing:
+        names = sorted({origin_of(item.path) for item in results if item.refused is None})
+        print(
+            f"parkpulse: {verdict.missing}; rejects may still come"
+            f" (parkpulse deadletter --origin {names[0] if len(names) == 1 else 'FILE'})",
+            file=sys.stderr,
+        )
+    return 1 if refused_files else EXIT_REJECTED if rejected else 0
+
+
+def _judge(target: Settings, wait: float, api: str | None) -> Judge:
+    """Who gives the worker's verdict (producers/verdict.py): the worker API given, the running
+    stack's, or ClickHouse when one is configured; ``wait`` 0 asks no one."""
+    from parkpulse.producers.verdict import Judge
+
+    if wait <= 0:
+        return Judge(target, None)
+    info = running_stack(target)
+    ours = info is not None and info.get("broker") == target.broker
+    if api is None and target.clickhouse_url is None and not ours:
+        return Judge(target, None, "no verdict: no worker API (--api URL) nor ClickHouse to ask")
+
+    def fetch(origin: str) -> Any:
+        asked = DeadLetterQuery(MAX_LIMIT, origin).params()
+        if api is not None:
+            return api_get(api, "/api/deadletter", asked)
+        return query(target, "/api/deadletter", asked, "deadletter_page")
+
+    return Judge(target, fetch)
 
 
 def _explain(args: argparse.Namespace, settings: Settings, console: Console) -> int:

@@ -67,9 +67,10 @@ def cli_ok(stack: RunningStack, *args: str) -> str:
 
 def start_mid_backfill(stack: RunningStack, backfill: Backfill) -> float:
     """Publish the targets and the feed through the CLI; return once the first figures are in
-    ClickHouse (the figure count then)."""
+    ClickHouse (the figure count then). ``--wait 0``: produce must not wait for the worker's
+    verdict, or the backfill would be through before the fault."""
     cli_ok(stack, "targets", str(backfill.targets))
-    cli_ok(stack, "produce", "--envelope", str(ENVELOPE), str(backfill.feed))
+    cli_ok(stack, "produce", "--wait", "0", "--envelope", str(ENVELOPE), str(backfill.feed))
     wait_until(lambda: rows_written(stack) > 0, timeout=60, every=0.02)
     return rows_written(stack)
 

@@ -351,7 +351,7 @@ def test_bad_rows_reach_the_deadletter_table(stack: RunningStack, tmp_path: Path
     asyncio.run(send_garbage())
 
     def dead() -> list[dict]:
-        rows = orjson.loads(stack.cli("deadletter", "--format", "json").stdout)
+        rows = orjson.loads(stack.cli("deadletter", "--format", "json").stdout)["rows"]
         sent = ("{not json", '{"zone":"nanning-hitech"}', stray.decode())
         mine = [r for r in rows if r["origin"] == "bad.csv" or r["raw"] in sent]
         return mine if len(mine) >= 10 else []

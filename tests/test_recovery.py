@@ -113,7 +113,7 @@ def replayed(stack: RunningStack, since: int = 0) -> list[str]:
 
 
 def deadletters(stack: RunningStack, origin_suffix: str) -> list[dict]:
-    rows = stack.get_json("/api/deadletter?limit=100000")
+    rows = stack.get_json("/api/deadletter?limit=100000")["rows"]
     return [r for r in rows if str(r["origin"]).endswith(origin_suffix)]
 
 

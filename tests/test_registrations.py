@@ -408,7 +408,7 @@ def test_registrations_are_counted_once_and_reach_indicator_status(
     )
 
     def dead() -> list[dict[str, Any]]:
-        rows = orjson.loads(stack.cli("deadletter", "--format", "json").stdout)
+        rows = orjson.loads(stack.cli("deadletter", "--format", "json").stdout)["rows"]
         return [r for r in rows if '"XM-Z2"' in r["raw"]]
 
     (row,) = wait_until(dead, timeout=30)

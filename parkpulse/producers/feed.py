@@ -9,6 +9,7 @@ these readers raise; only opening the file can (OSError).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -146,6 +147,93 @@ def format_summary(summary: FeedSummary, path: Path | str) -> str:
     if hidden > 0:
         lines.append(f"  … and {hidden} more rejected rows (all are in the dead-letter table)")
     return "\n".join(lines)
+
+
+# --- whole files that are not feeds ----------------------------------------------------------
+
+BINARY_PROBE = 8 * 1024  # bytes looked at to tell a binary file from text
+
+
+@dataclass(frozen=True, slots=True)
+class NotAFeed:
+    """Why a file is no feed at all, said in one line; it is refused whole, never kept.
+
+    ``dead_letter`` is the one dead letter the file gives (reason ``malformed``, its first 4 KiB
+    as the raw text) when it has content; an empty or header-only file, or a folder, loses
+    nothing and gives none.
+    """
+
+    path: Path
+    what: str  # "is empty", "is a folder, not a feed file", …: follows the file's name
+    dead_letter: FeedRow | None = None
+
+
+def not_a_feed(path: Path, kind: str = "observations") -> NotAFeed | None:
+    """Whether ``path`` is no feed: a folder, empty, a header without rows, binary, or text whose
+    first line is neither a header naming the key columns nor a JSON object. None for a feed.
+
+    A CSV file is judged by its first line: under a header that cannot be read every row would
+    get the same reject, so the file gets one instead. JSON Lines is no feed when no line is a
+    JSON object (one bad line first costs only itself). So a refused file has no row
+    ``read_feed`` would accept, and one without a dead letter has no row at all.
+    """
+    if path.is_dir():
+        return NotAFeed(path, "is a folder, not a feed file")
+    if not path.is_file():
+        return NotAFeed(path, "is not a regular file")
+    key_columns = TARGET_KEY_COLUMNS if kind == "targets" else FEED_KEY_COLUMNS
+    with path.open("rb") as handle:
+        head = handle.read(BINARY_PROBE)
+        handle.seek(0)
+        lines = (line for line in _lines(handle) if line.problem or line.text.strip())
+        first = next(lines, None)
+        if first is None:
+            return NotAFeed(path, "is empty" if not head else "has only blank lines")
+        suffix = path.suffix.lower()
+        if suffix in JSON_SUFFIXES or (suffix != ".csv" and first.text.lstrip().startswith("{")):
+            if any(isinstance(_json_object(line), dict) for line in chain([first], lines)):
+                return None
+            problem = "no line is a JSON object, as each line of JSON Lines is"
+        else:
+            header = _Header.parse(first, key_columns)
+            if header.problem is None:
+                has_rows = next(lines, None) is not None
+                return None if has_rows else NotAFeed(path, "has a header but no rows")
+            problem = header.problem
+    if _binary(head):  # only now: a feed may carry a binary line under a good header
+        problem = "it is binary, not CSV or JSON Lines text (a spreadsheet? export it as CSV)"
+    return _refused(path, f"is not a feed: {problem}", first, head)
+
+
+def _binary(head: bytes) -> bool:
+    """NUL bytes, or neither UTF-8 nor GB18030 text, in the first bytes of a file."""
+    if b"\x00" in head:
+        return True
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            codecs.getincrementaldecoder(encoding)().decode(head, final=False)
+            return False
+        except UnicodeDecodeError:
+            continue
+    return True
+
+
+def _json_object(line: _Line) -> Any:
+    if line.problem:
+        return None
+    try:
+        return orjson.loads(line.text)
+    except orjson.JSONDecodeError:
+        try:  # NaN/Infinity: a feed row with a bad value, as _json_row reads it
+            return json.loads(line.text)
+        except (ValueError, RecursionError):
+            return None
+
+
+def _refused(path: Path, what: str, first: _Line, head: bytes) -> NotAFeed:
+    text = head.decode("utf-8", "replace").removeprefix("\ufeff")
+    row = FeedRow(first.number, text, None, RejectedInput("malformed", f"the file {what}"))
+    return NotAFeed(path, what, row)
 
 
 # --- reading -------------------------------------------------------------------------------

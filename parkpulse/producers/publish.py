@@ -4,7 +4,9 @@ Accepted rows go to their topic in the wire form the worker validates again; rej
 the dead-letter topic with their line number and reason. Sends are pipelined (no per-row wait
 for delivery) and confirmed together at the end. Every published file is kept under
 ``DATA_DIR/feeds/`` with a ledger entry (``producers/kept.py``) so a broker restart can re-publish
-what has not landed yet.
+what has not landed yet; a file that is no feed (``feed.not_a_feed``) is refused whole, with one
+dead letter when it has content, and not kept. Each file's last offsets and the lines rejected
+here are returned for ``producers.verdict``, which adds the worker's rejects.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from parkpulse.config import Settings
 from parkpulse.logs import get_logger, log_event
-from parkpulse.producers.feed import FeedRow, FeedSummary, to_deadletter
+from parkpulse.producers.feed import FeedRow, FeedSummary, NotAFeed, not_a_feed, to_deadletter
 from parkpulse.producers.kept import Entry, archive, last_offsets, origin_of, record
 from parkpulse.producers.readers import ReadOptions, keep_options, rows_of
 from parkpulse.schemas.catalogue import Catalogue
@@ -39,13 +41,16 @@ REVISIONS_DIR = "bulletins"  # where bulletin revisions are remembered (producer
 
 @dataclass(frozen=True, slots=True)
 class Published:
-    """What one file contributed: its summary (accepted/rejected by reason) and the last offset
-    it left on each (topic, partition)."""
+    """What one file contributed: its summary (accepted/rejected by reason), where its accepted
+    rows went (the last offset per topic and partition) and which lines this side rejected,
+    for ``producers.verdict``; or why it is no feed at all."""
 
     path: Path
     kind: str  # "observations" | "targets"
     summary: FeedSummary
+    refused: NotAFeed | None = None
     last_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    rejected_lines: frozenset[int] = frozenset()
 
 
 PROGRESS_EVERY = 1000
@@ -95,6 +100,10 @@ async def publish(
     try:
         with _progress(progress) as bar:
             for path, kind in files:
+                refused = not_a_feed(path, kind)
+                if refused is not None:
+                    results.append(await _refuse_file(producer, refused, kind))
+                    continue  # not kept: a replay would refuse it again
                 done = await _publish_file(
                     producer, path, kind, catalogue, now, bar, envelope, options
                 )
@@ -142,9 +151,11 @@ async def _publish_file(
         value = orjson.dumps(envelope_to_wire(records) if envelope > 1 else records[0])
         pending.append(await producer.send(OBSERVATIONS, value=value, key=zone.encode()))
 
+    rejected_lines: set[int] = set()
     for n, row in enumerate(rows, start=1):
         summary.add(row)
         if row.error is not None:
+            rejected_lines.add(row.line)
             dead = to_deadletter(row, origin=origin, source_topic=source_topic)
             value = orjson.dumps(dead.to_dict())
             pending.append(await producer.send(DEADLETTER, value=value, key=source_topic.encode()))
@@ -173,7 +184,18 @@ async def _publish_file(
         accepted=summary.accepted,
         rejected=summary.rejected,
     )
-    return Published(path, kind, summary, last_offsets(delivered))
+    return Published(path, kind, summary, None, last_offsets(delivered), frozenset(rejected_lines))
+
+
+async def _refuse_file(producer: AIOKafkaProducer, refused: NotAFeed, kind: str) -> Published:
+    """A file that is no feed: one dead letter for the whole file when it has content."""
+    if refused.dead_letter is not None:
+        source_topic = TARGETS if kind == "targets" else OBSERVATIONS
+        dead = to_deadletter(refused.dead_letter, origin_of(refused.path), source_topic)
+        value = orjson.dumps(dead.to_dict())
+        await producer.send_and_wait(DEADLETTER, value=value, key=source_topic.encode())
+    log_event(log, "file_refused", file=origin_of(refused.path), kind=kind, why=refused.what)
+    return Published(refused.path, kind, FeedSummary(), refused)
 
 
 def _progress(enabled: bool) -> Progress:

@@ -94,6 +94,13 @@ def _columns(records: Sequence[Any], values: attrgetter, width: int) -> list[Seq
 
 _STATUS_VALUES = attrgetter(*STATUS_COLUMNS)
 DEADLETTER_COLUMNS = ("received_at", "source_topic", "reason", "detail", "raw", "origin", "line")
+# deadletter_page's filters, each off when its parameter is NULL
+DEADLETTER_FILTER = (
+    " WHERE ({origin:Nullable(String)} IS NULL OR origin = {origin:Nullable(String)})"
+    " AND ({reason:Nullable(String)} IS NULL OR reason = {reason:Nullable(String)})"
+    " AND ({since:Nullable(String)} IS NULL"
+    " OR received_at >= parseDateTime64BestEffort({since:Nullable(String)}, 3, 'UTC'))"
+)
 BEIJING_OFFSET_MS = 8 * 3600 * 1000  # registrations carry Beijing time (UTC+8)
 REGISTRATION_COLUMNS = (
     "zone",
@@ -517,16 +524,33 @@ class ClickHouseStore:
             " FROM {db}.zone_scorecard FINAL ORDER BY zone"
         )
 
-    def deadletters(self, limit: int = 1000) -> list[dict[str, Any]]:
+    def deadletter_page(
+        self,
+        limit: int = 1000,
+        origin: str | None = None,
+        reason: str | None = None,
+        since: str | None = None,
+    ) -> dict[str, Any]:
+        """Dead letters matching the filters: how many in all and by reason, and the newest
+        ``limit`` of them (``since``: an ISO 8601 time, received at or after)."""
+        bound = {"origin": origin, "reason": reason, "since": since}
+        counted = self.query(
+            "SELECT reason, count() AS n FROM {db}.deadletter FINAL"
+            + DEADLETTER_FILTER
+            + " GROUP BY reason",
+            bound,
+        )
+        by_reason = {r["reason"]: int(r["n"]) for r in sorted(counted, key=lambda r: -r["n"])}
         rows = self.query(
             "SELECT received_at, source_topic, reason, detail, raw, origin, line"
-            " FROM {db}.deadletter FINAL ORDER BY received_at DESC, origin, line"
-            " LIMIT {limit:UInt32}",
-            {"limit": limit},
+            " FROM {db}.deadletter FINAL"
+            + DEADLETTER_FILTER
+            + " ORDER BY received_at DESC, origin, line LIMIT {limit:UInt32}",
+            {**bound, "limit": limit},
         )
         for row in rows:
             row["received_at"] = row["received_at"].isoformat()
-        return rows
+        return {"total": sum(by_reason.values()), "by_reason": by_reason, "rows": rows}
 
     def counts(self) -> dict[str, int]:
         """Current row counts (FINAL) per table, for summaries and tests."""

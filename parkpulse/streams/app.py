@@ -24,6 +24,7 @@ import orjson
 
 from parkpulse import board
 from parkpulse.config import Settings
+from parkpulse.deadletter_query import DeadLetterQuery
 from parkpulse.logs import get_logger, log_event
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.records import DeadLetter
@@ -365,11 +366,13 @@ def build_app(
 
     @app.page("/api/deadletter")
     async def api_deadletter(self: Any, request: Any) -> Any:
+        """``{total, by_reason, rows}``: the newest ``limit`` rows of those matching ``origin``,
+        ``reason`` and ``since`` (parkpulse/deadletter_query.py)."""
         try:
-            limit = min(max(int(request.query.get("limit", "1000")), 1), 100_000)
-        except ValueError:
-            return self.json({"error": "limit must be an integer"}, status=400)
-        return await _json(self, lambda: store.deadletters(limit))
+            asked = DeadLetterQuery.from_params(request.query)
+        except ValueError as exc:
+            return self.json({"error": str(exc)}, status=400)
+        return await _json(self, lambda: store.deadletter_page(*asked.params().values()))
 
     @app.page("/api/health")
     async def api_health(self: Any, request: Any) -> Any:
