@@ -72,5 +72,6 @@ def test_the_worker_sets_it(stack: RunningStack) -> None:
         for line in (stack.data_dir / "stderr.log").read_text().splitlines()
         if line.startswith("{") and '"fetch_bound' in line
     ]
-    assert [e["event"] for e in events] == ["fetch_bound"]
-    assert events[0]["max_bytes"] == FETCH_RESPONSE_BYTES
+    # Once per worker start (other tests of the session kill and restart the stack's worker).
+    assert events and {e["event"] for e in events} == {"fetch_bound"}
+    assert {e["max_bytes"] for e in events} == {FETCH_RESPONSE_BYTES}
