@@ -45,6 +45,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
 from parkpulse.config import Settings
+from parkpulse.group_offsets import end_offsets, wait_committed_past
 from parkpulse.logs import get_logger, log_event
 from parkpulse.producers.feed import FeedRow
 from parkpulse.producers.kept import origin_of
@@ -54,8 +55,6 @@ from parkpulse.topics import DEADLETTER, TARGETS, TARGETS_BY_ZONE, client_option
 
 log = get_logger("verdict")
 
-GROUP = "parkpulse"  # the Faust app id (streams/app.py), hence the workers' consumer group
-POLL_EVERY = 0.2
 # What can go wrong asking: the broker (KafkaError), the API (URLError is an OSError), ClickHouse
 # (ClickHouseUnavailable, a RuntimeError), a page that is not one (KeyError, ValueError).
 ASK_ERRORS = (KafkaError, OSError, RuntimeError, KeyError, ValueError)
@@ -150,37 +149,15 @@ async def _consumed(settings: Settings, offsets: Mapping[TopicPartition, int]) -
     await admin.start()
     await ends.start()
     try:
-        await _committed_past(admin, offsets)
+        await wait_committed_past(admin, offsets)
         then = ([TARGETS_BY_ZONE] if any(tp.topic == TARGETS for tp in offsets) else []) + [
             DEADLETTER
         ]
         for topic in then:
-            await _committed_past(admin, await _end_offsets(ends, topic))
+            await wait_committed_past(admin, await end_offsets(ends, topic))
     finally:
         await ends.stop()
         await admin.close()
-
-
-async def _committed_past(admin: AIOKafkaAdminClient, wanted: Mapping[TopicPartition, int]) -> None:
-    wanted = {tp: offset for tp, offset in wanted.items() if offset > 0}
-    while wanted:
-        committed = await admin.list_consumer_group_offsets(GROUP, partitions=list(wanted))
-        wanted = {
-            tp: offset
-            for tp, offset in wanted.items()
-            if tp not in committed or committed[tp].offset < offset
-        }
-        if wanted:
-            await asyncio.sleep(POLL_EVERY)
-
-
-async def _end_offsets(consumer: AIOKafkaConsumer, topic: str) -> dict[TopicPartition, int]:
-    partitions = consumer.partitions_for_topic(topic)
-    while partitions is None:  # not in the metadata yet (the caller bounds the wait)
-        await consumer.topics()  # a metadata refresh
-        partitions = consumer.partitions_for_topic(topic)
-    tps = [TopicPartition(topic, p) for p in sorted(partitions or ())]
-    return dict(await consumer.end_offsets(tps)) if tps else {}
 
 
 def merge_rejects(item: Published, rejects: Iterable[Mapping[str, Any]]) -> int:

@@ -10,48 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from parkpulse.config import Settings
+from parkpulse.group_offsets import caught_up, committed
 from parkpulse.logs import get_logger, log_event
 from parkpulse.producers.kept import Entry, entries
 from parkpulse.topics import TARGETS, TARGETS_BY_ZONE, client_options
 
 log = get_logger("landing")
 
-GROUP = "parkpulse"  # the Faust app id is its consumer group
 LANDING_EVERY = 2.0
-
-
-async def committed_offsets(
-    admin: AIOKafkaAdminClient, tps: Iterable[tuple[str, int]]
-) -> dict[tuple[str, int], int]:
-    """The group's committed offset (the next to read) of each (topic, partition); -1 if none."""
-    wanted = [TopicPartition(t, p) for t, p in sorted(set(tps))]
-    if not wanted:
-        return {}
-    found = await admin.list_consumer_group_offsets(GROUP, partitions=wanted)
-    return {(tp.topic, tp.partition): meta.offset for tp, meta in found.items()}
-
-
-async def rekeyed_consumed(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer) -> bool:
-    """Whether every re-keyed target on the broker has been consumed (committed to the end)."""
-    parts = consumer.partitions_for_topic(TARGETS_BY_ZONE) or set()
-    if not parts:
-        await consumer.topics()  # refresh metadata once
-        parts = consumer.partitions_for_topic(TARGETS_BY_ZONE) or set()
-    tps = [TopicPartition(TARGETS_BY_ZONE, p) for p in parts]
-    if not tps:
-        return False
-    ends = await consumer.end_offsets(tps)
-    done = await committed_offsets(admin, [(tp.topic, tp.partition) for tp in tps])
-    return all(
-        end == 0 or done.get((tp.topic, tp.partition), -1) >= end for tp, end in ends.items()
-    )
 
 
 def pending(settings: Settings, landed: set[str]) -> list[Entry]:
@@ -93,11 +66,11 @@ async def landed_now(
     todo: list[Entry],
 ) -> list[str]:
     """The files among ``todo`` the group has committed past."""
-    tps = {tp for e in todo for tp in e.last_offsets}
+    tps = {TopicPartition(t, p) for e in todo for t, p in e.last_offsets}
     try:
-        committed = await committed_offsets(admin, tps)
+        done = await committed(admin, tps)
         targets_ok = (
-            await rekeyed_consumed(admin, consumer)
+            await caught_up(admin, consumer, TARGETS_BY_ZONE)
             if any(t == TARGETS for e in todo for t, _ in e.last_offsets)
             else True
         )
@@ -108,6 +81,6 @@ async def landed_now(
     return [
         e.file
         for e in todo
-        if e.landed(committed, epoch=epoch)
+        if e.landed({(tp.topic, tp.partition): o for tp, o in done.items()}, epoch=epoch)
         and (targets_ok or all(t != TARGETS for t, _ in e.last_offsets))
     ]
