@@ -93,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     dead.add_argument("--limit", type=int, default=200)
     dead.add_argument("--format", choices=("table", "json"), default="table")
 
+    suspect = verbs.add_parser("suspect", help="figures accepted but flagged implausible")
+    _common(suspect)
+    suspect.add_argument("--zone")
+    suspect.add_argument("--format", choices=("table", "json"), default="table")
+
     simulate = verbs.add_parser(
         "simulate", help="deterministic national-scale data: zones, feeds, targets, registrations"
     )
@@ -251,6 +256,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings, console: Console) ->
     if args.verb == "deadletter":
         rows = query(settings, "/api/deadletter", {"limit": args.limit}, "deadletters")
         _print(console, args.format, rows, scoreboard.deadletter_table(rows))
+        return 0
+    if args.verb == "suspect":
+        rows = query(settings, "/api/suspect", {"zone": args.zone}, "suspect_figures")
+        _print(console, args.format, rows, scoreboard.suspect_table(rows))
         return 0
     raise AssertionError(args.verb)  # argparse only lets known verbs through
 

@@ -34,6 +34,21 @@ def _flag(value: str | None, *, default: bool) -> bool:
     raise ValueError(f"expected true or false, got {value!r}")
 
 
+def _jump_factor(value: str | None, default: float) -> float:
+    """A month-on-month factor: a number greater than 1 (``inf`` turns the check off)."""
+    if value is None:
+        return default
+    try:
+        factor = float(value)
+    except ValueError:
+        factor = float("nan")
+    if not factor > 1:
+        raise ValueError(
+            f"{ENV_PREFIX}SUSPECT_JUMP_FACTOR must be a number greater than 1, got {value!r}"
+        )
+    return factor
+
+
 @dataclass(frozen=True, slots=True)
 class KafkaSecurity:
     """Options passed straight through to aiokafka/Faust for a production broker."""
@@ -111,6 +126,7 @@ class Settings:
     partitions: int = 4
     log_level: str = "INFO"
     reference_dir: Path | None = None  # extra zones.csv / indicators.csv
+    suspect_jump_factor: float = 10.0  # a month-on-month jump beyond this marks a figure suspect
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -148,6 +164,7 @@ class Settings:
             partitions=int(get("PARTITIONS") or base.partitions),
             log_level=get("LOG_LEVEL") or base.log_level,
             reference_dir=Path(ref) if (ref := get("REFERENCE_DIR")) else None,
+            suspect_jump_factor=_jump_factor(get("SUSPECT_JUMP_FACTOR"), base.suspect_jump_factor),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -181,6 +198,7 @@ class Settings:
             "PARTITIONS": self.partitions,
             "LOG_LEVEL": self.log_level,
             "REFERENCE_DIR": self.reference_dir,
+            "SUSPECT_JUMP_FACTOR": self.suspect_jump_factor,
         }
         return {ENV_PREFIX + k: str(v) for k, v in values.items() if v is not None and v != ""}
 

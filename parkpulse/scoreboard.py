@@ -1,4 +1,5 @@
-"""Readable tables for people: the live scoreboard, ``status``, ``scorecard``, ``deadletter``."""
+"""Readable tables for people: the live scoreboard, ``status``, ``scorecard``, ``deadletter``,
+``suspect``."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ STATUS_JSON_KEYS = (
     "projected_year_end",
     "required_growth_pct",
     "status",
+    "suspect",
 )
 
 
@@ -64,12 +66,14 @@ def status_table(rows: Iterable[Mapping[str, Any]], title: str = "parkpulse stat
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for row in rows:
         status = row.get("status") or ""
+        # A status resting on an implausible figure is marked, with why.
+        mark = f" [bold magenta]⚠ suspect: {row['suspect']}[/]" if row.get("suspect") else ""
         table.add_row(
             row.get("zone", ""),
             row.get("indicator", ""),
             row.get("plan", ""),
             row.get("period", ""),
-            f"[{STATUS_STYLE.get(status, '')}]{status}[/]",
+            f"[{STATUS_STYLE.get(status, '')}]{status}[/]{mark}",
             _num(row.get("attainment"), "{:.1%}"),
             _num(row.get("actual")),
             _num(row.get("expected")),
@@ -98,6 +102,32 @@ def scorecard_table(rows: Iterable[Mapping[str, Any]]) -> Table:
             *(str(row.get(s, 0)) for s in STATUSES),
             worst,
             _num(row.get("median_attainment"), "{:.1%}"),
+        )
+    return table
+
+
+def suspect_table(rows: Iterable[Mapping[str, Any]]) -> Table:
+    """Figures accepted but flagged implausible: the figure, what it was compared with, why."""
+    table = Table(title="suspect figures", header_style="bold")
+    for col, justify in (
+        ("zone", "left"),
+        ("indicator", "left"),
+        ("period", "left"),
+        ("value", "right"),
+        ("previous", "right"),
+        ("previous period", "left"),
+        ("reason", "left"),
+    ):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for row in rows:
+        table.add_row(
+            row.get("zone", ""),
+            row.get("indicator", ""),
+            row.get("period", ""),
+            _num(row.get("value")),
+            _num(row.get("previous")),
+            row.get("previous_period", ""),
+            f"[bold magenta]{row.get('reason', '')}[/]",
         )
     return table
 

@@ -237,10 +237,10 @@ def count(batches: list[list[Any]], ids: DistinctIds | None = None) -> DistinctI
     """Run batches through the cache as the agent does (load, dedupe, add)."""
     ids = ids or DistinctIds()
     for batch in batches:
-        for pair in ids.missing({(r.zone, r.month) for r in batch}):
-            ids.load(pair, [], [])
-        for pair, (hashes, types) in dedupe(batch, ids).pairs.items():
-            ids.add(pair, hashes, types)
+        for zone in ids.missing({r.zone for r in batch}):
+            ids.load(zone, [], [], [])
+        for zone, (hashes, new) in dedupe(batch, ids).zones.items():
+            ids.add(zone, hashes, new)
     return ids
 
 
@@ -257,47 +257,69 @@ def test_duplicates_and_replays_count_once() -> None:
     assert len(ids) == 3
 
 
+def test_an_id_sent_again_with_another_month_counts_once_where_first_seen() -> None:
+    # MOVE-1 and MOVE-2 in March, then MOVE-1 again dated April: two entities, both in March.
+    ids = count(
+        [
+            registrations(("MOVE-1", "2021-03", "enterprise"), ("MOVE-2", "2021-03", "enterprise")),
+            registrations(("MOVE-1", "2021-04", "individual_business")),
+        ]
+    )
+    assert ids.counts(("jinan-hitech", "2021-03")) == (2, 2)
+    assert ids.counts(("jinan-hitech", "2021-04")) == (0, 0)
+    assert len(ids) == 2
+    # In one batch too: the first copy in the batch is the one kept.
+    batch = registrations(("MOVE-3", "2021-05", "enterprise"), ("MOVE-3", "2021-04", "enterprise"))
+    counted = dedupe(batch, ids)
+    assert [(r.registration_id, r.month) for r in counted.new] == [("MOVE-3", "2021-05")]
+
+
 def test_what_the_cache_holds_is_what_was_written() -> None:
     batch = registrations(("N1", "2021-05", "enterprise"), ("N1", "2021-05", "enterprise"))
     ids = count([])
-    for pair in ids.missing({("jinan-hitech", "2021-05")}):
-        ids.load(pair, [], [])
+    for zone in ids.missing({"jinan-hitech"}):
+        ids.load(zone, [], [], [])
     counted = dedupe(batch, ids)
     assert [r.registration_id for r in counted.new] == ["N1"]  # written once
-    for pair, (hashes, types) in counted.pairs.items():
-        ids.add(pair, hashes, types)
+    for zone, (hashes, new) in counted.zones.items():
+        ids.add(zone, hashes, new)
     assert not dedupe(batch, ids).new  # a replay writes nothing
+    # Nor does the same id dated another month.
+    assert not dedupe(registrations(("N1", "2021-09", "enterprise")), ids).new
 
 
 def test_a_restart_reloads_from_the_durable_table() -> None:
     written = registrations(("S1", "2021-06", "enterprise"), ("S2", "2021-06", "enterprise"))
     restarted = DistinctIds()
-    # What ClickHouse returns for the (zone, month): ids and types, duplicates possible.
+    # What ClickHouse returns for the zone: ids, months and types, duplicates possible.
     restarted.load(
-        ("jinan-hitech", "2021-06"), ["S1", "S2", "S1"], ["enterprise", "enterprise", "enterprise"]
+        "jinan-hitech",
+        ["S1", "S2", "S1", "S3"],
+        ["2021-06", "2021-06", "2021-06", "2021-05"],
+        ["enterprise", "enterprise", "enterprise", "individual_business"],
     )
     assert restarted.counts(("jinan-hitech", "2021-06")) == (2, 2)
-    count([written], restarted)  # the replayed batch
+    assert restarted.counts(("jinan-hitech", "2021-05")) == (1, 0)
+    count([written, registrations(("S3", "2021-06", "enterprise"))], restarted)  # replayed
     assert restarted.counts(("jinan-hitech", "2021-06")) == (2, 2)
+    assert restarted.counts(("jinan-hitech", "2021-05")) == (1, 0)
 
 
-def test_memory_is_bounded_by_evicting_least_recently_used_months() -> None:
+def test_memory_is_bounded_by_evicting_least_recently_used_zones() -> None:
     ids = DistinctIds(max_ids=3)
-    months = [f"2021-{m:02d}" for m in range(1, 5)]
-    for month in months:
-        ids.load(("jinan-hitech", month), [f"{month}-a", f"{month}-b"], ["enterprise"] * 2)
-        ids.evict(keep={("jinan-hitech", month)})
+    zones = ["jinan-hitech", "jining-hitech", "xiamen-torch-hitech", "z4"]
+    for zone in zones:
+        ids.load(zone, [f"{zone}-a", f"{zone}-b"], ["2021-01"] * 2, ["enterprise"] * 2)
+        ids.evict(keep={zone})
     assert len(ids) <= 3
-    assert ids.missing([("jinan-hitech", m) for m in months]) == [
-        ("jinan-hitech", m) for m in months[:-1]
-    ]
+    assert ids.missing(zones) == sorted(zones[:-1])
 
 
 def test_hashes_are_sorted_and_fresh_masks_first_copies() -> None:
     ids = DistinctIds()
-    ids.load(("z", "m"), ["a", "b"], ["enterprise", "enterprise"])
+    ids.load("z", ["a", "b"], ["m", "m"], ["enterprise", "enterprise"])
     hashes = np.array([hash("c"), hash("a"), hash("c"), hash("d")], dtype=np.int64)
-    assert ids.fresh(("z", "m"), hashes).tolist() == [True, False, False, True]
+    assert ids.fresh("z", hashes).tolist() == [True, False, False, True]
 
 
 def test_derived_figures_are_monthly_counts_whose_revision_is_the_count() -> None:

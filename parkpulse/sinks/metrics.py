@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from parkpulse.schemas.errors import REASONS
 from parkpulse.schemas.records import STATUSES, IndicatorStatus
+from parkpulse.streams.plausibility import REASONS as SUSPECT_REASONS
 
 # Statistics bureaus publish on Beijing time; China has no daylight saving, so a fixed offset is
 # exact and needs no tz database.
@@ -135,9 +136,18 @@ class PipelineMetrics:
             ("topic", "partition"),
             registry=r,
         )
+        self.suspect_figures = Counter(
+            "parkpulse_suspect_figures_total",
+            "Figures accepted but flagged implausible, by reason (ytd_fell: a flow's YTD fell"
+            " within a year; jump: a month-on-month jump beyond the configured factor).",
+            ("reason",),
+            registry=r,
+        )
         # Present from the start so that rate() sees the first dead letter of each reason.
         for reason in REASONS:
             self.deadletters.labels(reason=reason)
+        for reason in SUSPECT_REASONS:
+            self.suspect_figures.labels(reason=reason)
         self._lock = threading.Lock()
         self._shown: dict[tuple[str, str, str], tuple[int, int]] = {}
         # The month each key with a real figure shows, by zone (the zone's feed deadline is
@@ -206,6 +216,12 @@ class PipelineMetrics:
         if reason not in REASONS:
             raise ValueError(f"unknown reason code {reason!r}")
         self.deadletters.labels(reason).inc(n)
+
+    def count_suspect(self, reason: str, n: int = 1) -> None:
+        """``n`` figures newly flagged implausible for ``reason`` (``plausibility.REASONS``)."""
+        if reason not in SUSPECT_REASONS:
+            raise ValueError(f"unknown suspect reason {reason!r}")
+        self.suspect_figures.labels(reason).inc(n)
 
     def count_sink_rows(self, table: str, n: int) -> None:
         """``n`` rows durably written to ClickHouse ``table``."""

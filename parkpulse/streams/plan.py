@@ -16,13 +16,16 @@ Where DESIGN.md is silent:
 - Lower is better: attainment = expected/actual, gap_pp of growth = g·100 − actual_pct, and a
   flow or cumulative target is achieved only once its period is complete (YTD only grows).
 - Comparisons allow 1e-9 of float noise, so a figure exactly on its path is on_track.
+- An implausible figure (streams/plausibility.py) is evaluated all the same — the bureau is the
+  authority — and every row of its month is marked ``suspect`` with the reason. Rows of later
+  months that merely use it (a cumulative sum, next year's seasonality) are not marked.
 """
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from parkpulse.schemas.catalogue import Indicator
 from parkpulse.schemas.records import (
@@ -30,10 +33,12 @@ from parkpulse.schemas.records import (
     IndicatorStatus,
     Observation,
     PlanTarget,
+    SuspectFigure,
     ZoneScorecard,
 )
 from parkpulse.streams.observations import Series, derive_series
 from parkpulse.streams.periods import YearMonth
+from parkpulse.streams.plausibility import DEFAULT_JUMP_FACTOR, suspicions
 
 StatusKey = tuple[str, str, str]  # (zone, indicator, plan)
 
@@ -388,14 +393,24 @@ def _current_targets(zone: str, indicator: str, targets: Iterable[PlanTarget]) -
     return [kept[key] for key in sorted(kept) if kept[key].action != "D"]
 
 
-def evaluate(
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """The status rows of one zone and indicator, and the figures among its that look wrong."""
+
+    rows: list[IndicatorStatus]
+    suspects: list[SuspectFigure]
+
+
+def assess(
     zone: str,
     indicator: Indicator,
     observations: Iterable[Observation],
     targets: Iterable[PlanTarget],
     thresholds: Thresholds | Mapping[str, Thresholds] | None = None,
-) -> list[IndicatorStatus]:
-    """Status rows per (plan, month with a figure) of one zone and indicator, by plan and period.
+    jump_factor: float = DEFAULT_JUMP_FACTOR,
+) -> Assessment:
+    """Status rows per (plan, month with a figure) by plan and period, each marked ``suspect``
+    where its month's figure is implausible (streams/plausibility.py), and those figures.
 
     ``observations`` may hold duplicates, revisions, tombstones and both sources; they are merged.
     """
@@ -405,10 +420,36 @@ def evaluate(
         limits = thresholds_for(indicator.id, thresholds)
     mine = [o for o in observations if o.zone == zone and o.indicator == indicator.id]
     series = derive_series(mine, indicator.kind)
+    flow = indicator.kind == "flow"
+    found = suspicions(series.ytd if flow else series.level, indicator.kind, jump_factor)
     rows = []
     for target in _current_targets(zone, indicator.id, targets):
         rows.extend(_evaluate_target(target, indicator, series, limits))
-    return sorted(rows, key=lambda r: (r.plan, r.period))
+    if found:
+        reasons = {at.label: s.reason for at, s in found.items()}
+        rows = [
+            replace(row, suspect=reasons[row.period]) if row.period in reasons else row
+            for row in rows
+        ]
+    suspects = [
+        SuspectFigure(
+            zone, indicator.id, at.label, s.reason, s.value, s.previous, s.previous_at.label
+        )
+        for at, s in sorted(found.items())
+    ]
+    return Assessment(sorted(rows, key=lambda r: (r.plan, r.period)), suspects)
+
+
+def evaluate(
+    zone: str,
+    indicator: Indicator,
+    observations: Iterable[Observation],
+    targets: Iterable[PlanTarget],
+    thresholds: Thresholds | Mapping[str, Thresholds] | None = None,
+    jump_factor: float = DEFAULT_JUMP_FACTOR,
+) -> list[IndicatorStatus]:
+    """The status rows of ``assess``."""
+    return assess(zone, indicator, observations, targets, thresholds, jump_factor).rows
 
 
 def latest(rows: Iterable[IndicatorStatus]) -> dict[StatusKey, IndicatorStatus]:
