@@ -19,6 +19,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from parkpulse.broker import free_port
 from parkpulse.schemas.catalogue import load_catalogue
 from parkpulse.schemas.errors import RejectedInput
 from parkpulse.schemas.registration import (
@@ -36,6 +37,7 @@ from parkpulse.streams.registrations import (
     read_batch,
 )
 from parkpulse.topics import REGISTRATIONS
+from tests.chdb_http_shim import ClickHouseShim
 from tests.conftest import RunningStack, start_stack, wait_until
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -479,3 +481,63 @@ def observations(stack: RunningStack, zone: str) -> dict[tuple[str, str], tuple[
     """The registrations-derived figures in ClickHouse: (indicator, period) → (value, revision)."""
     rows = stack.get_json(f"/api/registrations/figures?zone={zone}")
     return {(r["indicator"], r["period"]): (r["value"], r["revision"]) for r in rows}
+
+
+def resend_with_another_month(stack: RunningStack, zone: str) -> None:
+    """MOVE-1 and MOVE-2 dated March, then MOVE-1 again dated April (another type too): two
+    entities, both in March; a later sentinel in May shows the April copy has been processed."""
+
+    def r(rid: str, month: str, kind: str = "enterprise") -> dict[str, Any]:
+        return reg(
+            rid, zone=zone, registered_at=f"2017-{month}-05T10:00:00+08:00", entity_type=kind
+        )
+
+    send(
+        stack.broker_port,
+        [
+            (zone, envelope_bytes([r("MOVE-1", "03"), r("MOVE-2", "03")])),
+            (zone, envelope_bytes([r("MOVE-1", "04", "individual_business")])),
+            (zone, envelope_bytes([r("MOVE-3", "05")])),
+        ],
+    )
+    expected = {("2017-03", "enterprise"): 2, ("2017-05", "enterprise"): 1}
+    wait_until(lambda: counts_of(stack, zone).get(("2017-05", "enterprise")) == 1, timeout=60)
+    counts = {k: n for k, n in counts_of(stack, zone).items() if k[0].startswith("2017")}
+    assert counts == expected  # today's code: March 2, April 1 — three entities for two ids
+    # The derived figures (what the plan engine sees) count March twice and April not at all.
+    time.sleep(3)  # a derived figure goes out within EMIT_EVERY (2 s)
+    figures = {k: v[0] for k, v in observations(stack, zone).items() if k[1].startswith("2017")}
+    assert figures == {
+        ("new_market_entities", "2017-03"): 2.0,
+        ("new_enterprises", "2017-03"): 2.0,
+        ("new_market_entities", "2017-05"): 1.0,
+        ("new_enterprises", "2017-05"): 1.0,
+    }
+
+
+@pytest.mark.integration
+def test_an_id_resent_with_another_month_counts_once_in_its_first_month(
+    stack: RunningStack,
+) -> None:
+    resend_with_another_month(stack, "wuxi-hitech")
+
+
+@pytest.mark.integration
+def test_an_id_resent_with_another_month_counts_once_on_a_server(tmp_path: Path) -> None:
+    """The same against a ClickHouse server (chdb_http_shim), whose table keeps the first copy."""
+    shim = ClickHouseShim(free_port(), tmp_path / "server", tmp_path / "shim.log").start()
+    try:
+        server = start_stack(
+            tmp_path / "data", "--no-demo", "--no-scoreboard", "--clickhouse", shim.url()
+        )
+        try:
+            resend_with_another_month(server, "yantai-hitech")
+        finally:
+            assert server.stop() == 0
+        rows = shim.query(
+            "SELECT month, entity_type FROM parkpulse.registrations FINAL"
+            " WHERE registration_id = 'MOVE-1'"
+        )
+        assert rows == [["2017-03", "enterprise"]]
+    finally:
+        shim.stop()
