@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -18,6 +19,8 @@ import numpy as np
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from parkpulse.broker import free_port
 from parkpulse.schemas.catalogue import load_catalogue
@@ -274,6 +277,56 @@ def test_an_id_sent_again_with_another_month_counts_once_where_first_seen() -> N
     batch = registrations(("MOVE-3", "2021-05", "enterprise"), ("MOVE-3", "2021-04", "enterprise"))
     counted = dedupe(batch, ids)
     assert [(r.registration_id, r.month) for r in counted.new] == [("MOVE-3", "2021-05")]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sent=st.lists(
+        st.tuples(
+            st.sampled_from(["A", "B", "C", "D", "E"]),
+            st.sampled_from(["2021-03", "2021-04", "2021-05"]),
+            st.sampled_from(["enterprise", "individual_business"]),
+        ),
+        max_size=20,
+    ),
+    cuts=st.lists(st.integers(0, 20), max_size=4),
+    restart_at=st.integers(0, 5),
+)
+def test_each_id_counts_once_in_the_month_of_its_first_copy(
+    sent: list[tuple[str, str, str]], cuts: list[int], restart_at: int
+) -> None:
+    # However the stream is cut into batches, and whether the worker restarts (reloading what
+    # it wrote) in between, an id counts once, in the month and type of its first copy.
+    first: dict[str, tuple[str, str]] = {}
+    for rid, month, kind in sent:
+        first.setdefault(rid, (month, kind))
+    bounds = sorted({0, len(sent), *(min(c, len(sent)) for c in cuts)})
+    batches = [registrations(*sent[a:b]) for a, b in pairwise(bounds)]
+    ids = DistinctIds()
+    written: list[Any] = []
+    for i, batch in enumerate(batches):
+        if i == restart_at:  # a restart: the cache is rebuilt from the table
+            ids = DistinctIds()
+            ids.load(
+                "jinan-hitech",
+                [r.registration_id for r in written],
+                [r.month for r in written],
+                [r.entity_type for r in written],
+            )
+        for zone in ids.missing({r.zone for r in batch}):
+            ids.load(zone, [], [], [])
+        counted = dedupe(batch, ids)
+        written += counted.new
+        for zone, (hashes, new) in counted.zones.items():
+            ids.add(zone, hashes, new)
+    for zone in ids.missing({"jinan-hitech"}):  # nothing was sent at all
+        ids.load(zone, [], [], [])
+    assert sorted((r.registration_id, (r.month, r.entity_type)) for r in written) == sorted(
+        first.items()
+    )
+    for month in ("2021-03", "2021-04", "2021-05"):
+        kinds = [kind for m, kind in first.values() if m == month]
+        assert ids.counts(("jinan-hitech", month)) == (len(kinds), kinds.count("enterprise"))
 
 
 def test_what_the_cache_holds_is_what_was_written() -> None:
