@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 from parkpulse.schemas.catalogue import load_catalogue
 from parkpulse.schemas.records import Observation, PlanTarget, SuspectFigure
 from parkpulse.schemas.validation import observation_to_wire, target_to_wire
+from parkpulse.streams.observations import derive_series, derive_values
 from parkpulse.streams.periods import YearMonth
-from parkpulse.streams.plan import assess, evaluate
+from parkpulse.streams.plan import assess, evaluate, judge
 from parkpulse.streams.plausibility import DEFAULT_JUMP_FACTOR, suspicions
 from parkpulse.streams.rollup import Input, Rollup
 from parkpulse.topics import OBSERVATIONS, TARGETS_BY_ZONE
@@ -273,3 +274,42 @@ def test_the_factor_is_the_rollups() -> None:
     rollup.load(ZONE, [], [], [])
     result = rollup.apply([as_input(ytd("2021-03", 35.2)), as_input(ytd("2021-04", 1234.5))], NOW)
     assert result.batch.suspects == []
+
+
+@st.composite
+def mixed_feeds(draw: st.DrawFn) -> list[Observation]:
+    """Figures of one indicator, any basis and source, with revisions and deletes."""
+    feed = []
+    for _ in range(draw(st.integers(0, 14))):
+        year, month = draw(st.integers(2020, 2021)), draw(st.integers(1, 12))
+        basis = draw(st.sampled_from(["YTD", "MONTH", "QUARTER", "YEAR", "LEVEL"]))
+        period = {
+            "QUARTER": f"{year}-Q{(month + 2) // 3}",
+            "YEAR": str(year),
+        }.get(basis, f"{year}-{month:02d}")
+        delete = draw(st.integers(0, 5)) == 0
+        feed.append(
+            Observation(
+                ZONE,
+                "retail_sales",
+                period,
+                basis,
+                None if delete else draw(st.floats(0.0, 1e4)),
+                "CNY_100M",
+                revision=draw(st.integers(0, 2)),
+                action="D" if delete else "I",
+                source=draw(st.sampled_from(["bureau", "registrations"])),
+            )
+        )
+    return feed
+
+
+@FAST
+@given(feed=mixed_feeds(), kind=st.sampled_from(["flow", "stock", "ratio"]))
+def test_judging_alone_finds_what_the_full_assessment_finds(
+    feed: list[Observation], kind: str
+) -> None:
+    series = derive_series(feed, kind)
+    assert derive_values(feed, kind) == (series.ytd if kind == "flow" else series.level)
+    indicator = replace(RETAIL, kind=kind)
+    assert judge(ZONE, indicator, feed) == assess(ZONE, indicator, feed, []).suspects

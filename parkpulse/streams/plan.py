@@ -36,9 +36,9 @@ from parkpulse.schemas.records import (
     SuspectFigure,
     ZoneScorecard,
 )
-from parkpulse.streams.observations import Series, derive_series
+from parkpulse.streams.observations import Series, derive_series, derive_values
 from parkpulse.streams.periods import YearMonth
-from parkpulse.streams.plausibility import DEFAULT_JUMP_FACTOR, suspicions
+from parkpulse.streams.plausibility import DEFAULT_JUMP_FACTOR, Suspicion, suspicions
 
 StatusKey = tuple[str, str, str]  # (zone, indicator, plan)
 
@@ -431,13 +431,32 @@ def assess(
             replace(row, suspect=reasons[row.period]) if row.period in reasons else row
             for row in rows
         ]
-    suspects = [
+    suspects = _suspect_figures(zone, indicator, found)
+    return Assessment(sorted(rows, key=lambda r: (r.plan, r.period)), suspects)
+
+
+def judge(
+    zone: str,
+    indicator: Indicator,
+    observations: Iterable[Observation],
+    jump_factor: float = DEFAULT_JUMP_FACTOR,
+) -> list[SuspectFigure]:
+    """The suspect figures ``assess`` gives, without evaluating targets (an indicator without
+    any): a third of the cost of deriving every series the engine needs."""
+    mine = [o for o in observations if o.zone == zone and o.indicator == indicator.id]
+    found = suspicions(derive_values(mine, indicator.kind), indicator.kind, jump_factor)
+    return _suspect_figures(zone, indicator, found)
+
+
+def _suspect_figures(
+    zone: str, indicator: Indicator, found: Mapping[YearMonth, Suspicion]
+) -> list[SuspectFigure]:
+    return [
         SuspectFigure(
             zone, indicator.id, at.label, s.reason, s.value, s.previous, s.previous_at.label
         )
         for at, s in sorted(found.items())
     ]
-    return Assessment(sorted(rows, key=lambda r: (r.plan, r.period)), suspects)
 
 
 def evaluate(

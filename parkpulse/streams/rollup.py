@@ -30,7 +30,7 @@ from parkpulse.schemas.records import (
 from parkpulse.schemas.validation import validate_observation, validate_target
 from parkpulse.sinks.clickhouse import SinkBatch
 from parkpulse.streams.observations import merge
-from parkpulse.streams.plan import Thresholds, assess, scorecard
+from parkpulse.streams.plan import Thresholds, assess, judge, scorecard
 from parkpulse.streams.plausibility import DEFAULT_JUMP_FACTOR
 
 RAW_LIMIT = 4096
@@ -357,7 +357,12 @@ class Rollup:
         indicator = self.catalogue.indicators[indicator_id]
         observations = list(state.observations_of.get(indicator_id, {}).values())
         # Figures are judged with or without targets: a suspect figure is one whatever plans
-        # cover it.
+        # cover it. Without targets (and no rows to remove) only the judging is needed.
+        if not targets and not old_keys:
+            self._judged(
+                state, indicator_id, judge(zone, indicator, observations, self.jump_factor), result
+            )
+            return
         found = assess(
             zone,
             indicator,
