@@ -118,7 +118,7 @@ def test_a_month_after_a_jump_that_falls_back_is_suspect_too() -> None:
 
 # -- properties ------------------------------------------------------------------------------
 
-ratios = st.floats(min_value=1.0, max_value=DEFAULT_JUMP_FACTOR, allow_nan=False)
+ratios = st.floats(min_value=1.0, max_value=DEFAULT_JUMP_FACTOR * 0.99)  # clear of float noise
 
 
 @st.composite
