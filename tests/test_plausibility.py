@@ -174,7 +174,8 @@ def test_a_figure_below_the_month_before_is_ytd_fell(
 @given(
     values=st.dictionaries(
         st.builds(YearMonth, st.integers(2019, 2021), st.integers(1, 12)),
-        st.floats(-1e6, 1e6, allow_nan=False),
+        # away from the subnormals, where a change of scale is not exact
+        st.floats(-1e6, 1e6, allow_subnormal=False).filter(lambda v: v == 0 or abs(v) > 1e-9),
         max_size=30,
     ),
     kind=st.sampled_from(["flow", "stock", "ratio"]),
