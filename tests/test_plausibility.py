@@ -16,6 +16,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from parkpulse.config import Settings
 from parkpulse.schemas.catalogue import load_catalogue
 from parkpulse.schemas.records import Observation, PlanTarget, SuspectFigure
 from parkpulse.schemas.validation import observation_to_wire, target_to_wire
@@ -314,3 +315,18 @@ def test_judging_alone_finds_what_the_full_assessment_finds(
     assert derive_values(feed, kind) == (series.ytd if kind == "flow" else series.level)
     indicator = replace(RETAIL, kind=kind)
     assert judge(ZONE, indicator, feed) == assess(ZONE, indicator, feed, []).suspects
+
+
+def test_the_factor_is_a_setting() -> None:
+    assert Settings.from_env({}).suspect_jump_factor == DEFAULT_JUMP_FACTOR
+    settings = Settings.from_env({"PARKPULSE_SUSPECT_JUMP_FACTOR": "25"})
+    assert settings.suspect_jump_factor == 25.0
+    assert Settings.from_env(settings.to_env()).suspect_jump_factor == 25.0  # to a child process
+    assert (
+        Settings.from_env({"PARKPULSE_SUSPECT_JUMP_FACTOR": "inf"}).suspect_jump_factor == math.inf
+    )
+    for bad in ("1", "0.5", "ten", "nan"):
+        with pytest.raises(ValueError, match="PARKPULSE_SUSPECT_JUMP_FACTOR"):
+            Settings.from_env({"PARKPULSE_SUSPECT_JUMP_FACTOR": bad})
+    with pytest.raises(ValueError, match="greater than 1"):
+        Rollup(CATALOGUE, jump_factor=1.0)

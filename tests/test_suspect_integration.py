@@ -2,7 +2,8 @@
 and a ClickHouse server stand-in (``chdb_http_shim``) holding a table made before the
 ``suspect`` column existed.
 
-Only zone ``shizuishan-hitech`` in 2016 is used here: the stack is shared.
+Only zone ``xiamen-torch-hitech`` in 2016, plan ``sus-plan``, is used here: the stack is shared
+(and other tests list that zone's status rows of their own plan only).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from tests.conftest import RunningStack, wait_until
 
 pytestmark = pytest.mark.integration
 
-ZONE = "shizuishan-hitech"
+ZONE = "xiamen-torch-hitech"
 HEADER = (
     "STRUCTURE,STRUCTURE_ID,ACTION,ZONE,INDICATOR,TIME_PERIOD,BASIS,OBS_VALUE,UNIT_MEASURE,"
     "YOY_PCT,OBS_STATUS,REVISION,PUBLISHED_AT"

@@ -238,6 +238,8 @@ class Rollup:
         self.catalogue = catalogue
         self.thresholds = dict(thresholds or {})
         self.max_rows = max_rows
+        if not jump_factor > 1:  # checked here, not on the first figure of a running worker
+            raise ValueError(f"the jump factor must be greater than 1, got {jump_factor}")
         self.jump_factor = jump_factor
         self._zones: dict[str, ZoneState] = {}  # least recently touched first
 
