@@ -329,6 +329,22 @@ def test_each_id_counts_once_in_the_month_of_its_first_copy(
         assert ids.counts(("jinan-hitech", month)) == (len(kinds), kinds.count("enterprise"))
 
 
+def test_ids_merged_into_a_zones_bulk_are_still_known(monkeypatch: pytest.MonkeyPatch) -> None:
+    import parkpulse.streams.registrations as stage
+
+    monkeypatch.setattr(stage, "RECENT_MIN", 2)  # merge after every few ids
+    batches = [
+        registrations(*((f"B{b}-{i}", "2021-03", "enterprise") for i in range(3))) for b in range(6)
+    ]
+    ids = count(batches)
+    assert len(ids) == 18 and ids.counts(("jinan-hitech", "2021-03")) == (18, 18)
+    resent = registrations(*((f"B{b}-1", "2021-07", "enterprise") for b in range(6)))
+    assert not dedupe(resent, ids).new  # found in the bulk and in the recent run alike
+    assert [
+        r.registration_id for r in dedupe(registrations(("B9", "2021-07", "enterprise")), ids).new
+    ] == ["B9"]
+
+
 def test_what_the_cache_holds_is_what_was_written() -> None:
     batch = registrations(("N1", "2021-05", "enterprise"), ("N1", "2021-05", "enterprise"))
     ids = count([])

@@ -24,6 +24,10 @@ and counted (a re-send with another date or type does not move it). That is why 
 per zone and not per (zone, month): a copy dated another month must find the first one. The
 table is a ReplacingMergeTree that would keep the last copy inserted, so the second copy is
 never written; reading it back, the first copy ingested wins where an older table holds both.
+The price: a worker holds 8 bytes per registration in the history of the zones it counts (a
+zone is loaded whole), where a per-month cache held the months in play. Past ``max_ids`` the
+least recently used zones are reloaded whole when next seen; add workers (and partitions) to
+spread zones before a worker's zones outgrow it.
 """
 
 from __future__ import annotations
@@ -60,7 +64,8 @@ log = get_logger("registrations")
 TAKE_MAX = 100  # messages (envelopes of a few hundred registrations each) per batch
 TAKE_WITHIN = 0.25  # seconds: a registration is in ClickHouse well within a second
 EMIT_EVERY = 2.0  # seconds between derived figures of one (zone, month)
-MAX_CACHED_IDS = 8_000_000  # ~72 MB of id hashes and types
+MAX_CACHED_IDS = 8_000_000  # ~64 MB of id hashes
+RECENT_MIN = 4096  # ids a zone gathers before they are merged into its bulk
 RETRY_MAX_DELAY = 10.0
 RAW_LIMIT = 4096
 ALL_TYPES = "new_market_entities"
@@ -74,8 +79,36 @@ Pair = tuple[str, str]  # (zone, month)
 
 @dataclass
 class _Zone:
-    hashes: np.ndarray  # sorted int64: every id the zone has registered, whatever its month
+    # Every id the zone has registered, whatever its month, as sorted int64 hashes in two runs:
+    # the bulk, and what was added since it was last merged (a zone's history is large, and
+    # inserting each batch into it would copy all of it batch after batch).
+    hashes: np.ndarray
     counts: dict[str, list[int]]  # month -> [all entity types, enterprises] of those ids
+    recent: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return len(self.hashes) + len(self.recent)
+
+    def holds(self, hashes: np.ndarray) -> np.ndarray:
+        """A mask over ``hashes``: those already held."""
+        known = np.zeros(len(hashes), dtype=bool)
+        for run in (self.hashes, self.recent):
+            if len(run):
+                pos = np.searchsorted(run, hashes)
+                inside = pos < len(run)
+                inside[inside] = run[pos[inside]] == hashes[inside]
+                known |= inside
+        return known
+
+    def insert(self, hashes: np.ndarray) -> None:
+        """Hold new (sorted, not yet held) hashes; the recent run merges into the bulk once it
+        is an eighth of it, so each id is copied a bounded number of times."""
+        self.recent = np.insert(self.recent, np.searchsorted(self.recent, hashes), hashes)
+        if len(self.recent) > max(RECENT_MIN, len(self.hashes) // 8):
+            self.hashes = np.insert(
+                self.hashes, np.searchsorted(self.hashes, self.recent), self.recent
+            )
+            self.recent = self.recent[:0]
 
 
 class DistinctIds:
@@ -119,16 +152,10 @@ class DistinctIds:
 
     def fresh(self, zone: str, hashes: np.ndarray) -> np.ndarray:
         """A mask over ``hashes``: the first copy of each id that the cache does not hold."""
-        known_ids = self._zones[zone].hashes
         _, first = np.unique(hashes, return_index=True)
         mask = np.zeros(len(hashes), dtype=bool)
         mask[first] = True
-        if len(known_ids):
-            pos = np.searchsorted(known_ids, hashes)
-            known = pos < len(known_ids)
-            known[known] = known_ids[pos[known]] == hashes[known]
-            mask &= ~known
-        return mask
+        return mask & ~self._zones[zone].holds(hashes)
 
     def add(self, zone: str, hashes: np.ndarray, new: Sequence[Registration]) -> None:
         """Record new ids (as ``fresh`` selected them) and the registrations they are."""
@@ -136,9 +163,7 @@ class DistinctIds:
         self._zones.move_to_end(zone)
         if not len(hashes):
             return
-        sorted_hashes = np.sort(hashes)
-        pos = np.searchsorted(state.hashes, sorted_hashes)
-        state.hashes = np.insert(state.hashes, pos, sorted_hashes)
+        state.insert(np.sort(hashes))
         for reg in new:
             month = state.counts.setdefault(reg.month, [0, 0])
             month[0] += 1
@@ -157,7 +182,7 @@ class DistinctIds:
             if self._size <= self.max_ids:
                 return
             if zone not in kept:
-                self._size -= len(self._zones.pop(zone).hashes)
+                self._size -= len(self._zones.pop(zone))
 
     def forget(self) -> None:
         """Drop everything (after a rebalance another worker may have counted on)."""
@@ -166,7 +191,7 @@ class DistinctIds:
 
     def _put(self, zone: str, state: _Zone) -> None:
         old = self._zones.pop(zone, None)
-        self._size += len(state.hashes) - (len(old.hashes) if old else 0)
+        self._size += len(state) - (len(old) if old else 0)
         self._zones[zone] = state
 
 
