@@ -137,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     dead.add_argument("--limit", type=_limit, default=200, help=f"rows shown (1..{MAX_LIMIT})")
     dead.add_argument("--format", choices=("table", "json"), default="table")
 
+    suspect = verbs.add_parser("suspect", help="figures accepted but flagged implausible")
+    _common(suspect)
+    suspect.add_argument("--zone")
+    suspect.add_argument("--format", choices=("table", "json"), default="table")
+
     simulate = verbs.add_parser(
         "simulate", help="deterministic national-scale data: zones, feeds, targets, registrations"
     )
@@ -378,6 +383,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings, console: Console) ->
         _print(console, args.format, page, scoreboard.deadletter_table(page["rows"], settings.lang))
         if args.format == "table":
             console.print(page_summary(page))
+        return 0
+    if args.verb == "suspect":
+        rows = query(settings, "/api/suspect", {"zone": args.zone}, "suspect_figures")
+        _print(console, args.format, rows, scoreboard.suspect_table(rows))
         return 0
     raise AssertionError(args.verb)  # argparse only lets known verbs through
 

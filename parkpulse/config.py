@@ -36,6 +36,21 @@ def _flag(value: str | None, *, default: bool) -> bool:
     raise ValueError(f"expected true or false, got {value!r}")
 
 
+def _jump_factor(value: str | None, default: float) -> float:
+    """A month-on-month factor: a number greater than 1 (``inf`` turns the check off)."""
+    if value is None:
+        return default
+    try:
+        factor = float(value)
+    except ValueError:
+        factor = float("nan")
+    if not factor > 1:
+        raise ValueError(
+            f"{ENV_PREFIX}SUSPECT_JUMP_FACTOR must be a number greater than 1, got {value!r}"
+        )
+    return factor
+
+
 @dataclass(frozen=True, slots=True)
 class KafkaSecurity:
     """Options passed straight through to aiokafka/Faust for a production broker."""
@@ -117,6 +132,7 @@ class Settings:
     # start of Tansu): kept-file offsets of another incarnation mean nothing (producers/kept.py).
     broker_epoch: str | None = None
     lang: Lang = DEFAULT_LANG  # zh | en: words people read (tables, board, reports, alerts)
+    suspect_jump_factor: float = 10.0  # a month-on-month jump beyond this marks a figure suspect
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -156,6 +172,7 @@ class Settings:
             reference_dir=Path(ref) if (ref := get("REFERENCE_DIR")) else None,
             broker_epoch=get("BROKER_EPOCH"),
             lang=lang_of(get("LANG")),
+            suspect_jump_factor=_jump_factor(get("SUSPECT_JUMP_FACTOR"), base.suspect_jump_factor),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -191,6 +208,7 @@ class Settings:
             "REFERENCE_DIR": self.reference_dir,
             "BROKER_EPOCH": self.broker_epoch,
             "LANG": self.lang,
+            "SUSPECT_JUMP_FACTOR": self.suspect_jump_factor,
         }
         return {ENV_PREFIX + k: str(v) for k, v in values.items() if v is not None and v != ""}
 

@@ -1,4 +1,5 @@
-"""Readable tables for people: the live scoreboard, ``status``, ``scorecard``, ``deadletter``.
+"""Readable tables for people: the live scoreboard, ``status``, ``scorecard``, ``deadletter``,
+``suspect``.
 
 Headers, status words and names come from parkpulse.vocabulary in the configured language;
 ``--format json`` keeps the English keys and codes.
@@ -49,6 +50,7 @@ STATUS_JSON_KEYS = (
     "binding",
     "best_rest_growth_pct",
     "out_of_reach",
+    "suspect",
 )
 
 
@@ -127,12 +129,18 @@ def status_table(
         needs = _num(row.get("required_growth_pct"), "{:+.1f}")
         if row.get("out_of_reach"):
             needs += " [bold red]![/]"
+        # A status resting on an implausible figure is marked, with why.
+        mark = (
+            f" [bold magenta]⚠ {text('suspect_mark', lang)}: {row['suspect']}[/]"
+            if row.get("suspect")
+            else ""
+        )
         table.add_row(
             _named(zone_name(zone, catalogue, lang), zone),
             _named(indicator_name(indicator, catalogue, lang), indicator),
             row.get("plan", ""),
             row.get("period", ""),
-            status_cell(row.get("status") or "", lang),
+            status_cell(row.get("status") or "", lang) + mark,
             _num(row.get("attainment"), "{:.1%}"),
             _num(row.get("actual")),
             _num(row.get("expected")),
@@ -167,6 +175,32 @@ def scorecard_table(
             *(str(row.get(s, 0)) for s in STATUSES),
             worst,
             _num(row.get("median_attainment"), "{:.1%}"),
+        )
+    return table
+
+
+def suspect_table(rows: Iterable[Mapping[str, Any]], lang: Lang = DEFAULT_LANG) -> Table:
+    """Figures accepted but flagged implausible: the figure, what it was compared with, why."""
+    table = Table(title=text("suspect_title", lang), header_style="bold")
+    for key, justify in (
+        ("zone", "left"),
+        ("indicator", "left"),
+        ("period", "left"),
+        ("value", "right"),
+        ("previous", "right"),
+        ("previous_period", "left"),
+        ("reason", "left"),
+    ):
+        table.add_column(text(key, lang), justify=justify)  # type: ignore[arg-type]
+    for row in rows:
+        table.add_row(
+            row.get("zone", ""),
+            row.get("indicator", ""),
+            row.get("period", ""),
+            _num(row.get("value")),
+            _num(row.get("previous")),
+            row.get("previous_period", ""),
+            f"[bold magenta]{row.get('reason', '')}[/]",
         )
     return table
 

@@ -206,7 +206,14 @@ def test_shim_is_a_real_endpoint(tmp_path: Path) -> None:
         shim.start()
         assert store.run(store.counts)["observations"] == 0
         assert store.run(store.write, SinkBatch()) == dict.fromkeys(
-            ("observations", "plan_targets", "indicator_status", "zone_scorecard", "deadletter"),
+            (
+                "observations",
+                "plan_targets",
+                "indicator_status",
+                "zone_scorecard",
+                "deadletter",
+                "suspect_figures",
+            ),
             0,
         )
     finally:

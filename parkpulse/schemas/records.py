@@ -106,10 +106,35 @@ class IndicatorStatus:
     # growth exceeds it (None when either is unknown).
     best_rest_growth_pct: float | None = None
     out_of_reach: bool | None = None
+    suspect: str | None = None  # why the month's figure looks implausible (streams/plausibility)
 
     @property
     def key(self) -> tuple[str, str, str, str]:
         return (self.zone, self.indicator, self.plan, self.period)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _flat(self)
+
+
+@dataclass(frozen=True, slots=True)
+class SuspectFigure:
+    """A figure accepted from the bureau that looks implausible, and what it was compared with.
+
+    Keyed by ``(zone, indicator, period)``: the month of the zone's series that is suspect
+    (``reason``: ``ytd_fell`` or ``jump``, see streams/plausibility.py).
+    """
+
+    zone: str
+    indicator: str
+    period: str  # YYYY-MM
+    reason: str
+    value: float
+    previous: float
+    previous_period: str  # YYYY-MM
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.zone, self.indicator, self.period)
 
     def to_dict(self) -> dict[str, Any]:
         return _flat(self)

@@ -29,6 +29,7 @@ from parkpulse.schemas.records import (
     Observation,
     PlanTarget,
     Registration,
+    SuspectFigure,
     ZoneScorecard,
 )
 
@@ -52,7 +53,9 @@ STATUS_COLUMNS = (
     "binding",
     "best_rest_growth_pct",
     "out_of_reach",
+    "suspect",
 )
+SUSPECT_COLUMNS = ("zone", "indicator", "period", "reason", "value", "previous", "previous_period")
 OBSERVATION_COLUMNS = (
     "zone",
     "indicator",
@@ -176,6 +179,8 @@ class SinkBatch:
     status_tombstones: list[IndicatorStatus] = field(default_factory=list)
     scorecards: list[ZoneScorecard] = field(default_factory=list)
     deadletters: list[DeadLetter] = field(default_factory=list)
+    suspects: list[SuspectFigure] = field(default_factory=list)
+    suspect_tombstones: list[SuspectFigure] = field(default_factory=list)  # no longer suspect
 
     def __len__(self) -> int:
         return (
@@ -185,6 +190,8 @@ class SinkBatch:
             + len(self.status_tombstones)
             + len(self.scorecards)
             + len(self.deadletters)
+            + len(self.suspects)
+            + len(self.suspect_tombstones)
         )
 
 
@@ -405,6 +412,16 @@ class ClickHouseStore:
             scorecard_rows,
         )
         self._insert("deadletter", DEADLETTER_COLUMNS, dl_rows)
+        suspect_rows = [
+            [*(getattr(f, c) for c in SUSPECT_COLUMNS), now, version, int(deleted)]
+            for figures, deleted in ((batch.suspects, False), (batch.suspect_tombstones, True))
+            for f in figures
+        ]
+        self._insert(
+            "suspect_figures",
+            (*SUSPECT_COLUMNS, "flagged_at", "version", "is_deleted"),
+            suspect_rows,
+        )
         self._insert("plan_targets", (*TARGET_COLUMNS, *meta), target_rows)
         self._insert(
             "observations", (*OBSERVATION_COLUMNS, *meta), obs_columns, column_oriented=True
@@ -415,6 +432,7 @@ class ClickHouseStore:
             "indicator_status": len(statuses),
             "zone_scorecard": len(scorecard_rows),
             "deadletter": len(dl_rows),
+            "suspect_figures": len(suspect_rows),
         }
 
     def write_reference(self, catalogue: Catalogue) -> None:
@@ -446,7 +464,10 @@ class ClickHouseStore:
 
     def zones_state(
         self, zones: Sequence[str]
-    ) -> dict[str, tuple[list[Observation], list[PlanTarget], list[IndicatorStatus]]]:
+    ) -> dict[
+        str,
+        tuple[list[Observation], list[PlanTarget], list[IndicatorStatus], list[SuspectFigure]],
+    ]:
         """Everything the worker keeps for each of ``zones``, as last written (tombstones
         included); three queries for all of them."""
         # Not FINAL: FINAL hides tombstones, and the worker needs them so that an older
@@ -469,15 +490,23 @@ class ClickHouseStore:
             " WHERE zone IN {zones:Array(String)}",
             params,
         )
-        out: dict[str, tuple[list[Observation], list[PlanTarget], list[IndicatorStatus]]] = {
-            zone: ([], [], []) for zone in zones
-        }
+        suspects = self.query(
+            f"SELECT {', '.join(SUSPECT_COLUMNS)} FROM {{db}}.suspect_figures FINAL"
+            " WHERE zone IN {zones:Array(String)}",
+            params,
+        )
+        out: dict[
+            str,
+            tuple[list[Observation], list[PlanTarget], list[IndicatorStatus], list[SuspectFigure]],
+        ] = {zone: ([], [], [], []) for zone in zones}
         for row in obs:
             out[row["zone"]][0].append(Observation(**row))
         for row in targets:
             out[row["zone"]][1].append(PlanTarget(**{**row, "binding": bool(row["binding"])}))
         for row in statuses:
             out[row["zone"]][2].append(IndicatorStatus(**{**row, "binding": bool(row["binding"])}))
+        for row in suspects:
+            out[row["zone"]][3].append(SuspectFigure(**row))
         return out
 
     def latest_status(
@@ -503,6 +532,15 @@ class ClickHouseStore:
             f"SELECT {', '.join(STATUS_COLUMNS)} FROM {{db}}.indicator_status FINAL"
             " WHERE ({zone:Nullable(String)} IS NULL OR zone = {zone:Nullable(String)})"
             " ORDER BY zone, indicator, plan, period",
+            {"zone": zone},
+        )
+
+    def suspect_figures(self, zone: str | None = None) -> list[dict[str, Any]]:
+        """The figures that look implausible now (streams/plausibility.py), by zone."""
+        return self.query(
+            f"SELECT {', '.join(SUSPECT_COLUMNS)} FROM {{db}}.suspect_figures FINAL"
+            " WHERE ({zone:Nullable(String)} IS NULL OR zone = {zone:Nullable(String)})"
+            " ORDER BY zone, indicator, period",
             {"zone": zone},
         )
 
@@ -598,38 +636,35 @@ class ClickHouseStore:
         return {"registrations": len(registrations)}
 
     def registration_ids(
-        self, pairs: Sequence[tuple[str, str]]
-    ) -> list[tuple[str, str, list[str], list[str]]]:
-        """Per (zone, month): the registration ids so far and their entity types."""
-        if not pairs:
+        self, zones: Sequence[str]
+    ) -> list[tuple[str, list[str], list[str], list[str]]]:
+        """Per zone: every registration id so far, with the month and entity type of its first
+        copy (a table written before re-sends were dropped may hold a later one too)."""
+        if not zones:
             return []
         result = self._client.query(
-            "SELECT zone, month, groupArray(registration_id), groupArray(entity_type)"
-            " FROM (SELECT zone, month, registration_id, any(entity_type) AS entity_type"
+            "SELECT zone, groupArray(registration_id), groupArray(month), groupArray(entity_type)"
+            " FROM (SELECT zone, registration_id, argMin(month, ingested_at) AS month,"
+            " argMin(entity_type, ingested_at) AS entity_type"
             f" FROM {self._table('registrations')}"
-            " WHERE zone IN {zones:Array(String)} AND month IN {months:Array(String)}"
-            " GROUP BY zone, month, registration_id) GROUP BY zone, month",
-            parameters={
-                "zones": sorted({z for z, _ in pairs}),
-                "months": sorted({m for _, m in pairs}),
-            },
+            " WHERE zone IN {zones:Array(String)}"
+            " GROUP BY zone, registration_id) GROUP BY zone",
+            parameters={"zones": sorted(set(zones))},
         )
-        wanted = set(pairs)
-        return [
-            (zone, month, ids, types)
-            for zone, month, ids, types in result.result_rows
-            if (zone, month) in wanted
-        ]
+        return [tuple(row) for row in result.result_rows]  # type: ignore[misc]
 
     def registration_counts(
         self, zone: str | None = None, month: str | None = None
     ) -> list[dict[str, Any]]:
-        """Distinct registrations per (zone, month, entity_type), from the durable table."""
+        """Distinct registrations per (zone, month, entity_type), from the durable table (an id
+        counts in the month of its first copy)."""
         return self.query(
-            "SELECT zone, month, entity_type, uniqExact(registration_id) AS registrations"
-            " FROM {db}.registrations"
+            "SELECT zone, month, entity_type, count() AS registrations"
+            " FROM (SELECT zone, registration_id, argMin(month, ingested_at) AS month,"
+            " argMin(entity_type, ingested_at) AS entity_type FROM {db}.registrations"
             " WHERE ({zone:Nullable(String)} IS NULL OR zone = {zone:Nullable(String)})"
-            " AND ({month:Nullable(String)} IS NULL OR month = {month:Nullable(String)})"
+            " GROUP BY zone, registration_id)"
+            " WHERE ({month:Nullable(String)} IS NULL OR month = {month:Nullable(String)})"
             " GROUP BY zone, month, entity_type ORDER BY zone, month, entity_type",
             {"zone": zone, "month": month},
         )

@@ -22,6 +22,7 @@ from parkpulse.sinks.status_gauges import (
     month_start,
     period_month,
 )
+from parkpulse.streams.plausibility import REASONS as SUSPECT_REASONS
 
 __all__ = ["PipelineMetrics", "feed_deadline", "month_start", "period_month", "read_metric"]
 
@@ -70,9 +71,18 @@ class PipelineMetrics:
             "Rows held by the ClickHouse sink, not yet durably written.",
             registry=r,
         )
+        self.suspect_figures = Counter(
+            "parkpulse_suspect_figures_total",
+            "Figures accepted but flagged implausible, by reason (ytd_fell: a flow's YTD fell"
+            " within a year; jump: a month-on-month jump beyond the configured factor).",
+            ("reason",),
+            registry=r,
+        )
         # Present from the start so that rate() sees the first dead letter of each reason.
         for reason in REASONS:
             self.deadletters.labels(reason=reason)
+        for reason in SUSPECT_REASONS:
+            self.suspect_figures.labels(reason=reason)
         self._server = None
 
     # -- plan attainment ----------------------------------------------------------------
@@ -95,6 +105,12 @@ class PipelineMetrics:
         if reason not in REASONS:
             raise ValueError(f"unknown reason code {reason!r}")
         self.deadletters.labels(reason).inc(n)
+
+    def count_suspect(self, reason: str, n: int = 1) -> None:
+        """``n`` figures newly flagged implausible for ``reason`` (``plausibility.REASONS``)."""
+        if reason not in SUSPECT_REASONS:
+            raise ValueError(f"unknown suspect reason {reason!r}")
+        self.suspect_figures.labels(reason).inc(n)
 
     def count_sink_rows(self, table: str, n: int) -> None:
         """``n`` rows durably written to ClickHouse ``table``."""

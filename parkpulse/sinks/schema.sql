@@ -94,7 +94,8 @@ CREATE TABLE IF NOT EXISTS parkpulse.indicator_status
     out_of_reach Nullable(Bool),
     evaluated_at DateTime64(3, 'UTC'),
     version UInt64,
-    is_deleted UInt8
+    is_deleted UInt8,
+    suspect Nullable(String)  -- last, where the ALTER below adds it to older tables
 )
 ENGINE = ReplacingMergeTree(version, is_deleted)
 ORDER BY (zone, indicator, plan, period);
@@ -103,6 +104,28 @@ ORDER BY (zone, indicator, plan, period);
 ALTER TABLE parkpulse.indicator_status
     ADD COLUMN IF NOT EXISTS best_rest_growth_pct Nullable(Float64) AFTER binding,
     ADD COLUMN IF NOT EXISTS out_of_reach Nullable(Bool) AFTER best_rest_growth_pct;
+
+-- Data directories made before the column existed get it here (NULL: not suspect).
+ALTER TABLE parkpulse.indicator_status ADD COLUMN IF NOT EXISTS suspect Nullable(String);
+
+-- Figures accepted from the bureau that look implausible (a flow's YTD fell within a year, or a
+-- month-on-month jump beyond the configured factor); a revision that makes one plausible again
+-- writes a tombstone. See parkpulse/streams/plausibility.py.
+CREATE TABLE IF NOT EXISTS parkpulse.suspect_figures
+(
+    zone LowCardinality(String),
+    indicator LowCardinality(String),
+    period String,
+    reason LowCardinality(String),
+    value Float64,
+    previous Float64,
+    previous_period String,
+    flagged_at DateTime64(3, 'UTC'),
+    version UInt64,
+    is_deleted UInt8
+)
+ENGINE = ReplacingMergeTree(version, is_deleted)
+ORDER BY (zone, indicator, period);
 
 CREATE TABLE IF NOT EXISTS parkpulse.zone_scorecard
 (

@@ -187,7 +187,7 @@ def build_app(
     targets = app.topic(TARGETS, **raw)
     targets_by_zone = app.topic(TARGETS_BY_ZONE, **raw)
     deadletter = app.topic(DEADLETTER, **raw)
-    rollup = Rollup(catalogue)
+    rollup = Rollup(catalogue, jump_factor=settings.suspect_jump_factor)
 
     def stopping() -> bool:
         return bool(app.should_stop)
@@ -274,6 +274,8 @@ def build_app(
                 ]
             )
             metrics.count_events(DEADLETTER, "out", len(dead))
+        for figure in result.newly_suspect:  # counted once written
+            metrics.count_suspect(figure.reason)
         if result.batch.statuses or result.batch.status_tombstones or result.shrunk:
             signals.changed()  # the gauges follow ClickHouse, read again soon
         log_event(
@@ -359,6 +361,14 @@ def build_app(
         except ValueError as exc:
             return self.json({"error": str(exc)}, status=400)
         return await _json(self, lambda: store.status_rows(p["zone"]))
+
+    @app.page("/api/suspect")
+    async def api_suspect(self: Any, request: Any) -> Any:
+        try:
+            p = _params(request, ("zone",))
+        except ValueError as exc:
+            return self.json({"error": str(exc)}, status=400)
+        return await _json(self, lambda: store.suspect_figures(p["zone"]))
 
     @app.page("/api/scorecard")
     async def api_scorecard(self: Any, request: Any) -> Any:

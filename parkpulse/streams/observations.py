@@ -257,3 +257,20 @@ def derive_series(observations: Iterable[Observation], kind: str = "flow") -> Se
         f.at for f in figures if f.obs.value is not None or f.obs.yoy_pct is not None
     )
     return Series(ytd, monthly, level, _prefer(given_yoy, computed), observed, tuple(sorted(level)))
+
+
+def derive_values(
+    observations: Iterable[Observation], kind: str = "flow"
+) -> dict[YearMonth, float]:
+    """``derive_series(...).ytd`` of a flow, ``.level`` of a stock or ratio, and nothing else:
+    what the plausibility check judges of an indicator that has no targets to evaluate."""
+    figures = _figures(_live(observations))
+    out: dict[YearMonth, float] = {}
+    for source in ("registrations", "bureau"):  # the bureau's figure wins month by month
+        mine = [f for f in figures if f.obs.source == source]
+        if kind == "flow":
+            values = _flow_ytd_monthly(mine)[0]
+        else:
+            values = _first_by_month(mine, LEVEL_BASES, "value")
+        out = _prefer(values, out)
+    return out

@@ -21,13 +21,16 @@ Where DESIGN.md is silent:
   k < y with all four figures (and a positive remainder) is best_rest_growth_pct, and
   out_of_reach = required_growth_pct > best_rest_growth_pct. Unknown (None) when either is, so
   in December (no rest of year) and before two full years are on record.
+- An implausible figure (streams/plausibility.py) is evaluated all the same — the bureau is the
+  authority — and every row of its month is marked ``suspect`` with the reason. Rows of later
+  months that merely use it (a cumulative sum, next year's seasonality) are not marked.
 """
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from parkpulse.schemas.catalogue import Indicator
 from parkpulse.schemas.records import (
@@ -35,10 +38,12 @@ from parkpulse.schemas.records import (
     IndicatorStatus,
     Observation,
     PlanTarget,
+    SuspectFigure,
     ZoneScorecard,
 )
-from parkpulse.streams.observations import Series, derive_series
+from parkpulse.streams.observations import Series, derive_series, derive_values
 from parkpulse.streams.periods import YearMonth
+from parkpulse.streams.plausibility import DEFAULT_JUMP_FACTOR, Suspicion, suspicions
 
 StatusKey = tuple[str, str, str]  # (zone, indicator, plan)
 
@@ -437,14 +442,24 @@ def _current_targets(zone: str, indicator: str, targets: Iterable[PlanTarget]) -
     return [kept[key] for key in sorted(kept) if kept[key].action != "D"]
 
 
-def evaluate(
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """The status rows of one zone and indicator, and the figures among its that look wrong."""
+
+    rows: list[IndicatorStatus]
+    suspects: list[SuspectFigure]
+
+
+def assess(
     zone: str,
     indicator: Indicator,
     observations: Iterable[Observation],
     targets: Iterable[PlanTarget],
     thresholds: Thresholds | Mapping[str, Thresholds] | None = None,
-) -> list[IndicatorStatus]:
-    """Status rows per (plan, month with a figure) of one zone and indicator, by plan and period.
+    jump_factor: float = DEFAULT_JUMP_FACTOR,
+) -> Assessment:
+    """Status rows per (plan, month with a figure) by plan and period, each marked ``suspect``
+    where its month's figure is implausible (streams/plausibility.py), and those figures.
 
     ``observations`` may hold duplicates, revisions, tombstones and both sources; they are merged.
     """
@@ -454,10 +469,55 @@ def evaluate(
         limits = thresholds_for(indicator.id, thresholds)
     mine = [o for o in observations if o.zone == zone and o.indicator == indicator.id]
     series = derive_series(mine, indicator.kind)
+    flow = indicator.kind == "flow"
+    found = suspicions(series.ytd if flow else series.level, indicator.kind, jump_factor)
     rows = []
     for target in _current_targets(zone, indicator.id, targets):
         rows.extend(_evaluate_target(target, indicator, series, limits))
-    return sorted(rows, key=lambda r: (r.plan, r.period))
+    if found:
+        reasons = {at.label: s.reason for at, s in found.items()}
+        rows = [
+            replace(row, suspect=reasons[row.period]) if row.period in reasons else row
+            for row in rows
+        ]
+    suspects = _suspect_figures(zone, indicator, found)
+    return Assessment(sorted(rows, key=lambda r: (r.plan, r.period)), suspects)
+
+
+def judge(
+    zone: str,
+    indicator: Indicator,
+    observations: Iterable[Observation],
+    jump_factor: float = DEFAULT_JUMP_FACTOR,
+) -> list[SuspectFigure]:
+    """The suspect figures ``assess`` gives, without evaluating targets (an indicator without
+    any): a third of the cost of deriving every series the engine needs."""
+    mine = [o for o in observations if o.zone == zone and o.indicator == indicator.id]
+    found = suspicions(derive_values(mine, indicator.kind), indicator.kind, jump_factor)
+    return _suspect_figures(zone, indicator, found)
+
+
+def _suspect_figures(
+    zone: str, indicator: Indicator, found: Mapping[YearMonth, Suspicion]
+) -> list[SuspectFigure]:
+    return [
+        SuspectFigure(
+            zone, indicator.id, at.label, s.reason, s.value, s.previous, s.previous_at.label
+        )
+        for at, s in sorted(found.items())
+    ]
+
+
+def evaluate(
+    zone: str,
+    indicator: Indicator,
+    observations: Iterable[Observation],
+    targets: Iterable[PlanTarget],
+    thresholds: Thresholds | Mapping[str, Thresholds] | None = None,
+    jump_factor: float = DEFAULT_JUMP_FACTOR,
+) -> list[IndicatorStatus]:
+    """The status rows of ``assess``."""
+    return assess(zone, indicator, observations, targets, thresholds, jump_factor).rows
 
 
 def latest(rows: Iterable[IndicatorStatus]) -> dict[StatusKey, IndicatorStatus]:

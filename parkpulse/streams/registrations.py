@@ -12,15 +12,22 @@ re-sent, across restarts: the durable record is the ``registrations`` table (one
 per batch does not scale — a ``uniqExact`` over the affected (zone, month)s reads every stored
 row of them (measured: 0.4 s per batch at 1.8 M rows, growing all month), and point lookups of
 a batch's ids read every granule too (random ids) — so the worker keeps a cache of each
-(zone, month)'s ids as 64-bit hashes with their type (9 bytes per registration in numpy arrays),
-rebuilt from the table the first time a (zone, month) is seen after a start or a rebalance, and
-evicted least-recently-used beyond ``max_ids``. The hash is Python's own ``hash()`` of the id
-(SipHash, per process; the cache never leaves the process); two ids of one zone and month
-colliding is a ~n²/2⁶⁵ chance (10⁻¹⁰ at 100k a month). The revision of a derived figure is its
+zone's ids as 64-bit hashes (8 bytes per registration in a numpy array) with the counts per
+month they make, rebuilt from the table the first time a zone is seen after a start or a
+rebalance, and evicted least-recently-used beyond ``max_ids``. The hash is Python's own
+``hash()`` of the id (SipHash, per process; the cache never leaves the process); two ids of one
+zone colliding is a ~n²/2⁶⁵ chance (10⁻⁸ at a million). The revision of a derived figure is its
 count: counts only grow, so a re-emitted figure is a no-op downstream.
 
 A registration is a fact: a re-sent id is a duplicate, and the first copy seen is the one kept
-and counted (a re-send with another date or type does not move it).
+and counted (a re-send with another date or type does not move it). That is why the cache is
+per zone and not per (zone, month): a copy dated another month must find the first one. The
+table is a ReplacingMergeTree that would keep the last copy inserted, so the second copy is
+never written; reading it back, the first copy ingested wins where an older table holds both.
+The price: a worker holds 8 bytes per registration in the history of the zones it counts (a
+zone is loaded whole), where a per-month cache held the months in play. Past ``max_ids`` the
+least recently used zones are reloaded whole when next seen; add workers (and partitions) to
+spread zones before a worker's zones outgrow it.
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ import orjson
 from parkpulse.logs import get_logger, log_event
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.errors import RejectedInput, key_of, wrong_key
-from parkpulse.schemas.records import ENTITY_TYPES, DeadLetter, Observation, Registration
+from parkpulse.schemas.records import DeadLetter, Observation, Registration
 from parkpulse.schemas.registration import (
     read_envelope,
     registration_to_wire,
@@ -57,13 +64,12 @@ log = get_logger("registrations")
 TAKE_MAX = 100  # messages (envelopes of a few hundred registrations each) per batch
 TAKE_WITHIN = 0.25  # seconds: a registration is in ClickHouse well within a second
 EMIT_EVERY = 2.0  # seconds between derived figures of one (zone, month)
-MAX_CACHED_IDS = 8_000_000  # ~72 MB of id hashes and types
+MAX_CACHED_IDS = 8_000_000  # ~64 MB of id hashes
+RECENT_MIN = 4096  # ids a zone gathers before they are merged into its bulk
 RETRY_MAX_DELAY = 10.0
 RAW_LIMIT = 4096
 ALL_TYPES = "new_market_entities"
 ENTERPRISES = "new_enterprises"
-ENTERPRISE = ENTITY_TYPES.index("enterprise")
-_TYPE_CODES = {name: code for code, name in enumerate(ENTITY_TYPES)}
 
 Pair = tuple[str, str]  # (zone, month)
 
@@ -72,90 +78,121 @@ Pair = tuple[str, str]  # (zone, month)
 
 
 @dataclass
-class _Month:
-    hashes: np.ndarray  # sorted int64
-    types: np.ndarray  # uint8 entity type codes, aligned with hashes
+class _Zone:
+    # Every id the zone has registered, whatever its month, as sorted int64 hashes in two runs:
+    # the bulk, and what was added since it was last merged (a zone's history is large, and
+    # inserting each batch into it would copy all of it batch after batch).
+    hashes: np.ndarray
+    counts: dict[str, list[int]]  # month -> [all entity types, enterprises] of those ids
+    recent: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return len(self.hashes) + len(self.recent)
+
+    def holds(self, hashes: np.ndarray) -> np.ndarray:
+        """A mask over ``hashes``: those already held."""
+        known = np.zeros(len(hashes), dtype=bool)
+        for run in (self.hashes, self.recent):
+            if len(run):
+                pos = np.searchsorted(run, hashes)
+                inside = pos < len(run)
+                inside[inside] = run[pos[inside]] == hashes[inside]
+                known |= inside
+        return known
+
+    def insert(self, hashes: np.ndarray) -> None:
+        """Hold new (sorted, not yet held) hashes; the recent run merges into the bulk once it
+        is an eighth of it, so each id is copied a bounded number of times."""
+        self.recent = np.insert(self.recent, np.searchsorted(self.recent, hashes), hashes)
+        if len(self.recent) > max(RECENT_MIN, len(self.hashes) // 8):
+            self.hashes = np.insert(
+                self.hashes, np.searchsorted(self.hashes, self.recent), self.recent
+            )
+            self.recent = self.recent[:0]
 
 
 class DistinctIds:
-    """Distinct registration ids per (zone, month), by entity type; a cache of the durable table.
+    """Distinct registration ids per zone, with their counts per month; a cache of the table.
 
+    An id is one entity in its zone whatever month a copy of it is dated, so ids are held per
+    zone, not per (zone, month): a re-send dated another month is found and not counted again.
     ``fresh`` says which of a batch's ids are new (first copy within the batch, absent from the
-    cache); ``add`` records them (written durably before their counts go out). Pairs not
-    loaded must be ``load``-ed from ClickHouse first. Memory is bounded by ``max_ids``: the
-    least recently used pairs are dropped (and reloaded when seen again).
+    cache); ``add`` records them (written durably before their counts go out). Zones not loaded
+    must be ``load``-ed from ClickHouse first. Memory is bounded by ``max_ids``: the least
+    recently used zones are dropped (and reloaded when seen again).
     """
 
     def __init__(self, max_ids: int = MAX_CACHED_IDS) -> None:
         self.max_ids = max_ids
-        self._months: OrderedDict[Pair, _Month] = OrderedDict()
+        self._zones: OrderedDict[str, _Zone] = OrderedDict()
         self._size = 0
 
     def __len__(self) -> int:
         return self._size
 
-    def missing(self, pairs: Iterable[Pair]) -> list[Pair]:
-        return sorted(p for p in set(pairs) if p not in self._months)
+    def missing(self, zones: Iterable[str]) -> list[str]:
+        return sorted(z for z in set(zones) if z not in self._zones)
 
-    def load(self, pair: Pair, registration_ids: Sequence[str], types: Sequence[str]) -> None:
-        """Install what ClickHouse holds for a (zone, month)."""
+    def load(
+        self,
+        zone: str,
+        registration_ids: Sequence[str],
+        months: Sequence[str],
+        types: Sequence[str],
+    ) -> None:
+        """Install what ClickHouse holds for a zone: each id with its (first) month and type."""
         h = np.fromiter(map(hash, registration_ids), np.int64, len(registration_ids))
-        t = np.fromiter((_TYPE_CODES.get(x, 0) for x in types), dtype=np.uint8, count=len(h))
-        order = np.argsort(h, kind="stable")
-        h, t = h[order], t[order]
-        keep = np.ones(len(h), dtype=bool)
-        keep[1:] = h[1:] != h[:-1]
-        self._put(pair, _Month(h[keep], t[keep]))
+        unique, first = np.unique(h, return_index=True)  # sorted; a duplicate row counts once
+        counts: dict[str, list[int]] = {}
+        for i in first.tolist():
+            month = counts.setdefault(months[i], [0, 0])
+            month[0] += 1
+            month[1] += types[i] == "enterprise"
+        self._put(zone, _Zone(unique, counts))
 
-    def fresh(self, pair: Pair, hashes: np.ndarray) -> np.ndarray:
+    def fresh(self, zone: str, hashes: np.ndarray) -> np.ndarray:
         """A mask over ``hashes``: the first copy of each id that the cache does not hold."""
-        month = self._months[pair]
         _, first = np.unique(hashes, return_index=True)
         mask = np.zeros(len(hashes), dtype=bool)
         mask[first] = True
-        if len(month.hashes):
-            pos = np.searchsorted(month.hashes, hashes)
-            known = pos < len(month.hashes)
-            known[known] = month.hashes[pos[known]] == hashes[known]
-            mask &= ~known
-        return mask
+        return mask & ~self._zones[zone].holds(hashes)
 
-    def add(self, pair: Pair, hashes: np.ndarray, types: np.ndarray) -> None:
-        """Record new ids (as ``fresh`` selected them)."""
-        month = self._months[pair]
-        self._months.move_to_end(pair)
+    def add(self, zone: str, hashes: np.ndarray, new: Sequence[Registration]) -> None:
+        """Record new ids (as ``fresh`` selected them) and the registrations they are."""
+        state = self._zones[zone]
+        self._zones.move_to_end(zone)
         if not len(hashes):
             return
-        order = np.argsort(hashes)
-        hashes, types = hashes[order], types[order]
-        pos = np.searchsorted(month.hashes, hashes)
-        month.hashes = np.insert(month.hashes, pos, hashes)
-        month.types = np.insert(month.types, pos, types)
+        state.insert(np.sort(hashes))
+        for reg in new:
+            month = state.counts.setdefault(reg.month, [0, 0])
+            month[0] += 1
+            month[1] += reg.entity_type == "enterprise"
         self._size += len(hashes)
 
     def counts(self, pair: Pair) -> tuple[int, int]:
         """(all entity types, enterprises) registered in the zone and month."""
-        types = self._months[pair].types
-        return len(types), int(np.count_nonzero(types == ENTERPRISE))
+        total, enterprises = self._zones[pair[0]].counts.get(pair[1], (0, 0))
+        return total, enterprises
 
-    def evict(self, keep: Iterable[Pair] = ()) -> None:
-        """Drop least recently used pairs (never those in ``keep``) until within ``max_ids``."""
+    def evict(self, keep: Iterable[str] = ()) -> None:
+        """Drop least recently used zones (never those in ``keep``) until within ``max_ids``."""
         kept = set(keep)
-        for pair in list(self._months):
+        for zone in list(self._zones):
             if self._size <= self.max_ids:
                 return
-            if pair not in kept:
-                self._size -= len(self._months.pop(pair).hashes)
+            if zone not in kept:
+                self._size -= len(self._zones.pop(zone))
 
     def forget(self) -> None:
         """Drop everything (after a rebalance another worker may have counted on)."""
-        self._months.clear()
+        self._zones.clear()
         self._size = 0
 
-    def _put(self, pair: Pair, month: _Month) -> None:
-        old = self._months.pop(pair, None)
-        self._size += len(month.hashes) - (len(old.hashes) if old else 0)
-        self._months[pair] = month
+    def _put(self, zone: str, state: _Zone) -> None:
+        old = self._zones.pop(zone, None)
+        self._size += len(state) - (len(old) if old else 0)
+        self._zones[zone] = state
 
 
 def derived_observations(zone: str, month: str, total: int, enterprises: int) -> list[Observation]:
@@ -303,27 +340,26 @@ class Counted:
     """A batch after de-duplication: rows to write, and what to add to the cache once written."""
 
     new: list[Registration]
-    pairs: dict[Pair, tuple[np.ndarray, np.ndarray]]  # pair -> (new hashes, new type codes)
+    zones: dict[str, tuple[np.ndarray, list[Registration]]]  # zone -> (new hashes, new rows)
 
 
 def dedupe(registrations: Sequence[Registration], ids: DistinctIds) -> Counted:
-    """The registrations whose ids are new to their (zone, month); every pair must be loaded."""
-    groups: dict[Pair, list[Registration]] = {}
+    """The registrations whose ids are new to their zone (in any month: the first copy seen is
+    the one kept and counted); every zone must be loaded."""
+    groups: dict[str, list[Registration]] = {}
     for reg in registrations:
-        key = (reg.zone, reg.month)
-        group = groups.get(key)
+        group = groups.get(reg.zone)
         if group is None:
-            groups[key] = [reg]
+            groups[reg.zone] = [reg]
         else:
             group.append(reg)
     counted = Counted([], {})
-    for pair, regs in groups.items():
+    for zone, regs in groups.items():
         hashes = np.fromiter((hash(r.registration_id) for r in regs), np.int64, len(regs))
-        mask = ids.fresh(pair, hashes)
+        mask = ids.fresh(zone, hashes)
         new = list(compress(regs, mask.tolist()))
-        types = np.fromiter((_TYPE_CODES[r.entity_type] for r in new), np.uint8, len(new))
         counted.new.extend(new)
-        counted.pairs[pair] = (hashes[mask], types)
+        counted.zones[zone] = (hashes[mask], new)
     return counted
 
 
@@ -376,23 +412,24 @@ def add_registrations_stage(
         # Records, not messages: each is counted or dead-lettered.
         metrics.count_events(REGISTRATIONS, "in", len(batch.registrations) + len(batch.deadletters))
         pairs = {(r.zone, r.month) for r in batch.registrations}
-        missing = ids.missing(pairs)
+        missing = ids.missing(zone for zone, _ in pairs)
         if missing:
-            for zone, month, known, types in await store.arun(store.registration_ids, missing):
-                ids.load((zone, month), known, types)
-            for pair in ids.missing(missing):  # nothing registered there yet
-                ids.load(pair, [], [])
+            # The store's one thread runs this after the writes submitted before it.
+            for zone, known, months, types in await store.arun(store.registration_ids, missing):
+                ids.load(zone, known, months, types)
+            for zone in ids.missing(missing):  # nothing registered there yet
+                ids.load(zone, [], [], [])
         counted = dedupe(batch.registrations, ids)
         # The cache learns the batch at once, so the next batch is de-duplicated against it
         # while this one is still being written: one write in flight overlaps the next read.
-        for pair, (hashes, types) in counted.pairs.items():
-            ids.add(pair, hashes, types)
+        for zone, (hashes, new) in counted.zones.items():
+            ids.add(zone, hashes, new)
         await unemitted.written()
         unemitted.writing = asyncio.ensure_future(
             write_durably(store, counted, metrics, lambda: app.should_stop)
         )
         unemitted.pairs |= pairs
-        ids.evict(keep=unemitted.pairs)
+        ids.evict(keep={zone for zone, _ in unemitted.pairs})
         if batch.deadletters:
             sent = [
                 await deadletter.send(key=REGISTRATIONS.encode(), value=orjson.dumps(d.to_dict()))

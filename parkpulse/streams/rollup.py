@@ -24,12 +24,14 @@ from parkpulse.schemas.records import (
     IndicatorStatus,
     Observation,
     PlanTarget,
+    SuspectFigure,
     ZoneScorecard,
 )
 from parkpulse.schemas.validation import validate_observation, validate_target
 from parkpulse.sinks.clickhouse import SinkBatch
 from parkpulse.streams.observations import merge
-from parkpulse.streams.plan import Thresholds, evaluate, scorecard
+from parkpulse.streams.plan import Thresholds, assess, judge, scorecard
+from parkpulse.streams.plausibility import DEFAULT_JUMP_FACTOR
 
 RAW_LIMIT = 4096
 
@@ -152,6 +154,8 @@ class ZoneState:
     # not the zone's ten years of thirty (measured: the zone-wide scan was ~10 % of a backfill).
     observations_of: dict[str, dict[ObservationKey, Observation]] = field(default_factory=dict)
     statuses_of: dict[str, set[StatusKey]] = field(default_factory=dict)
+    # Figures that look implausible, by indicator then period (few: no size accounting).
+    suspects_of: dict[str, dict[str, SuspectFigure]] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -184,6 +188,8 @@ class RollupResult:
     # (zone, indicator, plan) keys that lost rows: the latest row each has left, None when it
     # has none (its target was withdrawn) — the gauges showing them must follow.
     shrunk: dict[tuple[str, str, str], IndicatorStatus | None] = field(default_factory=dict)
+    # Figures that became suspect in this batch (or for another reason): one count each.
+    newly_suspect: list[SuspectFigure] = field(default_factory=list)
 
     @property
     def statuses(self) -> list[IndicatorStatus]:
@@ -227,10 +233,14 @@ class Rollup:
         catalogue: Catalogue,
         thresholds: Mapping[str, Thresholds] | None = None,
         max_rows: int = MAX_HELD_ROWS,
+        jump_factor: float = DEFAULT_JUMP_FACTOR,
     ) -> None:
         self.catalogue = catalogue
         self.thresholds = dict(thresholds or {})
         self.max_rows = max_rows
+        if not jump_factor > 1:  # checked here, not on the first figure of a running worker
+            raise ValueError(f"the jump factor must be greater than 1, got {jump_factor}")
+        self.jump_factor = jump_factor
         self._zones: dict[str, ZoneState] = {}  # least recently touched first
 
     # -- state --------------------------------------------------------------------------
@@ -244,6 +254,7 @@ class Rollup:
         observations: Iterable[Observation],
         targets: Iterable[PlanTarget],
         statuses: Iterable[IndicatorStatus],
+        suspects: Iterable[SuspectFigure] = (),
     ) -> None:
         """Install a zone's state as last written (the durable record is ClickHouse)."""
         state = ZoneState()
@@ -253,6 +264,8 @@ class Rollup:
             state.targets[(target.plan, target.indicator)] = target
         for row in statuses:
             state.keep_status(row)
+        for figure in suspects:
+            state.suspects_of.setdefault(figure.indicator, {})[figure.period] = figure
         self._zones[zone] = state
 
     def forget(self) -> None:
@@ -343,16 +356,25 @@ class Rollup:
             t for (_, ind), t in state.targets.items() if ind == indicator_id and t.action != "D"
         ]
         old_keys = state.statuses_of.get(indicator_id, set())
-        if not targets and not old_keys:
-            return  # evaluate() gives no rows without targets, and there are none to remove
         indicator = self.catalogue.indicators[indicator_id]
         observations = list(state.observations_of.get(indicator_id, {}).values())
-        fresh = {
-            (row.indicator, row.plan, row.period): row
-            for row in evaluate(
-                zone, indicator, observations, targets, self.thresholds.get(indicator_id)
+        # Figures are judged with or without targets: a suspect figure is one whatever plans
+        # cover it. Without targets (and no rows to remove) only the judging is needed.
+        if not targets and not old_keys:
+            self._judged(
+                state, indicator_id, judge(zone, indicator, observations, self.jump_factor), result
             )
-        }
+            return
+        found = assess(
+            zone,
+            indicator,
+            observations,
+            targets,
+            self.thresholds.get(indicator_id),
+            self.jump_factor,
+        )
+        self._judged(state, indicator_id, found.suspects, result)
+        fresh = {(row.indicator, row.plan, row.period): row for row in found.rows}
         removed = sorted(old_keys - fresh.keys())
         for key in removed:
             batch.status_tombstones.append(state.drop_status(key))
@@ -365,6 +387,30 @@ class Rollup:
             result.shrunk[(zone, indicator_id, plan)] = max(
                 left, key=lambda r: r.period, default=None
             )
+
+    @staticmethod
+    def _judged(
+        state: ZoneState, indicator: str, suspects: list[SuspectFigure], result: RollupResult
+    ) -> None:
+        """Keep an indicator's suspect figures; write what changed, count what is new."""
+        old = state.suspects_of.get(indicator, {})
+        fresh = {figure.period: figure for figure in suspects}
+        if not old and not fresh:
+            return
+        for period, figure in fresh.items():
+            before = old.get(period)
+            if before != figure:
+                result.batch.suspects.append(figure)
+                if before is None or before.reason != figure.reason:
+                    result.newly_suspect.append(figure)
+        for period in sorted(old.keys() - fresh.keys()):
+            result.batch.suspect_tombstones.append(old[period])
+        state.suspects_of[indicator] = fresh
+
+    def suspects(self, zone: str) -> list[SuspectFigure]:
+        """The zone's suspect figures as held."""
+        held = self._zones[zone].suspects_of
+        return [held[ind][period] for ind in sorted(held) for period in sorted(held[ind])]
 
     def _deadletter(self, item: Input, exc: RejectedInput, now: datetime) -> DeadLetter:
         origin = f"{item.topic}/{item.partition}@{item.offset}"
