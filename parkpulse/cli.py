@@ -126,6 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--period", help="YYYY-MM (default: the latest month)")
     explain.add_argument("--format", choices=("table", "json"), default="table")
 
+    report = verbs.add_parser("report", help="the monthly brief per zone (HTML, or PDF)")
+    _common(report)
+    report.add_argument("--month", required=True, help="YYYY-MM: compared with the month before")
+    report.add_argument("--zone", help="one zone (id or name); default every zone")
+    report.add_argument("--format", choices=("html", "pdf"), default="html")
+    report.add_argument("--out", type=Path, help="default DATA_DIR/briefs/brief-YYYY-MM.<format>")
+
     scorecard = verbs.add_parser("scorecard", help="the per-zone roll-up")
     _common(scorecard)
     scorecard.add_argument("--format", choices=("table", "json"), default="table")
@@ -365,6 +372,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings, console: Console) ->
         return 0
     if args.verb == "explain":
         return _explain(args, settings, console)
+    if args.verb == "report":
+        return _report(args, settings)
     if args.verb == "scorecard":
         rows = query(settings, "/api/scorecard", {}, "scorecards")
         table = scoreboard.scorecard_table(rows, settings.lang, _catalogue(settings))
@@ -528,6 +537,32 @@ def _explain(args: argparse.Namespace, settings: Settings, console: Console) -> 
     if error:
         print(f"parkpulse explain: {error}", file=sys.stderr)
     return code
+
+
+def _report(args: argparse.Namespace, settings: Settings) -> int:
+    from parkpulse.brief import BriefError
+    from parkpulse.brief_page import default_out, make_brief
+    from parkpulse.chromium import ChromiumFailed, ChromiumMissing
+    from parkpulse.filters import resolve_filters, unmatched
+
+    catalogue = _catalogue(settings)
+    zone = resolve_filters({"zone": args.zone}, catalogue)["zone"]
+
+    def fetch(zone: str | None) -> list[dict[str, Any]]:
+        rows = query(settings, "/api/status/history", {"zone": zone}, "status_rows")
+        problem = unmatched({"zone": zone}, catalogue) if not rows else None
+        if problem is not None:
+            raise problem
+        return rows
+
+    out = args.out or default_out(settings.data_dir, args.month, zone, args.format)
+    try:
+        path = make_brief(fetch, args.month, zone, args.format, out, catalogue, settings.lang)
+    except (BriefError, ChromiumMissing, ChromiumFailed) as exc:
+        print(f"parkpulse report: {exc}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0
 
 
 def _simulate(args: argparse.Namespace, settings: Settings, console: Console) -> int:

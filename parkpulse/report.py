@@ -56,12 +56,14 @@ def _badge(status: str, lang: Lang = DEFAULT_LANG) -> str:
     )
 
 
-def _page_head(generated_at: datetime) -> str:
+def _page_head(generated_at: datetime, title: str | None = None, lang: Lang = DEFAULT_LANG) -> str:
+    """The page up to its first section: title, styles, and when it was made."""
+    title = html.escape(title or f"parkpulse — {text('board_title', lang)}")
     return (
-        "<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'>"
-        f"<title>parkpulse — {text('board_title', DEFAULT_LANG)}</title>"
+        f"<!doctype html><html lang='{'zh-CN' if lang == 'zh' else 'en'}'><head>"
+        f"<meta charset='utf-8'><title>{title}</title>"
         f"<style>{CSS}</style></head><body>"
-        f"<h1>parkpulse — {text('board_title', DEFAULT_LANG)}</h1>"
+        f"<h1>{title}</h1>"
         f"<p class='legend'>{generated_at:%Y-%m-%d %H:%M} UTC</p>"
     )
 

@@ -52,6 +52,7 @@ UNIT_LABELS: dict[Lang, dict[str, str]] = {
         "CNY_100M": "亿元",
         "CNY_10K": "万元",
         "USD_100M": "亿美元",
+        "USD_10K": "万美元",
         "COUNT": "个",
         "PCT": "%",
         "PERSON": "人",
@@ -63,6 +64,7 @@ UNIT_LABELS: dict[Lang, dict[str, str]] = {
         "CNY_100M": "CNY 100M",
         "CNY_10K": "CNY 10k",
         "USD_100M": "USD 100M",
+        "USD_10K": "USD 10k",
         "COUNT": "count",
         "PCT": "%",
         "PERSON": "persons",
@@ -144,6 +146,33 @@ TEXT: dict[Lang, dict[str, str]] = {
         "inputs": "输入",
         "explain_title": "计算过程",
         "no_row": "没有这一行状态",
+        # The monthly brief (parkpulse/brief_page.py); {placeholders} are filled by str.format.
+        "brief_title": "{month} 月度简报",
+        "brief_compared": "与 {previous} 相比",
+        "brief_summary": (
+            "截至 {month}，评估 {evaluated} 项指标：已完成及正常 {good} 项（{share}），"
+            "预警 {at_risk} 项，落后 {behind} 项。与上月相比，新落后或预警 {fell} 项，"
+            "恢复正常 {recovered} 项；{reach} 项年度目标难以实现。"
+        ),
+        "fell_behind": "本月新落后或预警",
+        "recovered": "本月恢复正常",
+        "improved": "有所好转，仍未达序时进度",
+        "still_lagging": "仍未达序时进度",
+        "steady": "保持正常",
+        "brief_none": "无",
+        "brief_moved": "由{previous}转为{status}",
+        "brief_stayed": "仍为{status}",
+        "brief_new": "本月首次评估为{status}",
+        "brief_attainment": "完成度 {value}（{change}个百分点）",
+        "brief_attainment_new": "完成度 {value}",
+        "brief_gap": "较增速目标差 {value} 个百分点（{change}）",
+        "brief_actual": "实际 {actual}，序时进度 {expected} {unit}",
+        "brief_required": "剩余月份需增长 {value}%",
+        "brief_reach": "需增长 {required}%，历年剩余月份最高仅 {best}%",
+        "previous_status": "上月状态",
+        "attainment_change": "完成度变化(百分点)",
+        "gap_change": "差距变化(百分点)",
+        "brief_of_month": "数据期",
     },
     "en": {
         "zone": "zone",
@@ -198,6 +227,32 @@ TEXT: dict[Lang, dict[str, str]] = {
         "inputs": "inputs",
         "explain_title": "how the numbers are made",
         "no_row": "no such status row",
+        "brief_title": "monthly brief {month}",
+        "brief_compared": "compared with {previous}",
+        "brief_summary": (
+            "As of {month}, {evaluated} indicators evaluated: {good} achieved or on track "
+            "({share}), {at_risk} at risk, {behind} behind. Since last month {fell} fell behind "
+            "or at risk, {recovered} recovered; {reach} year targets are out of reach."
+        ),
+        "fell_behind": "fell behind this month",
+        "recovered": "recovered this month",
+        "improved": "improved, still short of the plan path",
+        "still_lagging": "still short of the plan path",
+        "steady": "on track",
+        "brief_none": "none",
+        "brief_moved": "{previous} → {status}",
+        "brief_stayed": "still {status}",
+        "brief_new": "first evaluated as {status}",
+        "brief_attainment": "attainment {value} ({change} pp)",
+        "brief_attainment_new": "attainment {value}",
+        "brief_gap": "{value} pp against the growth target ({change})",
+        "brief_actual": "actual {actual}, expected {expected} {unit}",
+        "brief_required": "needs {value}% growth for the rest of the year",
+        "brief_reach": "needs {required}% growth, best rest of year on record {best}%",
+        "previous_status": "last month",
+        "attainment_change": "attainment change pp",
+        "gap_change": "gap change pp",
+        "brief_of_month": "figure of",
     },
 }
 

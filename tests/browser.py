@@ -5,16 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-)
+from parkpulse.chromium import CHROMIUM_FLAGS
 
 
 def render(url: str, work: Path, shot: Path | None = None, size: str = "1400,2000") -> str:

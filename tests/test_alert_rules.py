@@ -44,6 +44,9 @@ REQUIRED_ALERTS = {
     "PipelineStalled": "critical",
 }
 RECEIVERS = {"critical": "oncall", "warning": "planners"}
+WECOM = "planners-wecom"  # every alert about a zone also goes there
+BOARD_URL = "http://localhost:6066/zone/{{ $labels.zone }}"
+WECHAT_TEMPLATES = ROOT / "deploy" / "alertmanager" / "templates"
 
 
 def tool(path: str) -> str:
@@ -116,6 +119,19 @@ def test_every_alert_has_for_severity_summary_and_runbook(rule):
         assert "$labels.zone" in annotations["summary"]
     if "Indicator" in rule["alert"]:
         assert "$labels.indicator" in annotations["summary"]
+        for number in ("actual", "expected", "required_growth_pct"):
+            assert f"parkpulse_indicator_{number}" in annotations[number]
+
+
+@pytest.mark.parametrize("rule", alert_rules(), ids=lambda r: r["alert"])
+def test_zone_alerts_lead_to_the_board_and_speak_chinese(rule):
+    annotations = rule["annotations"]
+    if "zone" not in rule["expr"]:
+        assert "board_url" not in annotations and "summary_zh" not in annotations
+        return
+    assert annotations["board_url"] == BOARD_URL
+    assert re.search(r"[\u4e00-\u9fff]", annotations["summary_zh"])
+    assert "$labels.zone" in annotations["summary_zh"]
 
 
 def exported_metric_names() -> set[str]:
@@ -203,17 +219,100 @@ def test_alertmanager_groups_by_zone_and_inhibits_warnings_under_a_critical():
 
 @pytest.mark.parametrize("rule", alert_rules(), ids=lambda r: f"{r['alert']}-{r['labels']}")
 def test_each_alert_routes_to_its_receiver(rule):
-    labels = {"alertname": rule["alert"], **rule["labels"], "zone": "jinan-hitech"}
+    labels = {"alertname": rule["alert"], **rule["labels"]}
+    receivers = RECEIVERS[rule["labels"]["severity"]]
+    if "zone" in rule["expr"]:  # the alert carries the zone: WeCom first, then the usual one
+        labels["zone"] = "jinan-hitech"
+        receivers = f"{WECOM},{receivers}"
     proc = run(
         tool(AMTOOL),
         "config",
         "routes",
         "test",
         f"--config.file={ALERTMANAGER_CONFIG}",
-        f"--verify.receivers={RECEIVERS[rule['labels']['severity']]}",
+        f"--verify.receivers={receivers}",
         *(f"{k}={v}" for k, v in labels.items()),
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_wecom_receiver_sends_the_chinese_template():
+    receivers = {r["name"]: r for r in alertmanager_config()["receivers"]}
+    (wechat,) = receivers[WECOM]["wechat_configs"]
+    assert wechat["message"] == '{{ template "parkpulse.wechat.zh" . }}'
+    assert wechat["send_resolved"] is True
+    assert alertmanager_config()["templates"] == ["templates/*.tmpl"]
+
+
+def fired_in_rule_tests(alertname: str, indicator: str) -> dict[str, Any]:
+    """The labels and annotations the promtool tests expect of a firing alert."""
+    for path in RULE_TESTS:
+        for group in yaml.safe_load(path.read_text(encoding="utf-8"))["tests"]:
+            for case in group.get("alert_rule_test", []):
+                for alert in case.get("exp_alerts") or []:
+                    if case["alertname"] == alertname and (
+                        alert["exp_labels"].get("indicator") == indicator
+                    ):
+                        labels = {"alertname": alertname, **alert["exp_labels"]}
+                        return {"labels": labels, "annotations": alert["exp_annotations"]}
+    raise AssertionError(f"no firing {alertname} for {indicator} in the rule tests")
+
+
+@pytest.mark.parametrize(
+    ("template", "lines"),
+    [
+        (
+            "parkpulse.wechat.zh",
+            [
+                "【告警】jinan-hitech：指标 import_export_total 落后于 14th-fyp 规划序时进度"
+                "（完成度 89.3%）",
+                "园区：jinan-hitech",
+                "指标：import_export_total（规划 14th-fyp）",
+                "实际 / 序时进度：391.60 / 438.50",
+                "剩余月份需增长：31.24%",
+                "看板：http://localhost:6066/zone/jinan-hitech",
+                "【已恢复】jinan-hitech：发布截止日已过，仍未收到新的月度数据（已逾期 1h 10m 0s）",
+                "园区：jinan-hitech",
+                "看板：http://localhost:6066/zone/jinan-hitech",
+            ],
+        ),
+        (
+            "parkpulse.wechat.en",
+            [
+                "[FIRING] jinan-hitech: import_export_total is behind the 14th-fyp plan"
+                " (attainment 89.3%)",
+                "zone: jinan-hitech",
+                "indicator: import_export_total (plan 14th-fyp)",
+                "actual / expected: 391.60 / 438.50",
+                "required growth for the rest of the year: 31.24%",
+                "board: http://localhost:6066/zone/jinan-hitech",
+                "[RESOLVED] jinan-hitech: no new monthly figure by the publication deadline"
+                " (overdue by 1h 10m 0s)",
+                "zone: jinan-hitech",
+                "board: http://localhost:6066/zone/jinan-hitech",
+            ],
+        ),
+    ],
+)
+def test_the_wecom_message_shows_zone_indicator_numbers_and_board_link(template, lines, tmp_path):
+    """The template rendered by amtool on the annotations the rule tests say the rules make."""
+    behind = {
+        "status": "firing",
+        **fired_in_rule_tests("IndicatorBehindPlan", "import_export_total"),
+    }
+    stale = {"status": "resolved", **fired_in_rule_tests("ZoneFeedStale", None)}
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps({"receiver": WECOM, "status": "firing", "alerts": [behind, stale]}))
+    proc = run(
+        tool(AMTOOL),
+        "template",
+        "render",
+        f"--template.glob={WECHAT_TEMPLATES}/*.tmpl",
+        f'--template.text={{{{ template "{template}" . }}}}',
+        f"--template.data={data}",
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.strip().splitlines() == lines
 
 
 def test_unlabelled_alerts_reach_the_planners():

@@ -14,7 +14,9 @@ is rewritten:
   Alertmanager), the Alertmanager to notify, ``scrape_interval``/``evaluation_interval`` 1s, and
   every rule's ``for:`` shortened from the shipped 5m-1h to 2s (waiting 15 minutes is no test).
   Expressions, labels and annotations stay exactly as shipped; ``rule_files`` keeps its glob.
-- Alertmanager: the webhook URLs point at the local receiver (``/oncall``, ``/planners``) and
+- Alertmanager: the webhook URLs point at the local receiver (``/oncall``, ``/planners``), the
+  WeCom receiver's ``wechat_configs`` become a webhook to ``/planners-wecom`` (the WeCom API is not
+  reachable from a test; its message template is rendered by amtool in test_alert_rules.py), and
   ``group_wait``/``group_interval``/``repeat_interval`` are shortened. Routes, ``group_by``,
   ``send_resolved`` and ``inhibit_rules`` stay as shipped.
 
@@ -165,6 +167,10 @@ def alertmanager_file(directory: Path, webhook: str) -> Path:
 
     shorten(config["route"])
     for receiver in config["receivers"]:
+        for wechat in receiver.pop("wechat_configs", []):
+            receiver.setdefault("webhook_configs", []).append(
+                {"url": "", "send_resolved": wechat["send_resolved"]}
+            )
         for hook in receiver["webhook_configs"]:
             hook["url"] = f"{webhook}/{receiver['name']}"
             assert hook["send_resolved"] is True, receiver["name"]
@@ -315,7 +321,8 @@ def test_behind_plan_pages_oncall_and_the_correction_resolves_it(
         publish(stack, "produce", tmp_path / "behind.csv", HEADER, feed_line("2021-06", "50"))
 
         def paged() -> list[tuple[str, str, dict[str, Any]]]:
-            return [a for a in hook.alerts("BindingIndicatorBehindPlan") if a[1] == "firing"]
+            alerts = hook.alerts("BindingIndicatorBehindPlan")
+            return [a for a in alerts if a[1] == "firing" and a[0] == "/oncall"]
 
         path, _, alert = wait_until(paged, timeout=60, every=0.25)[0]
         assert path == "/oncall"
@@ -334,6 +341,25 @@ def test_behind_plan_pages_oncall_and_the_correction_resolves_it(
             f"{ZONE}: binding indicator {INDICATOR} is behind the {PLAN} plan (attainment "
         ), summary
         assert alert["annotations"]["runbook"] == "docs/operations.md#binding-indicator-behind-plan"
+        # The planners' WeCom chat gets it too, with the numbers and the link to the zone's page.
+        annotations = alert["annotations"]
+        assert annotations["board_url"] == f"http://localhost:6066/zone/{ZONE}"
+        assert annotations["summary_zh"].startswith(f"{ZONE}：约束性指标 {INDICATOR} 落后于")
+        assert annotations["actual"] == "50.00"
+        expected = float(annotations["expected"])
+        assert expected == pytest.approx(
+            stack.metric("parkpulse_indicator_expected", zone=ZONE, indicator=INDICATOR, plan=PLAN),
+            abs=0.005,  # the annotation shows two decimals
+        )
+        assert expected > 100  # on the path from 100 to 200, far above the 50 reported
+        wecom = wait_until(
+            lambda: [
+                a for a in hook.alerts("BindingIndicatorBehindPlan") if a[0] == "/planners-wecom"
+            ],
+            timeout=30,
+            every=0.25,
+        )
+        assert wecom[0][2]["annotations"] == annotations
 
         # The warning for the same zone and indicator fires in Prometheus but is inhibited.
         def suppressed() -> dict[str, Any] | None:
@@ -358,7 +384,12 @@ def test_behind_plan_pages_oncall_and_the_correction_resolves_it(
         # Scoped to the indicator: the zone's stale-feed warning (June's figure is long overdue,
         # no indicator label) is not muted and reaches the planners.
         stale = wait_until(lambda: hook.alerts("ZoneFeedStale"), timeout=30, every=0.25)
-        assert {(p, s) for p, s, _ in stale} == {("/planners", "firing")}
+        wait_until(lambda: len({p for p, _, _ in hook.alerts("ZoneFeedStale")}) == 2, timeout=30)
+        stale = hook.alerts("ZoneFeedStale")
+        assert {(p, s) for p, s, _ in stale} == {
+            ("/planners", "firing"),
+            ("/planners-wecom", "firing"),
+        }
 
         # The worker is killed (-9); its supervisor restarts it. Within seconds the new worker
         # exports exactly what `parkpulse status` shows (nothing changed since), and the page
@@ -391,7 +422,8 @@ def test_behind_plan_pages_oncall_and_the_correction_resolves_it(
         )
 
         def resolved() -> list[tuple[str, str, dict[str, Any]]]:
-            return [a for a in hook.alerts("BindingIndicatorBehindPlan") if a[1] == "resolved"]
+            alerts = hook.alerts("BindingIndicatorBehindPlan")
+            return [a for a in alerts if a[1] == "resolved" and a[0] == "/oncall"]
 
         path, _, alert = wait_until(resolved, timeout=60, every=0.25)[0]
         assert path == "/oncall"

@@ -140,3 +140,21 @@ def test_status_filters_and_sorts(board: RunningStack) -> None:
     assert "out_of_reach" in rows[0]
     bad = board.cli("status", "--status", "late")
     assert bad.returncode == 2 and "unknown status" in bad.stderr
+
+
+def test_the_monthly_brief_asks_the_running_stack(board: RunningStack, tmp_path: Path) -> None:
+    """``report --month`` while ``run`` holds the store: through ``/api/status/history``."""
+    out = tmp_path / "brief.html"
+    result = board.cli("report", "--month", "2023-06", "--zone", JINAN, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    page = out.read_text(encoding="utf-8")
+    assert re.findall(r'<section class="zone" data-zone="([^"]+)"', page) == [JINAN]
+    history = board.get_json(f"/api/status/history?zone={JINAN}")
+    evaluated = ("achieved", "on_track", "at_risk", "behind")
+    june = {
+        (r["indicator"], r["plan"])
+        for r in history
+        if r["period"] == "2023-06" and r["status"] in evaluated
+    }
+    listed = set(re.findall(r'<tr data-indicator="([^"]+)" data-plan="([^"]+)"', page))
+    assert june and june <= listed

@@ -27,8 +27,10 @@ from typing import Any
 import pytest
 import yaml
 
-from parkpulse.schemas.records import IndicatorStatus
+from parkpulse.board.pages import rank_zones
+from parkpulse.schemas.records import STATUSES, IndicatorStatus
 from parkpulse.sinks.metrics import PipelineMetrics
+from parkpulse.vocabulary import STATUS_LABELS
 
 ROOT = Path(__file__).resolve().parents[1]
 GRAFANA = ROOT / "deploy" / "grafana"
@@ -581,3 +583,66 @@ def test_sample_rows_are_the_documented_shape():
     tables = set(re.findall(r"INSERT INTO parkpulse\.(\w+)", SAMPLE_ROWS.read_text("utf-8")))
     read = {t for q in CLICKHOUSE_QUERIES for t in re.findall(r"parkpulse\.(\w+)", q.text)}
     assert read <= tables, f"boards read tables without sample rows: {read - tables}"
+
+
+# -- the planners' vocabulary and the zone ranking ------------------------------------------------
+
+
+def overrides_by_name(panel: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    return {
+        o["matcher"]["options"]: o["properties"]
+        for o in panel.get("fieldConfig", {}).get("overrides", [])
+        if o["matcher"]["id"] == "byName"
+    }
+
+
+@pytest.mark.parametrize("query", CLICKHOUSE_QUERIES, ids=lambda q: q.id)
+def test_status_words_are_the_vocabulary(query, dashboard_chdb, board_variables):
+    """A status column shows 已完成 正常 预警 落后 无数据 不评估 (parkpulse/vocabulary.py); a
+    column named after a status code is titled with its word."""
+    if query.query_type == "variable":
+        return
+    board = load(GRAFANA / "dashboards" / f"{query.board}.json")
+    (panel,) = [p for p in all_panels(board) if p.get("title") == query.panel]
+    values, multi = board_variables[query.board]
+    columns = dashboard_chdb.query(render_sql(query.text, values, multi)).columns
+    named = overrides_by_name(panel)
+    if "status" in columns:
+        (mapping,) = [p["value"] for p in named["status"] if p["id"] == "mappings"]
+        (options,) = [m["options"] for m in mapping if m["type"] == "value"]
+        assert {code: o["text"] for code, o in options.items()} == STATUS_LABELS["zh"]
+    for code in set(columns) & set(STATUSES):
+        titles = [p["value"] for p in named.get(code, []) if p["id"] == "displayName"]
+        assert titles == [STATUS_LABELS["zh"][code]], (query.id, code)
+
+
+def ranking(chdb: ChdbProcess, variables: dict[str, tuple[dict, set]]) -> list[dict[str, str]]:
+    (query,) = [q for q in CLICKHOUSE_QUERIES if q.panel == "Zone ranking"]
+    values, multi = variables["zone-scoreboard"]
+    result = chdb.query(render_sql(query.text, values, multi))
+    return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
+
+
+def test_zone_ranking_puts_the_zone_with_more_on_track_first(dashboard_chdb, board_variables):
+    """Jining: on track + achieved of 2 evaluated; Jinan: behind, at risk, behind (pm25 is not
+    evaluated, the budget_revenue tombstone is gone)."""
+    rows = ranking(dashboard_chdb, board_variables)
+    assert [(r["rank"], r["zone"], r["evaluated"]) for r in rows] == [
+        ("1", "jining-hitech", "2"),
+        ("2", "jinan-hitech", "3"),
+    ]
+    assert [float(r["share_on_track"]) for r in rows] == [1.0, 0.0]
+    assert rows[0]["name"] == "济宁高新技术产业开发区"
+
+
+@pytest.mark.integration
+def test_zone_ranking_on_the_demo_data_is_the_boards(demo_run, demo_chdb, demo_variables):
+    """The Grafana ranking and the planners' board (parkpulse/board/pages.py) agree."""
+    rows = ranking(demo_chdb, demo_variables)
+    board = rank_zones(demo_run.statuses)
+    assert [r["zone"] for r in rows] == [z.zone for z in board]
+    for row, zone in zip(rows, board, strict=True):
+        if zone.share_on_track is None:
+            assert row["share_on_track"] == "None"
+        else:
+            assert float(row["share_on_track"]) == pytest.approx(zone.share_on_track)

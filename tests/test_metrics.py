@@ -69,6 +69,9 @@ def test_show_statuses_sets_every_gauge_for_the_key():
     s = scrape(m)
     assert series(s, "parkpulse_indicator_attainment_ratio", **KEY) == pytest.approx(0.893)
     assert series(s, "parkpulse_indicator_gap_pp", **KEY) == pytest.approx(-10.7)
+    assert series(s, "parkpulse_indicator_actual", **KEY) == pytest.approx(391.6)
+    assert series(s, "parkpulse_indicator_expected", **KEY) == pytest.approx(438.5)
+    assert series(s, "parkpulse_indicator_required_growth_pct", **KEY) is None  # unknown
     assert series(s, "parkpulse_indicator_binding", **KEY) == 0
     assert series(
         s, "parkpulse_indicator_last_period_timestamp_seconds", **KEY
@@ -87,8 +90,10 @@ def test_status_is_one_hot_over_all_statuses():
 
 def test_binding_target_is_flagged():
     m = PipelineMetrics()
-    m.show_statuses([status_row(binding=True)])
-    assert series(scrape(m), "parkpulse_indicator_binding", **KEY) == 1
+    m.show_statuses([status_row(binding=True, required_growth_pct=31.2)])
+    s = scrape(m)
+    assert series(s, "parkpulse_indicator_binding", **KEY) == 1
+    assert series(s, "parkpulse_indicator_required_growth_pct", **KEY) == pytest.approx(31.2)
 
 
 def test_unknown_gap_and_attainment_have_no_series():

@@ -78,6 +78,24 @@ def build_families(rows: Iterable[Any]) -> tuple[Metric, ...]:
         "Gap to plan in percentage points for the latest evaluated month. Absent when unknown.",
         labels=KEY_LABELS,
     )
+    # What an alert message shows beside the attainment: actual vs expected (in the indicator's
+    # unit; a growth target's in %) and the growth the rest of the year needs.
+    actual = GaugeMetricFamily(
+        "parkpulse_indicator_actual",
+        "Actual for the latest evaluated month (indicator unit; growth targets: YTD growth %).",
+        labels=KEY_LABELS,
+    )
+    expected = GaugeMetricFamily(
+        "parkpulse_indicator_expected",
+        "Expected by the plan path (序时进度) for the latest evaluated month. Absent when unknown.",
+        labels=KEY_LABELS,
+    )
+    required = GaugeMetricFamily(
+        "parkpulse_indicator_required_growth_pct",
+        "Growth over last year's same months the rest of the year needs to meet the year's"
+        " target, in %. Absent when unknown.",
+        labels=KEY_LABELS,
+    )
     status = GaugeMetricFamily(
         "parkpulse_indicator_status",
         "Status of the latest evaluated month, one-hot: 1 for the current status, 0 otherwise.",
@@ -107,7 +125,13 @@ def build_families(rows: Iterable[Any]) -> tuple[Metric, ...]:
         if current not in STATUSES:
             continue  # a status this build does not know: never a label value
         binding.add_metric(key, 1.0 if _field(row, "binding") else 0.0)
-        for family, name in ((attainment, "attainment"), (gap, "gap_pp")):
+        for family, name in (
+            (attainment, "attainment"),
+            (gap, "gap_pp"),
+            (actual, "actual"),
+            (expected, "expected"),
+            (required, "required_growth_pct"),
+        ):
             value = _field(row, name)
             if value is not None:
                 family.add_metric(key, float(value))
@@ -121,7 +145,7 @@ def build_families(rows: Iterable[Any]) -> tuple[Metric, ...]:
             latest_month[zone] = max(latest_month.get(zone, month), month)
     for zone, month in sorted(latest_month.items()):
         deadline.add_metric([zone], feed_deadline(*month))
-    return (binding, attainment, gap, status, last_period, deadline)
+    return (binding, attainment, gap, actual, expected, required, status, last_period, deadline)
 
 
 class StatusGauges(Collector):

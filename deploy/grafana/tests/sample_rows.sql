@@ -32,16 +32,16 @@ INSERT INTO parkpulse.observations VALUES
     ('jining-hitech', 'hitech_enterprises', 'LEVEL', '2021-06', 'bureau', 176, 'COUNT', NULL, 'A', 0, 'I', '2021-07-10T09:00:00+08:00', '2021-07-16 02:00:00', 0, 0);
 
 INSERT INTO parkpulse.indicator_status VALUES
-    ('jinan-hitech', 'import_export_total', '14th-fyp', '2021-03', 'level', 'at_risk', 180.2, 184.0, 876.5, 0.979, -2.1, 858.5, 28.4, 'prior_year', 0, '2021-04-16 02:00:00', 1, 0, NULL),
-    ('jinan-hitech', 'import_export_total', '14th-fyp', '2021-06', 'level', 'on_track', 391.6, 380.0, 876.5, 1.031, 3.1, 783.2, 25.0, 'linear', 0, '2021-07-16 01:00:00', 1, 0, NULL),
-    ('jinan-hitech', 'import_export_total', '14th-fyp', '2021-06', 'level', 'behind', 391.6, 438.3, 876.5, 0.893, -10.7, 783.2, 36.2, 'linear', 0, '2021-07-16 02:00:00', 2, 0, NULL),
-    ('jinan-hitech', 'gdp', '14th-fyp', '2021-03', 'growth', 'on_track', 12.1, 10.0, NULL, 1.019, 2.1, NULL, NULL, NULL, 0, '2021-04-16 02:00:00', 1, 0, NULL),
-    ('jinan-hitech', 'gdp', '14th-fyp', '2021-06', 'growth', 'at_risk', 8.6, 10.0, NULL, 0.987, -1.4, NULL, NULL, NULL, 0, '2021-07-16 02:00:00', 1, 0, NULL),
-    ('jinan-hitech', 'forest_coverage', '14th-fyp', '2021-06', 'share', 'behind', 24.1, 25.65, 25.7, 0.94, -1.55, NULL, NULL, NULL, 1, '2021-07-16 02:00:00', 1, 0, NULL),
-    ('jinan-hitech', 'pm25', '14th-fyp', '2021-06', 'qualitative', 'not_evaluated', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 1, '2021-07-16 02:00:00', 1, 0, NULL),
-    ('jinan-hitech', 'budget_revenue', '14th-fyp', '2021-06', 'level', 'behind', 60.0, 71.0, 141.9, 0.845, -15.5, NULL, NULL, 'linear', 0, '2021-07-16 02:00:00', 3, 1, NULL),
-    ('jining-hitech', 'hitech_enterprise_applications', '2021-annual', '2021-06', 'level', 'on_track', 52, 45, 90, 1.156, 15.6, 104, NULL, 'linear', 0, '2021-07-16 02:00:00', 1, 0, NULL),
-    ('jining-hitech', 'hitech_enterprises', '2021-annual', '2021-06', 'level', 'achieved', 176, 168.5, 175, 1.045, 4.5, NULL, NULL, NULL, 0, '2021-07-16 02:00:00', 1, 0, NULL);
+    ('jinan-hitech', 'import_export_total', '14th-fyp', '2021-03', 'level', 'at_risk', 180.2, 184.0, 876.5, 0.979, -2.1, 858.5, 28.4, 'prior_year', 0, NULL, NULL, '2021-04-16 02:00:00', 1, 0, NULL),
+    ('jinan-hitech', 'import_export_total', '14th-fyp', '2021-06', 'level', 'on_track', 391.6, 380.0, 876.5, 1.031, 3.1, 783.2, 25.0, 'linear', 0, NULL, NULL, '2021-07-16 01:00:00', 1, 0, NULL),
+    ('jinan-hitech', 'import_export_total', '14th-fyp', '2021-06', 'level', 'behind', 391.6, 438.3, 876.5, 0.893, -10.7, 783.2, 36.2, 'linear', 0, NULL, NULL, '2021-07-16 02:00:00', 2, 0, NULL),
+    ('jinan-hitech', 'gdp', '14th-fyp', '2021-03', 'growth', 'on_track', 12.1, 10.0, NULL, 1.019, 2.1, NULL, NULL, NULL, 0, NULL, NULL, '2021-04-16 02:00:00', 1, 0, NULL),
+    ('jinan-hitech', 'gdp', '14th-fyp', '2021-06', 'growth', 'at_risk', 8.6, 10.0, NULL, 0.987, -1.4, NULL, NULL, NULL, 0, NULL, NULL, '2021-07-16 02:00:00', 1, 0, NULL),
+    ('jinan-hitech', 'forest_coverage', '14th-fyp', '2021-06', 'share', 'behind', 24.1, 25.65, 25.7, 0.94, -1.55, NULL, NULL, NULL, 1, NULL, NULL, '2021-07-16 02:00:00', 1, 0, NULL),
+    ('jinan-hitech', 'pm25', '14th-fyp', '2021-06', 'qualitative', 'not_evaluated', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 1, NULL, NULL, '2021-07-16 02:00:00', 1, 0, NULL),
+    ('jinan-hitech', 'budget_revenue', '14th-fyp', '2021-06', 'level', 'behind', 60.0, 71.0, 141.9, 0.845, -15.5, NULL, NULL, 'linear', 0, NULL, NULL, '2021-07-16 02:00:00', 3, 1, NULL),
+    ('jining-hitech', 'hitech_enterprise_applications', '2021-annual', '2021-06', 'level', 'on_track', 52, 45, 90, 1.156, 15.6, 104, NULL, 'linear', 0, NULL, NULL, '2021-07-16 02:00:00', 1, 0, NULL),
+    ('jining-hitech', 'hitech_enterprises', '2021-annual', '2021-06', 'level', 'achieved', 176, 168.5, 175, 1.045, 4.5, NULL, NULL, NULL, 0, NULL, NULL, '2021-07-16 02:00:00', 1, 0, NULL);
 
 INSERT INTO parkpulse.zone_scorecard VALUES
     ('jinan-hitech', '2021-06', 0, 0, 1, 2, 0, 1, 'forest_coverage', 0.94, 0.94, '2021-07-16 02:00:00', 2),
