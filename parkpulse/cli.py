@@ -76,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"figures per Kafka message (default {ENVELOPE_MAX}; 1: one message per figure)",
     )
     produce.add_argument("--no-progress", action="store_true")
+    produce.add_argument(
+        "--registrations",
+        action="store_true",
+        help="FILE… are a register's export (统一社会信用代码, 成立日期 …; else known by header)",
+    )
     _bureau_options(produce, plan=False)
 
     targets = verbs.add_parser("targets", help="publish plan targets (plan_targets.csv columns)")
@@ -359,6 +364,8 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
     from parkpulse.schemas.catalogue import load_catalogue
 
     kind = "targets" if args.verb == "targets" else "observations"
+    if getattr(args, "registrations", False):
+        kind = "registrations"
     files = [(path, kind) for path in args.files]
     if getattr(args, "replay", False):
         files = archived(settings) + files
@@ -389,6 +396,7 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
     for item in results:
         s = item.summary
         revised = f", {s.revised} revised" if s.revised else ""
+        revised += f", {s.duplicates} duplicates" if s.duplicates else ""
         print(f"{origin_of(item.path)}: {s.accepted} published, {s.rejected} rejected{revised}")
         if s.rejected:
             print(format_summary(s, item.path), file=sys.stderr)

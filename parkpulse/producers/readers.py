@@ -52,11 +52,16 @@ def rows_of(
     now: datetime,
     options: ReadOptions | None = None,
 ) -> Iterable[FeedRow]:
-    """The validated rows of one file of ``kind`` ("observations" | "targets")."""
+    """The validated rows of one file of ``kind`` ("observations" | "targets" |
+    "registrations")."""
     options = options or ReadOptions()
     kept = kept_options(path)
     if kept is not None and not options.kept():  # a replayed copy: read as first published
         options = replace(kept, ledger=options.ledger)
+    if kind == "registrations":
+        from parkpulse.producers.register_export import read_export
+
+        return read_export(path, catalogue, now=now, options=options)
     if kind == "targets":
         if is_workbook(path) or not _english_header(path, TARGET_KEY_COLUMNS):
             from parkpulse.producers.plan_table import read_plan_table
@@ -68,6 +73,17 @@ def rows_of(
 
         return read_bulletin(path, catalogue, now=now, options=options)
     return read_feed(path, catalogue, now=now)
+
+
+def kind_of(path: Path, kind: str) -> str:
+    """``kind``, except that a file given as observations whose header is a register export's
+    (统一社会信用代码, 成立日期 …) is one of registrations."""
+    if kind == "observations":
+        from parkpulse.producers.register_export import looks_like_export
+
+        if looks_like_export(path):
+            return "registrations"
+    return kind
 
 
 def _english_header(path: Path, columns: tuple[str, ...]) -> bool:
