@@ -162,6 +162,74 @@ def test_a_month_column_and_a_month_yoy(tmp_path: Path) -> None:
     }
 
 
+def _two_row_bulletin(path: Path, upper: list[Any], lower: list[Any], spans: list[str]) -> Path:
+    """A bulletin whose period row (merged cells ``spans``) stands above its sub-headers."""
+    book = openpyxl.Workbook()
+    ws = book.active
+    assert ws is not None
+    ws.title = "月报"
+    ws.append(["烟台高新区2024年主要经济指标"])  # the year only: the period row names the rest
+    ws.append(upper)
+    ws.append(lower)
+    ws.append(["一般公共预算收入", "亿元", 3.2, 20.7, 6.6])
+    ws.append(["外贸进出口总额", "亿元", 41.0, 230.5, 12.3])
+    for span in spans:
+        ws.merge_cells(span)
+    book.save(path)
+    return path
+
+
+def test_a_period_row_above_month_and_ytd_sub_headers(tmp_path: Path) -> None:
+    path = _two_row_bulletin(
+        tmp_path / "b.xlsx",
+        ["指标名称", "计量单位", "1-6月", None, None],
+        [None, None, "本月", "累计", "同比增长(%)"],
+        ["C2:E2", "A2:A3", "B2:B3"],
+    )
+    out = list(read_bulletin(path, CATALOGUE, now=datetime.now(UTC)))
+    got = {(o.indicator, o.basis, o.period, o.value, o.yoy_pct) for o in accepted(out)}
+    assert got == {
+        ("budget_revenue", "MONTH", "2024-06", 3.2, None),
+        ("budget_revenue", "YTD", "2024-06", 20.7, 6.6),
+        ("import_export_total", "MONTH", "2024-06", 41.0, None),
+        ("import_export_total", "YTD", "2024-06", 230.5, 12.3),
+    }
+    assert {r.place for r in out if r.record and r.record.basis == "YTD"} == {"月报!D4", "月报!D5"}
+
+
+def test_period_labels_above_value_and_growth_sub_headers(tmp_path: Path) -> None:
+    path = _two_row_bulletin(
+        tmp_path / "b.xlsx",
+        ["指标", "单位", "6月", "1-6月", None],
+        [None, None, "绝对值", "绝对值", "同比±%"],
+        ["D2:E2"],
+    )
+    got = {
+        (o.indicator, o.basis, o.period, o.value, o.yoy_pct)
+        for o in accepted(list(read_bulletin(path, CATALOGUE, now=datetime.now(UTC))))
+    }
+    assert got == {
+        ("budget_revenue", "MONTH", "2024-06", 3.2, None),
+        ("budget_revenue", "YTD", "2024-06", 20.7, 6.6),
+        ("import_export_total", "MONTH", "2024-06", 41.0, None),
+        ("import_export_total", "YTD", "2024-06", 230.5, 12.3),
+    }
+
+
+def test_a_one_row_header_is_not_read_as_two(tmp_path: Path) -> None:
+    """The row under a one-row header is figures, even when its indicator column is empty."""
+    book = openpyxl.Workbook()
+    ws = book.active
+    assert ws is not None
+    ws.append(["烟台高新区2024年1-6月主要经济指标"])
+    ws.append(["指标", "单位", "本月", "1-6月", "同比"])
+    ws.append([None, "亿元", 1.0, 2.0, 3.0])
+    ws.append(["一般公共预算收入", "亿元", 3.2, 20.7, 6.6])
+    book.save(tmp_path / "b.xlsx")
+    got = accepted(list(read_bulletin(tmp_path / "b.xlsx", CATALOGUE, now=datetime.now(UTC))))
+    assert {(o.basis, o.value) for o in got} == {("MONTH", 3.2), ("YTD", 20.7)}
+
+
 @pytest.mark.parametrize(
     ("text", "period"),
     [
