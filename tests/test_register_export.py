@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from parkpulse.producers.feed import FeedRow, summarize
 from parkpulse.producers.readers import ReadOptions, kind_of, rows_of
 from parkpulse.producers.register_export import (
+    SECTIONS,
     entity_type_of,
     industry_code_of,
     parse_date,
@@ -25,7 +26,7 @@ from parkpulse.producers.register_export import (
 )
 from parkpulse.schemas.catalogue import load_catalogue
 from parkpulse.schemas.records import Registration
-from parkpulse.schemas.registration import registration_to_wire
+from parkpulse.schemas.registration import SHANGHAI, registration_to_wire
 from tests.test_bulletin import JINING_2021
 from tests.test_bulletin import write_xlsx as write_bulletin
 
@@ -320,3 +321,32 @@ def test_a_credit_code_counts_once_whatever_the_row_order(
     for kept in published(first):
         days = [int(row[5][-2:]) for row in rows if row[1] == kept.registration_id]
         assert kept.registered_at[8:10] == f"{min(days):02d}"
+
+
+@given(st.dates(min_value=date(1949, 10, 1), max_value=date(2100, 12, 31)))
+def test_every_written_form_of_a_date_is_the_same_day(day: date) -> None:
+    y, m, d = day.year, day.month, day.day
+    forms = [
+        day,
+        day.isoformat(),
+        f"{y}/{m}/{d}",
+        f"{y}.{m}.{d}",
+        f"{y}年{m}月{d}日",
+        f"{y}{m:02d}{d:02d}",
+        f"{y}-{m}-{d} 00:00:00",
+    ]
+    assert {parse_date(form) for form in forms} == {datetime(y, m, d, tzinfo=SHANGHAI)}
+
+
+@given(
+    st.sampled_from(sorted({(letter, lo, hi) for letter, lo, hi in SECTIONS})),
+    st.integers(min_value=0, max_value=99),
+)
+def test_a_class_code_without_its_letter_gets_its_divisions_section(
+    section: tuple[str, int, int], rest: int
+) -> None:
+    letter, lo, hi = section
+    for division in range(lo, hi + 1):
+        digits = f"{division:02d}{rest:02d}"
+        assert industry_code_of(digits) == industry_code_of(letter + digits) == letter + digits
+        assert industry_code_of(int(digits)) == letter + digits  # a number cell lost its zero

@@ -58,6 +58,7 @@ from parkpulse.schemas.registration import (
 from parkpulse.schemas.validation import show
 
 __all__ = [
+    "SECTIONS",
     "ExportLayout",
     "entity_type_of",
     "find_export_layout",
@@ -109,7 +110,7 @@ _INDUSTRY = re.compile(r"^(?P<letter>[A-Za-z])?(?P<digits>[0-9]{2,4})?(?P<rest>.
 _CAPITAL_TEXT = re.compile(r"^(?P<number>[0-9][0-9,]*(?:\.[0-9]*)?)(?P<unit>[^0-9].*)$")
 
 # GB/T 4754-2017: the divisions (first two digits) of each section.
-_SECTIONS = (
+SECTIONS = (
     ("A", 1, 5),
     ("B", 6, 12),
     ("C", 13, 43),
@@ -131,7 +132,7 @@ _SECTIONS = (
     ("S", 91, 96),
     ("T", 97, 97),
 )
-_SECTION_OF = {d: letter for letter, lo, hi in _SECTIONS for d in range(lo, hi + 1)}
+_SECTION_OF = {d: letter for letter, lo, hi in SECTIONS for d in range(lo, hi + 1)}
 
 
 @dataclass(frozen=True, slots=True)
