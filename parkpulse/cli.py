@@ -83,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"figures per Kafka message (default {ENVELOPE_MAX}; 1: one message per figure)",
     )
     produce.add_argument("--no-progress", action="store_true")
+    produce.add_argument(
+        "--registrations",
+        action="store_true",
+        help="FILE… are a register's export (统一社会信用代码, 成立日期 …; else known by header)",
+    )
     _bureau_options(produce, plan=False)
     produce.add_argument(
         "--wait",
@@ -419,14 +424,16 @@ def _status(args: argparse.Namespace, settings: Settings) -> list[dict[str, Any]
 
 
 def _publish(args: argparse.Namespace, settings: Settings) -> int:
-    from parkpulse.producers.feed import format_summary, not_a_feed
+    from parkpulse.producers.feed import format_summary
     from parkpulse.producers.kept import archived, origin_of
-    from parkpulse.producers.publish import publish
+    from parkpulse.producers.publish import publish, refusal
     from parkpulse.producers.readers import ReadOptions
     from parkpulse.producers.verdict import merge_rejects
     from parkpulse.schemas.catalogue import load_catalogue
 
     kind = "targets" if args.verb == "targets" else "observations"
+    if getattr(args, "registrations", False):
+        kind = "registrations"
     files = [(path, kind) for path in args.files]
     if getattr(args, "replay", False):
         files = archived(settings) + files
@@ -437,7 +444,7 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
         if not path.exists():
             print(f"parkpulse: no such file: {path}", file=sys.stderr)
             return 1
-    refused = [r for r in (not_a_feed(path, kind) for path, kind in files) if r is not None]
+    refused = [r for r in (refusal(path, kind) for path, kind in files) if r is not None]
     if len(refused) == len(files) and all(r.dead_letter is None for r in refused):
         for item in refused:  # nothing to send: no broker needed to say so
             print(f"parkpulse: {item.path} {item.what}; nothing published", file=sys.stderr)
@@ -472,6 +479,7 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
         by_worker = merge_rejects(item, verdict.rejects.pop(origin_of(item.path), []))
         worker = f" ({by_worker} by the worker)" if by_worker else ""
         revised = f", {s.revised} revised" if s.revised else ""
+        revised += f", {s.duplicates} duplicates" if s.duplicates else ""
         print(
             f"{origin_of(item.path)}: {s.accepted} published, {s.rejected} rejected{worker}"
             f"{revised}"

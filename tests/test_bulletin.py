@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import tempfile
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import openpyxl
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -162,6 +164,74 @@ def test_a_month_column_and_a_month_yoy(tmp_path: Path) -> None:
     }
 
 
+def _two_row_bulletin(path: Path, upper: list[Any], lower: list[Any], spans: list[str]) -> Path:
+    """A bulletin whose period row (merged cells ``spans``) stands above its sub-headers."""
+    book = openpyxl.Workbook()
+    ws = book.active
+    assert ws is not None
+    ws.title = "月报"
+    ws.append(["烟台高新区2024年主要经济指标"])  # the year only: the period row names the rest
+    ws.append(upper)
+    ws.append(lower)
+    ws.append(["一般公共预算收入", "亿元", 3.2, 20.7, 6.6])
+    ws.append(["外贸进出口总额", "亿元", 41.0, 230.5, 12.3])
+    for span in spans:
+        ws.merge_cells(span)
+    book.save(path)
+    return path
+
+
+def test_a_period_row_above_month_and_ytd_sub_headers(tmp_path: Path) -> None:
+    path = _two_row_bulletin(
+        tmp_path / "b.xlsx",
+        ["指标名称", "计量单位", "1-6月", None, None],
+        [None, None, "本月", "累计", "同比增长(%)"],
+        ["C2:E2", "A2:A3", "B2:B3"],
+    )
+    out = list(read_bulletin(path, CATALOGUE, now=datetime.now(UTC)))
+    got = {(o.indicator, o.basis, o.period, o.value, o.yoy_pct) for o in accepted(out)}
+    assert got == {
+        ("budget_revenue", "MONTH", "2024-06", 3.2, None),
+        ("budget_revenue", "YTD", "2024-06", 20.7, 6.6),
+        ("import_export_total", "MONTH", "2024-06", 41.0, None),
+        ("import_export_total", "YTD", "2024-06", 230.5, 12.3),
+    }
+    assert {r.place for r in out if r.record and r.record.basis == "YTD"} == {"月报!D4", "月报!D5"}
+
+
+def test_period_labels_above_value_and_growth_sub_headers(tmp_path: Path) -> None:
+    path = _two_row_bulletin(
+        tmp_path / "b.xlsx",
+        ["指标", "单位", "6月", "1-6月", None],
+        [None, None, "绝对值", "绝对值", "同比±%"],
+        ["D2:E2"],
+    )
+    got = {
+        (o.indicator, o.basis, o.period, o.value, o.yoy_pct)
+        for o in accepted(list(read_bulletin(path, CATALOGUE, now=datetime.now(UTC))))
+    }
+    assert got == {
+        ("budget_revenue", "MONTH", "2024-06", 3.2, None),
+        ("budget_revenue", "YTD", "2024-06", 20.7, 6.6),
+        ("import_export_total", "MONTH", "2024-06", 41.0, None),
+        ("import_export_total", "YTD", "2024-06", 230.5, 12.3),
+    }
+
+
+def test_a_one_row_header_is_not_read_as_two(tmp_path: Path) -> None:
+    """The row under a one-row header is figures, even when its indicator column is empty."""
+    book = openpyxl.Workbook()
+    ws = book.active
+    assert ws is not None
+    ws.append(["烟台高新区2024年1-6月主要经济指标"])
+    ws.append(["指标", "单位", "本月", "1-6月", "同比"])
+    ws.append([None, "亿元", 1.0, 2.0, 3.0])
+    ws.append(["一般公共预算收入", "亿元", 3.2, 20.7, 6.6])
+    book.save(tmp_path / "b.xlsx")
+    got = accepted(list(read_bulletin(tmp_path / "b.xlsx", CATALOGUE, now=datetime.now(UTC))))
+    assert {(o.basis, o.value) for o in got} == {("MONTH", 3.2), ("YTD", 20.7)}
+
+
 @pytest.mark.parametrize(
     ("text", "period"),
     [
@@ -241,7 +311,7 @@ def test_a_bulletin_and_the_sdmx_feed_of_the_same_figures_give_the_same_records(
     name_zh = CATALOGUE.zones[zone].name_zh
     rows, lines = [], [SDMX_HEADER]
     for indicator, (value, yoy, in_10k) in figures.items():
-        shown = str(float(value) * 10_000) if in_10k else value
+        shown = str(Decimal(value) * 10_000) if in_10k else value
         rows.append(
             [
                 CATALOGUE.indicators[indicator].name_zh,
@@ -266,4 +336,108 @@ def test_a_bulletin_and_the_sdmx_feed_of_the_same_figures_give_the_same_records(
         feed.write_text("\n".join(lines) + "\n", encoding="utf-8")
         from_bulletin = accepted(list(read_bulletin(sheet, CATALOGUE, now=NOW)))
         from_feed = accepted(list(read_feed(feed, CATALOGUE, now=NOW)))
+    assert from_bulletin == from_feed
+
+
+# -- the same figures through both layouts give the same status rows ----------------------
+
+_SERIES = st.dictionaries(
+    st.sampled_from(FLOWS),
+    st.tuples(
+        # YTD figures (亿元, 2 places) and the bureau's YoY: December of the year before, then
+        # months of the year evaluated
+        st.dictionaries(
+            st.integers(min_value=0, max_value=10),  # 0 = December last year, else month
+            st.tuples(
+                st.decimals(min_value=1, max_value=9999, places=2).map(str),
+                st.one_of(st.none(), st.decimals(min_value=-50, max_value=80, places=1).map(str)),
+                st.booleans(),  # written in 万元 in the bulletin
+            ),
+            min_size=1,
+            max_size=5,
+        ),
+        st.sampled_from(("level", "growth")),
+        st.decimals(min_value=1, max_value=9999, places=1).map(float),  # base value
+        st.decimals(min_value=-5, max_value=30, places=1).map(float),  # annual growth %
+        st.booleans(),  # the level target gives its value (else it follows from the growth)
+    ),
+    min_size=1,
+    max_size=3,
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.sampled_from(sorted(CATALOGUE.zones)),
+    st.integers(min_value=2017, max_value=2021),
+    _SERIES,
+)
+def test_a_bulletin_and_the_sdmx_feed_of_the_same_figures_give_the_same_status_rows(
+    zone: str, year: int, series: dict[str, tuple[Any, ...]]
+) -> None:
+    from parkpulse.schemas.records import PlanTarget
+    from parkpulse.schemas.validation import observation_to_wire, target_to_wire
+    from parkpulse.streams.rollup import Input, Rollup
+    from parkpulse.topics import OBSERVATIONS, TARGETS
+
+    targets = []
+    sheets: dict[tuple[int, int], list[list[Any]]] = {}
+    lines = [SDMX_HEADER]
+    for indicator, (figures, kind, base, growth, with_value) in series.items():
+        targets.append(
+            PlanTarget(
+                "prop-plan",
+                zone,
+                indicator,
+                kind,
+                year - 1,
+                base if kind == "level" else None,
+                year + 2,
+                round(base * 1.1**3, 1) if kind == "level" and with_value else None,
+                growth,
+                False,
+                "CNY_100M" if kind == "level" else "PCT",
+            )
+        )
+        for at, (value, yoy, in_10k) in figures.items():
+            y, m = (year - 1, 12) if at == 0 else (year, at)
+            shown = str(Decimal(value) * 10_000) if in_10k else value
+            name = CATALOGUE.indicators[indicator].name_zh
+            sheets.setdefault((y, m), []).append(
+                [name, "万元" if in_10k else "亿元", "", shown, yoy or ""]
+            )
+            lines.append(
+                f"dataflow,PARKPULSE:ZONE_MONTHLY(1.0),I,{zone},{indicator},{y}-{m:02d},YTD,"
+                f"{value},CNY_100M,{yoy or ''}"
+            )
+    book = openpyxl.Workbook()
+    book.remove(book.active)  # type: ignore[arg-type]
+    for (y, m), rows in sorted(sheets.items()):
+        ws = book.create_sheet(f"{y}-{m}")
+        ws.append([f"{CATALOGUE.zones[zone].name_zh}{y}年1-{m}月主要经济指标"])
+        ws.append(HEADER)
+        for row in rows:
+            ws.append([None if v == "" else v for v in row])
+    now = datetime(year + 1, 3, 1, tzinfo=UTC)
+
+    def statuses(observations: set[Observation]) -> list[Any]:
+        rollup = Rollup(CATALOGUE)
+        inputs = [Input(TARGETS, "target", orjson.dumps(target_to_wire(t))) for t in targets]
+        inputs += [
+            Input(OBSERVATIONS, "observation", orjson.dumps(observation_to_wire(o)))
+            for o in sorted(observations, key=lambda o: o.key)
+        ]
+        result = rollup.apply(inputs, now)
+        assert result.deadletters == []
+        return sorted(rollup.current_statuses(zone), key=lambda r: (r.indicator, r.plan, r.period))
+
+    with tempfile.TemporaryDirectory() as folder:
+        book.save(Path(folder) / "b.xlsx")
+        feed = Path(folder) / "feed.csv"
+        feed.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        from_bulletin = statuses(
+            accepted(list(read_bulletin(Path(folder) / "b.xlsx", CATALOGUE, now=now)))
+        )
+        from_feed = statuses(accepted(list(read_feed(feed, CATALOGUE, now=now))))
+    assert from_bulletin  # every indicator has a target and a figure in its plan's years
     assert from_bulletin == from_feed

@@ -60,6 +60,11 @@ _WORDS = (
     ("四季度", 12),
 )
 _UNIT_SUFFIX = re.compile(r"^(?P<name>.+?)\((?P<unit>[^()]+)\)$")
+_YEAR_PREFIX = re.compile(r"^(?:19|20)[0-9]{2}年")
+# Sub-headers under a period label that mean "the figure of that period".
+_VALUE_WORDS = frozenset(
+    ("绝对值", "绝对数", "数值", "数额", "本期", "当期", "实绩", "完成", "总量")
+)
 _SUB_ROW = re.compile(r"^(?:其中[:：]?|#|[-—·•]+)")
 _NUMBERING = re.compile(r"^(?:[0-9]+[.、)]|\([0-9]+\)|[一二三四五六七八九十]+、)")
 
@@ -79,17 +84,27 @@ class Layout:
 
 
 def find_layout(sheet: Sheet) -> Layout | None:
-    """The header of a bulletin in ``sheet``, or None when it holds none."""
+    """The header of a bulletin in ``sheet``, or None when it holds none.
+
+    A header may take two rows: a period row (1-6月, 6月, 本月, 累计, spanning columns) above
+    sub-headers (本月 / 累计, or 绝对值 / 同比增长%, under each period); the row below the
+    indicator row is read as sub-headers when it holds any. Its period labels then stand with
+    the title (they name the period when the title does not)."""
     for at, row in enumerate(sheet.rows[:HEADER_SCAN_ROWS]):
         texts = [cell_text(v) for v in row]
         indicator = _first(texts, lambda t: t in ("指标", "指标名称", "主要指标", "项目", "指标名"))
         if indicator is None:
             continue
+        below = [cell_text(v) for v in sheet.rows[at + 1]] if at + 1 < len(sheet.rows) else []
+        two_rows = _sub_header_roles(texts, below, indicator)
         roles: dict[str, int] = {}
-        for col, text in enumerate(texts):
-            role = _role(text)
-            if role is not None and role not in roles:
-                roles[role] = col
+        if two_rows is not None:
+            roles, at = two_rows, at + 1  # figures start under the sub-headers
+        else:
+            for col, text in enumerate(texts):
+                role = _role(text)
+                if role is not None and role not in roles:
+                    roles[role] = col
         if "month" not in roles and "ytd" not in roles:
             continue
         yoy = roles.get("yoy")
@@ -119,6 +134,39 @@ def _role(text: str) -> str | None:
     if "累计" in text or _RANGE.search(text) or text in ("全年", "上半年", "一季度", "前三季度"):
         return "ytd"
     return None
+
+
+def _sub_header_roles(upper: list[str], lower: list[str], indicator: int) -> dict[str, int] | None:
+    """The figure columns of a two-row header (period row ``upper`` spanning columns above the
+    sub-headers ``lower``); None when ``lower`` holds no sub-header (it is then a data row).
+
+    A merged cell is read in its first column only, so a period label covers the columns to
+    its right up to the next label. A sub-header with a role of its own (本月, 累计) keeps it;
+    同比 is the YoY of its period (本月 / 6月: the MONTH figure's); 绝对值, 数值, 本期 … are
+    the figure of their period."""
+    roles: dict[str, int] = {}
+    group_role: str | None = None
+    found = False
+    for col in range(len(lower)):
+        top = upper[col] if col < len(upper) else ""
+        if top:
+            group_role = _role(_YEAR_PREFIX.sub("", top))
+        sub = lower[col]
+        if col == indicator or not sub:
+            continue
+        own = _role(sub)
+        if own in ("month", "ytd"):
+            role: str | None = own
+        elif own in ("yoy", "month_yoy"):
+            role = "month_yoy" if own == "month_yoy" or group_role == "month" else "yoy"
+        elif sub in _VALUE_WORDS and group_role in ("month", "ytd"):
+            role = group_role
+        else:
+            continue
+        found = True
+        if role is not None and role not in roles:
+            roles[role] = col
+    return roles if found else None
 
 
 def _first(texts: list[str], test: Any) -> int | None:

@@ -23,7 +23,7 @@ import orjson
 
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.errors import RejectedInput
-from parkpulse.schemas.records import DeadLetter, Observation, PlanTarget
+from parkpulse.schemas.records import DeadLetter, Observation, PlanTarget, Registration
 from parkpulse.schemas.validation import (
     MAX_FIELD_CHARS,
     show,
@@ -48,10 +48,11 @@ class FeedRow:
 
     line: int  # 1-based physical line in the file (a CSV header is line 1)
     text: str  # the line as read (decoded, without its line break)
-    record: Observation | PlanTarget | None
+    record: Observation | PlanTarget | Registration | None
     error: RejectedInput | None
     place: str = ""  # a spreadsheet cell, ``1-6月!D7``; "" for a line of a text feed
     revised: bool = False  # a bulletin figure that changed since an earlier file gave it
+    duplicate: bool = False  # a register export's repeat of a row already read (no record)
 
     @property
     def accepted(self) -> bool:
@@ -65,10 +66,14 @@ class FeedSummary:
     accepted: int = 0
     rejected: int = 0
     revised: int = 0  # accepted bulletin figures that are a new revision
+    duplicates: int = 0  # repeated rows of a register export, not published again
     by_reason: dict[str, int] = field(default_factory=dict)
     examples: list[str] = field(default_factory=list)
 
     def add(self, row: FeedRow) -> None:
+        if row.duplicate:
+            self.duplicates += 1
+            return
         if row.error is None:
             self.accepted += 1
             self.revised += row.revised

@@ -31,7 +31,7 @@ from parkpulse.producers.readers import is_options_file
 
 ARCHIVE_DIR = "feeds"
 LEDGER_DIR = "ledger"
-KINDS = ("targets", "observations")
+KINDS = ("targets", "observations", "registrations")
 _KEPT_NAME = re.compile(r"^[0-9a-f]{16}-(?P<origin>.+)$")
 
 # (topic, partition) -> offset
@@ -99,7 +99,8 @@ def kept_name(path: Path) -> str:
 
 
 def archived(settings: Settings, *, skip: Iterable[str] = ()) -> list[tuple[Path, str]]:
-    """Every kept file, targets first, then feeds, oldest first; without the names in ``skip``."""
+    """Every kept file, targets first, then feeds, then register exports, oldest first;
+    without the names in ``skip``."""
     skipped = set(skip)
     out: list[tuple[Path, str]] = []
     for kind in KINDS:

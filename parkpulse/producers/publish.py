@@ -27,12 +27,14 @@ from parkpulse.config import Settings
 from parkpulse.logs import get_logger, log_event
 from parkpulse.producers.feed import FeedRow, FeedSummary, NotAFeed, not_a_feed, to_deadletter
 from parkpulse.producers.kept import Entry, archive, last_offsets, origin_of, record
-from parkpulse.producers.readers import ReadOptions, keep_options, rows_of
+from parkpulse.producers.readers import ReadOptions, bureau_table, keep_options, kind_of, rows_of
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.envelope import ENVELOPE_MAX, envelope_to_wire
-from parkpulse.schemas.records import Observation, PlanTarget
+from parkpulse.schemas.records import Observation, PlanTarget, Registration
+from parkpulse.schemas.registration import envelope_to_wire as registrations_envelope
+from parkpulse.schemas.registration import registration_to_wire
 from parkpulse.schemas.validation import observation_to_wire, target_to_wire
-from parkpulse.topics import DEADLETTER, OBSERVATIONS, TARGETS, client_options
+from parkpulse.topics import DEADLETTER, OBSERVATIONS, REGISTRATIONS, TARGETS, client_options
 
 log = get_logger("produce")
 
@@ -46,11 +48,19 @@ class Published:
     for ``producers.verdict``; or why it is no feed at all."""
 
     path: Path
-    kind: str  # "observations" | "targets"
+    kind: str  # "observations" | "targets" | "registrations"
     summary: FeedSummary
     refused: NotAFeed | None = None
     last_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     rejected_lines: frozenset[int] = frozenset()
+
+
+def refusal(path: Path, kind: str) -> NotAFeed | None:
+    """Why ``path`` is refused whole, or None. A bureau's own table goes to its reader, which
+    dead-letters what it cannot read cell by cell; our own feed formats are judged whole first
+    (``feed.not_a_feed``)."""
+    kind = kind_of(path, kind)
+    return None if bureau_table(path, kind) else not_a_feed(path, kind)
 
 
 PROGRESS_EVERY = 1000
@@ -65,6 +75,8 @@ def _wire(row: FeedRow, origin: str) -> tuple[str, str, dict[str, Any]]:
     elif isinstance(record, PlanTarget):
         wire = target_to_wire(record)
         topic, key = TARGETS, f"{record.plan}|{record.zone}|{record.indicator}"
+    elif isinstance(record, Registration):  # the stage dead-letters by place in its batch
+        return REGISTRATIONS, record.zone, registration_to_wire(record)
     else:  # pragma: no cover - read_feed only yields these two
         raise TypeError(f"unexpected record {record!r}")
     wire["origin"], wire["line"] = origin, row.line
@@ -99,8 +111,9 @@ async def publish(
     results: list[Published] = []
     try:
         with _progress(progress) as bar:
-            for path, kind in files:
-                refused = not_a_feed(path, kind)
+            for path, given in files:
+                kind = kind_of(path, given)  # a register export is recognised by its header
+                refused = refusal(path, kind)
                 if refused is not None:
                     results.append(await _refuse_file(producer, refused, kind))
                     continue  # not kept: a replay would refuse it again
@@ -139,39 +152,42 @@ async def _publish_file(
     message, so one message per figure would cap a worker near 11k figures/s); targets and
     dead letters one per message."""
     rows: Iterable[FeedRow] = rows_of(path, kind, catalogue, now=now, options=options)
-    source_topic = TARGETS if kind == "targets" else OBSERVATIONS
+    source_topic = {"targets": TARGETS, "registrations": REGISTRATIONS}.get(kind, OBSERVATIONS)
     origin = origin_of(path)  # a replayed kept copy lands on the same dead-letter rows
     task = bar.add_task(origin, total=None)
     summary = FeedSummary()
     pending: list[asyncio.Future[Any]] = []
-    envelopes: dict[str, list[dict[str, Any]]] = {}
+    envelopes: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (topic, zone) -> records
 
-    async def send_envelope(zone: str) -> None:
-        records = envelopes.pop(zone)
-        value = orjson.dumps(envelope_to_wire(records) if envelope > 1 else records[0])
-        pending.append(await producer.send(OBSERVATIONS, value=value, key=zone.encode()))
+    async def send_envelope(topic: str, zone: str) -> None:
+        records = envelopes.pop((topic, zone))
+        wrap = registrations_envelope if topic == REGISTRATIONS else envelope_to_wire
+        value = orjson.dumps(wrap(records) if envelope > 1 else records[0])
+        pending.append(await producer.send(topic, value=value, key=zone.encode()))
 
     rejected_lines: set[int] = set()
     for n, row in enumerate(rows, start=1):
         summary.add(row)
-        if row.error is not None:
+        if row.duplicate:
+            pass  # a register export's repeated row: its first copy is sent
+        elif row.error is not None:
             rejected_lines.add(row.line)
             dead = to_deadletter(row, origin=origin, source_topic=source_topic)
             value = orjson.dumps(dead.to_dict())
             pending.append(await producer.send(DEADLETTER, value=value, key=source_topic.encode()))
         else:
             topic, key, wire = _wire(row, origin)
-            if topic == OBSERVATIONS:
-                envelopes.setdefault(key, []).append(wire)
-                if len(envelopes[key]) >= envelope:
-                    await send_envelope(key)
+            if topic in (OBSERVATIONS, REGISTRATIONS):
+                envelopes.setdefault((topic, key), []).append(wire)
+                if len(envelopes[(topic, key)]) >= envelope:
+                    await send_envelope(topic, key)
             else:
                 value = orjson.dumps(wire)
                 pending.append(await producer.send(topic, value=value, key=key.encode()))
         if n % PROGRESS_EVERY == 0:
             bar.update(task, completed=n)
-    for zone in list(envelopes):
-        await send_envelope(zone)
+    for topic, zone in list(envelopes):
+        await send_envelope(topic, zone)
     # Delivery confirmed (acks=all) before we report success.
     delivered = [await fut for fut in pending]
     total = summary.accepted + summary.rejected

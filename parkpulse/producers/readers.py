@@ -52,22 +52,52 @@ def rows_of(
     now: datetime,
     options: ReadOptions | None = None,
 ) -> Iterable[FeedRow]:
-    """The validated rows of one file of ``kind`` ("observations" | "targets")."""
+    """The validated rows of one file of ``kind`` ("observations" | "targets" |
+    "registrations")."""
     options = options or ReadOptions()
     kept = kept_options(path)
     if kept is not None and not options.kept():  # a replayed copy: read as first published
         options = replace(kept, ledger=options.ledger)
+    if kind == "registrations":
+        from parkpulse.producers.register_export import read_export
+
+        return read_export(path, catalogue, now=now, options=options)
     if kind == "targets":
-        if is_workbook(path) or not _english_header(path, TARGET_KEY_COLUMNS):
+        if bureau_table(path, kind):
             from parkpulse.producers.plan_table import read_plan_table
 
             return read_plan_table(path, catalogue, plan=options.plan, zone=options.zone)
         return read_targets(path, catalogue)
-    if is_workbook(path) or not _english_header(path, FEED_KEY_COLUMNS):
+    if bureau_table(path, kind):
         from parkpulse.producers.bulletin import read_bulletin
 
         return read_bulletin(path, catalogue, now=now, options=options)
     return read_feed(path, catalogue, now=now)
+
+
+def bureau_table(path: Path, kind: str) -> bool:
+    """Whether a file of ``kind`` is a bureau's own table (a register export, a workbook, or text
+    in Chinese without our feed's key columns) rather than one of our feed formats."""
+    if not path.is_file():
+        return False
+    if kind == "registrations" or is_workbook(path):
+        return True
+    with path.open("rb") as fh:
+        if b"\x00" in fh.read(SNIFF_BYTES):  # binary, and no workbook: no table of anyone's
+            return False
+    columns = TARGET_KEY_COLUMNS if kind == "targets" else FEED_KEY_COLUMNS
+    return not _english_header(path, columns)
+
+
+def kind_of(path: Path, kind: str) -> str:
+    """``kind``, except that a file given as observations whose header is a register export's
+    (统一社会信用代码, 成立日期 …) is one of registrations."""
+    if kind == "observations":
+        from parkpulse.producers.register_export import looks_like_export
+
+        if looks_like_export(path):
+            return "registrations"
+    return kind
 
 
 def _english_header(path: Path, columns: tuple[str, ...]) -> bool:

@@ -66,19 +66,20 @@ def is_workbook(path: Path) -> bool:
     return path.suffix.lower() in WORKBOOK_SUFFIXES
 
 
-def read_sheets(path: Path) -> Sheets:
-    """Every sheet of a workbook, or a CSV file as one sheet named after the file."""
+def read_sheets(path: Path, nrows: int | None = None) -> Sheets:
+    """Every sheet of a workbook, or a CSV file as one sheet named after the file (of a
+    workbook, only the first ``nrows`` rows when given: enough to find a header)."""
     if is_workbook(path):
-        return _workbook(path)
+        return _workbook(path, nrows)
     return _csv(path)
 
 
-def _workbook(path: Path) -> Sheets:
+def _workbook(path: Path, nrows: int | None = None) -> Sheets:
     try:
         book = CalamineWorkbook.from_path(str(path))
         sheets = []
         for name in book.sheet_names:
-            rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+            rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False, nrows=nrows)
             if sum(len(r) for r in rows) > MAX_CELLS:
                 return Sheets(path, problem=f"sheet {name} has over {MAX_CELLS} cells")
             sheets.append(Sheet(name, [[_clean(v) for v in row] for row in rows]))
