@@ -74,8 +74,8 @@ def test_bad_cells_and_unknown_filters_are_one_line(stack: RunningStack, tmp_pat
     assert "1-6月!D4 bad_value" in result.stderr
 
     def dead() -> dict | None:
-        rows = orjson.loads(stack.cli("deadletter", "--format", "json").stdout)
-        return next((r for r in rows if r["origin"] == "bad.xlsx:1-6月!D4"), None)
+        page = orjson.loads(stack.cli("deadletter", "--format", "json").stdout)
+        return next((r for r in page["rows"] if r["origin"] == "bad.xlsx:1-6月!D4"), None)
 
     letter = wait_until(dead, timeout=60)
     assert letter["reason"] == "bad_value" and letter["line"] == 4

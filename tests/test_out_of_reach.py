@@ -73,8 +73,8 @@ def test_best_is_the_max_over_the_years_on_record(values: list[float], month: in
     best = best_rest_growth(series, YearMonth(2023, month))
     each = [rest_of_year_growth(series, year, month) for year in (2021, 2022)]
     assert best == max(g for g in each if g is not None)
-    assert best == pytest.approx((values[5] / values[3] - 1) * 100) or best == pytest.approx(
-        (values[3] / values[1] - 1) * 100
-    )
+    # Growth is computed from differences of YTD sums: float noise is relative to the figures.
+    candidates = ((values[5] / values[3] - 1) * 100, (values[3] / values[1] - 1) * 100)
+    assert any(best == pytest.approx(c, rel=1e-6, abs=1e-6) for c in candidates)
     assert out_of_reach(best, best) is False
     assert out_of_reach(best + 1, best) is True

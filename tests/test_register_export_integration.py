@@ -74,8 +74,8 @@ def test_a_register_export_becomes_monthly_counts(stack: RunningStack, tmp_path:
     wait_until(lambda: figures(stack) == derived or None, timeout=60)
 
     def dead() -> dict[str, Any] | None:
-        rows = orjson.loads(stack.cli("deadletter", "--format", "json").stdout)
-        return next((r for r in rows if r["origin"] == "export.xlsx:登记!F7"), None)
+        page = orjson.loads(stack.cli("deadletter", "--format", "json").stdout)
+        return next((r for r in page["rows"] if r["origin"] == "export.xlsx:登记!F7"), None)
 
     letter = wait_until(dead, timeout=60)
     assert (letter["reason"], letter["line"]) == ("bad_period", 7)

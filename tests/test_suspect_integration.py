@@ -19,6 +19,7 @@ from parkpulse.config import parse_clickhouse_url
 from parkpulse.schemas.records import IndicatorStatus, SuspectFigure
 from parkpulse.scoreboard import STATUS_JSON_KEYS
 from parkpulse.sinks.clickhouse import ClickHouseStore, SinkBatch
+from parkpulse.vocabulary import DEFAULT_LANG, text
 from tests.chdb_http_shim import ClickHouseShim
 from tests.conftest import RunningStack, wait_until
 
@@ -100,7 +101,7 @@ def test_implausible_figures_are_accepted_marked_listed_and_counted(
     assert list(row) == list(STATUS_JSON_KEYS) and "suspect" in row
     assert (row["period"], row["suspect"]) == ("2016-04", "jump")
     table = stack.cli("status", "--zone", ZONE, "--plan", "sus-plan").stdout
-    assert "suspect: jump" in table
+    assert f"{text('suspect_mark', DEFAULT_LANG)}: jump" in table
     assert "ytd_fell" in stack.cli("suspect", "--zone", ZONE).stdout
 
     # Replaying the same feed counts nothing again.
