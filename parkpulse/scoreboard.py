@@ -14,6 +14,7 @@ from rich.table import Table
 
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.records import STATUSES
+from parkpulse.sinks.tables import STATUS_COLUMNS, STATUS_INTERNAL_COLUMNS
 from parkpulse.vocabulary import (
     DEFAULT_LANG,
     Lang,
@@ -33,25 +34,9 @@ STATUS_STYLE = {
 }
 
 # The keys of one `parkpulse status --format json` object, in order.
-STATUS_JSON_KEYS = (
-    "zone",
-    "indicator",
-    "plan",
-    "period",
-    "kind",
-    "actual",
-    "expected",
-    "annual_target",
-    "attainment",
-    "gap_pp",
-    "projected_year_end",
-    "required_growth_pct",
-    "status",
-    "binding",
-    "best_rest_growth_pct",
-    "out_of_reach",
-    "suspect",
-)
+# The documented keys of a status row in JSON (/api/status, the CLI): the stored columns
+# without the internal ones, in the stored order.
+STATUS_JSON_KEYS = tuple(c for c in STATUS_COLUMNS if c not in STATUS_INTERNAL_COLUMNS)
 
 
 def status_json(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

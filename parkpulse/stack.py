@@ -55,7 +55,8 @@ from parkpulse.schemas.catalogue import Catalogue, load_catalogue
 from parkpulse.scoreboard import status_table
 from parkpulse.sinks.clickhouse import ClickHouseStore
 from parkpulse.sinks.metrics import PipelineMetrics
-from parkpulse.streams.app import build_app, retry_store
+from parkpulse.sinks.retry import retry_store
+from parkpulse.streams.app import build_app
 from parkpulse.streams.landing import keep_marking_landed
 from parkpulse.topics import ensure_topics
 from parkpulse.vocabulary import DEFAULT_LANG, Lang, text

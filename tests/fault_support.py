@@ -26,7 +26,7 @@ from parkpulse.producers.publish import Published
 from parkpulse.producers.publish import publish as publish_files
 from parkpulse.schemas.catalogue import load_catalogue
 from parkpulse.schemas.records import Observation, PlanTarget
-from parkpulse.sinks.clickhouse import STATUS_COLUMNS
+from parkpulse.sinks.tables import STATUS_COLUMNS
 from parkpulse.streams.plan import evaluate
 from tests.conftest import PARKPULSE, RunningStack
 

@@ -196,7 +196,9 @@ def test_stopping_while_clickhouse_is_down_loses_nothing(outage: Outage) -> None
 def test_shim_is_a_real_endpoint(tmp_path: Path) -> None:
     """The shim answers clickhouse-connect like a server (guards the guard)."""
     from parkpulse.config import parse_clickhouse_url
-    from parkpulse.sinks.clickhouse import ClickHouseStore, ClickHouseUnavailable, SinkBatch
+    from parkpulse.sinks.batch import SinkBatch
+    from parkpulse.sinks.clickhouse import ClickHouseStore
+    from parkpulse.sinks.connection import ClickHouseUnavailable
 
     shim = ClickHouseShim(free_port(), tmp_path / "data")
     store = ClickHouseStore.open(parse_clickhouse_url(shim.url("pw")))

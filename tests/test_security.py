@@ -198,7 +198,8 @@ def test_clickhouse_tls_options_reach_the_client(
     import clickhouse_connect
     from clickhouse_connect.driver.httpclient import HttpClient
 
-    from parkpulse.sinks.clickhouse import ClickHouseStore, ClickHouseUnavailable
+    from parkpulse.sinks.clickhouse import ClickHouseStore
+    from parkpulse.sinks.connection import ClickHouseUnavailable
 
     settings = Settings.from_env(
         {

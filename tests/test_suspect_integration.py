@@ -18,7 +18,8 @@ from parkpulse.broker import free_port
 from parkpulse.config import parse_clickhouse_url
 from parkpulse.schemas.records import IndicatorStatus, SuspectFigure
 from parkpulse.scoreboard import STATUS_JSON_KEYS
-from parkpulse.sinks.clickhouse import ClickHouseStore, SinkBatch
+from parkpulse.sinks.batch import SinkBatch
+from parkpulse.sinks.clickhouse import ClickHouseStore
 from parkpulse.vocabulary import DEFAULT_LANG, text
 from tests.chdb_http_shim import ClickHouseShim
 from tests.conftest import RunningStack, wait_until

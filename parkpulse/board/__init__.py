@@ -16,7 +16,8 @@ from parkpulse.board.pages import overview, zone_page
 from parkpulse.config import Settings
 from parkpulse.explain import ExplainError, explanation_doc
 from parkpulse.schemas.catalogue import Catalogue
-from parkpulse.sinks.clickhouse import ClickHouseStore, ClickHouseUnavailable
+from parkpulse.sinks.clickhouse import ClickHouseStore
+from parkpulse.sinks.connection import ClickHouseUnavailable
 from parkpulse.vocabulary import Lang, labels, lang_of
 
 IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")

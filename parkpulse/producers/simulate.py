@@ -63,6 +63,7 @@ from parkpulse.producers.demo import (
 )
 from parkpulse.schemas.records import ENTITY_TYPES
 from parkpulse.schemas.registration import SHANGHAI, envelope_to_wire
+from parkpulse.sinks.tables import TARGET_FIELDS
 from parkpulse.topics import REGISTRATIONS, client_options
 
 SEED = "parkpulse-sim-v1"
@@ -78,20 +79,6 @@ CNY_10K_EVERY = 7  # one zone in seven reports budget revenue in 万元
 ZONES_PER_FILE = 18
 BLOCK = 4096  # registrations drawn from one seeded generator
 
-TARGET_COLUMNS = (
-    "plan",
-    "zone",
-    "indicator",
-    "kind",
-    "base_year",
-    "base_value",
-    "target_year",
-    "target_value",
-    "annual_growth_pct",
-    "binding",
-    "unit",
-    "source",
-)
 
 PROVINCES = (
     "Beijing", "Tianjin", "Hebei", "Shanxi", "Inner Mongolia", "Liaoning", "Jilin",
@@ -703,7 +690,7 @@ def _write_feeds(
         old.unlink()
     result.targets_file.parent.mkdir(parents=True, exist_ok=True)
     with result.targets_file.open("w", encoding="utf-8", newline="") as targets_fh:
-        targets = csv.DictWriter(targets_fh, fieldnames=TARGET_COLUMNS)
+        targets = csv.DictWriter(targets_fh, fieldnames=TARGET_FIELDS)
         targets.writeheader()
         for start in range(0, len(zone_list), ZONES_PER_FILE):
             chunk = zone_list[start : start + ZONES_PER_FILE]

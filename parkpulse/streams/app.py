@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -28,8 +27,11 @@ from parkpulse.deadletter_query import DeadLetterQuery
 from parkpulse.logs import get_logger, log_event
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.records import DeadLetter
-from parkpulse.sinks.clickhouse import ClickHouseStore, ClickHouseUnavailable, SinkBatch
+from parkpulse.sinks.batch import SinkBatch
+from parkpulse.sinks.clickhouse import ClickHouseStore
+from parkpulse.sinks.connection import ClickHouseUnavailable
 from parkpulse.sinks.metrics import PipelineMetrics
+from parkpulse.sinks.retry import retry_store, write_durably
 from parkpulse.streams.keyed_send import send_keyed
 from parkpulse.streams.registrations import add_registrations_stage
 from parkpulse.streams.rollup import Input, Rollup, read_message, status_wire, zone_of
@@ -55,8 +57,6 @@ BATCH_MAX = 5000  # targets or dead letters per batch
 # against 47–50 s); 50 is no better.
 ROLLUP_TAKE = 100
 BATCH_WITHIN = 0.2  # seconds: a figure is in ClickHouse well within 2 s of arriving
-RETRY_FIRST_DELAY = 0.2
-RETRY_MAX_DELAY = 5.0
 # What a worker holds while its sink waits: the batch being written, a take buffer of BATCH_MAX
 # events behind it, STREAM_BUFFER messages queued per topic, and what the Kafka fetcher has
 # prefetched (one answer of FETCH_RESPONSE_BYTES). Past that, Faust stops fetching.
@@ -103,74 +103,6 @@ def faust_options(settings: Settings) -> dict[str, Any]:
             client_options(settings)["ssl_context"]
         )
     return options
-
-
-async def write_durably(
-    store: ClickHouseStore, batch: SinkBatch, metrics: PipelineMetrics, stopping: Callable[[], bool]
-) -> None:
-    """Write the batch, retrying with backoff until it lands: consumption waits, nothing drops.
-
-    The agent awaits this with the batch's events un-acked, so while ClickHouse is down Faust
-    stops handing it events and stops fetching once its bounded buffers are full (see
-    STREAM_BUFFER). ``parkpulse_sink_buffered_rows`` shows the rows held, and every failed
-    attempt counts in ``parkpulse_sink_errors_total``. A worker told to stop gives the batch up
-    un-written and un-committed (stack.py holds back the offset commit while stopping), so the
-    broker hands it to the next worker.
-    """
-    written = await retry_store(
-        store, store.write, batch, metrics=metrics, stopping=stopping, holding=len(batch)
-    )
-    for table, n in written.items():
-        if n:
-            metrics.count_sink_rows(table, n)
-
-
-async def retry_store(
-    store: ClickHouseStore,
-    fn: Callable[..., T],
-    *args: Any,
-    metrics: PipelineMetrics,
-    stopping: Callable[[], bool],
-    holding: int = 0,
-) -> T:
-    """``fn(*args)`` on the store's thread, retried with capped, jittered exponential backoff
-    for as long as ClickHouse is unavailable (reads of zone state need it as much as writes).
-
-    ``holding`` rows wait on this call; they count in ``parkpulse_sink_buffered_rows`` until it
-    returns (inc/dec, not set: several agents wait at once).
-    """
-    metrics.sink_buffered.inc(holding)
-    try:
-        return await _retry(store, fn, args, metrics, stopping)
-    finally:
-        metrics.sink_buffered.dec(holding)
-
-
-async def _retry(
-    store: ClickHouseStore,
-    fn: Callable[..., T],
-    args: Sequence[Any],
-    metrics: PipelineMetrics,
-    stopping: Callable[[], bool],
-) -> T:
-    delay = RETRY_FIRST_DELAY
-    while True:
-        try:
-            return await store.arun(fn, *args)
-        except ClickHouseUnavailable as exc:
-            metrics.count_sink_error(exc.table or getattr(fn, "__name__", "store"))
-            log_event(
-                log,
-                "sink_retry",
-                level=logging.WARNING,
-                error=str(exc)[:300],
-                call=getattr(fn, "__name__", "store"),
-                delay_s=round(delay, 2),
-            )
-            if stopping():
-                raise
-            await asyncio.sleep(delay * random.uniform(0.75, 1.25))
-            delay = min(delay * 2, RETRY_MAX_DELAY)
 
 
 def build_app(

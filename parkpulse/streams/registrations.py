@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import compress
@@ -55,8 +55,9 @@ from parkpulse.schemas.registration import (
     validate_records,
 )
 from parkpulse.schemas.validation import observation_to_wire
-from parkpulse.sinks.clickhouse import ClickHouseStore, ClickHouseUnavailable
+from parkpulse.sinks.clickhouse import ClickHouseStore
 from parkpulse.sinks.metrics import PipelineMetrics
+from parkpulse.sinks.retry import retry_store, write_registrations_durably
 from parkpulse.topics import DEADLETTER, OBSERVATIONS, REGISTRATIONS
 
 log = get_logger("registrations")
@@ -66,7 +67,6 @@ TAKE_WITHIN = 0.25  # seconds: a registration is in ClickHouse well within a sec
 EMIT_EVERY = 2.0  # seconds between derived figures of one (zone, month)
 MAX_CACHED_IDS = 8_000_000  # ~64 MB of id hashes
 RECENT_MIN = 4096  # ids a zone gathers before they are merged into its bulk
-RETRY_MAX_DELAY = 10.0
 RAW_LIMIT = 4096
 ALL_TYPES = "new_market_entities"
 ENTERPRISES = "new_enterprises"
@@ -387,6 +387,9 @@ def add_registrations_stage(
     lock = asyncio.Lock()
     unemitted = Unemitted()
 
+    def stopping() -> bool:
+        return bool(app.should_stop)
+
     @app.agent(registrations, concurrency=1)  # faust#606: >1 may commit past in-flight events
     async def count_registrations(stream: faust.StreamT) -> None:
         """Registrations → ClickHouse (first) → derived monthly observations → acknowledged."""
@@ -415,7 +418,10 @@ def add_registrations_stage(
         missing = ids.missing(zone for zone, _ in pairs)
         if missing:
             # The store's one thread runs this after the writes submitted before it.
-            for zone, known, months, types in await store.arun(store.registration_ids, missing):
+            known_ids = await retry_store(
+                store, store.registration_ids, missing, metrics=metrics, stopping=stopping
+            )
+            for zone, known, months, types in known_ids:
                 ids.load(zone, known, months, types)
             for zone in ids.missing(missing):  # nothing registered there yet
                 ids.load(zone, [], [], [])
@@ -426,7 +432,7 @@ def add_registrations_stage(
             ids.add(zone, hashes, new)
         await unemitted.written()
         unemitted.writing = asyncio.ensure_future(
-            write_durably(store, counted, metrics, lambda: app.should_stop)
+            write_registrations_durably(store, counted.new, metrics, stopping)
         )
         unemitted.pairs |= pairs
         ids.evict(keep={zone for zone, _ in unemitted.pairs})
@@ -539,29 +545,3 @@ def add_registrations_stage(
     async def api_counts(self: Any, request: Any) -> Any:
         """Current row counts per table (observations, statuses …), for the benchmark."""
         return self.json(await store.arun(store.counts))
-
-
-async def write_durably(
-    store: ClickHouseStore,
-    counted: Counted,
-    metrics: PipelineMetrics,
-    stopping: Callable[[], bool],
-) -> None:
-    """Write the new registrations, retrying with backoff until they land (like the roll-up)."""
-    if not counted.new:
-        return
-    delay = 0.2
-    # The buffered-rows gauge stays the roll-up's: two writers would overwrite each other.
-    while True:
-        try:
-            written = await store.arun(store.write_registrations, counted.new)
-        except ClickHouseUnavailable as exc:
-            metrics.count_sink_error("registrations")
-            log_event(log, "sink_retry", error=str(exc)[:300], rows=len(counted.new), delay_s=delay)
-            if stopping():
-                raise
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, RETRY_MAX_DELAY)
-            continue
-        metrics.count_sink_rows("registrations", written["registrations"])
-        return

@@ -28,7 +28,7 @@ from parkpulse.schemas.records import (
     ZoneScorecard,
 )
 from parkpulse.schemas.validation import validate_observation, validate_target
-from parkpulse.sinks.clickhouse import SinkBatch
+from parkpulse.sinks.batch import SinkBatch
 from parkpulse.streams.observations import merge
 from parkpulse.streams.plan import Thresholds, assess, judge, scorecard
 from parkpulse.streams.plausibility import DEFAULT_JUMP_FACTOR

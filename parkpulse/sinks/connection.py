@@ -1,0 +1,265 @@
+"""The one way to reach ClickHouse: the client factory (embedded chdb or a server), the schema,
+one worker thread, and the one place where the driver's exceptions are mapped.
+
+chdb allows one data path per process and has no async client, so every call goes through one
+worker thread. Every failure of a driver call leaves this module as one of two types, so callers
+decide once (``sinks/retry.py``): ``ClickHouseUnavailable`` — the store could not be reached or
+could not take the work now, retrying the same call can succeed — and ``ClickHouseRejected`` —
+the store refused the statement or the data, retrying the same call never succeeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+from typing import Any, Self, TypeVar
+
+import clickhouse_connect
+from clickhouse_connect.driver.exceptions import DatabaseError, DataError, OperationalError
+
+from parkpulse.config import ClickHouseTarget
+
+T = TypeVar("T")
+
+# Server error codes that say the statement or its data is wrong (ClickHouse's ErrorCodes.cpp):
+# the same call fails the same way however often it is retried. Any other failure — a network
+# error, a timeout, memory, too many parts, a read-only replica, an error without a code — may
+# pass, and is retried.
+REJECTING_CODES = frozenset(
+    {
+        6,  # CANNOT_PARSE_TEXT
+        16,  # NO_SUCH_COLUMN_IN_TABLE
+        20,  # NUMBER_OF_COLUMNS_DOESNT_MATCH
+        26,  # CANNOT_PARSE_QUOTED_STRING
+        27,  # CANNOT_PARSE_INPUT_ASSERTION_FAILED
+        36,  # BAD_ARGUMENTS
+        38,  # CANNOT_PARSE_DATE
+        41,  # CANNOT_PARSE_DATETIME
+        43,  # ILLEGAL_TYPE_OF_ARGUMENT
+        47,  # UNKNOWN_IDENTIFIER
+        53,  # TYPE_MISMATCH
+        62,  # SYNTAX_ERROR
+        69,  # ARGUMENT_OUT_OF_BOUND
+        70,  # CANNOT_CONVERT_TYPE
+        72,  # CANNOT_PARSE_NUMBER
+        117,  # INCORRECT_DATA
+        131,  # TOO_LARGE_STRING_SIZE
+        349,  # CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
+        456,  # UNKNOWN_QUERY_PARAMETER
+        457,  # BAD_QUERY_PARAMETER
+    }
+)
+
+
+class ClickHouseError(RuntimeError):
+    """A ClickHouse call failed; ``table`` is the table a failed write was for (None: connecting,
+    reading)."""
+
+    def __init__(self, message: str, table: str | None = None) -> None:
+        super().__init__(message)
+        self.table = table
+
+
+class ClickHouseUnavailable(ClickHouseError):
+    """The store could not be reached or could not take the work now; the caller retries."""
+
+
+class ClickHouseRejected(ClickHouseError):
+    """The store refused the statement or its data; retrying cannot help (raise, or dead-letter
+    what was refused)."""
+
+
+def classify(exc: BaseException) -> type[ClickHouseError]:
+    """Whether a driver failure is worth retrying (``ClickHouseUnavailable``) or not."""
+    if isinstance(exc, ClickHouseError):
+        return type(exc)
+    if isinstance(exc, OperationalError):  # network, timeout, a server that went away
+        return ClickHouseUnavailable
+    if isinstance(exc, DataError) or (
+        isinstance(exc, DatabaseError) and getattr(exc, "code", None) in REJECTING_CODES
+    ):
+        return ClickHouseRejected
+    if isinstance(exc, TypeError | ValueError):  # the driver could not encode the rows
+        return ClickHouseRejected
+    return ClickHouseUnavailable
+
+
+def client_kwargs(target: ClickHouseTarget) -> dict[str, Any]:
+    """``clickhouse_connect.get_client`` keyword arguments for a ClickHouse server.
+
+    TLS options (CA bundle, client certificate, verification) are passed straight through for
+    ``https://`` targets. The password is in here: never log this dict.
+    """
+    kwargs: dict[str, Any] = {
+        "host": target.host,
+        "port": target.port,
+        "username": target.username,
+        "password": target.password,
+        "secure": target.secure,
+        "database": "default",  # the schema creates the target database on first connection
+        "connect_timeout": 5,
+        "send_receive_timeout": 30,
+    }
+    if target.secure:
+        kwargs["verify"] = target.verify
+        if target.ca_cert:
+            kwargs["ca_cert"] = target.ca_cert
+        if target.client_cert:
+            kwargs["client_cert"] = target.client_cert
+        if target.client_key:
+            kwargs["client_cert_key"] = target.client_key
+    return kwargs
+
+
+def schema_statements() -> list[str]:
+    """The DDL statements of ``schema.sql``, one per entry."""
+    text = resources.files("parkpulse.sinks").joinpath("schema.sql").read_text(encoding="utf-8")
+    lines = [ln for ln in text.splitlines() if not ln.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+class Connection:
+    """parkpulse's ClickHouse database (embedded chdb or a server), behind one thread.
+
+    A server is connected to lazily: the store can be opened while ClickHouse is down, and the
+    first call that needs it connects and ensures the schema (raising ClickHouseUnavailable, for
+    the caller to retry, until it can). The jobs on top (``writer``, ``zone_state``, ``queries``)
+    subclass it and use only ``query`` and ``insert``.
+    """
+
+    def __init__(
+        self,
+        client: Any = None,
+        database: str = "parkpulse",
+        *,
+        connect: Callable[[], Any] | None = None,
+        secret: str = "",
+    ) -> None:
+        if client is None and connect is None:
+            raise ValueError("ClickHouseStore needs a client or a way to connect")
+        self._connected = client
+        self._connect = connect
+        self._secret = secret  # scrubbed from every error message the store raises
+        self.database = database
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
+
+    @classmethod
+    def open(cls, target: ClickHouseTarget) -> Self:
+        """The store for ``target``: the embedded data path is opened now (a local failure is not
+        worth retrying); a server is connected to on first use, so it may be down right now."""
+        if target.embedded_path is not None:
+            target.embedded_path.mkdir(parents=True, exist_ok=True)
+            path = str(target.embedded_path)
+            store = cls(
+                connect=lambda: clickhouse_connect.get_client(interface="chdb", path=path),
+                database=target.database,
+            )
+            store.run(store.connect)
+            return store
+        kwargs = client_kwargs(target)
+        return cls(
+            connect=lambda: clickhouse_connect.get_client(**kwargs),
+            database=target.database,
+            secret=target.password,
+        )
+
+    @property
+    def connected(self) -> bool:
+        return self._connected is not None
+
+    def connect(self) -> None:
+        """Connect and ensure the schema now (on the store's thread); idempotent."""
+        _ = self._client
+
+    @property
+    def _client(self) -> Any:
+        """The driver's client; the first use connects and ensures the schema."""
+        if self._connected is None:
+            assert self._connect is not None
+            try:
+                client = self._connect()
+            except Exception as exc:  # refused, timed out, bad TLS, bad password …
+                raise ClickHouseUnavailable(f"cannot connect: {self._scrub(exc)}") from None
+            try:
+                self._apply_schema(client)
+            except Exception as exc:
+                client.close()
+                detail = self._scrub(exc)
+                raise ClickHouseUnavailable(f"cannot create the schema: {detail}") from None
+            self._connected = client
+        return self._connected
+
+    def _scrub(self, exc: BaseException) -> str:
+        text = str(exc)
+        return text.replace(self._secret, "***") if self._secret else text
+
+    def _mapped(self, exc: Exception, doing: str, table: str | None = None) -> ClickHouseError:
+        """``exc`` from the driver as ClickHouseUnavailable or ClickHouseRejected."""
+        if isinstance(exc, ClickHouseError):  # connecting failed: say what it was for
+            return type(exc)(str(exc), table)
+        return classify(exc)(f"{doing} failed: {self._scrub(exc)}", table)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        if self._connected is not None:
+            self._connected.close()
+
+    # -- the store's thread ---------------------------------------------------------------
+
+    def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn`` on the store's thread and wait (for sync callers)."""
+        return self._executor.submit(fn, *args).result()
+
+    async def arun(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn`` on the store's thread without blocking the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    # -- statements (call on the store's thread) ------------------------------------------
+
+    def _table(self, name: str) -> str:
+        return f"{self.database}.{name}"
+
+    def ensure_schema(self) -> None:
+        """Create the database and tables if missing (done on connecting; idempotent)."""
+        self._apply_schema(self._client)
+
+    def _apply_schema(self, client: Any) -> None:
+        for statement in schema_statements():
+            if self.database != "parkpulse":
+                statement = statement.replace("parkpulse.", f"{self.database}.").replace(
+                    "DATABASE IF NOT EXISTS parkpulse", f"DATABASE IF NOT EXISTS {self.database}"
+                )
+            client.command(statement)
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Rows as dicts; every caller passes values as ``{name:Type}`` parameters and names
+        the database ``{db}``."""
+        try:
+            result = self._client.query(sql.replace("{db}", self.database), parameters=parameters)
+        except Exception as exc:
+            raise self._mapped(exc, "query") from None
+        names = result.column_names
+        return [dict(zip(names, row, strict=True)) for row in result.result_rows]
+
+    def insert(
+        self,
+        table: str,
+        columns: Iterable[str],
+        data: Sequence[Sequence[Any]],
+        *,
+        column_oriented: bool = False,
+    ) -> None:
+        """Insert ``data``: rows, or (``column_oriented``) one sequence per column."""
+        if not data or (column_oriented and not data[0]):
+            return
+        try:
+            self._client.insert(
+                self._table(table),
+                data,
+                column_names=list(columns),
+                column_oriented=column_oriented,
+            )
+        except Exception as exc:
+            raise self._mapped(exc, f"insert into {table}", table) from None

@@ -1,0 +1,132 @@
+"""The one retry policy for every ClickHouse call (tenacity): wait while ClickHouse is
+unavailable, never retry what it rejected.
+
+A call that fails with ``ClickHouseUnavailable`` is tried again after a capped, jittered
+exponential backoff (0.2 s doubling to 5 s, each wait ±25 %), for as long as it takes: the
+stage awaiting it holds its events un-acknowledged, so Faust stops handing it more and stops
+fetching once its bounded buffers are full, and nothing is dropped. ``ClickHouseRejected`` (and
+any other error) is raised at once. Every failed attempt counts in
+``parkpulse_sink_errors_total`` and logs a ``sink_retry`` line; the rows a call holds count in
+``parkpulse_sink_buffered_rows`` until it returns. A worker told to stop gives the call up
+(raising the last ``ClickHouseUnavailable``): its batch stays un-committed, so the broker hands
+it to the next worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
+
+from parkpulse.logs import get_logger, log_event
+from parkpulse.sinks.connection import ClickHouseUnavailable
+from parkpulse.sinks.metrics import PipelineMetrics
+
+if TYPE_CHECKING:
+    from parkpulse.schemas.records import Registration
+    from parkpulse.sinks.batch import SinkBatch
+    from parkpulse.sinks.clickhouse import ClickHouseStore
+    from parkpulse.sinks.connection import Connection
+
+log = get_logger("worker")
+T = TypeVar("T")
+
+RETRY_FIRST_DELAY = 0.2
+RETRY_MAX_DELAY = 5.0
+JITTER = 0.25
+
+
+def backoff(attempt: int) -> float:
+    """The wait after failed attempt ``attempt`` (1, 2, …) before jitter: 0.2 s doubling to 5 s."""
+    return min(RETRY_FIRST_DELAY * 2 ** (attempt - 1), RETRY_MAX_DELAY)
+
+
+def _jittered(state: RetryCallState) -> float:
+    return backoff(state.attempt_number) * random.uniform(1 - JITTER, 1 + JITTER)
+
+
+def policy(call: str, metrics: PipelineMetrics, stopping: Callable[[], bool]) -> AsyncRetrying:
+    """The retry policy for one ClickHouse call named ``call`` (for the logs and the counter)."""
+
+    def failed(state: RetryCallState) -> None:  # every failed attempt, before stop is asked
+        exc = state.outcome.exception() if state.outcome else None
+        metrics.count_sink_error(getattr(exc, "table", None) or call)
+        log_event(
+            log,
+            "sink_retry",
+            level=logging.WARNING,
+            error=str(exc)[:300],
+            call=call,
+            delay_s=round(backoff(state.attempt_number), 2),
+        )
+
+    return AsyncRetrying(
+        retry=retry_if_exception_type(ClickHouseUnavailable),
+        wait=_jittered,
+        stop=lambda _state: stopping(),
+        after=failed,
+        reraise=True,
+    )
+
+
+async def retry_store(
+    store: Connection,
+    fn: Callable[..., T],
+    *args: Any,
+    metrics: PipelineMetrics,
+    stopping: Callable[[], bool],
+    holding: int = 0,
+) -> T:
+    """``fn(*args)`` on the store's thread, retried under the policy while ClickHouse is
+    unavailable (reads of zone state need it as much as writes).
+
+    ``holding`` rows wait on this call; they count in ``parkpulse_sink_buffered_rows`` until it
+    returns (inc/dec, not set: several agents wait at once).
+    """
+    metrics.sink_buffered.inc(holding)
+    try:
+        async for attempt in policy(getattr(fn, "__name__", "store"), metrics, stopping):
+            with attempt:
+                result = await store.arun(fn, *args)
+        return result
+    finally:
+        metrics.sink_buffered.dec(holding)
+
+
+async def write_durably(
+    store: ClickHouseStore,
+    batch: SinkBatch,
+    metrics: PipelineMetrics,
+    stopping: Callable[[], bool],
+) -> None:
+    """Write the batch under the policy until it lands, holding its rows meanwhile, and count the
+    rows written per table."""
+    written = await retry_store(
+        store, store.write, batch, metrics=metrics, stopping=stopping, holding=len(batch)
+    )
+    _count_written(metrics, written)
+
+
+async def write_registrations_durably(
+    store: ClickHouseStore,
+    registrations: Sequence[Registration],
+    metrics: PipelineMetrics,
+    stopping: Callable[[], bool],
+) -> None:
+    """Write the new registrations under the policy until they land, and count them."""
+    if not registrations:
+        return
+    # Not counted as buffered: the stage holds at most one batch of them while it waits.
+    written = await retry_store(
+        store, store.write_registrations, registrations, metrics=metrics, stopping=stopping
+    )
+    _count_written(metrics, written)
+
+
+def _count_written(metrics: PipelineMetrics, written: dict[str, int]) -> None:
+    for table, n in written.items():
+        if n:
+            metrics.count_sink_rows(table, n)
