@@ -97,8 +97,15 @@ class ClickHouseTarget:
 
 
 def parse_clickhouse_url(url: str, password: str | None = None) -> ClickHouseTarget:
-    """``http://user:pass@host:8123/db`` (or https) as a ClickHouseTarget."""
-    parts = urlsplit(url)
+    """``http://user:pass@host:8123/db`` (or https) as a ClickHouseTarget.
+
+    Its errors never quote the URL (it may hold a password), only the part that is wrong.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # urllib's own message quotes the URL's text
+        raise ValueError("ClickHouse URL is not a URL (a bad port or host?)") from None
     if parts.scheme not in ("http", "https"):
         raise ValueError(f"ClickHouse URL must be http:// or https://, got {parts.scheme!r}")
     database = (parts.path or "/").strip("/") or "parkpulse"
@@ -106,7 +113,7 @@ def parse_clickhouse_url(url: str, password: str | None = None) -> ClickHouseTar
         raise ValueError(f"ClickHouse database must be a plain name, got {database!r}")
     return ClickHouseTarget(
         host=parts.hostname or "localhost",
-        port=parts.port or (8443 if parts.scheme == "https" else 8123),
+        port=port or (8443 if parts.scheme == "https" else 8123),
         username=unquote(parts.username or "default"),
         password=password if password is not None else unquote(parts.password or ""),
         database=database,
