@@ -57,7 +57,7 @@ from rich.console import Console
 from rich.table import Table
 
 from parkpulse.broker import TansuBroker, free_port
-from parkpulse.config import Settings
+from parkpulse.config import Settings, child_environment
 from parkpulse.producers import simulate as sim
 from parkpulse.producers.publish import publish
 from parkpulse.schemas.catalogue import load_catalogue, parse_target_row
@@ -155,11 +155,9 @@ def start_worker(
     supervisor). Returns once it is ready."""
     api, metrics = free_port(), free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PARKPULSE_")}
-    env["PARKPULSE_PARTITIONS"] = str(partitions)
-    env["PARKPULSE_LOG_LEVEL"] = log_level
-    if clickhouse_url:
-        env["PARKPULSE_CLICKHOUSE_URL"] = clickhouse_url
+    env = child_environment(
+        Settings(partitions=partitions, log_level=log_level, clickhouse_url=clickhouse_url)
+    )
     command = [
         str(Path(sys.executable).with_name("parkpulse")),
         *("run", "--no-demo", "--no-scoreboard"),

@@ -336,8 +336,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = settings_from(args)
-    except ValueError as exc:  # a bad PARKPULSE_* value
-        print(f"parkpulse: {exc}", file=sys.stderr)
+    except ValueError as exc:  # bad PARKPULSE_* values: a line each, naming the variable
+        for line in str(exc).splitlines():
+            print(f"parkpulse: {line}", file=sys.stderr)
         return 1
     setup_logging(settings.log_level)
     # Piped output gets a wide table rather than rich's 80-column default.

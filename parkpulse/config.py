@@ -1,54 +1,54 @@
-"""parkpulse configuration: one typed object, read once from the environment and the CLI."""
+"""parkpulse configuration: one typed, frozen object, read once from the environment.
+
+Why one module: every ``PARKPULSE_*`` variable is read here and nowhere else, so a newcomer
+finds every knob, its default and its check in one place, and a bad value is refused at start
+with one line naming the variable instead of a traceback somewhere later.
+
+The rule a variable name follows: ``PARKPULSE_`` + the field's name in capitals
+(``partitions`` ↔ ``PARKPULSE_PARTITIONS``). A secret (a field hidden from ``repr``) may instead
+come from the file named by ``PARKPULSE_<NAME>_FILE`` (docker/k8s secrets); the variable itself
+wins over its file. ``Settings.from_env`` is the one reader (pydantic-settings sources over a
+mapping, ``os.environ`` by default); ``Settings(...)`` in code and tests is exactly what it is
+given; ``with_overrides`` applies the CLI's flags; ``to_env`` and ``child_environment`` hand the
+settings to a child process through its environment, never its command line.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from parkpulse.vocabulary import DEFAULT_LANG, Lang, lang_of
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
+
+from parkpulse.vocabulary import DEFAULT_LANG, Lang
 
 ENV_PREFIX = "PARKPULSE_"
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+LOG_LEVELS = frozenset(logging.getLevelNamesMapping())
 
 
-def _secret(env: Mapping[str, str], name: str) -> str | None:
-    """A secret from ``NAME`` or from the file named by ``NAME_FILE`` (docker/k8s secrets)."""
-    value = env.get(name)
-    if value:
-        return value
-    path = env.get(f"{name}_FILE")
-    if path:
-        return Path(path).read_text(encoding="utf-8").strip()
-    return None
+class InvalidSettings(ValueError):
+    """Settings that cannot be used: one line per bad variable, never a secret's value."""
 
 
-def _flag(value: str | None, *, default: bool) -> bool:
-    if value is None:
-        return default
-    if value.strip().lower() in ("1", "true", "yes", "on"):
-        return True
-    if value.strip().lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"expected true or false, got {value!r}")
-
-
-def _jump_factor(value: str | None, default: float) -> float:
-    """A month-on-month factor: a number greater than 1 (``inf`` turns the check off)."""
-    if value is None:
-        return default
-    try:
-        factor = float(value)
-    except ValueError:
-        factor = float("nan")
-    if not factor > 1:
-        raise ValueError(
-            f"{ENV_PREFIX}SUSPECT_JUMP_FACTOR must be a number greater than 1, got {value!r}"
-        )
-    return factor
+def env_name(field_name: str) -> str:
+    """The variable that sets a field: ``partitions`` → ``PARKPULSE_PARTITIONS``."""
+    return ENV_PREFIX + field_name.upper()
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +62,13 @@ class KafkaSecurity:
     ssl_cafile: str | None = None
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
+
+
+# KafkaSecurity's attributes as the Settings fields (and so the variables) that hold them.
+KAFKA_FIELDS = {
+    f.name: "kafka_security_protocol" if f.name == "protocol" else f"kafka_{f.name}"
+    for f in fields(KafkaSecurity)
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +97,15 @@ class ClickHouseTarget:
 
 
 def parse_clickhouse_url(url: str, password: str | None = None) -> ClickHouseTarget:
-    """``http://user:pass@host:8123/db`` (or https) as a ClickHouseTarget."""
-    parts = urlsplit(url)
+    """``http://user:pass@host:8123/db`` (or https) as a ClickHouseTarget.
+
+    Its errors never quote the URL (it may hold a password), only the part that is wrong.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # urllib's own message quotes the URL's text
+        raise ValueError("ClickHouse URL is not a URL (a bad port or host?)") from None
     if parts.scheme not in ("http", "https"):
         raise ValueError(f"ClickHouse URL must be http:// or https://, got {parts.scheme!r}")
     database = (parts.path or "/").strip("/") or "parkpulse"
@@ -99,7 +113,7 @@ def parse_clickhouse_url(url: str, password: str | None = None) -> ClickHouseTar
         raise ValueError(f"ClickHouse database must be a plain name, got {database!r}")
     return ClickHouseTarget(
         host=parts.hostname or "localhost",
-        port=parts.port or (8443 if parts.scheme == "https" else 8123),
+        port=port or (8443 if parts.scheme == "https" else 8123),
         username=unquote(parts.username or "default"),
         password=password if password is not None else unquote(parts.password or ""),
         database=database,
@@ -107,25 +121,104 @@ def parse_clickhouse_url(url: str, password: str | None = None) -> ClickHouseTar
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
+# -- where values come from ------------------------------------------------------------------
+
+# The mapping ``Settings.from_env`` is reading while it builds (unset: ``Settings(...)`` in code).
+_READING: ContextVar[Mapping[str, str] | None] = ContextVar("parkpulse_environ", default=None)
+
+
+def secret_fields(settings_cls: type[BaseSettings]) -> Iterator[str]:
+    """The fields that hold secrets: those kept out of ``repr`` (and so out of logs)."""
+    return (name for name, info in settings_cls.model_fields.items() if not info.repr)
+
+
+class Environment(EnvSettingsSource):
+    """``PARKPULSE_*`` variables of a given mapping (``os.environ`` when parkpulse starts)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self.environ = environ  # read by _load_env_vars, which the base __init__ calls
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(
+            self.environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+        )
+
+
+class SecretFiles(PydanticBaseSettingsSource):
+    """A secret from the file ``PARKPULSE_<NAME>_FILE`` names, stripped of surrounding space."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self.environ = environ
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        variable = env_name(field_name) + "_FILE"
+        path = self.environ.get(variable)
+        if field.repr or not path:  # only secrets come from files
+            return None, field_name, False
+        try:
+            return Path(path).read_text(encoding="utf-8").strip(), field_name, False
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise InvalidSettings(f"{variable}: cannot read {path}: {reason}") from None
+
+    def __call__(self) -> dict[str, Any]:
+        values = {}
+        for name in secret_fields(self.settings_cls):
+            if name in self.current_state:  # the variable itself (or a given value) wins
+                continue
+            value, key, _ = self.get_field_value(self.settings_cls.model_fields[name], name)
+            if value is not None:
+                values[key] = value
+        return values
+
+
+def _explain(error: ValidationError, name: Any, secrets: set[str]) -> InvalidSettings:
+    """One line per bad value: the variable, what is wrong, and the value unless it is secret."""
+    lines = []
+    for problem in error.errors(include_url=False):
+        where = str(problem["loc"][0]) if problem["loc"] else ""
+        message = problem["msg"].removeprefix("Value error, ")
+        shown = "" if where in secrets else f" (got {problem['input']!r})"
+        lines.append(f"{name(where)}: {message}{shown}")
+    return InvalidSettings("\n".join(lines))
+
+
+# -- the settings ----------------------------------------------------------------------------
+
+
+class Settings(BaseSettings):
     """Everything parkpulse needs to know about its surroundings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_ignore_empty=True,  # PARKPULSE_X= means "not set", as it always has
+        frozen=True,
+        extra="forbid",
+    )
 
     data_dir: Path = Path("var")
     broker: str | None = None  # kafka://host:port[,host:port]; None = embedded Tansu
-    clickhouse_url: str | None = field(default=None, repr=False)  # None = embedded chdb
-    clickhouse_password: str | None = field(default=None, repr=False)
+    clickhouse_url: str | None = Field(default=None, repr=False)  # None = embedded chdb
+    clickhouse_password: str | None = Field(default=None, repr=False)
     clickhouse_ca_cert: str | None = None
     clickhouse_client_cert: str | None = None
     clickhouse_client_key: str | None = None
     clickhouse_verify: bool = True
-    kafka_security: KafkaSecurity = KafkaSecurity()
-    broker_port: int = 9092  # embedded Tansu listener
+    kafka_security_protocol: str = "PLAINTEXT"  # the fields of ``kafka_security``
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = Field(default=None, repr=False)
+    kafka_ssl_cafile: str | None = None
+    kafka_ssl_certfile: str | None = None
+    kafka_ssl_keyfile: str | None = None
+    broker_port: int = Field(default=9092, ge=0, le=65535)  # embedded Tansu listener
     api_host: str = "127.0.0.1"
-    api_port: int = 6066
+    api_port: int = Field(default=6066, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"
-    metrics_port: int = 9464
-    partitions: int = 4
+    metrics_port: int = Field(default=9464, ge=0, le=65535)
+    partitions: int = Field(default=4, ge=1)
     log_level: str = "INFO"
     reference_dir: Path | None = None  # extra zones.csv / indicators.csv
     # Which incarnation of the embedded broker this is (set by ``run``'s supervisor at each
@@ -135,45 +228,69 @@ class Settings:
     suspect_jump_factor: float = 10.0  # a month-on-month jump beyond this marks a figure suspect
 
     @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Given values, then variables, then secret files; the environment only in from_env."""
+        environ = _READING.get()
+        if environ is None:
+            return (init_settings,)
+        return init_settings, Environment(settings_cls, environ), SecretFiles(settings_cls, environ)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unpack_kafka_security(cls, data: Any) -> Any:
+        """``Settings(kafka_security=KafkaSecurity(...))`` sets the ``kafka_*`` fields."""
+        if isinstance(data, dict) and isinstance(data.get("kafka_security"), KafkaSecurity):
+            security = data["kafka_security"]
+            data = {k: v for k, v in data.items() if k != "kafka_security"}
+            data |= {name: getattr(security, attr) for attr, name in KAFKA_FIELDS.items()}
+        return data
+
+    @field_validator("clickhouse_url")
+    @classmethod
+    def _a_clickhouse_url(cls, url: str | None) -> str | None:
+        if url is not None:
+            parse_clickhouse_url(url)  # refused now, not at the first query
+        return url
+
+    @field_validator("log_level")
+    @classmethod
+    def _a_log_level(cls, level: str) -> str:
+        if level.strip().upper() not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(sorted(LOG_LEVELS))}")
+        return level.strip().upper()
+
+    @field_validator("lang", mode="before")
+    @classmethod
+    def _a_lang(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("suspect_jump_factor")
+    @classmethod
+    def _a_jump_factor(cls, factor: float) -> float:
+        if not factor > 1:  # nan too; inf turns the check off
+            raise ValueError("must be a number greater than 1")
+        return factor
+
+    @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Settings from ``PARKPULSE_*`` variables (secrets also from ``*_FILE``)."""
-        env = os.environ if env is None else env
+        """Settings from ``PARKPULSE_*`` variables (secrets also from ``*_FILE``).
 
-        def get(name: str) -> str | None:
-            return env.get(ENV_PREFIX + name) or None
-
-        security = KafkaSecurity(
-            protocol=get("KAFKA_SECURITY_PROTOCOL") or "PLAINTEXT",
-            sasl_mechanism=get("KAFKA_SASL_MECHANISM"),
-            sasl_username=get("KAFKA_SASL_USERNAME"),
-            sasl_password=_secret(env, ENV_PREFIX + "KAFKA_SASL_PASSWORD"),
-            ssl_cafile=get("KAFKA_SSL_CAFILE"),
-            ssl_certfile=get("KAFKA_SSL_CERTFILE"),
-            ssl_keyfile=get("KAFKA_SSL_KEYFILE"),
-        )
-        base = cls()
-        return cls(
-            data_dir=Path(get("DATA_DIR") or base.data_dir),
-            broker=get("BROKER"),
-            clickhouse_url=_secret(env, ENV_PREFIX + "CLICKHOUSE_URL"),
-            clickhouse_password=_secret(env, ENV_PREFIX + "CLICKHOUSE_PASSWORD"),
-            clickhouse_ca_cert=get("CLICKHOUSE_CA_CERT"),
-            clickhouse_client_cert=get("CLICKHOUSE_CLIENT_CERT"),
-            clickhouse_client_key=get("CLICKHOUSE_CLIENT_KEY"),
-            clickhouse_verify=_flag(get("CLICKHOUSE_VERIFY"), default=True),
-            kafka_security=security,
-            broker_port=int(get("BROKER_PORT") or base.broker_port),
-            api_host=get("API_HOST") or base.api_host,
-            api_port=int(get("API_PORT") or base.api_port),
-            metrics_host=get("METRICS_HOST") or base.metrics_host,
-            metrics_port=int(get("METRICS_PORT") or base.metrics_port),
-            partitions=int(get("PARTITIONS") or base.partitions),
-            log_level=get("LOG_LEVEL") or base.log_level,
-            reference_dir=Path(ref) if (ref := get("REFERENCE_DIR")) else None,
-            broker_epoch=get("BROKER_EPOCH"),
-            lang=lang_of(get("LANG")),
-            suspect_jump_factor=_jump_factor(get("SUSPECT_JUMP_FACTOR"), base.suspect_jump_factor),
-        )
+        Raises InvalidSettings, one line per bad variable naming it.
+        """
+        token = _READING.set(os.environ if env is None else env)
+        try:
+            return cls()
+        except ValidationError as exc:
+            raise _explain(exc, env_name, set(secret_fields(cls))) from None
+        finally:
+            _READING.reset(token)
 
     def to_env(self) -> dict[str, str]:
         """The ``PARKPULSE_*`` variables that give these settings back (``from_env``'s inverse).
@@ -181,40 +298,19 @@ class Settings:
         For a child process parkpulse starts itself; secrets travel in its environment (readable
         only by the same user), never on a command line that ``ps`` shows.
         """
-        security = self.kafka_security
-        values: dict[str, object | None] = {
-            "DATA_DIR": self.data_dir,
-            "BROKER": self.broker,
-            "CLICKHOUSE_URL": self.clickhouse_url,
-            "CLICKHOUSE_PASSWORD": self.clickhouse_password,
-            "CLICKHOUSE_CA_CERT": self.clickhouse_ca_cert,
-            "CLICKHOUSE_CLIENT_CERT": self.clickhouse_client_cert,
-            "CLICKHOUSE_CLIENT_KEY": self.clickhouse_client_key,
-            "CLICKHOUSE_VERIFY": "true" if self.clickhouse_verify else "false",
-            "KAFKA_SECURITY_PROTOCOL": security.protocol,
-            "KAFKA_SASL_MECHANISM": security.sasl_mechanism,
-            "KAFKA_SASL_USERNAME": security.sasl_username,
-            "KAFKA_SASL_PASSWORD": security.sasl_password,
-            "KAFKA_SSL_CAFILE": security.ssl_cafile,
-            "KAFKA_SSL_CERTFILE": security.ssl_certfile,
-            "KAFKA_SSL_KEYFILE": security.ssl_keyfile,
-            "BROKER_PORT": self.broker_port,
-            "API_HOST": self.api_host,
-            "API_PORT": self.api_port,
-            "METRICS_HOST": self.metrics_host,
-            "METRICS_PORT": self.metrics_port,
-            "PARTITIONS": self.partitions,
-            "LOG_LEVEL": self.log_level,
-            "REFERENCE_DIR": self.reference_dir,
-            "BROKER_EPOCH": self.broker_epoch,
-            "LANG": self.lang,
-            "SUSPECT_JUMP_FACTOR": self.suspect_jump_factor,
-        }
-        return {ENV_PREFIX + k: str(v) for k, v in values.items() if v is not None and v != ""}
+        return {env_name(name): _as_text(value) for name, value in self if value not in (None, "")}
 
     def with_overrides(self, **changes: object) -> Settings:
-        """A copy with the CLI's explicit options applied (None means "not given")."""
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        """A copy with the CLI's explicit options applied (None means "not given"), checked."""
+        given = {k: v for k, v in changes.items() if v is not None}
+        try:
+            return type(self)(**(dict(self) | given))
+        except ValidationError as exc:
+            raise _explain(exc, str, set(secret_fields(type(self)))) from None
+
+    @property
+    def kafka_security(self) -> KafkaSecurity:
+        return KafkaSecurity(**{attr: getattr(self, name) for attr, name in KAFKA_FIELDS.items()})
 
     @property
     def clickhouse(self) -> ClickHouseTarget:
@@ -245,3 +341,17 @@ class Settings:
     @property
     def run_file(self) -> Path:
         return self.data_dir / "run.json"
+
+
+def _as_text(value: object) -> str:
+    """A setting as a variable's text that reads back to the same value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)  # a Path, a number (inf too) or text
+
+
+def child_environment(settings: Settings) -> dict[str, str]:
+    """The environment for a child process parkpulse starts: this process's own, without any
+    ``PARKPULSE_*`` variable (nor ``*_FILE``), plus ``settings`` — one source of truth."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    return inherited | settings.to_env()

@@ -44,7 +44,7 @@ from rich.console import Console
 from rich.live import Live
 
 from parkpulse.broker import TansuBroker, die_with_parent
-from parkpulse.config import ENV_PREFIX, Settings
+from parkpulse.config import Settings, child_environment
 from parkpulse.logs import get_logger, log_event, setup_logging
 from parkpulse.memory import tune_malloc
 from parkpulse.producers import kept
@@ -473,11 +473,9 @@ class Supervisor:
         args += ["--replay"]  # done once per broker epoch: a restarted worker skips it
         args += ["--demo"] if self.demo else []
         args += ["--scoreboard"] if self.scoreboard else []
-        env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
-        env.update(self.worker_settings.to_env())
         child = subprocess.Popen(
             args,
-            env=env,
+            env=child_environment(self.worker_settings),
             start_new_session=True,  # signals reach it through us, in order
             preexec_fn=die_with_parent(),
         )
