@@ -23,7 +23,7 @@ from parkpulse.streams.deps import Deps
 from parkpulse.streams.faust_internals import running_producer
 from parkpulse.streams.keyed_send import send_all, send_keyed
 from parkpulse.streams.rollup import Input, Rollup, RollupResult, read_message, status_wire
-from parkpulse.streams.web import bad_request, json_of, params
+from parkpulse.streams.web import json_of, read_json
 from parkpulse.topics import DEADLETTER, OBSERVATIONS, STATUS, TARGETS_BY_ZONE
 
 log = get_logger("worker")
@@ -177,29 +177,16 @@ def register_views(app: faust.App, deps: Deps) -> None:
 
     @app.page("/api/status")
     async def api_status(self: Any, request: Any) -> Any:
-        try:
-            p = params(request, ("zone", "indicator", "plan"))
-        except ValueError as exc:
-            return bad_request(self, exc)
-        return await json_of(
-            self, store, lambda: store.latest_status(p["zone"], p["indicator"], p["plan"])
-        )
+        names = ("zone", "indicator", "plan")
+        return await read_json(self, store, request, names, store.latest_status)
 
     @app.page("/api/status/history")
     async def api_status_history(self: Any, request: Any) -> Any:
-        try:
-            p = params(request, ("zone",))
-        except ValueError as exc:
-            return bad_request(self, exc)
-        return await json_of(self, store, lambda: store.status_rows(p["zone"]))
+        return await read_json(self, store, request, ("zone",), store.status_rows)
 
     @app.page("/api/suspect")
     async def api_suspect(self: Any, request: Any) -> Any:
-        try:
-            p = params(request, ("zone",))
-        except ValueError as exc:
-            return bad_request(self, exc)
-        return await json_of(self, store, lambda: store.suspect_figures(p["zone"]))
+        return await read_json(self, store, request, ("zone",), store.suspect_figures)
 
     @app.page("/api/scorecard")
     async def api_scorecard(self: Any, request: Any) -> Any:

@@ -41,3 +41,14 @@ async def json_of(web: Any, store: ClickHouseStore, fn: Callable[[], Any]) -> An
 def bad_request(web: Any, exc: ValueError) -> Any:
     """A one-line 400."""
     return web.json({"error": str(exc)}, status=400)
+
+
+async def read_json(
+    web: Any, store: ClickHouseStore, request: Any, names: Sequence[str], read: Callable[..., Any]
+) -> Any:
+    """``read(*values of names)`` on the store's thread as JSON, the parameters checked first."""
+    try:
+        asked = params(request, names)
+    except ValueError as exc:
+        return bad_request(web, exc)
+    return await json_of(web, store, lambda: read(*asked.values()))
