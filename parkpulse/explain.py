@@ -54,7 +54,7 @@ def explanation_doc(
 ) -> dict[str, Any] | None:
     """The explanation of one row as JSON-ready data (English keys), or None when no row."""
     check_request(catalogue, zone, indicator, period)
-    observations, targets, *_ = store.zones_state([zone])[zone]
+    observations, targets = store.zones_state([zone])[zone][:2]
     found = explain(zone, catalogue.indicators[indicator], observations, targets, plan, period)
     if found is None:
         return None

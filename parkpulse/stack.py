@@ -56,8 +56,9 @@ from parkpulse.scoreboard import status_table
 from parkpulse.sinks.clickhouse import ClickHouseStore
 from parkpulse.sinks.metrics import PipelineMetrics
 from parkpulse.sinks.retry import retry_store
-from parkpulse.streams.app import build_app
+from parkpulse.streams.faust_internals import replace_commits
 from parkpulse.streams.landing import keep_marking_landed
+from parkpulse.streams.pipeline import build_app
 from parkpulse.topics import ensure_topics
 from parkpulse.vocabulary import DEFAULT_LANG, Lang, text
 
@@ -154,10 +155,7 @@ class CommitGuard:
     def __init__(self, app: faust.App) -> None:
         self.app = app
         self.crashed: BaseException | None = None
-        consumer = app.consumer
-        self._commit = consumer.commit
-        consumer.commit = self.commit  # type: ignore[method-assign]
-        consumer.on_task_error = self.on_task_error  # type: ignore[method-assign]
+        self._commit = replace_commits(app.consumer, self.commit, self.on_task_error)
 
     @property
     def holding(self) -> bool:

@@ -1,4 +1,4 @@
-"""The worker bounds what one Kafka fetch brings in (streams/app.py ``bound_fetches``).
+"""The worker bounds what one Kafka fetch brings in (streams/faust_internals.py ``bound_fetches``).
 
 Tansu may answer a fetch with more than the per-partition limit (up to aiokafka's
 ``fetch_max_bytes``); the worker sets that bound on its running aiokafka fetcher.
@@ -10,10 +10,12 @@ import asyncio
 import uuid
 
 import orjson
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from parkpulse.broker import TansuBroker
 from parkpulse.streams.app import FETCH_RESPONSE_BYTES
+from parkpulse.streams.faust_internals import bound_consumer_fetches
 from tests.conftest import RunningStack
 
 RECORD = 20_000
@@ -21,48 +23,41 @@ RECORDS = 1_000  # a 20 MB backlog in one partition
 ANSWERS = 8
 
 
-def _answer_sizes(bootstrap: str, topic: str, fetch_max_bytes: int) -> list[int]:
+async def _answer_sizes(bootstrap: str, topic: str, fetch_max_bytes: int) -> list[int]:
     """Bytes of each of the first fetch answers, the fetcher bounded as the worker bounds it."""
-
-    async def run() -> list[int]:
-        consumer = AIOKafkaConsumer(
-            topic,
-            bootstrap_servers=bootstrap,
-            auto_offset_reset="earliest",
-            group_id=None,
-            max_partition_fetch_bytes=1 << 20,
-        )
-        await consumer.start()
-        consumer._fetcher._fetch_max_bytes = fetch_max_bytes  # what bound_fetches does
-        sizes: list[int] = []
-        try:
-            for _ in range(ANSWERS):
-                await asyncio.sleep(0.2)  # let aiokafka prefetch the next answer
-                batches = await consumer.getmany(timeout_ms=2000)
-                sizes.append(sum(len(r.value or b"") for rs in batches.values() for r in rs))
-        finally:
-            await consumer.stop()
-        return sizes
-
-    return asyncio.run(run())
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=None,
+        max_partition_fetch_bytes=1 << 20,
+    )
+    await consumer.start()
+    bound_consumer_fetches(consumer, fetch_max_bytes)  # what bound_fetches does
+    sizes: list[int] = []
+    try:
+        for _ in range(ANSWERS):
+            await asyncio.sleep(0.2)  # let aiokafka prefetch the next answer
+            batches = await consumer.getmany(timeout_ms=2000)
+            sizes.append(sum(len(r.value or b"") for rs in batches.values() for r in rs))
+    finally:
+        await consumer.stop()
+    return sizes
 
 
-def test_answers_stay_within_the_bound(tansu_broker: TansuBroker) -> None:
+@pytest.mark.asyncio
+async def test_answers_stay_within_the_bound(tansu_broker: TansuBroker) -> None:
     # Unbounded, Tansu answers this backlog with 1 MB or 5 MB at a time, unpredictably.
     topic = f"fetch-{uuid.uuid4().hex[:8]}"
-
-    async def fill() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=tansu_broker.bootstrap)
-        await producer.start()
-        try:
-            for _ in range(RECORDS):
-                await producer.send(topic, b"x" * RECORD, partition=0)
-            await producer.flush()
-        finally:
-            await producer.stop()
-
-    asyncio.run(fill())
-    sizes = _answer_sizes(tansu_broker.bootstrap, topic, FETCH_RESPONSE_BYTES)
+    producer = AIOKafkaProducer(bootstrap_servers=tansu_broker.bootstrap)
+    await producer.start()
+    try:
+        for _ in range(RECORDS):
+            await producer.send(topic, b"x" * RECORD, partition=0)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    sizes = await _answer_sizes(tansu_broker.bootstrap, topic, FETCH_RESPONSE_BYTES)
     assert all(0 < size <= FETCH_RESPONSE_BYTES + RECORD for size in sizes), sizes
 
 

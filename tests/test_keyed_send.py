@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import DefaultPartitioner
@@ -56,7 +57,10 @@ async def _read_all(bootstrap: str, topic: str, expected: int) -> list[tuple[int
     return seen
 
 
-def test_sends_every_message_on_its_keys_partition_in_order(tansu_broker: TansuBroker) -> None:
+@pytest.mark.asyncio
+async def test_sends_every_message_on_its_keys_partition_in_order(
+    tansu_broker: TansuBroker,
+) -> None:
     topic = f"keyed-{uuid.uuid4().hex[:8]}"
     # 40 keys × 250 versions of ~600 bytes: many record batches per partition
     messages = [
@@ -64,18 +68,14 @@ def test_sends_every_message_on_its_keys_partition_in_order(tansu_broker: TansuB
         for v in range(250)
         for k in range(40)
     ]
-
-    async def run() -> tuple[int, list[tuple[int, bytes, bytes]]]:
-        await _create_topic(tansu_broker.bootstrap, topic)
-        producer = AIOKafkaProducer(bootstrap_servers=tansu_broker.bootstrap)
-        await producer.start()
-        try:
-            sent = await send_keyed(producer, topic, messages)
-        finally:
-            await producer.stop()
-        return sent, await _read_all(tansu_broker.bootstrap, topic, len(messages))
-
-    sent, seen = asyncio.run(run())
+    await _create_topic(tansu_broker.bootstrap, topic)
+    producer = AIOKafkaProducer(bootstrap_servers=tansu_broker.bootstrap)
+    await producer.start()
+    try:
+        sent = await send_keyed(producer, topic, messages)
+    finally:
+        await producer.stop()
+    seen = await _read_all(tansu_broker.bootstrap, topic, len(messages))
     assert sent == len(messages) == len(seen)
     every = list(range(PARTITIONS))
     assert all(p == DefaultPartitioner()(key, every, every) for p, key, _ in seen)

@@ -9,14 +9,11 @@ the caller's, with the one policy in ``sinks/retry.py``.
 
 from __future__ import annotations
 
-from parkpulse.sinks.batch import SinkBatch
-from parkpulse.sinks.connection import ClickHouseRejected, ClickHouseUnavailable
 from parkpulse.sinks.queries import Queries
 from parkpulse.sinks.writer import BatchWriter
 from parkpulse.sinks.zone_state import ZoneState
 
-# Re-exported for the branches written against the one-module store; import from the home.
-__all__ = ["ClickHouseRejected", "ClickHouseStore", "ClickHouseUnavailable", "SinkBatch"]
+__all__ = ["ClickHouseStore"]
 
 
 class ClickHouseStore(BatchWriter, ZoneState, Queries):

@@ -5,7 +5,8 @@ partitioner call (aiokafka's murmur2 is pure Python), an accumulator append and 
 gather (~50 µs in all, a sixth of the worker's time). Here rows are grouped by partition (the
 same murmur2 choice as aiokafka's DefaultPartitioner, cached per key: status keys repeat), packed
 into record batches with ``create_batch`` and submitted with ``send_batch``; each partition's
-batches go in order, so rows of one key keep their order.
+batches go in order, so rows of one key keep their order. ``send_all`` is the few-messages way,
+through a Faust topic (dead letters, re-keyed targets, derived figures).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 from collections.abc import Iterable
 from functools import lru_cache
 
+import faust
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
@@ -54,3 +56,11 @@ async def _send_partition(
         delivered.append(await producer.send_batch(batch, topic, partition=partition))
     await asyncio.gather(*delivered)
     return len(rows)
+
+
+async def send_all(topic: faust.TopicT, messages: Iterable[tuple[bytes, bytes]]) -> int:
+    """Send ``(key, value)`` messages through a Faust topic, queued in order, and wait until
+    every one is delivered (what a stage does before its batch may be acknowledged)."""
+    delivered = [await topic.send(key=key, value=value) for key, value in messages]
+    await asyncio.gather(*delivered)
+    return len(delivered)

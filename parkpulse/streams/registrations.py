@@ -1,4 +1,9 @@
-"""The registrations stage: batch envelopes in, distinct counts per (zone, month, type) out.
+"""Counting registrations (pure): batch envelopes in, distinct counts per (zone, month, type) out.
+
+The Faust side — the agent, the writes, the emission of derived figures, the pages — is
+``streams/registrations_stage.py``; this module holds what it calls: ``read_batch`` (decode and
+validate, rejects as dead letters), the distinct-id cache ``DistinctIds``, ``dedupe`` and
+``derived_observations``. No I/O here.
 
 ``parkpulse.registrations`` (key zone) → ``count_registrations`` → ClickHouse ``registrations``
 (written before the batch is acknowledged) → derived monthly observations ``new_market_entities``
@@ -32,20 +37,16 @@ spread zones before a worker's zones outgrow it.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import compress
 from typing import Any
 
-import faust
 import numpy as np
 import orjson
 
-from parkpulse.logs import get_logger, log_event
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.errors import RejectedInput, key_of, wrong_key
 from parkpulse.schemas.records import DeadLetter, Observation, Registration
@@ -54,17 +55,8 @@ from parkpulse.schemas.registration import (
     registration_to_wire,
     validate_records,
 )
-from parkpulse.schemas.validation import observation_to_wire
-from parkpulse.sinks.clickhouse import ClickHouseStore
-from parkpulse.sinks.metrics import PipelineMetrics
-from parkpulse.sinks.retry import retry_store, write_registrations_durably
-from parkpulse.topics import DEADLETTER, OBSERVATIONS, REGISTRATIONS
+from parkpulse.topics import REGISTRATIONS
 
-log = get_logger("registrations")
-
-TAKE_MAX = 100  # messages (envelopes of a few hundred registrations each) per batch
-TAKE_WITHIN = 0.25  # seconds: a registration is in ClickHouse well within a second
-EMIT_EVERY = 2.0  # seconds between derived figures of one (zone, month)
 MAX_CACHED_IDS = 8_000_000  # ~64 MB of id hashes
 RECENT_MIN = 4096  # ids a zone gathers before they are merged into its bulk
 RAW_LIMIT = 4096
@@ -214,37 +206,6 @@ def derived_observations(zone: str, month: str, total: int, enterprises: int) ->
     ]
 
 
-@dataclass
-class Unemitted:
-    """(zone, month)s whose counts changed, and the events waiting for them to be emitted."""
-
-    pairs: set[Pair] = field(default_factory=set)
-    events: list[tuple[Any, Any]] = field(default_factory=list)  # (stream, event) to ack
-    since: float = field(default_factory=time.monotonic)
-    writing: asyncio.Future[None] | None = None  # the batch being written to ClickHouse
-    emitting: asyncio.Future[None] | None = None  # counts being delivered, then acks
-    rebalanced: bool = False  # partitions moved: emit, then drop the cache
-
-    async def written(self) -> None:
-        """Wait for the write in flight (its failure, on shutdown, surfaces here)."""
-        writing, self.writing = self.writing, None
-        if writing is not None:
-            await writing
-
-    async def delivered(self) -> None:
-        emitting, self.emitting = self.emitting, None
-        if emitting is not None:
-            await emitting
-
-    def due(self, every: float = EMIT_EVERY) -> bool:
-        return bool(self.pairs or self.events) and time.monotonic() - self.since >= every
-
-    def clear(self) -> None:
-        self.pairs.clear()
-        self.events.clear()
-        self.since = time.monotonic()
-
-
 # -- one batch ----------------------------------------------------------------------------
 
 
@@ -361,187 +322,3 @@ def dedupe(registrations: Sequence[Registration], ids: DistinctIds) -> Counted:
         counted.new.extend(new)
         counted.zones[zone] = (hashes[mask], new)
     return counted
-
-
-# -- the Faust stage ----------------------------------------------------------------------
-
-
-def add_registrations_stage(
-    app: faust.App,
-    store: ClickHouseStore,
-    metrics: PipelineMetrics,
-    catalogue: Catalogue,
-    observations_topic: faust.TopicT,
-) -> None:
-    """Declare the registrations topic, its counting agent and the pages that read its table."""
-    raw = {"key_serializer": "raw", "value_serializer": "raw"}
-    # Faust buffers up to stream_buffer_maxsize (4096) messages per topic before it stops
-    # fetching; of 75 KB envelopes that is 300 MB. Two batches' worth is enough to keep busy.
-    registrations = app.topic(REGISTRATIONS, maxsize=2 * TAKE_MAX, **raw)
-    deadletter = app.topic(DEADLETTER, **raw)
-    ids = DistinctIds()
-    # Counts change with every batch, but a derived figure per (zone, month) every EMIT_EVERY
-    # is plenty, and each one costs a produce round trip and a roll-up recompute. So batches
-    # are written at once and their events acknowledged only after the counts they changed
-    # have been emitted: a crash in between replays them, which counts nothing twice.
-    lock = asyncio.Lock()
-    unemitted = Unemitted()
-
-    def stopping() -> bool:
-        return bool(app.should_stop)
-
-    @app.agent(registrations, concurrency=1)  # faust#606: >1 may commit past in-flight events
-    async def count_registrations(stream: faust.StreamT) -> None:
-        """Registrations → ClickHouse (first) → derived monthly observations → acknowledged."""
-        async for events in stream.noack_take(TAKE_MAX, within=TAKE_WITHIN):
-            messages = [
-                Message(
-                    e.value if isinstance(e.value, bytes) else b"",
-                    e.message.partition,
-                    e.message.offset,
-                    e.key if isinstance(e.key, bytes) and e.key else None,
-                )
-                for e in events
-            ]
-            async with lock:
-                await after_rebalance()
-                await process(messages)
-                unemitted.events += [(stream, e) for e in events]
-                if unemitted.due():
-                    await emit()
-
-    async def process(messages: Sequence[Message]) -> None:
-        batch = read_batch(messages, catalogue, datetime.now(UTC))
-        # Records, not messages: each is counted or dead-lettered.
-        metrics.count_events(REGISTRATIONS, "in", len(batch.registrations) + len(batch.deadletters))
-        pairs = {(r.zone, r.month) for r in batch.registrations}
-        missing = ids.missing(zone for zone, _ in pairs)
-        if missing:
-            # The store's one thread runs this after the writes submitted before it.
-            known_ids = await retry_store(
-                store, store.registration_ids, missing, metrics=metrics, stopping=stopping
-            )
-            for zone, known, months, types in known_ids:
-                ids.load(zone, known, months, types)
-            for zone in ids.missing(missing):  # nothing registered there yet
-                ids.load(zone, [], [], [])
-        counted = dedupe(batch.registrations, ids)
-        # The cache learns the batch at once, so the next batch is de-duplicated against it
-        # while this one is still being written: one write in flight overlaps the next read.
-        for zone, (hashes, new) in counted.zones.items():
-            ids.add(zone, hashes, new)
-        await unemitted.written()
-        unemitted.writing = asyncio.ensure_future(
-            write_registrations_durably(store, counted.new, metrics, stopping)
-        )
-        unemitted.pairs |= pairs
-        ids.evict(keep={zone for zone, _ in unemitted.pairs})
-        if batch.deadletters:
-            sent = [
-                await deadletter.send(key=REGISTRATIONS.encode(), value=orjson.dumps(d.to_dict()))
-                for d in batch.deadletters
-            ]
-            await asyncio.gather(*sent)
-            metrics.count_events(DEADLETTER, "out", len(batch.deadletters))
-        log_event(
-            log,
-            "registrations_processed",
-            messages=len(messages),
-            accepted=len(batch.registrations),
-            new=len(counted.new),
-            rejected=len(batch.deadletters),
-            cached_ids=len(ids),
-        )
-
-    async def emit() -> None:
-        """Send the counts of every (zone, month) changed since last time, then acknowledge.
-
-        Writing, delivery and acknowledgement finish in the background, one emission after the
-        other, so the next batch is read meanwhile.
-        """
-        if unemitted.emitting is not None and unemitted.emitting.done():
-            await unemitted.delivered()  # a failure surfaces here and stops the agent
-        derived = [
-            obs
-            for pair in sorted(unemitted.pairs)
-            for obs in derived_observations(*pair, *ids.counts(pair))
-        ]
-        unemitted.emitting = asyncio.ensure_future(
-            deliver(unemitted.emitting, unemitted.writing, derived, list(unemitted.events))
-        )
-        unemitted.writing = None
-        unemitted.clear()
-
-    async def deliver(
-        before: asyncio.Future[None] | None,
-        writing: asyncio.Future[None] | None,
-        derived: list[Observation],
-        events: list[tuple[Any, Any]],
-    ) -> None:
-        for step in (before, writing):  # counts go out only once what they count is written
-            if step is not None:
-                await step
-        sends = [
-            observations_topic.send(
-                key=obs.zone.encode(), value=orjson.dumps(observation_to_wire(obs))
-            )
-            for obs in derived
-        ]
-        await asyncio.gather(*await asyncio.gather(*sends))  # queued, then delivered
-        metrics.count_events(OBSERVATIONS, "out", len(derived))
-        for stream, event in events:
-            await stream.ack(event)
-
-    async def after_rebalance() -> None:
-        # What we counted still goes out (a lower count than another worker's later one is
-        # ignored downstream: its revision is lower), then the cache is dropped: another
-        # worker may have counted a zone on while we did not own it.
-        if unemitted.rebalanced:
-            await emit()
-            ids.forget()
-            unemitted.rebalanced = False
-
-    @app.timer(interval=EMIT_EVERY / 4)
-    async def emit_counts() -> None:
-        """Counts of a stream that went quiet still go out within about EMIT_EVERY."""
-        if (unemitted.due() or unemitted.rebalanced) and not lock.locked():
-            async with lock:
-                await after_rebalance()
-                if unemitted.due():
-                    await emit()
-
-    @app.on_rebalance_complete.connect
-    async def forget_ids(sender: faust.App, **kwargs: Any) -> None:
-        # Never wait here (a write may be retrying): the agent or the timer acts on the flag.
-        unemitted.rebalanced = True
-
-    # -- the HTTP API, next to the table it reads ----------------------------------------
-
-    @app.page("/api/registrations")
-    async def api_registrations(self: Any, request: Any) -> Any:
-        """Distinct registrations per (zone, month, entity_type), from ClickHouse."""
-        zone = request.query.get("zone") or None
-        month = request.query.get("month") or None
-        rows = await store.arun(store.registration_counts, zone, month)
-        return self.json(rows)
-
-    @app.page("/api/registrations/figures")
-    async def api_registration_figures(self: Any, request: Any) -> Any:
-        """The monthly figures derived from registrations, as the roll-up keeps them."""
-        zone = request.query.get("zone") or None
-        return self.json(await store.arun(store.registration_figures, zone))
-
-    @app.page("/api/registrations/stats")
-    async def api_registration_stats(self: Any, request: Any) -> Any:
-        """Rows and sent → ingested latency (``?since=`` ISO time), for the benchmark."""
-        since_text = request.query.get("since")
-        try:
-            since = datetime.fromisoformat(since_text) if since_text else None
-        except ValueError:
-            return self.json({"error": "since must be an ISO 8601 date-time"}, status=400)
-        return self.json(await store.arun(store.registration_stats, since))
-
-    @app.page("/api/counts")
-    async def api_counts(self: Any, request: Any) -> Any:
-        """Current row counts per table (observations, statuses …), for the benchmark."""
-        return self.json(await store.arun(store.counts))

@@ -8,7 +8,8 @@ each key is exported by exactly one live worker, and a restarted worker exports 
 owns within seconds, changed or not. Lag is exported for owned partitions only.
 
 Reads are throttled to a multiple of their own duration, so a backfill (a batch every few
-milliseconds) does not turn into a status query per batch.
+milliseconds) does not turn into a status query per batch. ``register`` adds the task, the lag
+timer and ``/api/health`` to the App; the roll-up stage calls ``changed`` after a batch.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from parkpulse.config import Settings
 from parkpulse.logs import get_logger, log_event
 from parkpulse.sinks.clickhouse import ClickHouseStore
 from parkpulse.sinks.metrics import PipelineMetrics
+from parkpulse.sinks.retry import retry_store
+from parkpulse.streams.deps import Deps
+from parkpulse.streams.faust_internals import committed_offsets
 from parkpulse.streams.keyed_send import partition_of
 from parkpulse.topics import OBSERVATIONS
 
@@ -109,8 +113,39 @@ async def report_lag(app: faust.App, metrics: PipelineMetrics) -> None:
         metrics.show_consumer_lag({})
         return
     ends = await app.consumer.highwaters(*assigned)
-    committed = app.consumer._committed_offset  # Faust keeps the next offset to read per TP
+    committed = committed_offsets(app)
     lag = {
         (tp.topic, tp.partition): max(0, end - (committed.get(tp) or 0)) for tp, end in ends.items()
     }
     metrics.show_consumer_lag(lag)
+
+
+def register(app: faust.App, deps: Deps) -> StatusSignals:
+    """The status gauges' task, the lag timer and ``/api/health``; returns the signals (the
+    roll-up stage tells them when status rows changed)."""
+
+    async def read(fn: Callable[[], Any]) -> Any:
+        return await retry_store(
+            deps.store, fn, metrics=deps.metrics, stopping=lambda: bool(app.should_stop)
+        )
+
+    signals = StatusSignals(app, deps.store, deps.metrics, deps.settings, read)
+
+    @app.on_rebalance_complete.connect
+    async def export_owned(sender: faust.App, **kwargs: Any) -> None:
+        signals.reassigned()  # export exactly the keys of the zones owned now
+        await report_lag(app, deps.metrics)
+
+    @app.timer(interval=LAG_EVERY)
+    async def lag() -> None:
+        await report_lag(app, deps.metrics)
+
+    @app.task
+    async def status_gauges() -> None:
+        await signals.run()
+
+    @app.page("/api/health")
+    async def api_health(self: Any, request: Any) -> Any:
+        return self.json({"ok": True, "assigned": len(app.consumer.assignment())})
+
+    return signals

@@ -1,0 +1,284 @@
+"""The registrations stage: ``parkpulse.registrations`` → ClickHouse → derived monthly figures.
+
+The agent hands each batch to ``RegistrationCounter.take``, the stage's domain step (testable
+without Faust: tests/test_registrations_stage.py): read and validate it (streams/registrations.py
+``read_batch``), keep each id once (``DistinctIds``, loaded from ClickHouse per zone), write the
+new rows, dead-letter the rejects. Counts change with every batch, but a derived figure per
+(zone, month) every EMIT_EVERY is plenty, and each one costs a produce round trip and a roll-up
+recompute. So batches are written at once and their events acknowledged only after the counts
+they changed have been emitted: a crash in between replays them, which counts nothing twice.
+The pages that read the registrations table sit at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+import faust
+import orjson
+
+from parkpulse.logs import get_logger, log_event
+from parkpulse.schemas.records import Observation
+from parkpulse.schemas.validation import observation_to_wire
+from parkpulse.sinks.clickhouse import ClickHouseStore
+from parkpulse.sinks.retry import retry_store, write_registrations_durably
+from parkpulse.streams.app import REGISTRATIONS_TAKE, Topics
+from parkpulse.streams.deps import Deps
+from parkpulse.streams.keyed_send import send_all
+from parkpulse.streams.registrations import (
+    DistinctIds,
+    Message,
+    Pair,
+    dedupe,
+    derived_observations,
+    read_batch,
+)
+from parkpulse.topics import DEADLETTER, OBSERVATIONS, REGISTRATIONS
+
+log = get_logger("registrations")
+
+TAKE_WITHIN = 0.25  # seconds: a registration is in ClickHouse well within a second
+EMIT_EVERY = 2.0  # seconds between derived figures of one (zone, month)
+
+Send = Callable[[list[tuple[bytes, bytes]]], Awaitable[Any]]
+Ack = Callable[[], Awaitable[Any]]
+
+
+@dataclass
+class Unemitted:
+    """(zone, month)s whose counts changed, and the acks of the events waiting for them."""
+
+    pairs: set[Pair] = field(default_factory=set)
+    events: list[Ack] = field(default_factory=list)  # acknowledge one event each
+    since: float = field(default_factory=time.monotonic)
+    writing: asyncio.Future[None] | None = None  # the batch being written to ClickHouse
+    emitting: asyncio.Future[None] | None = None  # counts being delivered, then acks
+    rebalanced: bool = False  # partitions moved: emit, then drop the cache
+
+    async def written(self) -> None:
+        """Wait for the write in flight (its failure, on shutdown, surfaces here)."""
+        writing, self.writing = self.writing, None
+        if writing is not None:
+            await writing
+
+    async def delivered(self) -> None:
+        emitting, self.emitting = self.emitting, None
+        if emitting is not None:
+            await emitting
+
+    def due(self, every: float = EMIT_EVERY) -> bool:
+        return bool(self.pairs or self.events) and time.monotonic() - self.since >= every
+
+    def clear(self) -> None:
+        self.pairs.clear()
+        self.events.clear()
+        self.since = time.monotonic()
+
+
+def message_of(event: Any) -> Message:
+    """A Faust event of the registrations topic as ``read_batch`` reads it."""
+    return Message(
+        event.value if isinstance(event.value, bytes) else b"",
+        event.message.partition,
+        event.message.offset,
+        event.key if isinstance(event.key, bytes) and event.key else None,
+    )
+
+
+class RegistrationCounter:
+    """The stage's state (the id cache, what is not emitted yet) and its domain step."""
+
+    def __init__(
+        self,
+        deps: Deps,
+        *,
+        send_observations: Send,
+        send_deadletters: Send,
+        stopping: Callable[[], bool],
+    ) -> None:
+        self.deps = deps
+        self.send_observations = send_observations
+        self.send_deadletters = send_deadletters
+        self.stopping = stopping
+        self.ids = DistinctIds()
+        self.lock = asyncio.Lock()
+        self.unemitted = Unemitted()
+
+    async def take(self, messages: Sequence[Message], acks: Sequence[Ack]) -> None:
+        """One batch: counted and written now; ``acks`` run once its counts are delivered."""
+        async with self.lock:
+            await self.after_rebalance()
+            await self.process(messages)
+            self.unemitted.events += acks
+            if self.unemitted.due():
+                await self.emit()
+
+    async def tick(self) -> None:
+        """Counts of a stream that went quiet still go out within about EMIT_EVERY."""
+        unemitted = self.unemitted
+        if (unemitted.due() or unemitted.rebalanced) and not self.lock.locked():
+            async with self.lock:
+                await self.after_rebalance()
+                if unemitted.due():
+                    await self.emit()
+
+    def rebalanced(self) -> None:
+        """Partitions moved. Never wait here (a write may be retrying): the next batch or tick
+        emits what was counted, then drops the cache."""
+        self.unemitted.rebalanced = True
+
+    async def process(self, messages: Sequence[Message]) -> None:
+        metrics, store, ids = self.deps.metrics, self.deps.store, self.ids
+        batch = read_batch(messages, self.deps.catalogue, datetime.now(UTC))
+        # Records, not messages: each is counted or dead-lettered.
+        metrics.count_events(REGISTRATIONS, "in", len(batch.registrations) + len(batch.deadletters))
+        pairs = {(r.zone, r.month) for r in batch.registrations}
+        missing = ids.missing(zone for zone, _ in pairs)
+        if missing:
+            # The store's one thread runs this after the writes submitted before it.
+            known_ids = await retry_store(
+                store, store.registration_ids, missing, metrics=metrics, stopping=self.stopping
+            )
+            for zone, known, months, types in known_ids:
+                ids.load(zone, known, months, types)
+            for zone in ids.missing(missing):  # nothing registered there yet
+                ids.load(zone, [], [], [])
+        counted = dedupe(batch.registrations, ids)
+        # The cache learns the batch at once, so the next batch is de-duplicated against it
+        # while this one is still being written: one write in flight overlaps the next read.
+        for zone, (hashes, new) in counted.zones.items():
+            ids.add(zone, hashes, new)
+        await self.unemitted.written()
+        self.unemitted.writing = asyncio.ensure_future(
+            write_registrations_durably(store, counted.new, metrics, self.stopping)
+        )
+        self.unemitted.pairs |= pairs
+        ids.evict(keep={zone for zone, _ in self.unemitted.pairs})
+        if batch.deadletters:
+            await self.send_deadletters(
+                [(REGISTRATIONS.encode(), orjson.dumps(d.to_dict())) for d in batch.deadletters]
+            )
+            metrics.count_events(DEADLETTER, "out", len(batch.deadletters))
+        log_event(
+            log,
+            "registrations_processed",
+            messages=len(messages),
+            accepted=len(batch.registrations),
+            new=len(counted.new),
+            rejected=len(batch.deadletters),
+            cached_ids=len(ids),
+        )
+
+    async def emit(self) -> None:
+        """Send the counts of every (zone, month) changed since last time, then acknowledge.
+
+        Writing, delivery and acknowledgement finish in the background, one emission after the
+        other, so the next batch is read meanwhile.
+        """
+        unemitted = self.unemitted
+        if unemitted.emitting is not None and unemitted.emitting.done():
+            await unemitted.delivered()  # a failure surfaces here and stops the agent
+        derived = [
+            obs
+            for pair in sorted(unemitted.pairs)
+            for obs in derived_observations(*pair, *self.ids.counts(pair))
+        ]
+        unemitted.emitting = asyncio.ensure_future(
+            self.deliver(unemitted.emitting, unemitted.writing, derived, list(unemitted.events))
+        )
+        unemitted.writing = None
+        unemitted.clear()
+
+    async def deliver(
+        self,
+        before: asyncio.Future[None] | None,
+        writing: asyncio.Future[None] | None,
+        derived: list[Observation],
+        acks: list[Ack],
+    ) -> None:
+        for step in (before, writing):  # counts go out only once what they count is written
+            if step is not None:
+                await step
+        await self.send_observations(
+            [(obs.zone.encode(), orjson.dumps(observation_to_wire(obs))) for obs in derived]
+        )
+        self.deps.metrics.count_events(OBSERVATIONS, "out", len(derived))
+        for ack in acks:
+            await ack()
+
+    async def after_rebalance(self) -> None:
+        # What we counted still goes out (a lower count than another worker's later one is
+        # ignored downstream: its revision is lower), then the cache is dropped: another
+        # worker may have counted a zone on while we did not own it.
+        if self.unemitted.rebalanced:
+            await self.emit()
+            self.ids.forget()
+            self.unemitted.rebalanced = False
+
+
+def register(app: faust.App, topics: Topics, deps: Deps) -> RegistrationCounter:
+    """The counting agent, its emission timer and rebalance hook, and the pages."""
+    counter = RegistrationCounter(
+        deps,
+        send_observations=lambda messages: send_all(topics.observations, messages),
+        send_deadletters=lambda messages: send_all(topics.deadletter, messages),
+        stopping=lambda: bool(app.should_stop),
+    )
+
+    @app.agent(topics.registrations, concurrency=1)  # faust#606: >1 may commit past in-flight
+    async def count_registrations(stream: faust.StreamT) -> None:
+        """Registrations → ClickHouse (first) → derived monthly observations → acknowledged."""
+        async for events in stream.noack_take(REGISTRATIONS_TAKE, within=TAKE_WITHIN):
+            await counter.take(
+                [message_of(e) for e in events], [partial(stream.ack, e) for e in events]
+            )
+
+    @app.timer(interval=EMIT_EVERY / 4)
+    async def emit_counts() -> None:
+        await counter.tick()
+
+    @app.on_rebalance_complete.connect
+    async def forget_ids(sender: faust.App, **kwargs: Any) -> None:
+        counter.rebalanced()
+
+    register_views(app, deps.store)
+    return counter
+
+
+def register_views(app: faust.App, store: ClickHouseStore) -> None:
+    """``/api/registrations``, ``…/figures``, ``…/stats`` and ``/api/counts``."""
+
+    @app.page("/api/registrations")
+    async def api_registrations(self: Any, request: Any) -> Any:
+        """Distinct registrations per (zone, month, entity_type), from ClickHouse."""
+        zone = request.query.get("zone") or None
+        month = request.query.get("month") or None
+        rows = await store.arun(store.registration_counts, zone, month)
+        return self.json(rows)
+
+    @app.page("/api/registrations/figures")
+    async def api_registration_figures(self: Any, request: Any) -> Any:
+        """The monthly figures derived from registrations, as the roll-up keeps them."""
+        zone = request.query.get("zone") or None
+        return self.json(await store.arun(store.registration_figures, zone))
+
+    @app.page("/api/registrations/stats")
+    async def api_registration_stats(self: Any, request: Any) -> Any:
+        """Rows and sent → ingested latency (``?since=`` ISO time), for the benchmark."""
+        since_text = request.query.get("since")
+        try:
+            since = datetime.fromisoformat(since_text) if since_text else None
+        except ValueError:
+            return self.json({"error": "since must be an ISO 8601 date-time"}, status=400)
+        return self.json(await store.arun(store.registration_stats, since))
+
+    @app.page("/api/counts")
+    async def api_counts(self: Any, request: Any) -> Any:
+        """Current row counts per table (observations, statuses …), for the benchmark."""
+        return self.json(await store.arun(store.counts))

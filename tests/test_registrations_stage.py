@@ -1,0 +1,163 @@
+"""The registrations stage's domain step (streams/registrations_stage.py), without Faust.
+
+``RegistrationCounter.take`` is what the agent calls per batch; here it runs against a store
+that keeps rows in memory and senders that record what goes out, so the order the stage
+promises can be seen: rows written first, dead letters at once, derived figures every
+EMIT_EVERY, and a batch's events acknowledged only once the counts they changed are delivered.
+The same step against the real broker, worker and ClickHouse: tests/test_registrations.py.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+import orjson
+import pytest
+
+from parkpulse.config import Settings
+from parkpulse.schemas.catalogue import load_catalogue
+from parkpulse.schemas.records import Registration
+from parkpulse.schemas.registration import envelope_to_wire
+from parkpulse.sinks.metrics import PipelineMetrics
+from parkpulse.streams.deps import Deps
+from parkpulse.streams.registrations import Message
+from parkpulse.streams.registrations_stage import RegistrationCounter
+from parkpulse.topics import REGISTRATIONS
+
+ZONE = "jinan-hitech"
+
+
+class MemoryStore:
+    """The two calls the stage makes of ClickHouse, on rows kept in memory."""
+
+    def __init__(self) -> None:
+        self.rows: list[Registration] = []
+
+    async def arun(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return fn(*args)
+
+    def registration_ids(self, zones: Sequence[str]) -> list[tuple[str, Any, Any, Any]]:
+        held = [r for r in self.rows if r.zone in zones]
+        return [
+            (
+                zone,
+                [r.registration_id for r in held if r.zone == zone],
+                [r.month for r in held if r.zone == zone],
+                [r.entity_type for r in held if r.zone == zone],
+            )
+            for zone in sorted({r.zone for r in held})
+        ]
+
+    def write_registrations(self, rows: Sequence[Registration]) -> dict[str, int]:
+        self.rows += rows
+        return {"registrations": len(rows)}
+
+
+class Stage:
+    """A counter wired to a MemoryStore, with what it sent and acknowledged."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+        self.observations: list[dict[str, Any]] = []
+        self.deadletters: list[tuple[bytes, dict[str, Any]]] = []
+        self.acked: list[int] = []
+        deps = Deps(store, PipelineMetrics(), load_catalogue(), Settings())  # type: ignore[arg-type]
+        self.counter = RegistrationCounter(
+            deps,
+            send_observations=self._observations,
+            send_deadletters=self._deadletters,
+            stopping=lambda: False,
+        )
+
+    async def _observations(self, messages: list[tuple[bytes, bytes]]) -> None:
+        self.observations += [orjson.loads(v) for _, v in messages]
+
+    async def _deadletters(self, messages: list[tuple[bytes, bytes]]) -> None:
+        self.deadletters += [(k, orjson.loads(v)) for k, v in messages]
+
+    async def take(self, offset: int, ids: Sequence[str], bad: int = 0) -> None:
+        records = [
+            {
+                "zone": ZONE,
+                "registration_id": rid,
+                "registered_at": "2021-03-04T10:11:12+08:00",
+                "entity_type": "enterprise" if i % 2 == 0 else "individual_business",
+                "industry_code": "I65",
+                "registered_capital": -1 if i < bad else 500,
+            }
+            for i, rid in enumerate(ids)
+        ]
+        value = orjson.dumps(envelope_to_wire(records))
+
+        async def ack() -> None:
+            self.acked.append(offset)
+
+        await self.counter.take([Message(value, 0, offset, ZONE.encode())], [ack])
+
+    async def emit_now(self) -> None:
+        """The emission timer firing once EMIT_EVERY has passed, and its delivery finishing."""
+        self.counter.unemitted.since = time.monotonic() - 60
+        await self.counter.tick()
+        await self.counter.unemitted.delivered()
+
+    def counts(self) -> dict[str, float]:
+        return {o["indicator"]: o["obs_value"] for o in self.observations}
+
+
+@pytest.mark.asyncio
+async def test_written_first_counted_once_acknowledged_after_delivery() -> None:
+    stage = Stage(MemoryStore())
+    await stage.take(0, ["R0", "R1", "R2", "R3"], bad=1)  # R0: a negative capital
+    await stage.take(1, ["R1", "R2", "R4"])  # two re-sent
+    await stage.counter.unemitted.written()
+    assert sorted(r.registration_id for r in stage.store.rows) == ["R1", "R2", "R3", "R4"]
+    ((key, dead),) = stage.deadletters  # dead-lettered at once, with its place
+    assert (key, dead["reason"], dead["line"]) == (REGISTRATIONS.encode(), "bad_value", 1)
+    assert stage.observations == [] and stage.acked == []  # not due yet: nothing acknowledged
+
+    await stage.emit_now()
+    assert stage.counts() == {"new_market_entities": 4.0, "new_enterprises": 2.0}
+    assert {(o["zone"], o["time_period"], o["source"]) for o in stage.observations} == {
+        (ZONE, "2021-03", "registrations")
+    }
+    assert stage.acked == [0, 1]
+
+
+@pytest.mark.asyncio
+async def test_a_replay_after_a_restart_counts_nothing_again() -> None:
+    store = MemoryStore()
+    first = Stage(store)
+    await first.take(0, ["R1", "R2", "R3"])
+    await first.emit_now()
+    again = Stage(store)  # a restarted worker: its cache is rebuilt from the table
+    await again.take(0, ["R1", "R2", "R3"])
+    await again.emit_now()
+    assert len(store.rows) == 3
+    assert (
+        again.counts()
+        == first.counts()
+        == {
+            "new_market_entities": 3.0,
+            "new_enterprises": 2.0,
+        }
+    )
+    assert again.acked == [0]
+
+
+@pytest.mark.asyncio
+async def test_after_a_rebalance_counts_go_out_and_the_cache_is_reloaded() -> None:
+    store = MemoryStore()
+    stage = Stage(store)
+    await stage.take(0, ["R1", "R2"])
+    await stage.counter.unemitted.written()
+    store.rows.append(replace(store.rows[0], registration_id="X"))
+    stage.counter.rebalanced()  # another worker counted X meanwhile
+    await stage.counter.tick()
+    await stage.counter.unemitted.delivered()
+    assert stage.acked == [0]  # what was counted before went out
+    await stage.take(1, ["R3"])
+    await stage.emit_now()
+    assert stage.counts()["new_market_entities"] == 4.0  # R1, R2, X (reloaded) and R3
