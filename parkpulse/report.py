@@ -141,10 +141,14 @@ async def keep_report_fresh(
 ) -> None:
     """Rewrite the report whenever the status rows change (runs until cancelled).
 
-    A cheap fingerprint of the table decides; the next check waits at least REWRITE_SHARE times
-    as long as the last rewrite took.
+    A cheap fingerprint of the table (its newest version) decides; the next check waits at least
+    REWRITE_SHARE times as long as the last rewrite took.
     """
-    last: tuple[int, int] | None = None
+    # The fingerprint the page on disk was written from: a restarted worker does not rewrite an
+    # up-to-date report (at national scale that is seconds of the store's one thread, which the
+    # restarted worker's gauges and zone reloads are waiting for).
+    mark = path.with_name(path.name + ".fingerprint")
+    last = _read_fingerprint(mark) if path.exists() else None
     while True:
         fingerprint = await store.arun(store.status_fingerprint)
         wait = every
@@ -152,5 +156,13 @@ async def keep_report_fresh(
             started = time.monotonic()
             await write_report(store, catalogue, path)
             last = fingerprint
+            mark.write_text(str(fingerprint))
             wait = max(every, REWRITE_SHARE * (time.monotonic() - started))
         await asyncio.sleep(wait)
+
+
+def _read_fingerprint(mark: Path) -> int | None:
+    try:
+        return int(mark.read_text())
+    except (OSError, ValueError):
+        return None
