@@ -92,7 +92,14 @@ class StatusSignals:
         return self.metrics.show_statuses(owned_rows(rows, owned, self._partitions()))
 
     async def run(self) -> None:
-        """Refresh whenever something changed (throttled), and at least every RESYNC_EVERY."""
+        """Refresh whenever something changed (throttled), and at least every RESYNC_EVERY.
+
+        The stored status is read once before the first assignment too, so a restarted worker
+        exports its keys the moment it is assigned (``reassigned``), not one read later."""
+        if not self._rows:
+            self._rows = await self._retry(self.store.latest_status)
+            if self.app.consumer.assignment():
+                self.reassigned()
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout=RESYNC_EVERY)
