@@ -1,4 +1,4 @@
-"""Registration events: validation with reason codes, and the registrations topic's wire form.
+"""Registration events: validation with reason codes (the wire form is in schemas.wire).
 
 A registration is one newly registered market entity. On the wire (``parkpulse.registrations``,
 key zone) a message is a batch envelope of a few hundred registrations of one zone — Faust costs
@@ -15,36 +15,31 @@ falls back to case-insensitive names when a record spells them otherwise.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 
 from parkpulse.schemas.catalogue import Catalogue, convert_unit
 from parkpulse.schemas.errors import RejectedInput
+from parkpulse.schemas.periods import SHANGHAI
 from parkpulse.schemas.records import ENTITY_TYPES, Registration
 from parkpulse.schemas.validation import MAX_FIELD_CHARS, UNIT_ALIASES, show
 
 __all__ = [
     "CAPITAL_UNIT",
-    "SHANGHAI",
     "Envelope",
-    "batch_id_of",
-    "envelope_to_wire",
     "read_envelope",
-    "registration_to_wire",
     "validate_records",
     "validate_registration",
 ]
 
 # Registrations are dated in Beijing time (UTC+8, no daylight saving): a naive timestamp is read
 # as Beijing time and the month a registration counts in is its Beijing-time month.
-SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 CAPITAL_UNIT = "CNY_10K"  # 万元, how registers state registered capital
 MIN_YEAR, MAX_YEAR = 1949, 2100
 # A registration stamped a little after the worker's clock is clock skew, not the future.
@@ -370,30 +365,3 @@ def read_envelope(value: bytes) -> Envelope:
     if batch_id.__class__ is not str or not batch_id or len(batch_id) > 128:
         raise RejectedInput("malformed", f"batch_id {show(batch_id)} must be 1–128 characters")
     return Envelope(batch_id, sent_at, records)
-
-
-def batch_id_of(registration_ids: Iterable[str]) -> str:
-    """A deterministic batch id: the same registrations re-sent make the same batch."""
-    digest = hashlib.sha256("\n".join(registration_ids).encode()).hexdigest()
-    return digest[:32]
-
-
-def envelope_to_wire(records: list[dict[str, Any]], sent_at: str | None = None) -> dict[str, Any]:
-    """The envelope a producer sends for ``records`` (all of one zone, the message key)."""
-    out: dict[str, Any] = {"batch_id": batch_id_of(r["registration_id"] for r in records)}
-    if sent_at is not None:
-        out["sent_at"] = sent_at
-    out["registrations"] = records
-    return out
-
-
-def registration_to_wire(reg: Registration) -> dict[str, Any]:
-    """The JSON form validate_registration reads back as ``reg`` (without its envelope)."""
-    return {
-        "zone": reg.zone,
-        "registration_id": reg.registration_id,
-        "registered_at": reg.registered_at,
-        "entity_type": reg.entity_type,
-        "industry_code": reg.industry_code,
-        "registered_capital": reg.registered_capital,
-    }

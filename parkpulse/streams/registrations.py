@@ -49,12 +49,8 @@ from parkpulse.logs import get_logger, log_event
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.errors import RejectedInput, key_of, wrong_key
 from parkpulse.schemas.records import DeadLetter, Observation, Registration
-from parkpulse.schemas.registration import (
-    read_envelope,
-    registration_to_wire,
-    validate_records,
-)
-from parkpulse.schemas.validation import observation_to_wire
+from parkpulse.schemas.registration import read_envelope, validate_records
+from parkpulse.schemas.wire import observation_to_wire, registration_to_wire
 from parkpulse.sinks.clickhouse import ClickHouseStore, ClickHouseUnavailable
 from parkpulse.sinks.metrics import PipelineMetrics
 from parkpulse.topics import DEADLETTER, OBSERVATIONS, REGISTRATIONS
