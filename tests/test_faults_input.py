@@ -36,6 +36,7 @@ from hypothesis import strategies as st
 from parkpulse.broker import TansuBroker, free_port
 from parkpulse.producers.feed import read_feed
 from parkpulse.schemas.catalogue import load_catalogue
+from parkpulse.schemas.deadletter import RAW_LIMIT
 from parkpulse.schemas.errors import REASONS, RejectedInput
 from parkpulse.schemas.validation import validate_observation, validate_target
 from parkpulse.topics import DEADLETTER, OBSERVATIONS, REGISTRATIONS, TARGETS, TARGETS_BY_ZONE
@@ -46,7 +47,6 @@ from tests.fault_support import HEADER, clean_env, start_worker, tail
 pytestmark = pytest.mark.integration
 
 CATALOGUE = load_catalogue()
-RAW_LIMIT = 4096
 
 
 @dataclass

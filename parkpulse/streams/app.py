@@ -27,6 +27,8 @@ from parkpulse.config import Settings
 from parkpulse.deadletter_query import DeadLetterQuery
 from parkpulse.logs import get_logger, log_event
 from parkpulse.schemas.catalogue import Catalogue
+from parkpulse.schemas.deadletter import dead_letter
+from parkpulse.schemas.errors import RejectedInput
 from parkpulse.schemas.records import DeadLetter
 from parkpulse.sinks.clickhouse import ClickHouseStore, ClickHouseUnavailable, SinkBatch
 from parkpulse.sinks.metrics import PipelineMetrics
@@ -420,11 +422,6 @@ def _read_deadletter(value: Any) -> DeadLetter:
         doc = orjson.loads(value)
         return DeadLetter(**{k: doc[k] for k in DeadLetter.__dataclass_fields__ if k in doc})
     except (orjson.JSONDecodeError, TypeError, ValueError):
-        raw = value[:4096].decode("utf-8", "replace") if isinstance(value, bytes) else ""
-        return DeadLetter(
-            source_topic=DEADLETTER,
-            reason="malformed",
-            detail="unreadable dead-letter message",
-            raw=raw,
-            received_at=datetime.now(UTC).isoformat(),
-        )
+        unreadable = RejectedInput("malformed", "unreadable dead-letter message")
+        raw = value if isinstance(value, bytes) else ""
+        return dead_letter(DEADLETTER, unreadable, raw, received_at=datetime.now(UTC).isoformat())
