@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from parkpulse.broker import free_port
 from parkpulse.schemas.catalogue import load_catalogue
 from parkpulse.schemas.errors import RejectedInput
-from parkpulse.schemas.registration import read_envelope, validate_registration
+from parkpulse.schemas.registration import read_envelope, validate_records, validate_registration
 from parkpulse.schemas.wire import batch_id_of, registration_envelope, registration_to_wire
 from parkpulse.streams.registrations import (
     DistinctIds,
@@ -154,12 +154,20 @@ def test_reasons(raw: Any, reason: str, words: str) -> None:
         {"sent_at": "2026-11-21T11:59:59.5+00:00"},
     ],
 )
-def test_the_fast_path_and_the_careful_path_agree(changes: dict[str, Any]) -> None:
-    # A dict takes the fast path when it can; any other mapping always takes the careful one.
+def test_a_dict_and_any_other_mapping_read_alike(changes: dict[str, Any]) -> None:
+    # A plain field of a dict is taken as it is; a copy of any other mapping is read the same way.
     raw = reg(**changes)
-    fast = validate_registration(raw, CATALOGUE, now=NOW)
-    careful = validate_registration(MappingProxyType(raw), CATALOGUE, now=NOW)
-    assert fast == careful
+    plain = validate_registration(raw, CATALOGUE, now=NOW)
+    other = validate_registration(MappingProxyType(raw), CATALOGUE, now=NOW)
+    assert plain == other
+    assert validate_records([raw], CATALOGUE, now=NOW) == ([plain], [])
+
+
+@pytest.mark.parametrize("field", ["zone", "registration_id", "entity_type", "industry_code"])
+def test_a_field_that_is_not_text_is_malformed_not_a_crash(field: str) -> None:
+    error = rejected(reg(**{field: ["x"]}))
+    assert error.reason == "malformed"
+    assert f"{field} must be text, not list" in error.detail
 
 
 def test_envelopes() -> None:
