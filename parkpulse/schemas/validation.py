@@ -542,8 +542,10 @@ class _ObservationReader:
             return self._observation(tuple(map(fields.values.get, _FIELDS)), fields, now)
         values = (*raw.values(), None)
         try:
-            for at in layout.others:
-                _clean(values[at])
+            for at in layout.others:  # not read, but a huge one is refused
+                other = values[at]
+                if isinstance(other, str) and len(other) > MAX_FIELD_CHARS:
+                    _clean(other)
             return self._observation(layout.fields(values), layout.names, now)
         except RejectedInput:
             _Fields(raw, "feed row", OBSERVATION_ALIASES)  # a fault of the whole row comes first
