@@ -38,7 +38,8 @@ from parkpulse.producers.feed import read_feed
 from parkpulse.schemas.catalogue import load_catalogue
 from parkpulse.schemas.deadletter import RAW_LIMIT
 from parkpulse.schemas.errors import REASONS, RejectedInput
-from parkpulse.schemas.validation import validate_observation, validate_target
+from parkpulse.schemas.targets import validate_target
+from parkpulse.schemas.validation import validate_observation
 from parkpulse.topics import DEADLETTER, OBSERVATIONS, REGISTRATIONS, TARGETS, TARGETS_BY_ZONE
 from tests.chdb_http_shim import ClickHouseShim
 from tests.conftest import PARKPULSE, RunningStack, wait_until

@@ -24,13 +24,10 @@ import orjson
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.deadletter import dead_letter, kept_raw
 from parkpulse.schemas.errors import RejectedInput
+from parkpulse.schemas.fields import MAX_FIELD_CHARS, show
 from parkpulse.schemas.records import DeadLetter, Observation, PlanTarget, Registration
-from parkpulse.schemas.validation import (
-    MAX_FIELD_CHARS,
-    show,
-    validate_observation,
-    validate_target,
-)
+from parkpulse.schemas.targets import validate_target
+from parkpulse.schemas.validation import validate_observation
 
 MAX_LINE_BYTES = 128 * 1024  # a feed row is a few hundred bytes; a longer line is malformed
 MAX_EXAMPLES = 20  # rejected rows quoted in a summary

@@ -26,9 +26,10 @@ import orjson
 
 from parkpulse.schemas.catalogue import Catalogue, convert_unit
 from parkpulse.schemas.errors import RejectedInput
+from parkpulse.schemas.fields import MAX_FIELD_CHARS, show
+from parkpulse.schemas.names import UNIT_ALIASES
 from parkpulse.schemas.periods import SHANGHAI
 from parkpulse.schemas.records import ENTITY_TYPES, Registration
-from parkpulse.schemas.validation import MAX_FIELD_CHARS, UNIT_ALIASES, show
 
 __all__ = [
     "CAPITAL_UNIT",

@@ -28,7 +28,8 @@ from parkpulse.schemas.records import (
     SuspectFigure,
     ZoneScorecard,
 )
-from parkpulse.schemas.validation import validate_observation, validate_target
+from parkpulse.schemas.targets import validate_target
+from parkpulse.schemas.validation import validate_observation
 from parkpulse.sinks.clickhouse import SinkBatch
 from parkpulse.streams.observations import merge
 from parkpulse.streams.plan import Thresholds, assess, judge, scorecard
