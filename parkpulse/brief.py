@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from parkpulse.streams.periods import YearMonth
+from parkpulse.schemas.periods import YearMonth
 
 Row = Mapping[str, Any]
 Movement = Literal["fell_behind", "recovered", "improved", "still_lagging", "steady"]

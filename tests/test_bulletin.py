@@ -376,7 +376,7 @@ def test_a_bulletin_and_the_sdmx_feed_of_the_same_figures_give_the_same_status_r
     zone: str, year: int, series: dict[str, tuple[Any, ...]]
 ) -> None:
     from parkpulse.schemas.records import PlanTarget
-    from parkpulse.schemas.validation import observation_to_wire, target_to_wire
+    from parkpulse.schemas.wire import observation_to_wire, target_to_wire
     from parkpulse.streams.rollup import Input, Rollup
     from parkpulse.topics import OBSERVATIONS, TARGETS
 

@@ -36,8 +36,10 @@ from hypothesis import strategies as st
 from parkpulse.broker import TansuBroker, free_port
 from parkpulse.producers.feed import read_feed
 from parkpulse.schemas.catalogue import load_catalogue
+from parkpulse.schemas.deadletter import RAW_LIMIT
 from parkpulse.schemas.errors import REASONS, RejectedInput
-from parkpulse.schemas.validation import validate_observation, validate_target
+from parkpulse.schemas.targets import validate_target
+from parkpulse.schemas.validation import validate_observation
 from parkpulse.topics import DEADLETTER, OBSERVATIONS, REGISTRATIONS, TARGETS, TARGETS_BY_ZONE
 from tests.chdb_http_shim import ClickHouseShim
 from tests.conftest import PARKPULSE, RunningStack, wait_until
@@ -46,7 +48,6 @@ from tests.fault_support import HEADER, clean_env, start_worker, tail
 pytestmark = pytest.mark.integration
 
 CATALOGUE = load_catalogue()
-RAW_LIMIT = 4096
 
 
 @dataclass

@@ -24,7 +24,7 @@ from parkpulse.producers.feed import (
 )
 from parkpulse.schemas.catalogue import load_catalogue, load_plan_targets
 from parkpulse.schemas.records import Observation
-from parkpulse.schemas.validation import observation_to_wire, target_to_wire
+from parkpulse.schemas.wire import observation_to_wire, target_to_wire
 from tests.test_validation import DESIGN_OBS, NOW, observations
 
 CATALOGUE = load_catalogue()

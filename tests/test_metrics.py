@@ -12,8 +12,9 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from parkpulse.schemas.errors import REASONS
+from parkpulse.schemas.periods import evaluated_month
 from parkpulse.schemas.records import STATUSES, IndicatorStatus
-from parkpulse.sinks.metrics import PipelineMetrics, feed_deadline, period_month
+from parkpulse.sinks.metrics import PipelineMetrics, feed_deadline
 
 KEY = {"zone": "jinan-hitech", "indicator": "import_export_total", "plan": "14th-fyp"}
 
@@ -188,14 +189,14 @@ def test_feed_deadline_is_the_20th_of_the_month_after_next(year, month, due):
     ("period", "month"),
     [("2021-06", (2021, 6)), ("2021-Q3", (2021, 9)), ("2020", (2020, 12))],
 )
-def test_period_month_reads_months_quarters_and_years(period, month):
-    assert period_month(period) == month
+def test_evaluated_month_reads_months_quarters_and_years(period, month):
+    assert evaluated_month(period) == month
 
 
 @pytest.mark.parametrize("period", ["", "2021-13", "2021-Q5", "21-06", "june"])
-def test_period_month_rejects_garbage(period):
+def test_evaluated_month_rejects_garbage(period):
     with pytest.raises(ValueError):
-        period_month(period)
+        evaluated_month(period)
 
 
 def test_an_unknown_status_is_never_a_label_value():

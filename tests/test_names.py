@@ -19,7 +19,8 @@ from parkpulse.schemas.names import (
     resolve,
     unit_code,
 )
-from parkpulse.schemas.validation import validate_observation, validate_target
+from parkpulse.schemas.targets import validate_target
+from parkpulse.schemas.validation import validate_observation
 
 CATALOGUE = load_catalogue()
 NOW = datetime(2021, 11, 15, 10, 0, tzinfo=UTC)

@@ -11,13 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from parkpulse.deadletter_query import MAX_LIMIT, DeadLetterQuery, page_summary
-from parkpulse.producers.feed import (
-    MAX_RAW_BYTES,
-    not_a_feed,
-    read_feed,
-    read_targets,
-    to_deadletter,
-)
+from parkpulse.producers.feed import not_a_feed, read_feed, read_targets, to_deadletter
+from parkpulse.schemas.deadletter import RAW_LIMIT
 from parkpulse.schemas.errors import REASONS
 from tests.test_feed import CATALOGUE, DESIGN_LINE, HEADER, TEMPORARY, line
 from tests.test_validation import NOW
@@ -121,7 +116,7 @@ def test_a_refused_file_has_no_row_the_reader_accepts(tmp_path: Path, data: byte
         else:
             assert not any(r.accepted for r in rows), (name, data, refused.what)
             dead = to_deadletter(refused.dead_letter, name, "parkpulse.observations")
-            assert len(dead.raw.encode()) <= MAX_RAW_BYTES + 64
+            assert len(dead.raw.encode()) <= RAW_LIMIT + 64
 
 
 # -- the dead-letter question -----------------------------------------------------------------

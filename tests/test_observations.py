@@ -5,9 +5,7 @@ from __future__ import annotations
 import pytest
 
 from parkpulse.schemas.errors import RejectedInput
-from parkpulse.schemas.records import Observation
-from parkpulse.streams.observations import ObservationConflict, derive_series, merge, resolve
-from parkpulse.streams.periods import (
+from parkpulse.schemas.periods import (
     YearMonth,
     evaluated_month,
     is_combined_jan_feb,
@@ -15,6 +13,8 @@ from parkpulse.streams.periods import (
     parse_period,
     quarter_months,
 )
+from parkpulse.schemas.records import Observation
+from parkpulse.streams.observations import ObservationConflict, derive_series, merge, resolve
 
 ZONE, TRADE = "jinan-hitech", "import_export_total"
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from parkpulse.schemas.periods import YearMonth
 from parkpulse.streams.observations import derive_series
-from parkpulse.streams.periods import YearMonth
 from parkpulse.streams.plan import best_rest_growth, out_of_reach, rest_of_year_growth
 from tests.test_plan_examples import figure, only, run
 

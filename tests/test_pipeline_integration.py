@@ -18,7 +18,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from parkpulse.schemas.catalogue import load_catalogue
 from parkpulse.schemas.records import Observation, PlanTarget
-from parkpulse.schemas.validation import observation_to_wire
+from parkpulse.schemas.wire import observation_to_wire
 from parkpulse.scoreboard import STATUS_JSON_KEYS
 from parkpulse.streams.plan import evaluate
 from parkpulse.topics import OBSERVATIONS, STATUS

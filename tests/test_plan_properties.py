@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from parkpulse.schemas.catalogue import Indicator, load_catalogue, load_plan_targets
+from parkpulse.schemas.periods import YearMonth
 from parkpulse.schemas.records import Observation, PlanTarget
 from parkpulse.streams.observations import derive_series, merge
-from parkpulse.streams.periods import YearMonth
 from parkpulse.streams.plan import evaluate
 
 ZONE = "jinan-hitech"

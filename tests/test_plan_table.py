@@ -16,7 +16,7 @@ from parkpulse.producers.feed import FeedRow
 from parkpulse.producers.plan_table import read_plan_table
 from parkpulse.schemas.catalogue import load_catalogue
 from parkpulse.schemas.records import PlanTarget
-from parkpulse.schemas.validation import validate_target
+from parkpulse.schemas.targets import validate_target
 
 CATALOGUE = load_catalogue()
 SHARED = Path("/work/shared/data/plan_targets.csv")

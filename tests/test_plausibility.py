@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 
 from parkpulse.config import Settings
 from parkpulse.schemas.catalogue import load_catalogue
+from parkpulse.schemas.periods import YearMonth
 from parkpulse.schemas.records import Observation, PlanTarget, SuspectFigure
-from parkpulse.schemas.validation import observation_to_wire, target_to_wire
+from parkpulse.schemas.wire import observation_to_wire, target_to_wire
 from parkpulse.streams.observations import derive_series, derive_values
-from parkpulse.streams.periods import YearMonth
 from parkpulse.streams.plan import assess, evaluate, judge
 from parkpulse.streams.plausibility import DEFAULT_JUMP_FACTOR, suspicions
 from parkpulse.streams.rollup import Input, Rollup

@@ -25,8 +25,9 @@ from parkpulse.producers.register_export import (
     zone_of_authority,
 )
 from parkpulse.schemas.catalogue import load_catalogue
+from parkpulse.schemas.periods import SHANGHAI
 from parkpulse.schemas.records import Registration
-from parkpulse.schemas.registration import SHANGHAI, registration_to_wire
+from parkpulse.schemas.wire import registration_to_wire
 from tests.test_bulletin import JINING_2021
 from tests.test_bulletin import write_xlsx as write_bulletin
 

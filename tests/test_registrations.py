@@ -25,13 +25,8 @@ from hypothesis import strategies as st
 from parkpulse.broker import free_port
 from parkpulse.schemas.catalogue import load_catalogue
 from parkpulse.schemas.errors import RejectedInput
-from parkpulse.schemas.registration import (
-    batch_id_of,
-    envelope_to_wire,
-    read_envelope,
-    registration_to_wire,
-    validate_registration,
-)
+from parkpulse.schemas.registration import read_envelope, validate_records, validate_registration
+from parkpulse.schemas.wire import batch_id_of, registration_envelope, registration_to_wire
 from parkpulse.streams.registrations import (
     DistinctIds,
     Message,
@@ -159,18 +154,28 @@ def test_reasons(raw: Any, reason: str, words: str) -> None:
         {"sent_at": "2026-11-21T11:59:59.5+00:00"},
     ],
 )
-def test_the_fast_path_and_the_careful_path_agree(changes: dict[str, Any]) -> None:
-    # A dict takes the fast path when it can; any other mapping always takes the careful one.
+def test_a_dict_and_any_other_mapping_read_alike(changes: dict[str, Any]) -> None:
+    # A plain field of a dict is taken as it is; a copy of any other mapping is read the same way.
     raw = reg(**changes)
-    fast = validate_registration(raw, CATALOGUE, now=NOW)
-    careful = validate_registration(MappingProxyType(raw), CATALOGUE, now=NOW)
-    assert fast == careful
+    plain = validate_registration(raw, CATALOGUE, now=NOW)
+    other = validate_registration(MappingProxyType(raw), CATALOGUE, now=NOW)
+    assert plain == other
+    assert validate_records([raw], CATALOGUE, now=NOW) == ([plain], [])
+
+
+@pytest.mark.parametrize("field", ["zone", "registration_id", "entity_type", "industry_code"])
+def test_a_field_that_is_not_text_is_malformed_not_a_crash(field: str) -> None:
+    error = rejected(reg(**{field: ["x"]}))
+    assert error.reason == "malformed"
+    assert f"{field} must be text, not list" in error.detail
 
 
 def test_envelopes() -> None:
     records = [reg("A1"), reg("A2")]
-    wire = envelope_to_wire(records, sent_at="2026-11-21T12:00:00+00:00")
-    assert wire["batch_id"] == batch_id_of(["A1", "A2"]) == envelope_to_wire(records)["batch_id"]
+    wire = registration_envelope(records, sent_at="2026-11-21T12:00:00+00:00")
+    assert (
+        wire["batch_id"] == batch_id_of(["A1", "A2"]) == registration_envelope(records)["batch_id"]
+    )
     envelope = read_envelope(orjson.dumps(wire))
     assert (envelope.batch_id, envelope.sent_at, envelope.bare) == (
         wire["batch_id"],
@@ -192,7 +197,7 @@ def test_envelopes() -> None:
 
 
 def test_a_batch_keeps_the_good_and_dead_letters_the_rest() -> None:
-    envelope = envelope_to_wire([reg("B1"), reg("B2", zone="atlantis"), reg("B3")])
+    envelope = registration_envelope([reg("B1"), reg("B2", zone="atlantis"), reg("B3")])
     messages = [
         Message(orjson.dumps(envelope), partition=1, offset=7),
         Message(orjson.dumps(reg("B4", registered_capital=-1)), partition=2, offset=9),
@@ -215,7 +220,7 @@ def test_a_batch_keeps_the_good_and_dead_letters_the_rest() -> None:
 
 def test_a_registration_must_travel_under_its_zone() -> None:
     # Partitioned by zone, a zone is counted by one worker only; a stray would be counted twice.
-    envelope = envelope_to_wire([reg("K1"), reg("K2", zone="jining-hitech"), reg("K3")])
+    envelope = registration_envelope([reg("K1"), reg("K2", zone="jining-hitech"), reg("K3")])
     batch = read_batch([Message(orjson.dumps(envelope), key=b"jinan-hitech")], CATALOGUE, NOW)
     assert [r.registration_id for r in batch.registrations] == ["K1", "K3"]
     (dead,) = batch.deadletters
@@ -422,7 +427,7 @@ def send(broker_port: int, messages: list[tuple[str, bytes]]) -> None:
 
 def envelope_bytes(records: list[dict[str, Any]]) -> bytes:
     sent = datetime.now(UTC).isoformat()
-    return orjson.dumps(envelope_to_wire(records, sent_at=sent))
+    return orjson.dumps(registration_envelope(records, sent_at=sent))
 
 
 def counts_of(stack: RunningStack, zone: str) -> dict[tuple[str, str], int]:

@@ -20,7 +20,7 @@ import pytest
 from parkpulse.config import Settings
 from parkpulse.schemas.catalogue import load_catalogue
 from parkpulse.schemas.records import Registration
-from parkpulse.schemas.registration import envelope_to_wire
+from parkpulse.schemas.wire import registration_envelope
 from parkpulse.sinks.metrics import PipelineMetrics
 from parkpulse.streams.deps import Deps
 from parkpulse.streams.registrations import Message
@@ -90,7 +90,7 @@ class Stage:
             }
             for i, rid in enumerate(ids)
         ]
-        value = orjson.dumps(envelope_to_wire(records))
+        value = orjson.dumps(registration_envelope(records))
 
         async def ack() -> None:
             self.acked.append(offset)

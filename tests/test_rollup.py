@@ -10,9 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from parkpulse.schemas.catalogue import load_catalogue
-from parkpulse.schemas.envelope import ENVELOPE_FIELD, envelope_to_wire
 from parkpulse.schemas.records import Observation, PlanTarget
-from parkpulse.schemas.validation import observation_to_wire, target_to_wire
+from parkpulse.schemas.wire import (
+    ENVELOPE_FIELD,
+    observation_envelope,
+    observation_to_wire,
+    target_to_wire,
+)
 from parkpulse.streams.rollup import Input, Rollup, read_message
 from parkpulse.topics import OBSERVATIONS, TARGETS_BY_ZONE
 
@@ -130,7 +134,7 @@ def test_unreadable_and_invalid_inputs_are_dead_lettered_with_their_origin() -> 
 
 
 def envelope(*records: dict) -> bytes:
-    return orjson.dumps(envelope_to_wire(list(records)))
+    return orjson.dumps(observation_envelope(list(records)))
 
 
 def test_an_envelope_is_read_record_by_record() -> None:

@@ -29,7 +29,7 @@ from aiokafka import AIOKafkaProducer
 from parkpulse.broker import TansuBroker, free_port
 from parkpulse.config import Settings
 from parkpulse.schemas.catalogue import load_catalogue
-from parkpulse.schemas.registration import envelope_to_wire
+from parkpulse.schemas.wire import registration_envelope
 from parkpulse.topics import REGISTRATIONS, ensure_topics
 from tests.conftest import PARKPULSE, RunningStack, wait_until
 
@@ -167,7 +167,7 @@ def messages() -> list[tuple[str, bytes]]:
             for i in range(40 + 10 * z)
         ]
         envelopes = [records[:30], records[20:], records[5:15]]  # overlapping batches
-        out += [(zone, orjson.dumps(envelope_to_wire(e, sent_at=sent))) for e in envelopes]
+        out += [(zone, orjson.dumps(registration_envelope(e, sent_at=sent))) for e in envelopes]
         out.append(out[-3])  # a whole envelope again
     return out
 

@@ -14,7 +14,8 @@ import pytest
 from parkpulse.producers import simulate as sim
 from parkpulse.producers.feed import read_feed, read_targets
 from parkpulse.schemas.catalogue import load_catalogue
-from parkpulse.schemas.registration import batch_id_of, validate_registration
+from parkpulse.schemas.registration import validate_registration
+from parkpulse.schemas.wire import batch_id_of
 from parkpulse.streams.plan import evaluate
 from tests.conftest import PARKPULSE
 

@@ -27,12 +27,9 @@ from parkpulse.schemas.records import (
     Observation,
     PlanTarget,
 )
-from parkpulse.schemas.validation import (
-    observation_to_wire,
-    target_to_wire,
-    validate_observation,
-    validate_target,
-)
+from parkpulse.schemas.targets import validate_target
+from parkpulse.schemas.validation import validate_observation
+from parkpulse.schemas.wire import observation_to_wire, target_to_wire
 
 CATALOGUE = load_catalogue()
 NOW = datetime(2021, 11, 15, 10, 0, tzinfo=UTC)

@@ -80,8 +80,9 @@ from parkpulse.schemas.catalogue import (
     load_plan_targets,
     reference_observation_rows,
 )
+from parkpulse.schemas.periods import YearMonth, evaluated_month, parse_month
 from parkpulse.schemas.records import PlanTarget
-from parkpulse.streams.periods import YearMonth, evaluated_month, parse_month
+from parkpulse.schemas.wire import STRUCTURE, STRUCTURE_ID
 
 FEED_COLUMNS: tuple[str, ...] = (
     "STRUCTURE",
@@ -98,8 +99,6 @@ FEED_COLUMNS: tuple[str, ...] = (
     "REVISION",
     "PUBLISHED_AT",
 )
-STRUCTURE = "dataflow"
-STRUCTURE_ID = "PARKPULSE:ZONE_MONTHLY(1.0)"
 
 SEED = "parkpulse-demo-v1"
 PLAN = "14th-fyp"

@@ -22,17 +22,14 @@ from typing import Any, BinaryIO
 import orjson
 
 from parkpulse.schemas.catalogue import Catalogue
+from parkpulse.schemas.deadletter import dead_letter, kept_raw
 from parkpulse.schemas.errors import RejectedInput
+from parkpulse.schemas.fields import MAX_FIELD_CHARS, show
 from parkpulse.schemas.records import DeadLetter, Observation, PlanTarget, Registration
-from parkpulse.schemas.validation import (
-    MAX_FIELD_CHARS,
-    show,
-    validate_observation,
-    validate_target,
-)
+from parkpulse.schemas.targets import validate_target
+from parkpulse.schemas.validation import validate_observation
 
 MAX_LINE_BYTES = 128 * 1024  # a feed row is a few hundred bytes; a longer line is malformed
-MAX_RAW_BYTES = 4 * 1024  # how much of a rejected line a dead letter keeps
 MAX_EXAMPLES = 20  # rejected rows quoted in a summary
 JSON_SUFFIXES = frozenset({".jsonl", ".ndjson", ".json"})
 # Header columns without which no row of the file can be read.
@@ -113,23 +110,14 @@ def to_deadletter(
     """The dead letter of a rejected row: reason, detail, the line's text (cut to 4 KiB)."""
     if row.error is None:
         raise ValueError(f"line {row.line} was accepted; only rejected rows are dead letters")
-    return DeadLetter(
-        source_topic=source_topic,
-        reason=row.error.reason,
-        detail=row.error.detail,
-        raw=truncate_raw(row.text),
+    return dead_letter(
+        source_topic,
+        row.error,
+        kept_raw(row.text),
         origin=f"{origin}:{row.place}" if row.place else origin,
         line=row.line,
         received_at=(received_at or datetime.now(UTC)).isoformat(timespec="milliseconds"),
     )
-
-
-def truncate_raw(text: str, limit: int = MAX_RAW_BYTES) -> str:
-    """``text`` cut to ``limit`` UTF-8 bytes, saying how long it was when cut."""
-    data = text.encode("utf-8", "replace")
-    if len(data) <= limit:
-        return text
-    return data[:limit].decode("utf-8", "ignore") + f"…[cut, {len(data)} bytes]"
 
 
 def summarize(rows: Iterable[FeedRow]) -> FeedSummary:
@@ -290,7 +278,7 @@ def _lines(handle: BinaryIO) -> Iterator[_Line]:
             size = len(chunk)
             while not chunk.endswith(b"\n") and (chunk := handle.readline(1 << 20)):
                 size += len(chunk)
-            head = content[:MAX_RAW_BYTES].decode("utf-8", "replace")
+            head = kept_raw(content)
             problem = f"the line is {size} bytes long; a feed row may have {MAX_LINE_BYTES} at most"
             yield _Line(number, head, problem)
             continue

@@ -35,7 +35,7 @@ from parkpulse.producers.sheets import Sheet, cell_text, figure, read_sheets
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.errors import RejectedInput
 from parkpulse.schemas.names import UnknownName, lookup, names_of, resolve, unit_code
-from parkpulse.schemas.validation import validate_target
+from parkpulse.schemas.targets import validate_target
 
 HEADER_SCAN_ROWS = 30
 _YEAR = re.compile(r"((?:19|20)[0-9]{2})年?")

@@ -29,11 +29,15 @@ from parkpulse.producers.feed import FeedRow, FeedSummary, NotAFeed, not_a_feed,
 from parkpulse.producers.kept import Entry, archive, last_offsets, origin_of, record
 from parkpulse.producers.readers import ReadOptions, bureau_table, keep_options, kind_of, rows_of
 from parkpulse.schemas.catalogue import Catalogue
-from parkpulse.schemas.envelope import ENVELOPE_MAX, envelope_to_wire
+from parkpulse.schemas.envelope import ENVELOPE_MAX
 from parkpulse.schemas.records import Observation, PlanTarget, Registration
-from parkpulse.schemas.registration import envelope_to_wire as registrations_envelope
-from parkpulse.schemas.registration import registration_to_wire
-from parkpulse.schemas.validation import observation_to_wire, target_to_wire
+from parkpulse.schemas.wire import (
+    observation_envelope,
+    observation_to_wire,
+    registration_envelope,
+    registration_to_wire,
+    target_to_wire,
+)
 from parkpulse.topics import DEADLETTER, OBSERVATIONS, REGISTRATIONS, TARGETS, client_options
 
 log = get_logger("produce")
@@ -161,7 +165,7 @@ async def _publish_file(
 
     async def send_envelope(topic: str, zone: str) -> None:
         records = envelopes.pop((topic, zone))
-        wrap = registrations_envelope if topic == REGISTRATIONS else envelope_to_wire
+        wrap = registration_envelope if topic == REGISTRATIONS else observation_envelope
         value = orjson.dumps(wrap(records) if envelope > 1 else records[0])
         pending.append(await producer.send(topic, value=value, key=zone.encode()))
 

@@ -47,15 +47,12 @@ from parkpulse.producers.sheets import (
 )
 from parkpulse.schemas.catalogue import Catalogue, convert_unit
 from parkpulse.schemas.errors import RejectedInput
+from parkpulse.schemas.fields import show
 from parkpulse.schemas.names import UnknownName, fold, lookup, resolve, unit_code
+from parkpulse.schemas.periods import SHANGHAI
 from parkpulse.schemas.records import Registration
-from parkpulse.schemas.registration import (
-    CAPITAL_UNIT,
-    SHANGHAI,
-    registration_to_wire,
-    validate_registration,
-)
-from parkpulse.schemas.validation import show
+from parkpulse.schemas.registration import CAPITAL_UNIT, validate_registration
+from parkpulse.schemas.wire import registration_to_wire
 
 __all__ = [
     "SECTIONS",

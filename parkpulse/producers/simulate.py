@@ -56,13 +56,12 @@ from rich.table import Table
 from parkpulse.config import Settings
 from parkpulse.producers.demo import (
     FEED_COLUMNS,
-    STRUCTURE,
-    STRUCTURE_ID,
     next_publication,
     published_at,
 )
+from parkpulse.schemas.periods import SHANGHAI
 from parkpulse.schemas.records import ENTITY_TYPES
-from parkpulse.schemas.registration import SHANGHAI, envelope_to_wire
+from parkpulse.schemas.wire import STRUCTURE, STRUCTURE_ID, registration_envelope
 from parkpulse.sinks.tables import TARGET_FIELDS
 from parkpulse.topics import REGISTRATIONS, client_options
 
@@ -520,7 +519,7 @@ async def publish_registrations(
     async def send(zone: str, records: list[dict[str, Any]]) -> None:
         now = datetime.now(UTC)
         out.first_sent = out.first_sent or now
-        value = orjson.dumps(envelope_to_wire(records, sent_at=now.isoformat()))
+        value = orjson.dumps(registration_envelope(records, sent_at=now.isoformat()))
         futures.append(await producer.send(REGISTRATIONS, value=value, key=zone.encode()))
         out.messages += 1
         out.bytes += len(value)
@@ -657,7 +656,7 @@ def simulate(
         stream = RegistrationStream(zone_list, seed=seed)
         with path.open("wb") as fh:
             for _, records in envelopes(stream(0, registrations), batch_size):
-                fh.write(orjson.dumps(envelope_to_wire(records)) + b"\n")
+                fh.write(orjson.dumps(registration_envelope(records)) + b"\n")
                 result.envelopes += 1
                 result.registrations += len(records)
                 if on_registrations is not None:

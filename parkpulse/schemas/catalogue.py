@@ -5,10 +5,11 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from parkpulse.schemas.records import PlanTarget
 
@@ -66,6 +67,8 @@ class Catalogue:
     indicators: dict[str, Indicator]
     # (kind, id, alias): other names of a zone or indicator; schemas.names resolves them
     aliases: tuple[tuple[str, str, str], ...] = ()
+    # What is worked out once per catalogue (validation's lookups), by its user's name.
+    derived: dict[str, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @classmethod
     def from_rows(

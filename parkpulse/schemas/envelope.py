@@ -16,14 +16,9 @@ from __future__ import annotations
 from typing import Any
 
 from parkpulse.schemas.errors import RejectedInput
+from parkpulse.schemas.wire import ENVELOPE_FIELD
 
-ENVELOPE_FIELD = "observations"
 ENVELOPE_MAX = 100  # figures per message a producer sends: ~1 µs of Faust per figure
-
-
-def envelope_to_wire(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """The envelope a producer sends for ``records`` (figures of one zone, the message key)."""
-    return {ENVELOPE_FIELD: records}
 
 
 def envelope_records(doc: Any) -> list[Any] | None:

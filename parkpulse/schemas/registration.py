@@ -1,4 +1,4 @@
-"""Registration events: validation with reason codes, and the registrations topic's wire form.
+"""Registration events: validation with reason codes (the wire form is in schemas.wire).
 
 A registration is one newly registered market entity. On the wire (``parkpulse.registrations``,
 key zone) a message is a batch envelope of a few hundred registrations of one zone — Faust costs
@@ -15,36 +15,32 @@ falls back to case-insensitive names when a record spells them otherwise.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 
 from parkpulse.schemas.catalogue import Catalogue, convert_unit
 from parkpulse.schemas.errors import RejectedInput
+from parkpulse.schemas.fields import MAX_FIELD_CHARS, show
+from parkpulse.schemas.names import UNIT_ALIASES
+from parkpulse.schemas.periods import SHANGHAI
 from parkpulse.schemas.records import ENTITY_TYPES, Registration
-from parkpulse.schemas.validation import MAX_FIELD_CHARS, UNIT_ALIASES, show
 
 __all__ = [
     "CAPITAL_UNIT",
-    "SHANGHAI",
     "Envelope",
-    "batch_id_of",
-    "envelope_to_wire",
     "read_envelope",
-    "registration_to_wire",
     "validate_records",
     "validate_registration",
 ]
 
 # Registrations are dated in Beijing time (UTC+8, no daylight saving): a naive timestamp is read
 # as Beijing time and the month a registration counts in is its Beijing-time month.
-SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 CAPITAL_UNIT = "CNY_10K"  # 万元, how registers state registered capital
 MIN_YEAR, MAX_YEAR = 1949, 2100
 # A registration stamped a little after the worker's clock is clock skew, not the future.
@@ -61,8 +57,10 @@ _ENTITY_ALIASES = {
     "农民专业合作社": "farmers_cooperative",
     "農民專業合作社": "farmers_cooperative",
 }
-_REQUIRED = frozenset(("zone", "registration_id", "registered_at", "entity_type", "industry_code"))
+_FIELDS = ("zone", "registration_id", "registered_at", "entity_type", "industry_code")
+_REQUIRED = frozenset(_FIELDS)
 _ENTITY_SET = frozenset(ENTITY_TYPES)
+_EXACT_INT = 2**53  # an int below this is exactly the float it converts to
 
 
 def _lower_names(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -182,70 +180,50 @@ def _capital(doc: Mapping[str, Any]) -> float | None:
     return number
 
 
-_SEEN_INDUSTRIES: set[str] = set()  # valid codes met so far (a few hundred in practice)
+def _industries(catalogue: Catalogue) -> set[str]:
+    """The valid industry codes met so far (a few hundred in practice), per catalogue."""
+    seen = catalogue.derived.get("industries")
+    if seen is None:
+        seen = catalogue.derived["industries"] = set()
+    return seen
 
 
-def _known_industry(code: str) -> bool:
+def _industry(code: str, seen: set[str]) -> str:
+    """A GB/T 4754 code (upper-cased when written in lower case), remembered when valid."""
     if not _INDUSTRY.fullmatch(code):
-        return False
-    if len(_SEEN_INDUSTRIES) < 100_000:
-        _SEEN_INDUSTRIES.add(code)
-    return True
+        code = code.upper()
+        if not _INDUSTRY.fullmatch(code):
+            raise RejectedInput(
+                "bad_value",
+                f"industry_code {show(code)} is not a GB/T 4754 code (A–T, then up to 4 "
+                "digits, e.g. I65)",
+            )
+    if len(seen) < 100_000:
+        seen.add(code)
+    return code
 
 
-class _Limit:
-    """``now + CLOCK_SKEW`` as Beijing-time text, computed once per ``now`` (once per batch)."""
-
-    now: datetime | None = None
-    text: str = ""
-
-    @classmethod
-    def of(cls, now: datetime) -> str:
-        if now is not cls.now:
-            cls.text = (now + CLOCK_SKEW).astimezone(SHANGHAI).isoformat()[:19]
-            cls.now = now
-        return cls.text
+def _latest(now: datetime) -> str:
+    """``now + CLOCK_SKEW`` as Beijing-time text: the latest a plain registered_at may be."""
+    return (now + CLOCK_SKEW).astimezone(SHANGHAI).isoformat()[:19]
 
 
-def _fast(
-    raw: dict[str, Any], catalogue: Catalogue, now: datetime, batch_id: str, sent_at: str
-) -> Registration | None:
-    """The common case — well-formed, lower-case names, Beijing time — or None to look closer.
-
-    Every check here is one the careful path makes too; anything unusual goes there.
-    """
-    zone = raw.get("zone")
-    rid = raw.get("registration_id")
-    text = raw.get("registered_at")
-    kind = raw.get("entity_type")
-    industry = raw.get("industry_code")
-    capital = raw.get("registered_capital")
-    if (
-        zone.__class__ is not str
-        or zone not in catalogue.zones
-        or rid.__class__ is not str
-        or text.__class__ is not str
-        or kind not in _ENTITY_SET
-        or industry.__class__ is not str
-        or not (rid.isalnum() and rid.isascii() and len(rid) <= 64)
-        or (industry not in _SEEN_INDUSTRIES and not _known_industry(industry))
-        or "unit" in raw
-        or "sent_at" in raw
-        or not (len(text) == 25 and text[10] == "T" and text[19:] == "+08:00")
-        or not "1949" <= text[:4] <= "2100"
-        or text[:19] > _Limit.of(now)
+def _is_plain_time(text: Any, latest: str) -> bool:
+    """Whether ``text`` is a whole-second Beijing time that _registered_at keeps as it is."""
+    if not (
+        text.__class__ is str
+        and len(text) == 25
+        and text[10] == "T"
+        and text[19:] == "+08:00"
+        and "1949" <= text[:4] <= "2100"
+        and text[:19] <= latest
     ):
-        return None
-    if capital is not None:
-        if capital.__class__ is int:
-            capital = float(capital)
-        if capital.__class__ is not float or not 0 <= capital < math.inf:
-            return None
+        return False
     try:
         datetime.fromisoformat(text)  # a real date and time (no 30 February)
     except ValueError:
-        return None
-    return Registration(zone, rid, text, kind, industry, capital, text[:7], batch_id, sent_at)
+        return False
+    return True
 
 
 def validate_registration(
@@ -262,55 +240,78 @@ def validate_registration(
     ``future_period``. ``batch_id`` and ``sent_at`` come from the envelope; a record's own
     ``sent_at`` wins, and one that cannot be read is ignored (it only serves latency).
     """
-    if type(raw) is dict:
-        fast = _fast(raw, catalogue, now, batch_id, sent_at)
-        if fast is not None:
-            return fast
-    elif isinstance(raw, Mapping):
+    seen = _industries(catalogue)
+    return _registration(raw, catalogue, now, _latest(now), seen, batch_id, sent_at)
+
+
+def _registration(
+    raw: Any,
+    catalogue: Catalogue,
+    now: datetime,
+    latest: str,
+    seen: set[str],
+    batch_id: str,
+    sent_at: str,
+) -> Registration:
+    """validate_registration, the checks in the order their messages take precedence.
+
+    The hot path of the heaviest stream: a field whose value is plain (lower-case names, Beijing
+    time, a known zone and industry) is taken as it is; any other value gets that field's full
+    check, which gives its message or the same value.
+    """
+    if type(raw) is not dict:
+        if not isinstance(raw, Mapping):
+            raise RejectedInput(
+                "malformed",
+                f"a registration must be a mapping of field names, not {type(raw).__name__}",
+            )
         raw = dict(raw)
-    else:
-        raise RejectedInput(
-            "malformed",
-            f"a registration must be a mapping of field names, not {type(raw).__name__}",
-        )
     doc: Mapping[str, Any] = raw
-    if not raw.keys() >= _REQUIRED:
-        doc = _lower_names(raw)
-    zone = _text(doc, "zone")
-    registration_id = _text(doc, "registration_id")
-    registered_at, month = _registered_at(doc, now)
-    entity_type = _entity_type(doc)
-    industry = _text(doc, "industry_code")
-    capital = _capital(doc)
+    zone = raw.get("zone")
+    rid = raw.get("registration_id")
+    registered_at = raw.get("registered_at")
+    kind = raw.get("entity_type")
+    industry = raw.get("industry_code")
+    if zone is None or rid is None or registered_at is None or kind is None or industry is None:
+        if not raw.keys() >= _REQUIRED:  # names spelled otherwise (or missing)
+            doc = _lower_names(raw)
+        zone, rid, registered_at, kind, industry = (doc.get(name) for name in _FIELDS)
+    if zone.__class__ is not str or zone not in catalogue.zones:
+        zone = _text(doc, "zone")
+    plain_id = rid.__class__ is str and rid.isalnum() and rid.isascii() and len(rid) <= 64
+    if not plain_id:
+        rid = _text(doc, "registration_id")
+    if _is_plain_time(registered_at, latest):
+        month = registered_at[:7]
+    else:
+        registered_at, month = _registered_at(doc, now)
+    if kind.__class__ is not str or kind not in _ENTITY_SET:
+        kind = _entity_type(doc)
+    known = industry.__class__ is str and industry in seen
+    if not known:
+        industry = _text(doc, "industry_code")
+    capital = doc.get("registered_capital")
+    if capital is None or (
+        capital.__class__ is float and 0 <= capital < math.inf and "unit" not in doc
+    ):
+        pass  # as _capital reads it
+    elif capital.__class__ is int and 0 <= capital < _EXACT_INT and "unit" not in doc:
+        capital = float(capital)
+    else:
+        capital = _capital(doc)
     if zone not in catalogue.zones:
         raise RejectedInput("unknown_zone", f"zone {show(zone)} is not a known zone")
-    if not _ID.fullmatch(registration_id):
+    if not plain_id and not _ID.fullmatch(rid):
         raise RejectedInput(
             "malformed",
-            f"registration_id {show(registration_id)} must be 1–64 letters, digits, '-' or '_'",
+            f"registration_id {show(rid)} must be 1–64 letters, digits, '-' or '_'",
         )
-    if not _INDUSTRY.fullmatch(industry):
-        industry = industry.upper()
-        if not _INDUSTRY.fullmatch(industry):
-            raise RejectedInput(
-                "bad_value",
-                f"industry_code {show(industry)} is not a GB/T 4754 code (A–T, then up to 4 "
-                "digits, e.g. I65)",
-            )
+    if not known:
+        industry = _industry(industry, seen)
     own_sent = doc.get("sent_at")
     if own_sent.__class__ is str and _timestamp(own_sent) is not None:
         sent_at = own_sent
-    return Registration(
-        zone=zone,
-        registration_id=registration_id,
-        registered_at=registered_at,
-        entity_type=entity_type,
-        industry_code=industry,
-        registered_capital=capital,
-        month=month,
-        batch_id=batch_id,
-        sent_at=sent_at,
-    )
+    return Registration(zone, rid, registered_at, kind, industry, capital, month, batch_id, sent_at)
 
 
 def validate_records(
@@ -325,17 +326,13 @@ def validate_records(
     valid: list[Registration] = []
     rejected: list[tuple[int, Any, RejectedInput]] = []
     add = valid.append
+    latest = _latest(now)
+    seen = _industries(catalogue)
     for line, raw in enumerate(records, start=1):
-        reg = _fast(raw, catalogue, now, batch_id, sent_at) if type(raw) is dict else None
-        if reg is None:
-            try:
-                reg = validate_registration(
-                    raw, catalogue, now=now, batch_id=batch_id, sent_at=sent_at
-                )
-            except RejectedInput as exc:
-                rejected.append((line, raw, exc))
-                continue
-        add(reg)
+        try:
+            add(_registration(raw, catalogue, now, latest, seen, batch_id, sent_at))
+        except RejectedInput as exc:
+            rejected.append((line, raw, exc))
     return valid, rejected
 
 
@@ -370,30 +367,3 @@ def read_envelope(value: bytes) -> Envelope:
     if batch_id.__class__ is not str or not batch_id or len(batch_id) > 128:
         raise RejectedInput("malformed", f"batch_id {show(batch_id)} must be 1–128 characters")
     return Envelope(batch_id, sent_at, records)
-
-
-def batch_id_of(registration_ids: Iterable[str]) -> str:
-    """A deterministic batch id: the same registrations re-sent make the same batch."""
-    digest = hashlib.sha256("\n".join(registration_ids).encode()).hexdigest()
-    return digest[:32]
-
-
-def envelope_to_wire(records: list[dict[str, Any]], sent_at: str | None = None) -> dict[str, Any]:
-    """The envelope a producer sends for ``records`` (all of one zone, the message key)."""
-    out: dict[str, Any] = {"batch_id": batch_id_of(r["registration_id"] for r in records)}
-    if sent_at is not None:
-        out["sent_at"] = sent_at
-    out["registrations"] = records
-    return out
-
-
-def registration_to_wire(reg: Registration) -> dict[str, Any]:
-    """The JSON form validate_registration reads back as ``reg`` (without its envelope)."""
-    return {
-        "zone": reg.zone,
-        "registration_id": reg.registration_id,
-        "registered_at": reg.registered_at,
-        "entity_type": reg.entity_type,
-        "industry_code": reg.industry_code,
-        "registered_capital": reg.registered_capital,
-    }

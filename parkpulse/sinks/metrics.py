@@ -20,11 +20,10 @@ from parkpulse.sinks.status_gauges import (
     StatusGauges,
     feed_deadline,
     month_start,
-    period_month,
 )
 from parkpulse.streams.plausibility import REASONS as SUSPECT_REASONS
 
-__all__ = ["PipelineMetrics", "feed_deadline", "month_start", "period_month", "read_metric"]
+__all__ = ["PipelineMetrics", "feed_deadline", "month_start", "read_metric"]
 
 DIRECTIONS = ("in", "out")
 

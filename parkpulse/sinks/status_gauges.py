@@ -12,34 +12,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from parkpulse.schemas.periods import SHANGHAI, evaluated_month
 from parkpulse.schemas.records import STATUSES
 
-# Statistics bureaus publish on Beijing time; China has no daylight saving, so a fixed offset is
-# exact and needs no tz database.
-SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 PUBLICATION_DAY = 20  # a month's figure is due by the 20th of the month after
 KEY_LABELS = ("zone", "indicator", "plan")
-
-
-def period_month(period: str) -> tuple[int, int]:
-    """``(year, month)`` of a period: ``YYYY-MM``, ``YYYY-Qn`` (month 3n), ``YYYY`` (month 12)."""
-    text = period.strip()
-    try:
-        if len(text) == 4:
-            return int(text), 12
-        year, rest = text.split("-", 1)
-        month = 3 * int(rest[1:]) if rest[:1] in ("Q", "q") else int(rest)
-        if len(year) == 4 and 1 <= month <= 12:
-            return int(year), month
-    except ValueError:
-        pass
-    raise ValueError(f"not a period: {period!r}")
 
 
 def month_start(year: int, month: int) -> float:
@@ -139,7 +122,7 @@ def build_families(rows: Iterable[Any]) -> tuple[Metric, ...]:
             status.add_metric([*key, name], 1.0 if name == current else 0.0)
         # A no_data row is a target waiting for its first figure, not a figure.
         if current != "no_data":
-            month = period_month(str(_field(row, "period")))
+            month = evaluated_month(str(_field(row, "period")))
             last_period.add_metric(key, month_start(*month))
             zone = key[0]
             latest_month[zone] = max(latest_month.get(zone, month), month)

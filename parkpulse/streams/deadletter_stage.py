@@ -15,6 +15,8 @@ import faust
 import orjson
 
 from parkpulse.deadletter_query import DeadLetterQuery
+from parkpulse.schemas.deadletter import dead_letter
+from parkpulse.schemas.errors import RejectedInput
 from parkpulse.schemas.records import DeadLetter
 from parkpulse.sinks.batch import SinkBatch
 from parkpulse.sinks.retry import write_durably
@@ -30,14 +32,9 @@ def read_deadletter(value: Any) -> DeadLetter:
         doc = orjson.loads(value)
         return DeadLetter(**{k: doc[k] for k in DeadLetter.__dataclass_fields__ if k in doc})
     except (orjson.JSONDecodeError, TypeError, ValueError):
-        raw = value[:4096].decode("utf-8", "replace") if isinstance(value, bytes) else ""
-        return DeadLetter(
-            source_topic=DEADLETTER,
-            reason="malformed",
-            detail="unreadable dead-letter message",
-            raw=raw,
-            received_at=datetime.now(UTC).isoformat(),
-        )
+        unreadable = RejectedInput("malformed", "unreadable dead-letter message")
+        raw = value if isinstance(value, bytes) else ""
+        return dead_letter(DEADLETTER, unreadable, raw, received_at=datetime.now(UTC).isoformat())
 
 
 def register(app: faust.App, topics: Topics, deps: Deps) -> None:

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from parkpulse.schemas.errors import RejectedInput
+from parkpulse.schemas.periods import Period, YearMonth, parse_period
 from parkpulse.schemas.records import Observation
-from parkpulse.streams.periods import Period, YearMonth, parse_period
 
 ObservationKey = tuple[str, str, str, str, str]
 

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from parkpulse.schemas.catalogue import Indicator
+from parkpulse.schemas.periods import YearMonth
 from parkpulse.schemas.records import (
     STATUSES,
     IndicatorStatus,
@@ -42,7 +43,6 @@ from parkpulse.schemas.records import (
     ZoneScorecard,
 )
 from parkpulse.streams.observations import Series, derive_series, derive_values
-from parkpulse.streams.periods import YearMonth
 from parkpulse.streams.plausibility import DEFAULT_JUMP_FACTOR, Suspicion, suspicions
 
 StatusKey = tuple[str, str, str]  # (zone, indicator, plan)

@@ -26,7 +26,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from parkpulse.streams.periods import YearMonth
+from parkpulse.schemas.periods import YearMonth
 
 REASONS = ("ytd_fell", "jump")
 DEFAULT_JUMP_FACTOR = 10.0

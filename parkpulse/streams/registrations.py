@@ -48,18 +48,15 @@ import numpy as np
 import orjson
 
 from parkpulse.schemas.catalogue import Catalogue
+from parkpulse.schemas.deadletter import dead_letter
 from parkpulse.schemas.errors import RejectedInput, key_of, wrong_key
 from parkpulse.schemas.records import DeadLetter, Observation, Registration
-from parkpulse.schemas.registration import (
-    read_envelope,
-    registration_to_wire,
-    validate_records,
-)
+from parkpulse.schemas.registration import read_envelope, validate_records
+from parkpulse.schemas.wire import registration_to_wire
 from parkpulse.topics import REGISTRATIONS
 
 MAX_CACHED_IDS = 8_000_000  # ~64 MB of id hashes
 RECENT_MIN = 4096  # ids a zone gathers before they are merged into its bulk
-RAW_LIMIT = 4096
 ALL_TYPES = "new_market_entities"
 ENTERPRISES = "new_enterprises"
 
@@ -236,7 +233,9 @@ def read_batch(messages: Sequence[Message], catalogue: Catalogue, now: datetime)
         try:
             envelope = read_envelope(message.value)
         except RejectedInput as exc:
-            batch.deadletters.append(_deadletter(exc, message.value, origin, None, received))
+            batch.deadletters.append(
+                dead_letter(REGISTRATIONS, exc, message.value, origin=origin, received_at=received)
+            )
             continue
         if envelope.batch_id:
             origin = f"batch:{envelope.batch_id}"
@@ -261,7 +260,9 @@ def read_batch(messages: Sequence[Message], catalogue: Catalogue, now: datetime)
         for line, raw, exc in rejected:
             text = message.value if envelope.bare else _dumps(raw)
             at = None if envelope.bare else line
-            batch.deadletters.append(_deadletter(exc, text, origin, at, received))
+            batch.deadletters.append(
+                dead_letter(REGISTRATIONS, exc, text, origin=origin, line=at, received_at=received)
+            )
     return batch
 
 
@@ -280,20 +281,6 @@ def _dumps(raw: Any) -> bytes:
         return orjson.dumps(raw)
     except TypeError:
         return repr(raw).encode()
-
-
-def _deadletter(
-    exc: RejectedInput, raw: bytes, origin: str, line: int | None, received: str
-) -> DeadLetter:
-    return DeadLetter(
-        source_topic=REGISTRATIONS,
-        reason=exc.reason,
-        detail=exc.detail,
-        raw=raw[:RAW_LIMIT].decode("utf-8", errors="replace"),
-        origin=origin,
-        line=line,
-        received_at=received,
-    )
 
 
 @dataclass

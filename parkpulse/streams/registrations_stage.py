@@ -25,7 +25,7 @@ import orjson
 
 from parkpulse.logs import get_logger, log_event
 from parkpulse.schemas.records import Observation
-from parkpulse.schemas.validation import observation_to_wire
+from parkpulse.schemas.wire import observation_to_wire
 from parkpulse.sinks.clickhouse import ClickHouseStore
 from parkpulse.sinks.retry import retry_store, write_registrations_durably
 from parkpulse.streams.app import REGISTRATIONS_TAKE, Topics

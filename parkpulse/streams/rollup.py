@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from parkpulse.schemas.catalogue import Catalogue
+from parkpulse.schemas.deadletter import dead_letter, kept_raw
 from parkpulse.schemas.envelope import envelope_records
 from parkpulse.schemas.errors import RejectedInput, key_of, wrong_key
 from parkpulse.schemas.records import (
@@ -27,13 +28,12 @@ from parkpulse.schemas.records import (
     SuspectFigure,
     ZoneScorecard,
 )
-from parkpulse.schemas.validation import validate_observation, validate_target
+from parkpulse.schemas.targets import validate_target
+from parkpulse.schemas.validation import validate_observation
 from parkpulse.sinks.batch import SinkBatch
 from parkpulse.streams.observations import merge
 from parkpulse.streams.plan import Thresholds, assess, judge, scorecard
 from parkpulse.streams.plausibility import DEFAULT_JUMP_FACTOR
-
-RAW_LIMIT = 4096
 
 
 @dataclass(slots=True)  # not frozen: a backfill makes one per figure, and frozen costs ~1 µs
@@ -52,13 +52,13 @@ class Input:
 
     @property
     def raw(self) -> str:
-        """The record as a dead letter keeps it (cut to RAW_LIMIT bytes)."""
+        """The record as a dead letter keeps it (see schemas.deadletter)."""
         if self.value or self.doc is None:
-            return _raw_text(self.value)
+            return kept_raw(self.value)
         try:
-            return _raw_text(orjson.dumps(self.doc))
+            return kept_raw(orjson.dumps(self.doc))
         except TypeError:  # pragma: no cover - a decoded record always encodes again
-            return _raw_text(repr(self.doc).encode())
+            return kept_raw(repr(self.doc).encode())
 
     @property
     def zone(self) -> str | None:
@@ -198,10 +198,6 @@ class RollupResult:
     @property
     def deadletters(self) -> list[DeadLetter]:
         return self.batch.deadletters
-
-
-def _raw_text(value: bytes) -> str:
-    return value[:RAW_LIMIT].decode("utf-8", errors="replace")
 
 
 def _decode(item: Input) -> dict[str, Any]:
@@ -419,14 +415,8 @@ class Rollup:
         if isinstance(doc, dict) and isinstance(doc.get("origin"), str):
             origin = doc["origin"][:256]
             line = doc.get("line") if isinstance(doc.get("line"), int) else None
-        return DeadLetter(
-            source_topic=item.topic,
-            reason=exc.reason,
-            detail=exc.detail,
-            raw=item.raw,
-            origin=origin,
-            line=line,
-            received_at=now.isoformat(),
+        return dead_letter(
+            item.topic, exc, item.raw, origin=origin, line=line, received_at=now.isoformat()
         )
 
 

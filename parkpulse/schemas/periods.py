@@ -1,5 +1,10 @@
 """Statistical periods: ``YYYY-MM``, ``YYYY-Qn`` and ``YYYY``, and the month each is evaluated at.
 
+Periods and registrations are counted in Beijing time (``SHANGHAI``, here once).
+
+The one reader of a TIME_PERIOD: validation (which says why a period does not fit its BASIS),
+the engine and the status gauges all read periods here. Pure, and below everything that uses it.
+
 Chinese statistics are published year-to-date; January and February usually appear only as one
 combined ``YYYY-02`` figure, so month 2 is the first month a year is normally seen in.
 A YEAR is evaluated at month 12 and quarter q at month 3q.
@@ -9,15 +14,21 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta, timezone
 from functools import lru_cache
 from typing import NamedTuple
 
 from parkpulse.schemas.errors import RejectedInput
 
+# Statistics bureaus publish on Beijing time; China has no daylight saving, so a fixed offset is
+# exact and needs no tz database.
+SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 PERIOD_KINDS = ("month", "quarter", "year")
 COMBINED_JAN_FEB = 2  # the month a combined January–February YTD figure is published at
 
-_PERIOD = re.compile(r"^(\d{4})(?:-(?:(\d{2})|Q([1-4])))?$")
+# The syntax alone (ASCII digits): the month and quarter are checked by parse_period, so that
+# validation can first say which form a BASIS needs and then what is out of range.
+_PERIOD = re.compile(r"([0-9]{4})(?:-([0-9]{2})|-Q([0-9]))?")
 
 
 class YearMonth(NamedTuple):
@@ -54,8 +65,26 @@ class Period:
         return YearMonth(self.year, 12)
 
 
+def split_period(text: str) -> tuple[int, str, int | None] | None:
+    """(year, kind, month or quarter) as ``text`` writes them, unchecked; None when not a period.
+
+    ``text`` is read as written (validation upper-cases it first): ``2021-13`` is (2021, "month",
+    13) and ``2021-Q5`` (2021, "quarter", 5), for the caller to judge.
+    """
+    match = _PERIOD.fullmatch(text)
+    if match is None:
+        return None
+    year, month, quarter = match.groups()
+    if month is not None:
+        return int(year), "month", int(month)
+    if quarter is not None:
+        return int(year), "quarter", int(quarter)
+    return int(year), "year", None
+
+
 def parse_period(text: str) -> Period:
-    """Parse ``YYYY-MM`` | ``YYYY-Qn`` | ``YYYY``; raises RejectedInput("bad_period")."""
+    """Parse ``YYYY-MM`` | ``YYYY-Qn`` | ``YYYY`` (blanks around and a lower-case q allowed);
+    raises RejectedInput("bad_period")."""
     if not isinstance(text, str):
         raise RejectedInput("bad_period", f"not YYYY-MM, YYYY-Qn or YYYY: {text!r}")
     return _parse_period(text)
@@ -63,17 +92,15 @@ def parse_period(text: str) -> Period:
 
 @lru_cache(maxsize=4096)  # a feed names the same few hundred periods row after row
 def _parse_period(text: str) -> Period:
-    match = _PERIOD.match(text.strip())
-    if match is None:
+    split = split_period(text.strip().upper())
+    if split is None:
         raise RejectedInput("bad_period", f"not YYYY-MM, YYYY-Qn or YYYY: {text!r}")
-    year, month, quarter = match.groups()
-    if month is not None:
-        if not 1 <= int(month) <= 12:
-            raise RejectedInput("bad_period", f"month out of range: {text!r}")
-        return Period(int(year), "month", int(month))
-    if quarter is not None:
-        return Period(int(year), "quarter", int(quarter))
-    return Period(int(year), "year")
+    year, kind, number = split
+    if kind == "month" and not 1 <= (number or 0) <= 12:
+        raise RejectedInput("bad_period", f"month out of range: {text!r}")
+    if kind == "quarter" and not 1 <= (number or 0) <= 4:
+        raise RejectedInput("bad_period", f"quarter out of range: {text!r}")
+    return Period(year, kind, number)
 
 
 def evaluated_month(period: str) -> YearMonth:

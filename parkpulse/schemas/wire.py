@@ -1,0 +1,109 @@
+"""The wire forms: the JSON each record travels in, and the envelopes that batch them.
+
+Producers encode here and the worker decodes with validation (schemas.validation,
+schemas.registration, schemas.envelope), so what a validator reads back is exactly what an
+encoder here wrote: ``validate_observation(observation_to_wire(obs)) == obs``, and likewise for
+targets and registrations. Nothing here validates; nothing elsewhere encodes these records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from typing import Any
+
+from parkpulse.schemas.records import Observation, PlanTarget, Registration
+
+__all__ = [
+    "ENVELOPE_FIELD",
+    "REGISTRATIONS_FIELD",
+    "STRUCTURE",
+    "STRUCTURE_ID",
+    "batch_id_of",
+    "observation_envelope",
+    "observation_to_wire",
+    "registration_envelope",
+    "registration_to_wire",
+    "target_to_wire",
+]
+
+# The first two columns of an SDMX-CSV feed row, and of its JSON form.
+STRUCTURE = "dataflow"
+STRUCTURE_ID = "PARKPULSE:ZONE_MONTHLY(1.0)"
+
+ENVELOPE_FIELD = "observations"  # the list in a batch envelope of the observations topic
+REGISTRATIONS_FIELD = "registrations"  # the list in a registrations envelope
+
+
+def observation_to_wire(obs: Observation) -> dict[str, Any]:
+    """The JSON Lines form (lower-case names) that validate_observation reads back as ``obs``."""
+    return {
+        "structure": STRUCTURE,
+        "structure_id": STRUCTURE_ID,
+        "action": obs.action,
+        "zone": obs.zone,
+        "indicator": obs.indicator,
+        "time_period": obs.period,
+        "basis": obs.basis,
+        "obs_value": obs.value,
+        "unit_measure": obs.unit,
+        "yoy_pct": obs.yoy_pct,
+        "obs_status": obs.obs_status,
+        "revision": obs.revision,
+        "published_at": obs.published_at,
+        "source": obs.source,
+    }
+
+
+def target_to_wire(target: PlanTarget) -> dict[str, Any]:
+    """The JSON form (plan_targets.csv names + revision, action) validate_target reads back."""
+    return {
+        "plan": target.plan,
+        "zone": target.zone,
+        "indicator": target.indicator,
+        "kind": target.kind,
+        "base_year": target.base_year,
+        "base_value": target.base_value,
+        "target_year": target.target_year,
+        "target_value": target.target_value,
+        "annual_growth_pct": target.annual_growth_pct,
+        "binding": target.binding,
+        "unit": target.unit,
+        "source": target.source,
+        "revision": target.revision,
+        "action": target.action,
+    }
+
+
+def registration_to_wire(reg: Registration) -> dict[str, Any]:
+    """The JSON form validate_registration reads back as ``reg`` (without its envelope)."""
+    return {
+        "zone": reg.zone,
+        "registration_id": reg.registration_id,
+        "registered_at": reg.registered_at,
+        "entity_type": reg.entity_type,
+        "industry_code": reg.industry_code,
+        "registered_capital": reg.registered_capital,
+    }
+
+
+def observation_envelope(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The envelope a producer sends for ``records`` (figures of one zone, the message key)."""
+    return {ENVELOPE_FIELD: records}
+
+
+def batch_id_of(registration_ids: Iterable[str]) -> str:
+    """A deterministic batch id: the same registrations re-sent make the same batch."""
+    digest = hashlib.sha256("\n".join(registration_ids).encode()).hexdigest()
+    return digest[:32]
+
+
+def registration_envelope(
+    records: list[dict[str, Any]], sent_at: str | None = None
+) -> dict[str, Any]:
+    """The envelope a producer sends for ``records`` (all of one zone, the message key)."""
+    out: dict[str, Any] = {"batch_id": batch_id_of(r["registration_id"] for r in records)}
+    if sent_at is not None:
+        out["sent_at"] = sent_at
+    out[REGISTRATIONS_FIELD] = records
+    return out
