@@ -26,7 +26,12 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     raw = (high - low) / max(count - 1, 1)
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
-    first = math.floor(low / step + 1e-9) * step
+    # The floor of the quotient, corrected (not fudged) where float division lands just short of
+    # a whole step: an epsilon would swallow a real value a hair below zero (-0.25 on a 2.5e8
+    # step), leaving it under the lowest tick.
+    first = math.floor(low / step) * step
+    if first + step <= low:
+        first += step
     ticks = []
     value = first
     while value < high + step * 1e-9 or len(ticks) < 2:
