@@ -101,15 +101,32 @@ def read_feed_columns(
     if plan is None:
         yield from _by_lines(read_feed(path, catalogue, now=now), origin)
         return
-    yield from _Columns(plan, catalogue, now, origin).items()
+    try:
+        items = list(_Columns(plan, catalogue, now, origin).items())
+    except _Whole:
+        items = list(_by_lines(read_feed(path, catalogue, now=now), origin))
+    yield from items
 
 
-@dataclass(frozen=True, slots=True)
+class _Whole(Exception):
+    """The file goes to the line reader whole (a line too long to read as a row)."""
+
+
+@dataclass(slots=True)
 class _Plan:
-    lines: list[str]  # the file's lines, decoded (the first without its byte-order mark)
+    text: str  # the file, decoded, without its byte-order mark and with LF line ends
+    body: bytes  # the same after the header line, as UTF-8
     header: _Header
     keys: tuple[str, ...]  # the header names a row's mapping has, in order
     columns: dict[str, int]  # validated field -> column position in the CSV
+    _lines: list[str] | None = None
+
+    @property
+    def lines(self) -> list[str]:
+        """The file's lines (split only when some line is read line by line)."""
+        if self._lines is None:
+            self._lines = self.text.split("\n")
+        return self._lines
 
 
 def _plan(path: Path, data: bytes) -> _Plan | None:
@@ -124,13 +141,14 @@ def _plan(path: Path, data: bytes) -> _Plan | None:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    text = text.removeprefix("\ufeff")
+    if text.startswith("\ufeff"):
+        text, data = text[1:], data[3:]
     if "\ufeff" in text or not text or text[0] == "\n":
         return None
-    lines = text.split("\n")
-    if max(map(len, lines)) > MAX_LINE_BYTES // 4:  # a long line: the line reader says so
+    end = text.find("\n")
+    first = text if end < 0 else text[:end]
+    if len(first) > MAX_LINE_BYTES // 4:  # a long header: the line reader says what it is
         return None
-    first = lines[0]
     if path.suffix.lower() != ".csv" and first.lstrip().startswith("{"):
         return None
     header = _Header.parse(_Line(1, first), FEED_KEY_COLUMNS)
@@ -148,7 +166,8 @@ def _plan(path: Path, data: bytes) -> _Plan | None:
         if field in columns:
             return None  # two columns name one field: the validator compares them
         columns[field] = at
-    return _Plan(lines, header, keys, columns)
+    body = data[data.index(b"\n") + 1 :] if end >= 0 else b""
+    return _Plan(text, body, header, keys, columns)
 
 
 def _by_lines(rows: Iterable[FeedRow], origin: str) -> Iterator[FeedRow | ZoneFigures]:
@@ -170,6 +189,40 @@ def _wire(record: Observation, origin: str, line: int) -> dict[str, Any]:
     return wire
 
 
+class _Codes:
+    """One CSV column, dictionary-encoded: its distinct texts and, per row, which one."""
+
+    def __init__(self, table: pa.Table, at: int | None, n: int) -> None:
+        if at is None:  # an absent column: every row holds None
+            self.values: list[Any] = [None]
+            self.by_value = np.empty(0, dtype=object)
+            self.codes = np.zeros(n, dtype=np.int64)
+            return
+        encoded = table.column(at).combine_chunks().dictionary_encode()
+        self.values = encoded.dictionary.to_pylist()
+        self.by_value = np.empty(0, dtype=object)  # what ``mapped`` made of each text
+        self.codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+
+    def mapped(self, read: Any, *, stripped: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, what ``read`` makes of its text (None: the row goes to the line reader)."""
+        out = np.empty(len(self.values), dtype=object)
+        for at, value in enumerate(self.values):
+            if stripped and (not value or value.strip() != value or len(value) > _SHORT):
+                out[at] = None
+            else:
+                out[at] = _safely(read, value)
+        self.by_value = out
+        good = np.array([v is not None for v in out], dtype=bool)
+        return out[self.codes], good[self.codes]
+
+
+def _objects(values: list[Any]) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    for at, value in enumerate(values):
+        out[at] = value
+    return out
+
+
 class _Columns:
     """One file read as columns: which rows pass as they are, and what they hold."""
 
@@ -189,11 +242,17 @@ class _Columns:
         plan = self.plan
         width = len(plan.header.names)
         names = [f"c{i}" for i in range(width)]
+        skips: list[int] = []  # rows with another field count, which pyarrow skips
+
+        def skip(row: Any) -> str:
+            skips.append(1)
+            return "skip"
+
         table = pacsv.read_csv(
-            pa.py_buffer("\n".join(plan.lines[1:]).encode()),
+            pa.py_buffer(plan.body),
             read_options=pacsv.ReadOptions(column_names=names, use_threads=False),
             parse_options=pacsv.ParseOptions(
-                quote_char=False, ignore_empty_lines=True, invalid_row_handler=_skip
+                quote_char=False, ignore_empty_lines=True, invalid_row_handler=skip
             ),
             convert_options=pacsv.ConvertOptions(
                 column_types=dict.fromkeys(names, pa.string()),
@@ -203,41 +262,50 @@ class _Columns:
         )
         # Line numbers of the table's rows: every line after the header but the empty ones and
         # those with another field count, which pyarrow skips (no quotes: a comma splits).
-        lines = plan.lines
-        commas = width - 1
-        numbers = np.array(
-            [
-                n
-                for n in range(2, len(lines) + 1)
-                if lines[n - 1] and lines[n - 1].count(",") == commas
-            ],
-            dtype=np.int64,
-        )
-        skipped = [
-            n
-            for n in range(2, len(lines) + 1)
-            if lines[n - 1].strip() and lines[n - 1].count(",") != commas
-        ]
         n = table.num_rows
-        assert len(numbers) == n, (len(numbers), n)
+        skipped: list[int] = []
+        if not skips and "\n\n" not in plan.text.rstrip("\n"):  # every line a row
+            numbers = np.arange(2, n + 2, dtype=np.int64)
+        else:
+            lines = plan.lines
+            commas = width - 1
+            counts = [line.count(",") if line else -1 for line in lines]
+            numbers = np.array(
+                [k for k in range(2, len(lines) + 1) if counts[k - 1] == commas], dtype=np.int64
+            )
+            skipped = [
+                k
+                for k in range(2, len(lines) + 1)
+                if counts[k - 1] != commas and lines[k - 1].strip()
+            ]
+        if len(numbers) != n:  # pyarrow split the lines otherwise: read them line by line
+            raise _Whole
         ok = np.ones(n, dtype=bool)
         for column in table.columns:  # long fields and quotes: the line reader's business
             ok &= _np(pc.less_equal(pc.binary_length(column), _FAST_FIELD_BYTES))
             ok &= ~_np(pc.match_substring(column, '"'))
         values = self._values(table, ok)
-        fast = np.flatnonzero(ok)
-        rows: dict[int, FeedRow] = {}  # line -> a row the line reader gave
-        slow_lines = sorted({int(x) for x in numbers[~ok]} | set(skipped))
-        for number in slow_lines:
-            line = _Line(number, lines[number - 1])
-            rows[number] = plan.header.row(
-                line, lambda raw: validate_observation(raw, self.catalogue, now=self.now)
-            )
-        yield from self._verdicts(numbers, fast, values, rows)
+        slow = self._slow(sorted({int(x) for x in numbers[~ok]} | set(skipped)))
+        yield from self._verdicts(numbers[ok].tolist(), values, slow)
+
+    def _slow(self, numbers: Iterable[int]) -> dict[int, FeedRow]:
+        """The line reader's rows of these lines (blank ones have none)."""
+        lines, header = self.plan.lines, self.plan.header
+        rows: dict[int, FeedRow] = {}
+        for number in numbers:
+            text = lines[number - 1]
+            if len(text) * 4 > MAX_LINE_BYTES and len(text.encode()) > MAX_LINE_BYTES:
+                raise _Whole
+            if text.strip():
+                rows[number] = header.row(
+                    _Line(number, text),
+                    lambda raw: validate_observation(raw, self.catalogue, now=self.now),
+                )
+        return rows
 
     def _values(self, table: pa.Table, ok: np.ndarray) -> dict[str, list[Any]]:
-        """Each validated field as the validator reads it, per row; rows that do not pass as
-        they are written are cleared in ``ok``."""
+        """Each validated field of the rows that pass as written, as the validator reads it;
+        the rows that do not are cleared in ``ok``."""
         cols = self.plan.columns
         n = table.num_rows
         cat = self.catalogue
@@ -245,86 +313,54 @@ class _Columns:
         any_indicator = next(iter(cat.indicators))
         any_zone = next(iter(cat.zones))
 
-        def zone_of(v: str) -> str | None:
+        def zone_of(v: str) -> str:
             return lookup_ids(names, v, any_indicator, cat)[0]
 
-        def indicator_of(v: str) -> Indicator | None:
+        def indicator_of(v: str) -> Indicator:
             return lookup_ids(names, any_zone, v, cat)[1]
 
-        out: dict[str, list[Any]] = {}
-        zone, zone_ok = self._mapped(table, cols.get("zone"), n, zone_of, stripped=True)
-        ind, ind_ok = self._mapped(table, cols.get("indicator"), n, indicator_of, stripped=True)
-        action, action_ok = self._mapped(table, cols.get("action"), n, _ACTION_SPELLINGS.get)
-        source, source_ok = self._mapped(table, cols.get("source"), n, _SOURCE_SPELLINGS.get)
-        basis, basis_ok = self._mapped(table, cols.get("basis"), n, _BASIS_SPELLINGS.get)
-        status, status_ok = self._mapped(table, cols.get("obs_status"), n, _STATUS_SPELLINGS.get)
-        revision, revision_ok = self._mapped(table, cols.get("revision"), n, _revision)
-        published, published_ok = self._mapped(
-            table, cols.get("published_at"), n, self._published_at
-        )
-        for good in (zone_ok, ind_ok, action_ok, source_ok, basis_ok, status_ok):
+        def action_of(v: Any) -> str | None:
+            action = _ACTION_SPELLINGS.get(v)
+            return None if action == "D" else action  # a delete: the line reader
+
+        indicators = _Codes(table, cols.get("indicator"), n)
+        basis_codes = _Codes(table, cols.get("basis"), n)
+        zone, good = _Codes(table, cols.get("zone"), n).mapped(zone_of, stripped=True)
+        ok &= good
+        indicator, good = indicators.mapped(indicator_of, stripped=True)
+        ok &= good
+        indicator_of_value = indicators.by_value
+        out: dict[str, np.ndarray] = {"zone": zone, "indicator": indicator}
+        for field, read in (
+            ("action", action_of),
+            ("source", _SOURCE_SPELLINGS.get),
+            ("obs_status", _STATUS_SPELLINGS.get),
+            ("revision", _revision),
+            ("published_at", self._published_at),
+        ):
+            out[field], good = _Codes(table, cols.get(field), n).mapped(read)
             ok &= good
-        ok &= revision_ok & published_ok
-        ok &= np.array([a != "D" for a in action], dtype=bool)  # deletes: the line reader
-        # Period with basis: the pair decides.
-        text = self._column(table, cols.get("time_period"), n)
-        pair = [(t, b) for t, b in zip(text, basis, strict=True)]
-        known: dict[tuple[Any, Any], tuple[str, int] | None] = {}
+        basis_of_value = _objects([_BASIS_SPELLINGS.get(v) for v in basis_codes.values])
+        out["basis"] = basis_of_value[basis_codes.codes]
+        out["period"], good = self._periods(_Codes(table, cols.get("time_period"), n), basis_codes)
+        ok &= good
+        out["value"], out["yoy"], good = self._figures(table, n, indicators, indicator_of_value)
+        ok &= good
+        fast = np.flatnonzero(ok)
+        return {field: column[fast].tolist() for field, column in out.items()}
+
+    def _periods(self, texts: _Codes, basis: _Codes) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, the period its TIME_PERIOD and BASIS give (None: not as written)."""
+        width = len(basis.values)
+        pairs, inverse = np.unique(texts.codes * width + basis.codes, return_inverse=True)
         limit = self.now.year * 12 + self.now.month
-        periods: list[str | None] = []
-        for key in pair:
-            got = known.get(key, False)
-            if got is False:
-                got = known[key] = self._period(key[0], key[1], limit)
-            periods.append(got[0] if got is not None else None)
-        ok &= np.array([p is not None for p in periods], dtype=bool)
-        value, yoy, figures_ok = self._figures(table, n, ind, ok)
-        ok &= figures_ok
-        out.update(
-            zone=zone,
-            indicator=ind,
-            action=action,
-            source=source,
-            basis=basis,
-            obs_status=status,
-            revision=revision,
-            published_at=published,
-            period=periods,
-            value=value,
-            yoy=yoy,
-        )
-        return out
-
-    def _column(self, table: pa.Table, at: int | None, n: int) -> list[str | None]:
-        if at is None:
-            return [None] * n
-        return table.column(at).to_pylist()
-
-    def _mapped(
-        self,
-        table: pa.Table,
-        at: int | None,
-        n: int,
-        read: Any,
-        *,
-        stripped: bool = False,
-    ) -> tuple[list[Any], np.ndarray]:
-        """A low-cardinality column mapped value by value (None when it does not pass)."""
-        if at is None:
-            got = _safely(read, None)
-            return [got] * n, np.full(n, got is not None, dtype=bool)
-        encoded = table.column(at).combine_chunks().dictionary_encode()
-        mapped = []
-        for value in encoded.dictionary.to_pylist():
-            if stripped and (not value or value.strip() != value or len(value) > _SHORT):
-                mapped.append(None)
-            else:
-                mapped.append(_safely(read, value))
-        lookup = np.array([*mapped, None], dtype=object)
-        indices = encoded.indices.to_numpy(zero_copy_only=False)
-        per_row = lookup[indices]
-        good = np.array([m is not None for m in mapped] + [False], dtype=bool)[indices]
-        return per_row.tolist(), good
+        periods = np.empty(len(pairs), dtype=object)
+        for at, pair in enumerate(pairs.tolist()):
+            text = texts.values[pair // width]
+            code = _BASIS_SPELLINGS.get(basis.values[pair % width])
+            periods[at] = self._period(text, code, limit)
+        per_row = periods[inverse.reshape(-1)]
+        return per_row, np.array([p is not None for p in periods], dtype=bool)[inverse.reshape(-1)]
 
     def _published_at(self, written: str | None) -> str | None:
         if written is None or written == "":
@@ -333,100 +369,116 @@ class _Columns:
             return None
         return self.reader._published_at(self.names, written)
 
-    def _period(self, text: Any, basis: Any, limit: int) -> tuple[str, int] | None:
+    def _period(self, text: Any, basis: Any, limit: int) -> str | None:
         if text is None or basis is None or not text or text.strip() != text or len(text) > _SHORT:
             return None
         try:
             period, month = self.reader._period(self.names, text, basis)
         except RejectedInput:
             return None
-        return None if month > limit else (period, month)
+        return None if month > limit else period
 
     def _figures(
-        self, table: pa.Table, n: int, indicators: list[Indicator | None], ok: np.ndarray
-    ) -> tuple[list[float | None], list[float | None], np.ndarray]:
-        """(value in the indicator's unit, yoy_pct, which rows pass) as the validator reads
-        plain decimals, convertible units and in-range figures."""
+        self, table: pa.Table, n: int, indicators: _Codes, indicator_of_value: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(value in the indicator's unit, yoy_pct, which rows pass) as the validator's own
+        fast path reads a figure: plain decimals, a unit it converts, in-range results."""
         cols = self.plan.columns
-        number_text, number, has_number, plain_number = _numbers(table, cols.get("obs_value"), n)
+        number_column, number, has_number, plain_number = _numbers(table, cols.get("obs_value"), n)
         _, yoy, has_yoy, plain_yoy = _numbers(table, cols.get("yoy_pct"), n)
         good = plain_number & plain_yoy & (has_number | has_yoy)
         good &= ~has_yoy | (yoy >= -100)
-        unit_at = cols.get("unit_measure")
-        units = self._column(table, unit_at, n)
-        factors: dict[tuple[Any, str], Decimal | int | None] = {}
-        value: list[float | None] = [None] * n
-        for i in np.flatnonzero(ok & good):
-            indicator = indicators[i]
-            assert indicator is not None
-            unit = units[i]
-            factor: Decimal | int | None = None
-            if unit:  # as the validator's own fast path reads a figure
-                key = (unit, indicator.unit)
-                factor = factors.get(key, False)  # type: ignore[assignment]
-                if factor is False:
-                    factor = factors[key] = _safely(self.reader._factor, unit, indicator)
-            elif not has_number[i]:
-                factor = 1  # a growth-only figure needs no unit
-            if factor is None:
-                good[i] = False
-                continue
-            if not has_number[i]:
-                continue
-            v = float(number[i]) if factor == 1 else float(Decimal(number_text[i]) * factor)
-            if not (
-                0 <= v < math.inf
-                and not (indicator.unit in WHOLE_UNITS and not v.is_integer())
-                and not (indicator.unit == "PCT" and indicator.kind == "ratio" and v > 100)
-            ):
-                good[i] = False
-                continue
-            value[i] = v
-        yoys = [float(y) if h else None for y, h in zip(yoy.tolist(), has_yoy, strict=True)]
-        return value, yoys, good
+        # The factor per (unit as written, indicator): 1, another, none, or "no unit".
+        units = _Codes(table, cols.get("unit_measure"), n)
+        width = len(indicators.values)
+        pairs, inverse = np.unique(units.codes * width + indicators.codes, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        kinds = np.empty(len(pairs), dtype=np.int8)  # 0: factor 1, 1: another, 2: none, 3: no unit
+        factors = np.empty(len(pairs), dtype=object)
+        for at, pair in enumerate(pairs.tolist()):
+            unit, indicator = units.values[pair // width], indicator_of_value[pair % width]
+            factor = None
+            if indicator is None:
+                kinds[at] = 2
+            elif unit:
+                factor = _safely(self.reader._factor, unit, indicator)
+                kinds[at] = 2 if factor is None else 0 if factor == 1 else 1
+            else:
+                kinds[at] = 3
+            factors[at] = factor
+        kind = kinds[inverse]
+        good &= (kind != 2) & ~((kind == 3) & has_number)
+        value = np.where(has_number, number, 0.0)
+        other = np.flatnonzero(good & has_number & (kind == 1))
+        if len(other):
+            texts = number_column.take(pa.array(other)).to_pylist()
+            for i, text in zip(other.tolist(), texts, strict=True):
+                value[i] = float(Decimal(text) * factors[inverse[i]])
+        whole = _objects([i is not None and i.unit in WHOLE_UNITS for i in indicator_of_value])
+        ratio = _objects(
+            [i is not None and i.unit == "PCT" and i.kind == "ratio" for i in indicator_of_value]
+        )
+        whole_row = whole[indicators.codes].astype(bool)
+        ratio_row = ratio[indicators.codes].astype(bool)
+        with np.errstate(invalid="ignore"):
+            in_range = (
+                (value >= 0)
+                & (value < math.inf)
+                & ~(whole_row & (np.floor(value) != value))
+                & ~(ratio_row & (value > 100))
+            )
+        good &= ~has_number | in_range
+        values = _objects(value.tolist())
+        values[~has_number] = None
+        yoys = _objects(yoy.tolist())
+        yoys[~has_yoy] = None
+        return values, yoys, good
 
     def _verdicts(
-        self,
-        numbers: np.ndarray,
-        fast: np.ndarray,
-        values: dict[str, list[Any]],
-        rows: dict[int, FeedRow],
+        self, lines: list[int], values: dict[str, list[Any]], rows: dict[int, FeedRow]
     ) -> Iterator[FeedRow | ZoneFigures]:
         """Rejected rows, then each zone's wire records, with conflicts checked as the line
         reader checks them (only rows whose key and revision repeat can conflict)."""
-        zone, ind, basis, period = (
-            values["zone"],
-            values["indicator"],
-            values["basis"],
-            values["period"],
+        ids = [indicator.id for indicator in values["indicator"]]
+        keys = list(
+            zip(
+                values["zone"],
+                ids,
+                values["basis"],
+                values["period"],
+                values["source"],
+                values["revision"],
+                strict=True,
+            )
         )
-        source, revision = values["source"], values["revision"]
-        line_of = numbers.tolist()
-        keys: dict[tuple[Any, ...], int] = {}  # key + revision -> how many rows give it
-        for i in fast.tolist():
-            key = (zone[i], ind[i].id, basis[i], period[i], source[i], revision[i])
-            keys[key] = keys.get(key, 0) + 1
-        for row in rows.values():
-            if isinstance(row.record, Observation):
+        accepted_slow = [r for r in rows.values() if isinstance(r.record, Observation)]
+        repeated: set[tuple[Any, ...]] = set()
+        if accepted_slow or len(set(keys)) != len(keys):
+            counts: dict[tuple[Any, ...], int] = {}
+            for key in keys:
+                counts[key] = counts.get(key, 0) + 1
+            for row in accepted_slow:
+                assert isinstance(row.record, Observation)
                 key = (*row.record.key, row.record.revision)
-                keys[key] = keys.get(key, 0) + 1
-        repeated = {key for key, count in keys.items() if count > 1}
+                counts[key] = counts.get(key, 0) + 1
+            repeated = {key for key, count in counts.items() if count > 1}
         slow = dict(rows)
-        fast_rows: list[int] = []
-        for i in fast.tolist():
-            key = (zone[i], ind[i].id, basis[i], period[i], source[i], revision[i])
-            if key in repeated:
-                line = line_of[i]
-                slow[line] = FeedRow(line, self.plan.lines[line - 1], self._record(values, i), None)
-            else:
-                fast_rows.append(i)
+        keep = list(range(len(lines)))
+        if repeated:
+            keep = []
+            for i, key in enumerate(keys):
+                if key in repeated:
+                    line = lines[i]
+                    record = self._record(values, i)
+                    slow[line] = FeedRow(line, self.plan.lines[line - 1], record, None)
+                else:
+                    keep.append(i)
         conflicts = _Conflicts()
         for line in sorted(slow):
             slow[line] = conflicts.check(slow[line])
-        for line in sorted(slow):
             if slow[line].record is None:
                 yield slow[line]
-        yield from self._zones(values, fast_rows, line_of, slow)
+        yield from self._zones(values, keep, lines, slow)
 
     def _record(self, values: dict[str, list[Any]], i: int) -> Observation:
         ind = values["indicator"][i]
@@ -448,58 +500,62 @@ class _Columns:
     def _zones(
         self,
         values: dict[str, list[Any]],
-        fast_rows: list[int],
-        line_of: list[int],
+        keep: list[int],
+        lines: list[int],
         slow: dict[int, FeedRow],
     ) -> Iterator[ZoneFigures]:
         origin = self.origin
-        by_line: list[tuple[int, str, dict[str, Any]]] = []
-        zone, ind, period, basis = (
-            values["zone"],
-            values["indicator"],
-            values["period"],
-            values["basis"],
-        )
-        value, yoy, status, revision = (
-            values["value"],
-            values["yoy"],
-            values["obs_status"],
-            values["revision"],
-        )
-        action, published, source = values["action"], values["published_at"], values["source"]
-        for i in fast_rows:
-            indicator = ind[i]
-            by_line.append(
-                (
-                    line_of[i],
-                    zone[i],
-                    {
-                        "structure": STRUCTURE,
-                        "structure_id": STRUCTURE_ID,
-                        "action": action[i],
-                        "zone": zone[i],
-                        "indicator": indicator.id,
-                        "time_period": period[i],
-                        "basis": basis[i],
-                        "obs_value": value[i],
-                        "unit_measure": indicator.unit,
-                        "yoy_pct": yoy[i],
-                        "obs_status": status[i],
-                        "revision": revision[i],
-                        "published_at": published[i],
-                        "source": source[i],
-                        "origin": origin,
-                        "line": line_of[i],
-                    },
-                )
-            )
-        for line, row in slow.items():
-            if isinstance(row.record, Observation):
-                by_line.append((line, row.record.zone, _wire(row.record, origin, line)))
-        if slow:
-            by_line.sort(key=lambda item: item[0])
+        fields = ("zone", "indicator", "period", "basis", "value", "yoy", "obs_status")
+        fields += ("revision", "action", "published_at", "source")
+        columns = [values[f] for f in fields]
+        if len(keep) != len(lines):
+            columns = [[column[i] for i in keep] for column in columns]
+            lines = [lines[i] for i in keep]
+        wires = [
+            {
+                "structure": STRUCTURE,
+                "structure_id": STRUCTURE_ID,
+                "action": action,
+                "zone": zone,
+                "indicator": indicator.id,
+                "time_period": period,
+                "basis": basis,
+                "obs_value": value,
+                "unit_measure": indicator.unit,
+                "yoy_pct": yoy,
+                "obs_status": status,
+                "revision": revision,
+                "published_at": published,
+                "source": source,
+                "origin": origin,
+                "line": line,
+            }
+            for (
+                zone,
+                indicator,
+                period,
+                basis,
+                value,
+                yoy,
+                status,
+                revision,
+                action,
+                published,
+                source,
+            ), line in zip(zip(*columns, strict=True), lines, strict=True)
+        ]
+        zone_of = columns[0]
+        accepted = [(ln, r) for ln, r in slow.items() if isinstance(r.record, Observation)]
+        if accepted:  # merged in line order
+            merged = [(line, wire["zone"], wire) for line, wire in zip(lines, wires, strict=True)]
+            for line, row in accepted:
+                assert isinstance(row.record, Observation)
+                merged.append((line, row.record.zone, _wire(row.record, origin, line)))
+            merged.sort(key=lambda item: item[0])
+            zone_of = [zone for _, zone, _ in merged]
+            wires = [wire for _, _, wire in merged]
         zones: dict[str, list[dict[str, Any]]] = {}
-        for _, zone_id, wire in by_line:
+        for zone_id, wire in zip(zone_of, wires, strict=True):
             records = zones.get(zone_id)
             if records is None:
                 records = zones[zone_id] = []
@@ -510,22 +566,18 @@ class _Columns:
 
 def _numbers(
     table: pa.Table, at: int | None, n: int
-) -> tuple[list[str | None], np.ndarray, np.ndarray, np.ndarray]:
-    """(texts, floats, which rows have one, which rows are empty or plain decimals)."""
+) -> tuple[pa.ChunkedArray, np.ndarray, np.ndarray, np.ndarray]:
+    """(the column, floats, which rows have one, which rows are empty or plain decimals)."""
     if at is None:
         none = np.zeros(n, dtype=bool)
-        return [None] * n, np.zeros(n), none, ~none
+        return pa.chunked_array([pa.array([], pa.string())]), np.zeros(n), none, ~none
     column = table.column(at)
     has = _np(pc.not_equal(pc.binary_length(column), 0))
     plain = _np(pc.match_substring_regex(column, _PLAIN)) & _np(
         pc.less_equal(pc.binary_length(column), MAX_NUMBER_CHARS)
     )
     floats = pc.cast(pc.if_else(pc.equal(pa.array(plain), True), column, "0"), pa.float64())
-    return column.to_pylist(), _np(floats), has, plain | ~has
-
-
-def _skip(row: Any) -> str:
-    return "skip"  # a row with another field count: read line by line
+    return column, _np(floats), has, plain | ~has
 
 
 def _np(array: Any) -> np.ndarray:
