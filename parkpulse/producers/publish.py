@@ -12,7 +12,7 @@ here are returned for ``producers.verdict``, which adds the worker's rejects.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,9 +25,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from parkpulse.config import Settings
 from parkpulse.logs import get_logger, log_event
+from parkpulse.producers.columnar import ZoneFigures, feed_items
 from parkpulse.producers.feed import FeedRow, FeedSummary, NotAFeed, not_a_feed, to_deadletter
 from parkpulse.producers.kept import Entry, archive, last_offsets, origin_of, record
-from parkpulse.producers.readers import ReadOptions, bureau_table, keep_options, kind_of, rows_of
+from parkpulse.producers.readers import ReadOptions, bureau_table, keep_options, kind_of
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.envelope import ENVELOPE_MAX
 from parkpulse.schemas.records import Observation, PlanTarget, Registration
@@ -155,9 +156,9 @@ async def _publish_file(
     """Figures go out in envelopes of up to ``envelope`` per zone (Faust costs ~90 µs per Kafka
     message, so one message per figure would cap a worker near 11k figures/s); targets and
     dead letters one per message."""
-    rows: Iterable[FeedRow] = rows_of(path, kind, catalogue, now=now, options=options)
-    source_topic = {"targets": TARGETS, "registrations": REGISTRATIONS}.get(kind, OBSERVATIONS)
     origin = origin_of(path)  # a replayed kept copy lands on the same dead-letter rows
+    rows = feed_items(path, kind, catalogue, now=now, options=options, origin=origin)
+    source_topic = {"targets": TARGETS, "registrations": REGISTRATIONS}.get(kind, OBSERVATIONS)
     task = bar.add_task(origin, total=None)
     summary = FeedSummary()
     pending: list[asyncio.Future[Any]] = []
@@ -171,6 +172,13 @@ async def _publish_file(
 
     rejected_lines: set[int] = set()
     for n, row in enumerate(rows, start=1):
+        if isinstance(row, ZoneFigures):  # accepted figures read as columns (one zone's)
+            summary.accepted += len(row.records)
+            envelopes[(OBSERVATIONS, row.zone)] = row.records
+            for start in range(0, len(row.records), envelope):
+                envelopes[(OBSERVATIONS, row.zone)] = row.records[start : start + envelope]
+                await send_envelope(OBSERVATIONS, row.zone)
+            continue
         summary.add(row)
         if row.duplicate:
             pass  # a register export's repeated row: its first copy is sent

@@ -1,0 +1,602 @@
+"""The columnar fast reader of SDMX-CSV feeds: a backfill's well-formed rows as whole columns.
+
+The line-by-line reader (producers/feed.py) reads, validates and encodes one Python row at a
+time, some 30-45k rows/s. A backfill file is 65k rows that look alike, so here pyarrow reads
+the whole file as string columns and the validator's checks run once per distinct value (zone,
+indicator, period with basis, unit with indicator, revision, publication date, action, status,
+source) or as one vectorised step (the numbers). A row passes here only when every field is
+one the validator would accept exactly as it is written; any other row (a bad or odd value, a
+wrong field count, a quote, a delete, a row whose key repeats another's) goes through the
+line-by-line reader, so its verdict, reason and line number are the ones that reader gives.
+A file this reader does not take at all (JSON Lines, a header it cannot map, a carriage return
+not ending a line,
+a byte-order mark inside, text that is not UTF-8) is read line by line whole.
+
+What comes out is the rejected rows (``FeedRow``) and the accepted figures already in their
+wire form, grouped by zone in line order (``ZoneFigures``): the records and envelopes the
+line-by-line path would send, built without a Python object per row in between.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from parkpulse.producers.feed import (
+    FEED_KEY_COLUMNS,
+    JSON_SUFFIXES,
+    MAX_LINE_BYTES,
+    FeedRow,
+    _Conflicts,
+    _Header,
+    _Line,
+    read_feed,
+)
+from parkpulse.producers.readers import ReadOptions, bureau_table, kept_options, rows_of
+from parkpulse.schemas.catalogue import Catalogue, Indicator
+from parkpulse.schemas.errors import RejectedInput
+from parkpulse.schemas.fields import MAX_NUMBER_CHARS, WHOLE_UNITS, Names, lookup_ids
+from parkpulse.schemas.records import Observation
+from parkpulse.schemas.validation import (
+    _ACTION_SPELLINGS,
+    _BASIS_SPELLINGS,
+    _SHORT,
+    _SOURCE_SPELLINGS,
+    _STATUS_SPELLINGS,
+    OBSERVATION_ALIASES,
+    _ObservationReader,
+    validate_observation,
+)
+from parkpulse.schemas.wire import STRUCTURE, STRUCTURE_ID, observation_to_wire
+
+__all__ = ["ZoneFigures", "feed_items", "read_feed_columns"]
+
+_FAST_FIELD_BYTES = 4096  # a longer field (any column) sends its row to the line reader
+_PLAIN = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$"  # what float() and Decimal() read alike
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneFigures:
+    """The accepted figures of one zone in a file, as wire records in line order."""
+
+    zone: str
+    records: list[dict[str, Any]]
+
+
+def feed_items(
+    path: Path,
+    kind: str,
+    catalogue: Catalogue,
+    *,
+    now: datetime,
+    options: ReadOptions,
+    origin: str,
+) -> Iterable[FeedRow | ZoneFigures]:
+    """The rows of one published file: an SDMX-CSV feed through the columnar reader, any other
+    file through ``readers.rows_of``."""
+    if kind == "observations" and not bureau_table(path, kind) and kept_options(path) is None:
+        return read_feed_columns(path, catalogue, now=now, origin=origin)
+    return rows_of(path, kind, catalogue, now=now, options=options)
+
+
+def read_feed_columns(
+    path: Path, catalogue: Catalogue, *, now: datetime, origin: str
+) -> Iterator[FeedRow | ZoneFigures]:
+    """``read_feed``'s verdicts, with its accepted rows as wire records grouped by zone.
+
+    Rejected rows come first (in line order), then each zone's figures (the wire records of
+    accepted rows, with ``origin`` and ``line``, in line order)."""
+    data = path.read_bytes()  # a missing file raises here, as read_feed's open does
+    plan = _plan(path, data)
+    if plan is None:
+        yield from _by_lines(read_feed(path, catalogue, now=now), origin)
+        return
+    try:
+        items = list(_Columns(plan, catalogue, now, origin).items())
+    except _Whole:
+        items = list(_by_lines(read_feed(path, catalogue, now=now), origin))
+    yield from items
+
+
+class _Whole(Exception):
+    """The file goes to the line reader whole (a line too long to read as a row)."""
+
+
+@dataclass(slots=True)
+class _Plan:
+    text: str  # the file, decoded, without its byte-order mark and with LF line ends
+    body: bytes  # the same after the header line, as UTF-8
+    header: _Header
+    keys: tuple[str, ...]  # the header names a row's mapping has, in order
+    columns: dict[str, int]  # validated field -> column position in the CSV
+    _lines: list[str] | None = None
+
+    @property
+    def lines(self) -> list[str]:
+        """The file's lines (split only when some line is read line by line)."""
+        if self._lines is None:
+            self._lines = self.text.split("\n")
+        return self._lines
+
+
+def _plan(path: Path, data: bytes) -> _Plan | None:
+    """How to read ``data`` as columns, or None when it goes to the line reader whole."""
+    if path.suffix.lower() in JSON_SUFFIXES:
+        return None
+    if b"\r" in data:  # CRLF line ends are what the line reader strips; a lone CR is not
+        if data.count(b"\r") != data.count(b"\r\n"):
+            return None
+        data = data.replace(b"\r\n", b"\n")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if text.startswith("\ufeff"):
+        text, data = text[1:], data[3:]
+    if "\ufeff" in text or not text or text[0] == "\n":
+        return None
+    end = text.find("\n")
+    first = text if end < 0 else text[:end]
+    if len(first) > MAX_LINE_BYTES // 4:  # a long header: the line reader says what it is
+        return None
+    if path.suffix.lower() != ".csv" and first.lstrip().startswith("{"):
+        return None
+    header = _Header.parse(_Line(1, first), FEED_KEY_COLUMNS)
+    if header.problem is not None or '"' in first:
+        return None
+    keys = tuple(name for name in header.names if name)
+    if len(keys) > _SHORT or any(len(k) > _SHORT for k in keys):
+        return None
+    columns: dict[str, int] = {}
+    for at, name in enumerate(header.names):
+        if not name:
+            continue
+        field = name.strip().lower()
+        field = OBSERVATION_ALIASES.get(field, field)
+        if field in columns:
+            return None  # two columns name one field: the validator compares them
+        columns[field] = at
+    body = data[data.index(b"\n") + 1 :] if end >= 0 else b""
+    return _Plan(text, body, header, keys, columns)
+
+
+def _by_lines(rows: Iterable[FeedRow], origin: str) -> Iterator[FeedRow | ZoneFigures]:
+    """Rows of the line reader as the columnar reader gives them."""
+    zones: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row.record is None:
+            yield row
+        else:
+            assert isinstance(row.record, Observation)
+            zones.setdefault(row.record.zone, []).append(_wire(row.record, origin, row.line))
+    for zone, records in zones.items():
+        yield ZoneFigures(zone, records)
+
+
+def _wire(record: Observation, origin: str, line: int) -> dict[str, Any]:
+    wire = observation_to_wire(record)
+    wire["origin"], wire["line"] = origin, line
+    return wire
+
+
+class _Codes:
+    """One CSV column, dictionary-encoded: its distinct texts and, per row, which one."""
+
+    def __init__(self, table: pa.Table, at: int | None, n: int) -> None:
+        if at is None:  # an absent column: every row holds None
+            self.values: list[Any] = [None]
+            self.by_value = np.empty(0, dtype=object)
+            self.codes = np.zeros(n, dtype=np.int64)
+            return
+        encoded = table.column(at).combine_chunks().dictionary_encode()
+        self.values = encoded.dictionary.to_pylist()
+        self.by_value = np.empty(0, dtype=object)  # what ``mapped`` made of each text
+        self.codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+
+    def mapped(self, read: Any, *, stripped: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, what ``read`` makes of its text (None: the row goes to the line reader)."""
+        out = np.empty(len(self.values), dtype=object)
+        for at, value in enumerate(self.values):
+            if stripped and (not value or value.strip() != value or len(value) > _SHORT):
+                out[at] = None
+            else:
+                out[at] = _safely(read, value)
+        self.by_value = out
+        good = np.array([v is not None for v in out], dtype=bool)
+        return out[self.codes], good[self.codes]
+
+
+def _objects(values: list[Any]) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    for at, value in enumerate(values):
+        out[at] = value
+    return out
+
+
+class _Columns:
+    """One file read as columns: which rows pass as they are, and what they hold."""
+
+    def __init__(self, plan: _Plan, catalogue: Catalogue, now: datetime, origin: str) -> None:
+        self.plan = plan
+        self.catalogue = catalogue
+        self.now = now
+        self.origin = origin
+        reader = catalogue.derived.get("observations")
+        if reader is None:
+            reader = catalogue.derived["observations"] = _ObservationReader(catalogue)
+        self.reader: _ObservationReader = reader
+        layout = reader.layouts.get(plan.keys) or reader._layout(plan.keys)
+        self.names: Names = layout.names if layout is not None else Names({}, True)
+
+    def items(self) -> Iterator[FeedRow | ZoneFigures]:
+        plan = self.plan
+        width = len(plan.header.names)
+        names = [f"c{i}" for i in range(width)]
+        skips: list[int] = []  # rows with another field count, which pyarrow skips
+
+        def skip(row: Any) -> str:
+            skips.append(1)
+            return "skip"
+
+        table = pacsv.read_csv(
+            pa.py_buffer(plan.body),
+            read_options=pacsv.ReadOptions(column_names=names, use_threads=False),
+            parse_options=pacsv.ParseOptions(
+                quote_char=False, ignore_empty_lines=True, invalid_row_handler=skip
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+        # Line numbers of the table's rows: every line after the header but the empty ones and
+        # those with another field count, which pyarrow skips (no quotes: a comma splits).
+        n = table.num_rows
+        skipped: list[int] = []
+        if not skips and "\n\n" not in plan.text.rstrip("\n"):  # every line a row
+            numbers = np.arange(2, n + 2, dtype=np.int64)
+        else:
+            lines = plan.lines
+            commas = width - 1
+            counts = [line.count(",") if line else -1 for line in lines]
+            numbers = np.array(
+                [k for k in range(2, len(lines) + 1) if counts[k - 1] == commas], dtype=np.int64
+            )
+            skipped = [
+                k
+                for k in range(2, len(lines) + 1)
+                if counts[k - 1] != commas and lines[k - 1].strip()
+            ]
+        if len(numbers) != n:  # pyarrow split the lines otherwise: read them line by line
+            raise _Whole
+        ok = np.ones(n, dtype=bool)
+        for column in table.columns:  # long fields and quotes: the line reader's business
+            ok &= _np(pc.less_equal(pc.binary_length(column), _FAST_FIELD_BYTES))
+            ok &= ~_np(pc.match_substring(column, '"'))
+        values = self._values(table, ok)
+        slow = self._slow(sorted({int(x) for x in numbers[~ok]} | set(skipped)))
+        yield from self._verdicts(numbers[ok].tolist(), values, slow)
+
+    def _slow(self, numbers: Iterable[int]) -> dict[int, FeedRow]:
+        """The line reader's rows of these lines (blank ones have none)."""
+        lines, header = self.plan.lines, self.plan.header
+        rows: dict[int, FeedRow] = {}
+        for number in numbers:
+            text = lines[number - 1]
+            if len(text) * 4 > MAX_LINE_BYTES and len(text.encode()) > MAX_LINE_BYTES:
+                raise _Whole
+            if text.strip():
+                rows[number] = header.row(
+                    _Line(number, text),
+                    lambda raw: validate_observation(raw, self.catalogue, now=self.now),
+                )
+        return rows
+
+    def _values(self, table: pa.Table, ok: np.ndarray) -> dict[str, list[Any]]:
+        """Each validated field of the rows that pass as written, as the validator reads it;
+        the rows that do not are cleared in ``ok``."""
+        cols = self.plan.columns
+        n = table.num_rows
+        cat = self.catalogue
+        names = self.names
+        any_indicator = next(iter(cat.indicators))
+        any_zone = next(iter(cat.zones))
+
+        def zone_of(v: str) -> str:
+            return lookup_ids(names, v, any_indicator, cat)[0]
+
+        def indicator_of(v: str) -> Indicator:
+            return lookup_ids(names, any_zone, v, cat)[1]
+
+        def action_of(v: Any) -> str | None:
+            action = _ACTION_SPELLINGS.get(v)
+            return None if action == "D" else action  # a delete: the line reader
+
+        indicators = _Codes(table, cols.get("indicator"), n)
+        basis_codes = _Codes(table, cols.get("basis"), n)
+        zone, good = _Codes(table, cols.get("zone"), n).mapped(zone_of, stripped=True)
+        ok &= good
+        indicator, good = indicators.mapped(indicator_of, stripped=True)
+        ok &= good
+        indicator_of_value = indicators.by_value
+        out: dict[str, np.ndarray] = {"zone": zone, "indicator": indicator}
+        for field, read in (
+            ("action", action_of),
+            ("source", _SOURCE_SPELLINGS.get),
+            ("obs_status", _STATUS_SPELLINGS.get),
+            ("revision", _revision),
+            ("published_at", self._published_at),
+        ):
+            out[field], good = _Codes(table, cols.get(field), n).mapped(read)
+            ok &= good
+        basis_of_value = _objects([_BASIS_SPELLINGS.get(v) for v in basis_codes.values])
+        out["basis"] = basis_of_value[basis_codes.codes]
+        out["period"], good = self._periods(_Codes(table, cols.get("time_period"), n), basis_codes)
+        ok &= good
+        out["value"], out["yoy"], good = self._figures(table, n, indicators, indicator_of_value)
+        ok &= good
+        fast = np.flatnonzero(ok)
+        return {field: column[fast].tolist() for field, column in out.items()}
+
+    def _periods(self, texts: _Codes, basis: _Codes) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, the period its TIME_PERIOD and BASIS give (None: not as written)."""
+        width = len(basis.values)
+        pairs, inverse = np.unique(texts.codes * width + basis.codes, return_inverse=True)
+        limit = self.now.year * 12 + self.now.month
+        periods = np.empty(len(pairs), dtype=object)
+        for at, pair in enumerate(pairs.tolist()):
+            text = texts.values[pair // width]
+            code = _BASIS_SPELLINGS.get(basis.values[pair % width])
+            periods[at] = self._period(text, code, limit)
+        per_row = periods[inverse.reshape(-1)]
+        return per_row, np.array([p is not None for p in periods], dtype=bool)[inverse.reshape(-1)]
+
+    def _published_at(self, written: str | None) -> str | None:
+        if written is None or written == "":
+            return ""
+        if len(written) > _SHORT:
+            return None
+        return self.reader._published_at(self.names, written)
+
+    def _period(self, text: Any, basis: Any, limit: int) -> str | None:
+        if text is None or basis is None or not text or text.strip() != text or len(text) > _SHORT:
+            return None
+        try:
+            period, month = self.reader._period(self.names, text, basis)
+        except RejectedInput:
+            return None
+        return None if month > limit else period
+
+    def _figures(
+        self, table: pa.Table, n: int, indicators: _Codes, indicator_of_value: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(value in the indicator's unit, yoy_pct, which rows pass) as the validator's own
+        fast path reads a figure: plain decimals, a unit it converts, in-range results."""
+        cols = self.plan.columns
+        number_column, number, has_number, plain_number = _numbers(table, cols.get("obs_value"), n)
+        _, yoy, has_yoy, plain_yoy = _numbers(table, cols.get("yoy_pct"), n)
+        good = plain_number & plain_yoy & (has_number | has_yoy)
+        good &= ~has_yoy | (yoy >= -100)
+        # The factor per (unit as written, indicator): 1, another, none, or "no unit".
+        units = _Codes(table, cols.get("unit_measure"), n)
+        width = len(indicators.values)
+        pairs, inverse = np.unique(units.codes * width + indicators.codes, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        kinds = np.empty(len(pairs), dtype=np.int8)  # 0: factor 1, 1: another, 2: none, 3: no unit
+        factors = np.empty(len(pairs), dtype=object)
+        for at, pair in enumerate(pairs.tolist()):
+            unit, indicator = units.values[pair // width], indicator_of_value[pair % width]
+            factor = None
+            if indicator is None:
+                kinds[at] = 2
+            elif unit:
+                factor = _safely(self.reader._factor, unit, indicator)
+                kinds[at] = 2 if factor is None else 0 if factor == 1 else 1
+            else:
+                kinds[at] = 3
+            factors[at] = factor
+        kind = kinds[inverse]
+        good &= (kind != 2) & ~((kind == 3) & has_number)
+        value = np.where(has_number, number, 0.0)
+        other = np.flatnonzero(good & has_number & (kind == 1))
+        if len(other):
+            texts = number_column.take(pa.array(other)).to_pylist()
+            for i, text in zip(other.tolist(), texts, strict=True):
+                value[i] = float(Decimal(text) * factors[inverse[i]])
+        whole = _objects([i is not None and i.unit in WHOLE_UNITS for i in indicator_of_value])
+        ratio = _objects(
+            [i is not None and i.unit == "PCT" and i.kind == "ratio" for i in indicator_of_value]
+        )
+        whole_row = whole[indicators.codes].astype(bool)
+        ratio_row = ratio[indicators.codes].astype(bool)
+        with np.errstate(invalid="ignore"):
+            in_range = (
+                (value >= 0)
+                & (value < math.inf)
+                & ~(whole_row & (np.floor(value) != value))
+                & ~(ratio_row & (value > 100))
+            )
+        good &= ~has_number | in_range
+        values = _objects(value.tolist())
+        values[~has_number] = None
+        yoys = _objects(yoy.tolist())
+        yoys[~has_yoy] = None
+        return values, yoys, good
+
+    def _verdicts(
+        self, lines: list[int], values: dict[str, list[Any]], rows: dict[int, FeedRow]
+    ) -> Iterator[FeedRow | ZoneFigures]:
+        """Rejected rows, then each zone's wire records, with conflicts checked as the line
+        reader checks them (only rows whose key and revision repeat can conflict)."""
+        ids = [indicator.id for indicator in values["indicator"]]
+        keys = list(
+            zip(
+                values["zone"],
+                ids,
+                values["basis"],
+                values["period"],
+                values["source"],
+                values["revision"],
+                strict=True,
+            )
+        )
+        accepted_slow = [r for r in rows.values() if isinstance(r.record, Observation)]
+        repeated: set[tuple[Any, ...]] = set()
+        if accepted_slow or len(set(keys)) != len(keys):
+            counts: dict[tuple[Any, ...], int] = {}
+            for key in keys:
+                counts[key] = counts.get(key, 0) + 1
+            for row in accepted_slow:
+                assert isinstance(row.record, Observation)
+                key = (*row.record.key, row.record.revision)
+                counts[key] = counts.get(key, 0) + 1
+            repeated = {key for key, count in counts.items() if count > 1}
+        slow = dict(rows)
+        keep = list(range(len(lines)))
+        if repeated:
+            keep = []
+            for i, key in enumerate(keys):
+                if key in repeated:
+                    line = lines[i]
+                    record = self._record(values, i)
+                    slow[line] = FeedRow(line, self.plan.lines[line - 1], record, None)
+                else:
+                    keep.append(i)
+        conflicts = _Conflicts()
+        for line in sorted(slow):
+            slow[line] = conflicts.check(slow[line])
+            if slow[line].record is None:
+                yield slow[line]
+        yield from self._zones(values, keep, lines, slow)
+
+    def _record(self, values: dict[str, list[Any]], i: int) -> Observation:
+        ind = values["indicator"][i]
+        return Observation(
+            values["zone"][i],
+            ind.id,
+            values["period"][i],
+            values["basis"][i],
+            values["value"][i],
+            ind.unit,
+            values["yoy"][i],
+            values["obs_status"][i],
+            values["revision"][i],
+            values["action"][i],
+            values["published_at"][i],
+            values["source"][i],
+        )
+
+    def _zones(
+        self,
+        values: dict[str, list[Any]],
+        keep: list[int],
+        lines: list[int],
+        slow: dict[int, FeedRow],
+    ) -> Iterator[ZoneFigures]:
+        origin = self.origin
+        fields = ("zone", "indicator", "period", "basis", "value", "yoy", "obs_status")
+        fields += ("revision", "action", "published_at", "source")
+        columns = [values[f] for f in fields]
+        if len(keep) != len(lines):
+            columns = [[column[i] for i in keep] for column in columns]
+            lines = [lines[i] for i in keep]
+        wires = [
+            {
+                "structure": STRUCTURE,
+                "structure_id": STRUCTURE_ID,
+                "action": action,
+                "zone": zone,
+                "indicator": indicator.id,
+                "time_period": period,
+                "basis": basis,
+                "obs_value": value,
+                "unit_measure": indicator.unit,
+                "yoy_pct": yoy,
+                "obs_status": status,
+                "revision": revision,
+                "published_at": published,
+                "source": source,
+                "origin": origin,
+                "line": line,
+            }
+            for (
+                zone,
+                indicator,
+                period,
+                basis,
+                value,
+                yoy,
+                status,
+                revision,
+                action,
+                published,
+                source,
+            ), line in zip(zip(*columns, strict=True), lines, strict=True)
+        ]
+        zone_of = columns[0]
+        accepted = [(ln, r) for ln, r in slow.items() if isinstance(r.record, Observation)]
+        if accepted:  # merged in line order
+            merged = [(line, wire["zone"], wire) for line, wire in zip(lines, wires, strict=True)]
+            for line, row in accepted:
+                assert isinstance(row.record, Observation)
+                merged.append((line, row.record.zone, _wire(row.record, origin, line)))
+            merged.sort(key=lambda item: item[0])
+            zone_of = [zone for _, zone, _ in merged]
+            wires = [wire for _, _, wire in merged]
+        zones: dict[str, list[dict[str, Any]]] = {}
+        for zone_id, wire in zip(zone_of, wires, strict=True):
+            records = zones.get(zone_id)
+            if records is None:
+                records = zones[zone_id] = []
+            records.append(wire)
+        for zone_id, records in zones.items():
+            yield ZoneFigures(zone_id, records)
+
+
+def _numbers(
+    table: pa.Table, at: int | None, n: int
+) -> tuple[pa.ChunkedArray, np.ndarray, np.ndarray, np.ndarray]:
+    """(the column, floats, which rows have one, which rows are empty or plain decimals)."""
+    if at is None:
+        none = np.zeros(n, dtype=bool)
+        return pa.chunked_array([pa.array([], pa.string())]), np.zeros(n), none, ~none
+    column = table.column(at)
+    has = _np(pc.not_equal(pc.binary_length(column), 0))
+    plain = _np(pc.match_substring_regex(column, _PLAIN)) & _np(
+        pc.less_equal(pc.binary_length(column), MAX_NUMBER_CHARS)
+    )
+    floats = pc.cast(pc.if_else(pc.equal(pa.array(plain), True), column, "0"), pa.float64())
+    return column, _np(floats), has, plain | ~has
+
+
+def _np(array: Any) -> np.ndarray:
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return array.to_numpy(zero_copy_only=False)
+
+
+def _revision(written: str | None) -> int | None:
+    """A REVISION the validator reads as it is: digits, or none (0); None: the line reader."""
+    if not written:
+        return 0
+    if written.isdigit() and written.isascii() and len(written) < 19:
+        return int(written)
+    return None
+
+
+def _safely(read: Any, *args: Any) -> Any:
+    try:
+        return read(*args)
+    except RejectedInput:
+        return None

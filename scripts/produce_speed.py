@@ -1,0 +1,85 @@
+"""Rows per second of the produce path without a broker: read, validate, encode, envelope.
+
+Runs ``publish._publish_file`` against a producer that only counts what it is given, so what
+is timed is everything ``parkpulse produce`` does in Python per row. Usage::
+
+    .venv/bin/python scripts/produce_speed.py FILE... [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from parkpulse.producers.publish import _progress, _publish_file
+from parkpulse.producers.readers import ReadOptions
+from parkpulse.schemas.catalogue import load_catalogue
+
+
+class _Meta:
+    __slots__ = ("offset", "partition", "topic")
+
+    def __init__(self, topic: str, offset: int) -> None:
+        self.topic, self.partition, self.offset = topic, 0, offset
+
+
+class CountingProducer:
+    """Takes every message like aiokafka's producer, delivers none."""
+
+    def __init__(self) -> None:
+        self.messages = 0
+        self.bytes = 0
+
+    async def send(self, topic: str, value: bytes, key: bytes) -> asyncio.Future[Any]:
+        self.messages += 1
+        self.bytes += len(value)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        fut.set_result(_Meta(topic, self.messages))
+        return fut
+
+
+async def run(files: list[Path], reference: Path | None) -> tuple[int, float, int]:
+    catalogue = load_catalogue(reference)
+    producer = CountingProducer()
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    rows = 0
+    start = time.perf_counter()
+    with _progress(False) as bar:
+        for path in files:
+            done = await _publish_file(
+                producer,
+                path,
+                "observations",
+                catalogue,
+                now,
+                bar,
+                100,
+                ReadOptions(),  # type: ignore[arg-type]
+            )
+            rows += done.summary.accepted + done.summary.rejected
+    return rows, time.perf_counter() - start, producer.messages
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("files", nargs="+", type=Path)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--reference", type=Path, default=None)
+    args = parser.parse_args()
+    rates = []
+    for _ in range(args.runs):
+        rows, seconds, messages = asyncio.run(run(args.files, args.reference))
+        rates.append(rows / seconds)
+        print(
+            f"{rows} rows in {seconds:.2f} s = {rows / seconds:,.0f} rows/s ({messages} messages)"
+        )
+    print(f"min {min(rates):,.0f} rows/s, median {statistics.median(rates):,.0f} rows/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""The columnar fast reader gives exactly the line reader's verdicts: the same accepted wire
+records (grouped by zone, in line order) and the same rejected (line, reason, detail)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from parkpulse.producers.columnar import ZoneFigures, _by_lines, read_feed_columns
+from parkpulse.producers.feed import FeedRow, read_feed
+from tests.test_feed import CATALOGUE, HEADER, NOW, PREFIX, line, write
+
+ORIGIN = "feed.csv"
+
+
+def verdicts(items: Any) -> tuple[list[tuple[int, str, str, str]], dict[str, list[Any]]]:
+    rejected, zones = [], {}
+    for item in items:
+        if isinstance(item, ZoneFigures):
+            assert item.zone not in zones
+            zones[item.zone] = item.records
+        else:
+            assert isinstance(item, FeedRow) and item.error is not None
+            rejected.append((item.line, item.text, item.error.reason, item.error.detail))
+    return sorted(rejected), zones
+
+
+def both(path: Path) -> tuple[Any, Any]:
+    columns = verdicts(read_feed_columns(path, CATALOGUE, now=NOW, origin=ORIGIN))
+    lines = verdicts(_by_lines(read_feed(path, CATALOGUE, now=NOW), ORIGIN))
+    return columns, lines
+
+
+GOOD = st.builds(
+    line,
+    zone=st.sampled_from(["jinan-hitech", "jining-hitech", "济南高新区", "nowhere"]),
+    indicator=st.sampled_from(["gdp", "hitech_enterprises", "rd_intensity", "pm25", "x"]),
+    period=st.sampled_from(["2021-03", "2021-3", "2021-13", "2099-01", " 2021-04", "2021-Q1"]),
+    value=st.sampled_from(["180.2", "", "-1", "12", "1e3", "1,0", "0.5", "150", "7.", ".25"]),
+    unit=st.sampled_from(["CNY_100M", "CNY_10K", "COUNT", "PCT", "", "亿元", "UG_PER_M3"]),
+    basis=st.sampled_from(["YTD", "ytd", "MONTH", "YEAR", "X", ""]),
+    yoy=st.sampled_from(["35.1", "", "-100", "-101", "nan", "3"]),
+    revision=st.sampled_from(["0", "1", "", "-1", "x", "99999999999999999999"]),
+    action=st.sampled_from(["I", "R", "D", "M", "", "x", "a"]),
+)
+ODD = st.sampled_from(
+    [
+        "",
+        "   ",
+        PREFIX + "I,jinan-hitech,gdp",
+        PREFIX + 'I,"jinan-hitech",gdp,2021-03,YTD,1,CNY_100M,1,A,0,',
+        PREFIX + "I,jinan-hitech,gdp,2021-03,YTD,1,CNY_100M,1,A,0,2021-04-15,extra",
+        PREFIX + "I,jinan-hitech,gdp,2021-03,YTD,1,CNY_100M,1,A,0,not-a-date",
+        PREFIX + "I,jinan-hitech,gdp,2021-03,YTD,1,CNY_100M,1,A,0,2021-04-15T09:00:00+08:00",
+        PREFIX + "I,jinan-hitech,gdp,2021-03,YTD," + "9" * 70 + ",CNY_100M,1,A,0,",
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=st.lists(st.one_of(GOOD, GOOD, ODD), min_size=1, max_size=30), crlf=st.booleans())
+def test_columns_and_lines_agree(tmp_path_factory: Any, rows: list[str], crlf: bool) -> None:
+    path = tmp_path_factory.mktemp("feed") / "feed.csv"
+    body = ("\r\n" if crlf else "\n").join([HEADER, *rows]) + "\n"
+    path.write_bytes(body.encode())
+    columns, lines = both(path)
+    assert columns == lines
+
+
+def test_a_backfill_like_file_is_read_as_columns(tmp_path: Path) -> None:
+    rows = [line(period=f"20{y}-{m:02d}") for y in range(16, 20) for m in range(1, 13)]
+    rows[5] = line(value="-3")  # bad_value
+    rows[9] = rows[3]  # an exact repeat: accepted twice
+    rows[10] = line(period="2016-04", value="1")  # conflicts with line 5 (2016-04, revision 0)
+    path = write(tmp_path / "feed.csv", HEADER, *rows)
+    columns, lines = both(path)
+    assert columns == lines
+    reasons = [reason for _, _, reason, _ in columns[0]]
+    assert reasons == ["bad_value", "conflict"]
+    assert len(columns[1]["jinan-hitech"]) == len(rows) - 2
+
+
+def test_files_it_does_not_take_go_to_the_line_reader(tmp_path: Path) -> None:
+    gbk = write(tmp_path / "gbk.csv", HEADER, line(zone="济南高新区"), encoding="gbk")
+    bom_inside = tmp_path / "bom.csv"
+    bom_inside.write_text(HEADER + "\n\ufeff" + line() + "\n", encoding="utf-8")
+    jsonl = tmp_path / "feed.jsonl"
+    jsonl.write_text('{"zone": "jinan-hitech"}\n', encoding="utf-8")
+    for path in (gbk, bom_inside, jsonl):
+        columns, lines = both(path)
+        assert columns == lines
