@@ -644,11 +644,16 @@ def exported_statuses(worker: Worker) -> set[tuple[str, str, str, str]]:
     }
 
 
-def signals_match(worker: Worker) -> bool:
-    """Whether the worker exports exactly the statuses ClickHouse holds (``parkpulse status``)."""
-    stored = {
-        (r["zone"], r["indicator"], r["plan"], r["status"]) for r in worker.get("/api/status")
-    }
+def stored_statuses(worker: Worker) -> set[tuple[str, str, str, str]]:
+    """(zone, indicator, plan, status) of every key as ``parkpulse status`` shows it."""
+    return {(r["zone"], r["indicator"], r["plan"], r["status"]) for r in worker.get("/api/status")}
+
+
+def signals_match(worker: Worker, stored: set[tuple[str, str, str, str]] | None = None) -> bool:
+    """Whether the worker exports exactly the statuses ClickHouse holds (``parkpulse status``;
+    or ``stored``, read before a kill: nothing changes the data meanwhile, and asking the API
+    would queue the question behind the restarted worker's own ClickHouse work)."""
+    stored = stored_statuses(worker) if stored is None else stored
     return bool(stored) and exported_statuses(worker) == stored
 
 
@@ -667,6 +672,7 @@ def _recovery(
     console.print(f"recovery: waiting for the {kept} kept files to land …")
     wait_for(lambda: worker.get("/api/counts")["feed_ledger"] >= kept, 300, "landing", worker)
     wait_for(lambda: signals_match(worker), 120, "the gauges before the kill", worker, 1.0)
+    stored = stored_statuses(worker)
     worker.proc.kill()
     worker.proc.wait()
     killed = time.monotonic()
@@ -681,7 +687,11 @@ def _recovery(
     try:
         out["worker_restart_ready_s"] = round(again.ready_at - killed, 2)
         done = wait_for(
-            lambda: signals_match(again), 120, "the restarted worker's gauges", again, SIGNALS_POLL
+            lambda: signals_match(again, stored),
+            120,
+            "the restarted worker's gauges",
+            again,
+            SIGNALS_POLL,
         )
         out["worker_restart_s"] = round(done - killed, 2)
     finally:
@@ -697,6 +707,7 @@ def _recovery(
     )
     try:
         wait_for(lambda: signals_match(embedded), 300, "the embedded stack's gauges", embedded)
+        stored = stored_statuses(embedded)
         tansu = _child(embedded.proc.pid, "--listener-url")
         os.kill(tansu, signal.SIGKILL)
         killed = time.monotonic()
@@ -707,7 +718,7 @@ def _recovery(
             embedded,
         )
         done = wait_for(
-            lambda: signals_match(embedded),
+            lambda: signals_match(embedded, stored),
             300,
             "the gauges after the broker kill",
             embedded,
