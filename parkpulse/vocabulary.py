@@ -3,8 +3,8 @@
 One place for every label the CLI tables, the board, the reports and the alert texts show. The
 wire stays English: JSON keys and status codes are never translated, only what a person reads.
 
-Status vocabulary (DESIGN.md): achieved 已完成, on_track 正常, at_risk 预警, behind 落后,
-no_data 无数据, not_evaluated 不评估.
+Status vocabulary (README, "The planners' board"): achieved 已完成, on_track 正常, at_risk 预警,
+behind 落后, no_data 无数据, not_evaluated 不评估.
 """
 
 from __future__ import annotations

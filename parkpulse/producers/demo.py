@@ -1,6 +1,6 @@
 """The demo feed ``parkpulse run`` replays: the source documents' figures plus simulated months.
 
-One CSV in the bureau feed format of DESIGN.md (``FEED_COLUMNS``; STRUCTURE ``dataflow``,
+One CSV in the bureau feed format (README, "The feed") (``FEED_COLUMNS``; STRUCTURE ``dataflow``,
 STRUCTURE_ID ``PARKPULSE:ZONE_MONTHLY(1.0)``), built deterministically: every random draw comes
 from a ``random.Random`` seeded with a fixed string per series, and nothing reads the clock.
 Each series is drawn year by year from 2019 on, so a shorter ``through`` gives a prefix of a
@@ -54,7 +54,7 @@ period ends, 09:00+08:00; a ``YYYY`` figure is published on 15 January of the ne
    (``zibo-hitech``), an unknown indicator (``patents_granted``), and retail_sales in
    ``USD_100M`` (does not convert to CNY_100M).
 
-Designed statuses at the default ``through`` 2023-12 (14th FYP, per DESIGN.md's engine):
+Designed statuses at the default ``through`` 2023-12 (14th FYP, per the engine in streams/plan.py):
 achieved/on track – new_high_end_talent, import_export_total, gdp, hitech_enterprises,
 national_rd_institutions, foreign_rd_institutions, pension_enrollees, medical_insurance_enrollees,
 tax_per_mu, hitech_output_share, top10_industry_fai_share, postgraduate_share, forest_coverage,

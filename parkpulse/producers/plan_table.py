@@ -16,7 +16,7 @@ Decisions per row: a name ending in 增速/增长/增长率 with unit % is a ``g
 indicator it names (the base column is that year's growth, the 年均增长 the target rate);
 ``[125]`` is ``cumulative``; ``完成市下达指标`` (完成…下达…) is ``qualitative``; ``--`` is no
 value; otherwise a ``ratio`` indicator gets a ``share`` target and the rest a ``level`` target.
-A target year without a value keeps none: the engine takes it from the growth (DESIGN.md).
+A target year without a value keeps none: the engine takes it from the growth (streams/plan.py).
 Every row is validated by ``validate_target`` like a plan_targets.csv row, so the two layouts
 give the same targets; a rejected row's dead letter names its cell (``表2!C9``).
 """

@@ -126,7 +126,7 @@ def _read_extra(folder: Path, name: str) -> list[dict[str, str]]:
 
 @cache
 def load_catalogue(reference_dir: Path | None = None) -> Catalogue:
-    """The bundled catalogue (nine zones from the seeds, the indicators of DESIGN.md).
+    """The bundled catalogue (nine zones from the seeds, the indicators of the design card).
 
     ``reference_dir`` may hold a ``zones.csv``, an ``indicators.csv`` and an ``aliases.csv``
     (same columns) whose rows are added to the bundled ones, e.g. the 178 zones of

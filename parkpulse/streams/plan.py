@@ -1,10 +1,10 @@
 """The plan-target engine: status rows of (zone, indicator, plan) by month (pure; no I/O).
 
-Notation as in DESIGN.md: month m of year y, base year B with value V0, target year T with value VT,
+Notation: month m of year y, base year B with value V0, target year T with value VT,
 annual growth g (a fraction). Every function here is total on data: a missing or degenerate input
 gives None numbers and a sensible status, never an exception.
 
-Where DESIGN.md is silent:
+Decisions the design card left open, made here:
 - V0 missing: read from the data (YTD(B, 12) of a flow, else the last level up to B-12). If still
   unknown, only A(T) = VT is known: an annual task (T = B+1) expects VT·s(m) of a flow and VT
   itself of a stock or share (the level must stand by year end); earlier years give not_evaluated.
@@ -559,7 +559,7 @@ class Step:
     """One line of an explanation: ``name = formula = numbers = value``."""
 
     name: str  # a stable code: annual_target, seasonal_share, expected, attainment, …
-    formula: str  # in the notation of DESIGN.md, e.g. "A(2024) × s(6)"
+    formula: str  # in the notation above, e.g. "A(2024) × s(6)"
     numbers: str  # the formula with its inputs filled in, e.g. "664.0 × 280/600"
     value: float | bool | str | None
 
