@@ -254,3 +254,31 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     finally:
         code = running.stop()
     return DemoRun(running.data_dir, list(running.lines), code, scorecards, statuses, history)
+
+
+def exported_metric_names() -> set[str]:
+    """Every sample name a PipelineMetrics registry exposes (one key shown, every counter
+    touched), plus Prometheus' own ``up``: what alert rules and boards may read."""
+    from parkpulse.schemas.records import IndicatorStatus
+    from parkpulse.sinks.metrics import PipelineMetrics
+
+    m = PipelineMetrics()
+    m.show_statuses(
+        [
+            IndicatorStatus(
+                zone="jinan-hitech",
+                indicator="gdp",
+                plan="14th-fyp",
+                period="2021-06",
+                kind="growth",
+                status="at_risk",
+                attainment=0.987,
+                gap_pp=-1.4,
+            )
+        ]
+    )
+    m.count_events("parkpulse.observations", "in")
+    m.count_sink_rows("observations", 1)
+    m.count_sink_error("observations")
+    m.show_consumer_lag({("parkpulse.observations", 0): 1})
+    return {s.name for family in m.registry.collect() for s in family.samples} | {"up"}

@@ -22,6 +22,7 @@ import yaml
 
 from parkpulse.schemas.records import IndicatorStatus
 from parkpulse.sinks.metrics import PipelineMetrics
+from tests.conftest import exported_metric_names
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
@@ -132,30 +133,6 @@ def test_zone_alerts_lead_to_the_board_and_speak_chinese(rule):
     assert annotations["board_url"] == BOARD_URL
     assert re.search(r"[\u4e00-\u9fff]", annotations["summary_zh"])
     assert "$labels.zone" in annotations["summary_zh"]
-
-
-def exported_metric_names() -> set[str]:
-    """Every sample name a PipelineMetrics registry exposes, plus Prometheus' own ``up``."""
-    m = PipelineMetrics()
-    m.show_statuses(
-        [
-            IndicatorStatus(
-                zone="jinan-hitech",
-                indicator="gdp",
-                plan="14th-fyp",
-                period="2021-06",
-                kind="growth",
-                status="at_risk",
-                attainment=0.987,
-                gap_pp=-1.4,
-            )
-        ]
-    )
-    m.count_events("parkpulse.observations", "in")
-    m.count_sink_rows("observations", 1)
-    m.count_sink_error("observations")
-    m.show_consumer_lag({("parkpulse.observations", 0): 1})
-    return {s.name for family in m.registry.collect() for s in family.samples} | {"up"}
 
 
 @pytest.mark.parametrize("rule", alert_rules(), ids=lambda r: r["alert"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import tempfile
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -21,6 +20,7 @@ from parkpulse.producers.readers import ReadOptions, rows_of
 from parkpulse.schemas.catalogue import load_catalogue, reference_observation_rows
 from parkpulse.schemas.records import Observation
 from parkpulse.schemas.validation import validate_observation
+from tests.sheets import write_sheet, write_table_csv
 
 CATALOGUE = load_catalogue()
 NOW = datetime(2021, 11, 15, 10, 0, tzinfo=UTC)
@@ -50,26 +50,11 @@ def seed_records() -> set[Observation]:
 def write_xlsx(
     path: Path, rows: list[list[Any]], *, title: str = TITLE, sheet: str = "1-10月"
 ) -> Path:
-    book = openpyxl.Workbook()
-    ws = book.active
-    assert ws is not None
-    ws.title = sheet
-    if title:
-        ws.append([title])
-    ws.append(HEADER)
-    for row in rows:
-        ws.append([None if v == "" else v for v in row])
-    book.save(path)
-    return path
+    return write_sheet(path, [*([[title]] if title else []), HEADER, *rows], sheet=sheet)
 
 
 def write_csv(path: Path, rows: list[list[Any]], encoding: str) -> Path:
-    with path.open("w", encoding=encoding, newline="") as fh:
-        out = csv.writer(fh)
-        out.writerow([TITLE])
-        out.writerow(HEADER)
-        out.writerows(rows)
-    return path
+    return write_table_csv(path, [[TITLE], HEADER, *rows], encoding)
 
 
 def accepted(rows: list[FeedRow]) -> set[Observation]:

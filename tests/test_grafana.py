@@ -28,9 +28,9 @@ import pytest
 import yaml
 
 from parkpulse.board.pages import rank_zones
-from parkpulse.schemas.records import STATUSES, IndicatorStatus
-from parkpulse.sinks.metrics import PipelineMetrics
+from parkpulse.schemas.records import STATUSES
 from parkpulse.vocabulary import STATUS_LABELS
+from tests.conftest import exported_metric_names
 
 ROOT = Path(__file__).resolve().parents[1]
 GRAFANA = ROOT / "deploy" / "grafana"
@@ -530,29 +530,9 @@ def render_promql(query: BoardQuery) -> str:
     return text
 
 
-def exported_metric_names() -> set[str]:
-    """Every sample name a PipelineMetrics registry exposes, plus Prometheus' own series."""
-    m = PipelineMetrics()
-    m.show_statuses(
-        [
-            IndicatorStatus(
-                zone="jinan-hitech",
-                indicator="gdp",
-                plan="14th-fyp",
-                period="2021-06",
-                kind="growth",
-                status="at_risk",
-                attainment=0.987,
-                gap_pp=-1.4,
-            )
-        ]
-    )
-    m.count_events("parkpulse.observations", "in")
-    m.count_sink_rows("observations", 1)
-    m.count_sink_error("observations")
-    m.show_consumer_lag({("parkpulse.observations", 0): 1})
-    names = {s.name for family in m.registry.collect() for s in family.samples}
-    return names | {"up", "ALERTS", "ALERTS_FOR_STATE"}
+def grafana_metric_names() -> set[str]:
+    """What PromQL on the boards may read: the worker's series and Prometheus' own."""
+    return exported_metric_names() | {"ALERTS", "ALERTS_FOR_STATE"}
 
 
 def test_every_promql_expression_is_valid(tmp_path):
@@ -571,7 +551,7 @@ def test_every_promql_expression_is_valid(tmp_path):
 
 @pytest.mark.parametrize("query", PROMQL_QUERIES, ids=lambda q: q.id)
 def test_promql_reads_metrics_that_exist(query):
-    known = exported_metric_names()
+    known = grafana_metric_names()
     text = re.sub(r'"[^"]*"', '""', render_promql(query))  # label values are not metric names
     used = set(re.findall(r"\bparkpulse_\w+|\bup\b|\bALERTS\b", text))
     assert used, f"no metric found in {query.text}"

@@ -17,6 +17,7 @@ from parkpulse.producers.plan_table import read_plan_table
 from parkpulse.schemas.catalogue import load_catalogue
 from parkpulse.schemas.records import PlanTarget
 from parkpulse.schemas.targets import validate_target
+from tests.sheets import write_sheet, write_table_csv
 
 CATALOGUE = load_catalogue()
 SHARED = Path("/work/shared/data/plan_targets.csv")
@@ -80,29 +81,18 @@ def _bare(target: PlanTarget) -> PlanTarget:
 
 
 def write_xlsx(path: Path, rows: list[list[Any]], *, split_header: bool = False) -> Path:
-    book = openpyxl.Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = "表2"
-    sheet.append([TITLE])
     if split_header:  # "2020年" over "完成", as the plan's PDF prints it
-        sheet.append([h.removesuffix("完成").removesuffix("目标") for h in HEADER])
-        sheet.append(["", "", "", "完成", "目标", "", ""])
+        header = [
+            [h.removesuffix("完成").removesuffix("目标") for h in HEADER],
+            ["", "", "", "完成", "目标", "", ""],
+        ]
     else:
-        sheet.append(HEADER)
-    for row in rows:
-        sheet.append([None if v == "" else v for v in row])
-    book.save(path)
-    return path
+        header = [HEADER]
+    return write_sheet(path, [[TITLE], *header, *rows], sheet="表2")
 
 
 def write_csv(path: Path, rows: list[list[Any]], encoding: str = "utf-8") -> Path:
-    with path.open("w", encoding=encoding, newline="") as fh:
-        out = csv.writer(fh)
-        out.writerow([TITLE])
-        out.writerow(HEADER)
-        out.writerows(rows)
-    return path
+    return write_table_csv(path, [[TITLE], HEADER, *rows], encoding)
 
 
 def records(rows: list[FeedRow]) -> list[PlanTarget]:

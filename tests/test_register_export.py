@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 import random
 import tempfile
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import openpyxl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -28,6 +26,7 @@ from parkpulse.schemas.catalogue import load_catalogue
 from parkpulse.schemas.periods import SHANGHAI
 from parkpulse.schemas.records import Registration
 from parkpulse.schemas.wire import registration_to_wire
+from tests.sheets import write_sheet, write_table_csv
 from tests.test_bulletin import JINING_2021
 from tests.test_bulletin import write_xlsx as write_bulletin
 
@@ -78,24 +77,11 @@ EXPECTED = [
 def write_xlsx(
     path: Path, rows: list[list[Any]], *, header: list[str] = HEADER, sheet: str = "登记"
 ) -> Path:
-    book = openpyxl.Workbook()
-    ws = book.active
-    assert ws is not None
-    ws.title = sheet
-    ws.append([TITLE])
-    ws.append(header)
-    for row in rows:
-        ws.append([None if v == "" else v for v in row])
-    book.save(path)
-    return path
+    return write_sheet(path, [[TITLE], header, *rows], sheet=sheet)
 
 
 def write_csv(path: Path, rows: list[list[Any]], encoding: str = "gbk") -> Path:
-    with path.open("w", encoding=encoding, newline="") as fh:
-        out = csv.writer(fh)
-        out.writerow(HEADER)
-        out.writerows(["" if v is None else v for v in row] for row in rows)
-    return path
+    return write_table_csv(path, [HEADER, *rows], encoding)
 
 
 def read(path: Path, **options: Any) -> list[FeedRow]:

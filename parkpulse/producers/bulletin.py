@@ -39,7 +39,14 @@ from parkpulse.producers.readers import ReadOptions
 from parkpulse.producers.sheets import Sheet, cell_text, figure, read_sheets
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.errors import RejectedInput
-from parkpulse.schemas.names import UnknownName, lookup, names_of, resolve, unit_code
+from parkpulse.schemas.names import (
+    UnknownName,
+    lookup,
+    names_of,
+    resolve,
+    resolve_option,
+    unit_code,
+)
 from parkpulse.schemas.records import Observation
 from parkpulse.schemas.validation import validate_observation
 
@@ -232,13 +239,8 @@ def read_bulletin(
 
 def _context(sheet: Sheet, layout: Layout, catalogue: Catalogue, options: ReadOptions) -> _Context:
     title = " ".join(cell_text(v) for row in sheet.rows[: layout.header_row] for v in row if v)
-    zone: str | RejectedInput | None = None
-    if options.zone is not None:
-        try:
-            zone = resolve("zone", options.zone, catalogue)
-        except UnknownName as exc:
-            zone = RejectedInput(exc.reason, f"--zone {exc.detail}")
-    elif layout.zone is None:
+    zone = resolve_option("zone", options.zone, catalogue)
+    if zone is None and layout.zone is None:
         zone = _zone_in(title, catalogue) or RejectedInput(
             "malformed", "no zone: give --zone or a title naming it (烟台高新区2024年1-6月…)"
         )

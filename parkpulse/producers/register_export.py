@@ -48,7 +48,7 @@ from parkpulse.producers.sheets import (
 from parkpulse.schemas.catalogue import Catalogue, convert_unit
 from parkpulse.schemas.errors import RejectedInput
 from parkpulse.schemas.fields import show
-from parkpulse.schemas.names import UnknownName, fold, lookup, resolve, unit_code
+from parkpulse.schemas.names import UnknownName, fold, lookup, resolve, resolve_option, unit_code
 from parkpulse.schemas.periods import SHANGHAI
 from parkpulse.schemas.records import Registration
 from parkpulse.schemas.registration import CAPITAL_UNIT, validate_registration
@@ -328,12 +328,7 @@ def read_export(
     if book.problem:
         yield _file_error(path, book.problem)
         return
-    zone_option: str | RejectedInput | None = None
-    if options.zone is not None:
-        try:
-            zone_option = resolve("zone", options.zone, catalogue)
-        except UnknownName as exc:
-            zone_option = RejectedInput(exc.reason, f"--zone {exc.detail}")
+    zone_option = resolve_option("zone", options.zone, catalogue)
     workbook = is_workbook(path)
     read: list[_Read] = []
     found = False

@@ -227,6 +227,17 @@ def suggest(kind: str, text: str, catalogue: Catalogue, n: int = SUGGESTIONS) ->
     return names_of(catalogue).suggest(kind, text, n)
 
 
+def resolve_option(kind: str, text: str | None, catalogue: Catalogue) -> str | RejectedInput | None:
+    """What a ``--zone``-style option names: its id, the reject that says why it names nothing
+    (every row it would apply to carries it), or None when the option was not given."""
+    if text is None:
+        return None
+    try:
+        return resolve(kind, text, catalogue)
+    except UnknownName as exc:
+        return RejectedInput(exc.reason, f"--{kind} {exc.detail}")
+
+
 def resolve(kind: str, text: str, catalogue: Catalogue) -> str:
     """The id ``text`` names; raises UnknownName (with the nearest ids) when none."""
     names = names_of(catalogue)
