@@ -26,6 +26,7 @@ from parkpulse.producers.feed import read_feed, read_targets
 from parkpulse.producers.publish import _wire
 from parkpulse.schemas.catalogue import load_catalogue
 from parkpulse.schemas.wire import observation_envelope
+from parkpulse.sinks.batch import SinkBatch
 from parkpulse.streams.app import ROLLUP_TAKE
 from parkpulse.streams.rollup import Rollup, read_message
 from parkpulse.streams.rollup_stage import status_messages
@@ -43,7 +44,7 @@ def messages(sim: Path, zones: int | None) -> list[tuple[str, bytes, bytes | Non
     out: list[tuple[str, bytes, bytes | None]] = []
     for row in read_targets(sim / "targets" / "plan_targets.csv", catalogue):
         if row.record is not None and (keep is None or row.record.zone in keep):
-            _, key, wire = _wire(row, "plan_targets.csv")
+            wire = _wire(row, "plan_targets.csv")[2]
             out.append((TARGETS_BY_ZONE, orjson.dumps(wire), None))
     for path in sorted((sim / "feeds").glob("observations-*.csv")):
         pending: dict[str, list] = {}
@@ -72,7 +73,7 @@ class Durable:
     def __init__(self) -> None:
         self.zones: dict[str, tuple[dict, dict, dict, dict]] = {}
 
-    def write(self, batch) -> None:  # noqa: ANN001
+    def write(self, batch: SinkBatch) -> None:
         def held(zone: str) -> tuple[dict, dict, dict, dict]:
             return self.zones.setdefault(zone, ({}, {}, {}, {}))
 
@@ -167,8 +168,9 @@ def main() -> None:
     total = time.process_time() - start
     wall = time.perf_counter() - wall
     print(
-        f"messages {len(msgs)} figures {figures} status msgs {statuses} | cpu {total:.2f}s (wall {wall:.2f}s) "
-        f"read {t_read:.2f} load {t_load:.2f} apply {t_apply:.2f} status_msgs {t_send:.2f} write {t_write:.2f}"
+        f"messages {len(msgs)} figures {figures} status msgs {statuses} | cpu {total:.2f}s "
+        f"(wall {wall:.2f}s) read {t_read:.2f} load {t_load:.2f} apply {t_apply:.2f} "
+        f"status_msgs {t_send:.2f} write {t_write:.2f}"
     )
     if args.digest:
         print("digest", digest.hexdigest())
