@@ -96,6 +96,14 @@ class Durable:
         }
 
 
+def rss_anon_mb() -> float:
+    """This process's anonymous resident memory (what the issue's goal counts), in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("sim", type=Path)
@@ -108,13 +116,19 @@ def main() -> None:
     catalogue = load_catalogue(args.sim / "reference")
     msgs = messages(args.sim, args.zones)
     gc.collect()
+    inputs_mb = sum(len(value) + 33 for _, value, _ in msgs) / 1e6
+    print(
+        f"anon before the store {rss_anon_mb():.0f} MB (of it the feed's bytes {inputs_mb:.0f} MB)"
+    )
     store = None
     if args.store:
         from parkpulse.config import ClickHouseTarget
         from parkpulse.sinks.clickhouse import ClickHouseStore
 
         tmp = tempfile.mkdtemp(prefix="pp-chdb-")
-        store = ClickHouseStore.open(ClickHouseTarget(embedded_path=tmp))
+        store = ClickHouseStore.open(ClickHouseTarget(embedded_path=Path(tmp)))
+    print(f"anon with the store open {rss_anon_mb():.0f} MB")
+    peak_anon = held_peak = 0.0
     if args.tracemalloc:
         tracemalloc.start(25)
     rollup = Rollup(catalogue)
@@ -164,6 +178,8 @@ def main() -> None:
             digest.update(repr(sorted(result.shrunk.items())).encode())
             digest.update(repr(result.newly_suspect).encode())
         statuses += len(sent)
+        peak_anon = max(peak_anon, rss_anon_mb())
+        held_peak = max(held_peak, sum(z.size for z in rollup._zones.values()))
         figures += len(result.batch.observations)
     total = time.process_time() - start
     wall = time.perf_counter() - wall
@@ -172,6 +188,15 @@ def main() -> None:
         f"(wall {wall:.2f}s) read {t_read:.2f} load {t_load:.2f} apply {t_apply:.2f} "
         f"status_msgs {t_send:.2f} write {t_write:.2f}"
     )
+    print(f"anon peak {peak_anon:.0f} MB, rows held at most {held_peak:.0f}")
+    if not args.tracemalloc:  # what the roll-up's state held: anon freed by dropping it
+        before = rss_anon_mb()
+        rollup.forget()
+        result = inputs = sent = None  # type: ignore[assignment]
+        gc.collect()
+        print(
+            f"anon at the end {before:.0f} MB, without the roll-up's state {rss_anon_mb():.0f} MB"
+        )
     if args.digest:
         print("digest", digest.hexdigest())
     if args.tracemalloc:
