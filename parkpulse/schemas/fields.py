@@ -150,7 +150,12 @@ def read_text(
             raise RejectedInput("malformed", f"{names.name(field)} is missing")
         return None
     if ints and isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
+        try:
+            return str(value)
+        except ValueError:  # past Python's 4,300 digits: no period or name is that long
+            raise RejectedInput(
+                "malformed", f"{names.name(field)} is a number too long to read"
+            ) from None
     if not isinstance(value, str):
         raise RejectedInput(
             "malformed",

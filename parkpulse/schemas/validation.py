@@ -217,6 +217,7 @@ class _ObservationReader:
         self.zones: dict[str, str] = {}  # ZONE as written -> zone id
         self.indicators: dict[str, Indicator] = {}  # INDICATOR as written -> indicator
         self.periods: dict[tuple[str, str], tuple[str, int]] = {}  # -> (period, year*12+month)
+        self.period_texts: dict[str, str] = {}  # a period as kept -> the one string of it
         self.published: dict[str, str] = {}  # PUBLISHED_AT as written -> as kept
         # (unit as written, indicator unit) -> the factor, or 1 when the unit is the indicator's
         self.factors: dict[tuple[str, str], Decimal | int] = {}
@@ -342,6 +343,11 @@ class _ObservationReader:
 
     def _period(self, names: Names, text: Any, basis: str) -> tuple[str, int]:
         period, year, month = _period(names, clean(text), basis)
+        # One string per period whatever its basis: the roll-up keeps figures as read, sharing
+        # their texts (streams/rollup.py), and a copy per basis would be made again there.
+        period = self.period_texts.setdefault(period, period)
+        if len(self.period_texts) >= _CACHE_SIZE:
+            self.period_texts.clear()
         known = (period, year * 12 + month)
         if text.__class__ is str and len(text) <= _SHORT:
             _remember(self.periods, (text, basis), known)

@@ -12,7 +12,9 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import NamedTuple
 
 from parkpulse.schemas.errors import RejectedInput
 from parkpulse.schemas.periods import Period, YearMonth, parse_period
@@ -106,6 +108,8 @@ class Series:
     yoy_pct: Mapping[YearMonth, float]  # YTD (flows) or level (others) YoY; the bureau's as given
     observed: frozenset[YearMonth]  # months that have a live figure, any basis
     level_months: tuple[YearMonth, ...]  # the months of ``level``, in order
+    # What the engine works out once per series (plan.best_rest_growth), not part of its value.
+    memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     def latest_level(self, at: YearMonth) -> float | None:
         """The latest level at or before ``at``."""
@@ -113,21 +117,26 @@ class Series:
         return self.level[self.level_months[i - 1]] if i else None
 
 
-@dataclass(frozen=True, slots=True)
-class _Figure:
+class _Figure(NamedTuple):  # a tuple: every recompute makes one per figure of the indicator
     period: Period
     obs: Observation
     at: YearMonth  # the month the period is evaluated at
+
+
+@lru_cache(maxsize=4096)  # the same few hundred periods, figure after figure
+def _period_at(text: str) -> tuple[Period, YearMonth]:
+    period = parse_period(text)
+    return period, period.evaluated_at
 
 
 def _figures(observations: Iterable[Observation]) -> list[_Figure]:
     figures = []
     for obs in observations:
         try:
-            period = parse_period(obs.period)
-        except RejectedInput:
+            period, at = _period_at(obs.period)
+        except (RejectedInput, TypeError):  # TypeError: not a str, and not hashable either
             continue
-        figures.append(_Figure(period, obs, period.evaluated_at))
+        figures.append(_Figure(period, obs, at))
     return figures
 
 

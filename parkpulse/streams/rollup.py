@@ -145,6 +145,17 @@ def _compact(obs: Observation) -> Observation:
     )
 
 
+def _compact_validated(obs: Observation) -> Observation:
+    """``_compact`` for a figure the worker's reader gave (schemas/validation.py): its indicator,
+    unit, basis, status, action and source are already the catalogue's or the reader's own
+    strings, so only its zone, period and publication date can be copies; most often none is
+    (the reader hands out the texts it met before), and then the figure is kept as it is."""
+    zone, period, published = _shared(obs.zone), _shared(obs.period), _shared(obs.published_at)
+    if zone is obs.zone and period is obs.period and published is obs.published_at:
+        return obs
+    return _compact(obs)
+
+
 @dataclass
 class ZoneState:
     observations: dict[ObservationKey, Observation] = field(default_factory=dict)
@@ -162,8 +173,9 @@ class ZoneState:
         """Rows held: what the zone costs in memory."""
         return len(self.observations) + len(self.statuses)
 
-    def keep_observation(self, obs: Observation) -> Observation:
-        obs = _compact(obs)
+    def keep_observation(self, obs: Observation, validated: bool = False) -> Observation:
+        """Keep a figure (``validated``: as the worker's reader gave it, see _compact_validated)."""
+        obs = _compact_validated(obs) if validated else _compact(obs)
         key = obs.key  # one tuple for both maps (a property: each read builds a new one)
         self.observations[key] = obs
         self.observations_of.setdefault(obs.indicator, {})[key] = obs
@@ -343,7 +355,7 @@ class Rollup:
         winner = merge(current, obs)  # raises ObservationConflict ("conflict")
         if winner is current:
             return None
-        batch.observations.append(state.keep_observation(winner))
+        batch.observations.append(state.keep_observation(winner, validated=True))
         return (obs.zone, obs.indicator)
 
     def _recompute(self, zone: str, indicator_id: str, result: RollupResult) -> None:
@@ -422,4 +434,6 @@ class Rollup:
 
 def status_wire(row: IndicatorStatus, deleted: bool = False) -> bytes:
     """The ``parkpulse.status`` message value."""
-    return orjson.dumps({**row.to_dict(), "deleted": deleted})
+    # orjson writes a dataclass as its fields in order, as ``to_dict`` has them; the flag goes
+    # after them (a backfill sends a status row per figure: no dict per row).
+    return orjson.dumps(row)[:-1] + (b',"deleted":true}' if deleted else b',"deleted":false}')
