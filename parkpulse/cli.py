@@ -428,7 +428,7 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
     from parkpulse.producers.feed import format_summary
     from parkpulse.producers.kept import archived, origin_of
     from parkpulse.producers.publish import publish, refusal
-    from parkpulse.producers.readers import ReadOptions
+    from parkpulse.producers.read_options import ReadOptions
     from parkpulse.producers.verdict import merge_rejects
     from parkpulse.schemas.catalogue import load_catalogue
 

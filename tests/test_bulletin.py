@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from parkpulse.producers.bulletin import parse_period, read_bulletin
 from parkpulse.producers.feed import FeedRow, read_feed
-from parkpulse.producers.readers import ReadOptions, rows_of
+from parkpulse.producers.read_options import ReadOptions
+from parkpulse.producers.readers import rows_of
 from parkpulse.schemas.catalogue import load_catalogue, reference_observation_rows
 from parkpulse.schemas.records import Observation
 from parkpulse.schemas.validation import validate_observation

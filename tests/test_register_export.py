@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from parkpulse.producers.feed import FeedRow, summarize
-from parkpulse.producers.readers import ReadOptions, kind_of, rows_of
+from parkpulse.producers.read_options import ReadOptions
+from parkpulse.producers.readers import kind_of, rows_of
 from parkpulse.producers.register_export import (
     SECTIONS,
     entity_type_of,

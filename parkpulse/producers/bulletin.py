@@ -35,7 +35,7 @@ from typing import Any
 import orjson
 
 from parkpulse.producers.feed import FeedRow, check_conflicts
-from parkpulse.producers.readers import ReadOptions
+from parkpulse.producers.read_options import ReadOptions
 from parkpulse.producers.sheets import Sheet, cell_text, figure, read_sheets
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.errors import RejectedInput

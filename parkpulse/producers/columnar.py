@@ -42,7 +42,8 @@ from parkpulse.producers.feed import (
     _Line,
     read_feed,
 )
-from parkpulse.producers.readers import ReadOptions, bureau_table, kept_options, rows_of
+from parkpulse.producers.read_options import ReadOptions, kept_options
+from parkpulse.producers.readers import bureau_table, rows_of
 from parkpulse.schemas.catalogue import Catalogue, Indicator
 from parkpulse.schemas.errors import RejectedInput
 from parkpulse.schemas.fields import MAX_NUMBER_CHARS, WHOLE_UNITS, Names, lookup_ids

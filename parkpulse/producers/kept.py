@@ -27,7 +27,7 @@ from pathlib import Path
 import orjson
 
 from parkpulse.config import Settings
-from parkpulse.producers.readers import is_options_file
+from parkpulse.producers.read_options import is_options_file
 
 ARCHIVE_DIR = "feeds"
 LEDGER_DIR = "ledger"

@@ -28,7 +28,8 @@ from parkpulse.logs import get_logger, log_event
 from parkpulse.producers.columnar import ZoneFigures, feed_items
 from parkpulse.producers.feed import FeedRow, FeedSummary, NotAFeed, not_a_feed, to_deadletter
 from parkpulse.producers.kept import Entry, archive, last_offsets, origin_of, record
-from parkpulse.producers.readers import ReadOptions, bureau_table, keep_options, kind_of
+from parkpulse.producers.read_options import ReadOptions, keep_options
+from parkpulse.producers.readers import bureau_table, kind_of
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.envelope import ENVELOPE_MAX
 from parkpulse.schemas.records import Observation, PlanTarget, Registration

@@ -3,18 +3,16 @@ the bureau's own tables (a bulletin, a plan's indicator table, a register's expo
 
 A file is recognised by its suffix (a workbook is never an SDMX feed) and, for CSV, by its
 header: the SDMX and plan_targets.csv headers name their key columns in English. The options
-a file was published with (``--plan``, ``--zone``, ``--period``) are kept beside its archived
-copy, so ``produce --replay`` reads it the same way again.
+a file was published with are kept beside its archived copy (``read_options.py``), so ``produce
+--replay`` reads it the same way again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-
-import orjson
 
 from parkpulse.producers.feed import (
     FEED_KEY_COLUMNS,
@@ -23,25 +21,11 @@ from parkpulse.producers.feed import (
     read_feed,
     read_targets,
 )
+from parkpulse.producers.read_options import ReadOptions, kept_options
 from parkpulse.producers.sheets import is_workbook
 from parkpulse.schemas.catalogue import Catalogue
 
-OPTIONS_SUFFIX = ".options.json"
 SNIFF_BYTES = 64 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class ReadOptions:
-    """What a bureau table may need besides its file (ids or names; None: from the file)."""
-
-    plan: str | None = None
-    zone: str | None = None
-    period: str | None = None
-    ledger: Path | None = None  # where bulletin revisions are remembered (DATA_DIR/bulletins)
-
-    def kept(self) -> dict[str, str]:
-        """The options worth keeping beside an archived copy."""
-        return {k: v for k, v in asdict(self).items() if v is not None and k != "ledger"}
 
 
 def rows_of(
@@ -123,25 +107,3 @@ def _english_header(path: Path, columns: tuple[str, ...]) -> bool:
     except UnicodeDecodeError:
         decoded = head.decode("gb18030", "ignore")
     return not any("\u4e00" <= ch <= "\u9fff" for ch in decoded)
-
-
-def keep_options(archived_copy: Path, options: ReadOptions | None) -> None:
-    """Write ``options`` beside an archived file (nothing when there are none)."""
-    kept = options.kept() if options is not None else {}
-    if kept:
-        archived_copy.with_name(archived_copy.name + OPTIONS_SUFFIX).write_bytes(orjson.dumps(kept))
-
-
-def kept_options(path: Path) -> ReadOptions | None:
-    """The options kept beside an archived file, or None."""
-    side = path.with_name(path.name + OPTIONS_SUFFIX)
-    if not side.is_file():
-        return None
-    try:
-        return ReadOptions(**orjson.loads(side.read_bytes()))
-    except (orjson.JSONDecodeError, TypeError):
-        return None
-
-
-def is_options_file(path: Path) -> bool:
-    return path.name.endswith(OPTIONS_SUFFIX)

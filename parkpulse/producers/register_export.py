@@ -37,7 +37,7 @@ from typing import Any
 import orjson
 
 from parkpulse.producers.feed import FeedRow
-from parkpulse.producers.readers import ReadOptions
+from parkpulse.producers.read_options import ReadOptions
 from parkpulse.producers.sheets import (
     Sheet,
     cell_text,
