@@ -221,3 +221,15 @@ def test_the_store_maps_and_scrubs_driver_errors() -> None:
         store.close()
     assert caught.value.table == "deadletter"
     assert "s3cret" not in str(caught.value) and "***" in str(caught.value)
+
+
+def test_a_background_job_given_up_while_stopping_ends_quietly() -> None:
+    """A worker stopped while ClickHouse is down gives its gauges' read up: the task ends with
+    the worker instead of crashing it (exit 1); while running, the same error is a real one."""
+
+    async def refused() -> None:
+        raise ClickHouseUnavailable("connection refused")
+
+    asyncio.run(retry.until_stopped(refused(), lambda: True))
+    with pytest.raises(ClickHouseUnavailable):
+        asyncio.run(retry.until_stopped(refused(), lambda: False))

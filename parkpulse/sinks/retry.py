@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
@@ -130,3 +130,14 @@ def _count_written(metrics: PipelineMetrics, written: dict[str, int]) -> None:
     for table, n in written.items():
         if n:
             metrics.count_sink_rows(table, n)
+
+
+async def until_stopped(job: Awaitable[Any], stopping: Callable[[], bool]) -> None:
+    """Await a background job (a task or timer of the worker). When the worker stops while
+    ClickHouse is down the policy gives the job's call up with ``ClickHouseUnavailable``: that is
+    the job ending with the worker, not a crash (Faust would exit with status 1)."""
+    try:
+        await job
+    except ClickHouseUnavailable:
+        if not stopping():
+            raise

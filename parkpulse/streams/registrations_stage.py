@@ -27,7 +27,7 @@ from parkpulse.logs import get_logger, log_event
 from parkpulse.schemas.records import Observation
 from parkpulse.schemas.wire import observation_to_wire
 from parkpulse.sinks.clickhouse import ClickHouseStore
-from parkpulse.sinks.retry import retry_store, write_registrations_durably
+from parkpulse.sinks.retry import retry_store, until_stopped, write_registrations_durably
 from parkpulse.streams.app import REGISTRATIONS_TAKE, Topics
 from parkpulse.streams.deps import Deps
 from parkpulse.streams.keyed_send import send_all
@@ -241,7 +241,7 @@ def register(app: faust.App, topics: Topics, deps: Deps) -> RegistrationCounter:
 
     @app.timer(interval=EMIT_EVERY / 4)
     async def emit_counts() -> None:
-        await counter.tick()
+        await until_stopped(counter.tick(), lambda: bool(app.should_stop))
 
     @app.on_rebalance_complete.connect
     async def forget_ids(sender: faust.App, **kwargs: Any) -> None:

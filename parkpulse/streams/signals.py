@@ -27,7 +27,7 @@ from parkpulse.config import Settings
 from parkpulse.logs import get_logger, log_event
 from parkpulse.sinks.clickhouse import ClickHouseStore
 from parkpulse.sinks.metrics import PipelineMetrics
-from parkpulse.sinks.retry import retry_store
+from parkpulse.sinks.retry import retry_store, until_stopped
 from parkpulse.streams.deps import Deps
 from parkpulse.streams.faust_internals import committed_offsets
 from parkpulse.streams.keyed_send import partition_of
@@ -149,7 +149,7 @@ def register(app: faust.App, deps: Deps) -> StatusSignals:
 
     @app.task
     async def status_gauges() -> None:
-        await signals.run()
+        await until_stopped(signals.run(), lambda: bool(app.should_stop))
 
     @app.page("/api/health")
     async def api_health(self: Any, request: Any) -> Any:
