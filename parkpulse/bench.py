@@ -52,7 +52,6 @@ from urllib.parse import quote
 
 import orjson
 from aiokafka import AIOKafkaConsumer
-from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.table import Table
 
@@ -62,7 +61,7 @@ from parkpulse.producers import simulate as sim
 from parkpulse.producers.publish import publish
 from parkpulse.schemas.catalogue import load_catalogue, parse_target_row
 from parkpulse.schemas.records import Observation, PlanTarget
-from parkpulse.sinks.metrics import read_metric
+from parkpulse.sinks.metrics import read_metric, read_statuses
 from parkpulse.streams.plan import evaluate
 from parkpulse.topics import REGISTRATIONS, STATUS, client_options, ensure_topics
 
@@ -632,18 +631,6 @@ def _backfill(
     }
 
 
-def exported_statuses(worker: Worker) -> set[tuple[str, str, str, str]]:
-    """(zone, indicator, plan, status) of every key the worker's /metrics exports."""
-    with urllib.request.urlopen(worker.metrics, timeout=60) as resp:
-        text = resp.read().decode()
-    return {
-        (s.labels["zone"], s.labels["indicator"], s.labels["plan"], s.labels["status"])
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-        if s.name == "parkpulse_indicator_status" and s.value == 1
-    }
-
-
 def stored_statuses(worker: Worker) -> set[tuple[str, str, str, str]]:
     """(zone, indicator, plan, status) of every key as ``parkpulse status`` shows it."""
     return {(r["zone"], r["indicator"], r["plan"], r["status"]) for r in worker.get("/api/status")}
@@ -654,7 +641,7 @@ def signals_match(worker: Worker, stored: set[tuple[str, str, str, str]] | None 
     or ``stored``, read before a kill: nothing changes the data meanwhile, and asking the API
     would queue the question behind the restarted worker's own ClickHouse work)."""
     stored = stored_statuses(worker) if stored is None else stored
-    return bool(stored) and exported_statuses(worker) == stored
+    return bool(stored) and read_statuses(worker.metrics, timeout=60) == stored
 
 
 def _recovery(

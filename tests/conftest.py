@@ -17,10 +17,9 @@ from typing import Any, TypeVar
 
 import orjson
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from parkpulse.broker import TansuBroker, free_port
-from parkpulse.sinks.metrics import read_metric
+from parkpulse.sinks.metrics import read_metric, read_statuses
 
 T = TypeVar("T")
 PARKPULSE = str(Path(sys.executable).with_name("parkpulse"))
@@ -115,16 +114,9 @@ class RunningStack:
         """(zone, indicator, plan, status) of every key the metrics endpoint shows (None while
         the endpoint does not answer)."""
         try:
-            with urllib.request.urlopen(self.metrics_url, timeout=10) as resp:
-                text = resp.read().decode()
+            return read_statuses(self.metrics_url)
         except OSError:
             return None
-        return {
-            (s.labels["zone"], s.labels["indicator"], s.labels["plan"], s.labels["status"])
-            for family in text_string_to_metric_families(text)
-            for s in family.samples
-            if s.name == "parkpulse_indicator_status" and s.value == 1
-        }
 
     def stored_statuses(self) -> set[tuple[str, str, str, str]] | None:
         """(zone, indicator, plan, status) of every key as ``parkpulse status`` shows it (None

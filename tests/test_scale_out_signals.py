@@ -13,16 +13,15 @@ import asyncio
 import os
 import signal
 import subprocess
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from parkpulse.broker import TansuBroker, free_port
 from parkpulse.config import Settings
 from parkpulse.producers.demo import write_demo_feed
+from parkpulse.sinks.metrics import read_samples, read_statuses
 from parkpulse.topics import ensure_topics
 from tests.chdb_http_shim import ClickHouseShim
 from tests.conftest import PARKPULSE, wait_until
@@ -36,14 +35,10 @@ Key = tuple[str, str, str, str]
 
 def exported(worker: Worker) -> set[Key] | None:
     """(zone, indicator, plan, status) this worker exports; None if it does not answer."""
-    families = _scrape(worker)
-    if families is None:
+    try:
+        return read_statuses(worker.metrics)
+    except OSError:
         return None
-    return {
-        (s.labels["zone"], s.labels["indicator"], s.labels["plan"], s.labels["status"])
-        for s in families
-        if s.name == "parkpulse_indicator_status" and s.value == 1
-    }
 
 
 def lag_partitions(worker: Worker) -> set[tuple[str, str]]:
@@ -56,11 +51,9 @@ def lag_partitions(worker: Worker) -> set[tuple[str, str]]:
 
 def _scrape(worker: Worker) -> list | None:
     try:
-        with urllib.request.urlopen(worker.metrics, timeout=10) as resp:
-            text = resp.read().decode()
+        return read_samples(worker.metrics)
     except OSError:
         return None
-    return [s for family in text_string_to_metric_families(text) for s in family.samples]
 
 
 def stored(worker: Worker) -> set[Key]:

@@ -23,7 +23,14 @@ from parkpulse.sinks.status_gauges import (
 )
 from parkpulse.streams.plausibility import REASONS as SUSPECT_REASONS
 
-__all__ = ["PipelineMetrics", "feed_deadline", "month_start", "read_metric"]
+__all__ = [
+    "PipelineMetrics",
+    "feed_deadline",
+    "month_start",
+    "read_metric",
+    "read_samples",
+    "read_statuses",
+]
 
 DIRECTIONS = ("in", "out")
 
@@ -146,14 +153,29 @@ class PipelineMetrics:
             server.server_close()
 
 
-def read_metric(url: str, name: str, timeout: float = 10, **labels: str) -> float:
-    """The sum of the samples of ``name`` carrying ``labels`` on the endpoint at ``url``
-    (0 when there are none): what the benchmark and the tests read off a running worker."""
+def read_samples(url: str, timeout: float = 10) -> list[Any]:
+    """Every sample on the endpoint at ``url``, parsed as Prometheus parses it: what the
+    benchmark and the tests read off a running worker."""
     with urllib.request.urlopen(url, timeout=timeout) as resp:
         text = resp.read().decode()
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+
+
+def read_metric(url: str, name: str, timeout: float = 10, **labels: str) -> float:
+    """The sum of the samples of ``name`` carrying ``labels`` on the endpoint at ``url``
+    (0 when there are none)."""
     return sum(
         sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
+        for sample in read_samples(url, timeout)
         if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
     )
+
+
+def read_statuses(url: str, timeout: float = 10) -> set[tuple[str, str, str, str]]:
+    """(zone, indicator, plan, status) of every key the endpoint at ``url`` exports (the one-hot
+    ``parkpulse_indicator_status`` at 1)."""
+    return {
+        (s.labels["zone"], s.labels["indicator"], s.labels["plan"], s.labels["status"])
+        for s in read_samples(url, timeout)
+        if s.name == "parkpulse_indicator_status" and s.value == 1
+    }
