@@ -135,7 +135,15 @@ def outage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outage]:
         shim.stop()
         errors = worker.metric("parkpulse_sink_errors_total")
         publish(broker.url, data_dir, second)
-        wait_until(lambda: worker.metric("parkpulse_sink_errors_total") > errors + 1, timeout=60)
+        # Reads (the gauges' status read, the registrations' tick) fail and count too: wait for
+        # the roll-up's write itself to be held, not just for any failed call.
+        wait_until(
+            lambda: (
+                worker.metric("parkpulse_sink_errors_total") > errors + 1
+                and worker.metric("parkpulse_sink_buffered_rows") > 0
+            ),
+            timeout=60,
+        )
         out.held_before_stop = worker.metric("parkpulse_sink_buffered_rows")
         stopping = time.monotonic()
         worker.proc.send_signal(signal.SIGTERM)
