@@ -19,6 +19,7 @@ import orjson
 import pytest
 
 from parkpulse.broker import TansuBroker, free_port
+from parkpulse.procfs import children
 from parkpulse.sinks.metrics import read_metric, read_statuses
 
 T = TypeVar("T")
@@ -35,23 +36,6 @@ def wait_until(fn: Callable[[], T], timeout: float = 30.0, every: float = 0.1) -
             return last
         time.sleep(every)
     raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
-
-
-def children(pid: int) -> dict[int, str]:
-    """The processes whose parent is ``pid``, with their command lines."""
-    out = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if ppid == pid:
-                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-                out[int(entry.name)] = cmd
-        except (OSError, IndexError, ValueError):
-            continue
-    return out
 
 
 @dataclass

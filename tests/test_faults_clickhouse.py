@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 
 from parkpulse.broker import TansuBroker, free_port
+from parkpulse.procfs import status_mb
 from parkpulse.schemas.envelope import ENVELOPE_MAX
 from parkpulse.streams.app import ROLLUP_TAKE
 from tests.chdb_http_shim import ClickHouseShim
@@ -48,12 +49,6 @@ from tests.fault_support import (
 pytestmark = pytest.mark.integration
 
 PASSWORD = "ch-outage-pw-93f1"
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        line = next(ln for ln in status if ln.startswith("VmRSS"))
-    return int(line.split()[1]) / 1024
 
 
 def http_status(url: str) -> int:
@@ -109,14 +104,14 @@ def outage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outage]:
     try:
         # 1. Down from the start.
         out.ready_s = time.monotonic() - started
-        out.rss_ready = rss_mb(worker.proc.pid)
+        out.rss_ready = status_mb(worker.proc.pid, "VmRSS")
         publish(broker.url, data_dir, backfill.targets, verb="targets")
         publish(broker.url, data_dir, first)
         for _ in range(8):
             time.sleep(0.5)
             out.errors.append(worker.metric("parkpulse_sink_errors_total"))
             out.buffered.append(worker.metric("parkpulse_sink_buffered_rows"))
-            out.rss_peak = max(out.rss_peak, rss_mb(worker.proc.pid))
+            out.rss_peak = max(out.rss_peak, status_mb(worker.proc.pid, "VmRSS"))
         out.consumed = worker.metric(
             "parkpulse_events_total", topic="parkpulse.observations", direction="in"
         )

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from parkpulse.config import KafkaSecurity, Settings, parse_clickhouse_url
+from parkpulse.procfs import children, cmdline
 from parkpulse.streams.app import faust_options
 from parkpulse.topics import client_options
 from tests.conftest import PARKPULSE, RunningStack, wait_until
@@ -413,8 +414,8 @@ def secret_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
     run = start_parkpulse("run", root / "data", "--no-demo", "--no-scoreboard", env=env)
     try:
         seen: dict[str, str] = {}
-        family = [run.proc.pid, *_children(run.proc.pid)]
-        seen["cmdlines"] = "\n".join(_cmdline(pid) for pid in family)
+        family = [cmdline(run.proc.pid), *children(run.proc.pid).values()]
+        seen["cmdlines"] = "\n".join(family)
         seen["run.json"] = (run.data_dir / "run.json").read_text()
         log = run.data_dir / "stderr.log"
         wait_until(lambda: "sink_retry" in log.read_text(), timeout=30)  # refused, logged
@@ -444,26 +445,6 @@ def secret_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
     finally:
         run.stop()
         shim.stop()
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            if ppid == pid:
-                out.append(int(entry.name))
-    return out
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
 
 
 @pytest.mark.integration

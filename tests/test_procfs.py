@@ -1,0 +1,33 @@
+"""parkpulse/procfs.py against this very process and a child it starts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from parkpulse.procfs import children, status_mb
+
+
+def test_children_lists_a_child_with_its_command_line() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "marker-7"])
+    try:
+        found = children(os.getpid())
+        assert child.pid in found
+        assert found[child.pid].split()[-1] == "marker-7"
+        assert os.getpid() not in found  # only children, not the process itself
+    finally:
+        child.kill()
+        child.wait()
+    assert child.pid not in children(os.getpid())
+
+
+def test_status_mb_reads_memory_fields_consistently() -> None:
+    pid = os.getpid()
+    rss, peak = status_mb(pid, "VmRSS"), status_mb(pid, "VmHWM")
+    assert 0 < rss <= peak
+    assert status_mb(pid, "RssAnon") <= rss
+    with pytest.raises(KeyError):
+        status_mb(pid, "NoSuchField")
