@@ -141,7 +141,7 @@ def _gridlines(frame: _Frame, ticks: Sequence[float]) -> list[str]:
     return lines
 
 
-def labelled_months(frame: _Frame) -> list[int]:
+def _labelled_months(frame: _Frame) -> list[int]:
     """The months labelled on the x axis: the first and last and evenly spaced ones between,
     never two closer than 48 pixels (the last month wins over the one before it)."""
     n = frame.n
@@ -162,7 +162,7 @@ def _month_labels(frame: _Frame, rows: Sequence[Mapping[str, Any]]) -> list[str]
     return [
         f'<text x="{frame.x(i):.1f}" y="{frame.height - BOTTOM + 14}" font-size="10" '
         f'text-anchor="{anchor.get(i, "middle")}">{html.escape(str(rows[i]["period"]))}</text>'
-        for i in labelled_months(frame)
+        for i in _labelled_months(frame)
     ]
 
 
