@@ -23,7 +23,8 @@ from parkpulse.schemas.envelope import ENVELOPE_MAX
 from parkpulse.schemas.errors import REASONS
 
 if TYPE_CHECKING:
-    from parkpulse.producers.verdict import Judge
+    from parkpulse.producers.publish import Published
+    from parkpulse.producers.verdict import Judge, Verdict
 
 DEFAULT_WAIT = 10.0  # seconds `produce` waits for the worker's verdict (producers/verdict.py)
 
@@ -473,30 +474,14 @@ def _status(args: argparse.Namespace, settings: Settings) -> list[dict[str, Any]
 
 
 def _publish(args: argparse.Namespace, settings: Settings) -> int:
-    from parkpulse.producers.feed import format_summary
-    from parkpulse.producers.kept import archived, origin_of
-    from parkpulse.producers.publish import publish, refusal
+    """``produce`` / ``targets``: publish the files, wait for the worker's verdict, say per file
+    what came of it."""
+    from parkpulse.producers.publish import publish
     from parkpulse.producers.read_options import ReadOptions
-    from parkpulse.producers.verdict import merge_rejects
     from parkpulse.schemas.catalogue import load_catalogue
 
-    kind = "targets" if args.verb == "targets" else "observations"
-    if getattr(args, "registrations", False):
-        kind = "registrations"
-    files = [(path, kind) for path in args.files]
-    if getattr(args, "replay", False):
-        files = archived(settings) + files
-    if not files:
-        print("parkpulse: nothing to publish (give FILE… or --replay)", file=sys.stderr)
-        return 1
-    for path, _ in files:
-        if not path.exists():
-            print(f"parkpulse: no such file: {path}", file=sys.stderr)
-            return 1
-    refused = [r for r in (refusal(path, kind) for path, kind in files) if r is not None]
-    if len(refused) == len(files) and all(r.dead_letter is None for r in refused):
-        for item in refused:  # nothing to send: no broker needed to say so
-            print(f"parkpulse: {item.path} {item.what}; nothing published", file=sys.stderr)
+    files = _files_to_publish(args, settings)
+    if files is None:
         return 1
     target = broker_settings(settings)
     judge = _judge(target, args.wait, args.api)
@@ -516,7 +501,45 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
             ),
         )
     )
-    verdict = judge.verdict(results, args.wait)
+    return _tell_published(results, judge.verdict(results, args.wait))
+
+
+def _files_to_publish(
+    args: argparse.Namespace, settings: Settings
+) -> list[tuple[Path, str]] | None:
+    """The (file, kind) pairs to publish; None once it has said why there is nothing to send
+    (no file, a missing one, or only files that are no feed and leave no dead letter)."""
+    from parkpulse.producers.kept import archived
+    from parkpulse.producers.publish import refusal
+
+    kind = "targets" if args.verb == "targets" else "observations"
+    if getattr(args, "registrations", False):
+        kind = "registrations"
+    files = [(path, kind) for path in args.files]
+    if getattr(args, "replay", False):
+        files = archived(settings) + files
+    if not files:
+        print("parkpulse: nothing to publish (give FILE… or --replay)", file=sys.stderr)
+        return None
+    for path, _ in files:
+        if not path.exists():
+            print(f"parkpulse: no such file: {path}", file=sys.stderr)
+            return None
+    refused = [r for r in (refusal(path, kind) for path, kind in files) if r is not None]
+    if len(refused) == len(files) and all(r.dead_letter is None for r in refused):
+        for item in refused:  # nothing to send: no broker needed to say so
+            print(f"parkpulse: {item.path} {item.what}; nothing published", file=sys.stderr)
+        return None
+    return files
+
+
+def _tell_published(results: Sequence[Published], verdict: Verdict) -> int:
+    """A line per file on stdout (its rejects explained on stderr); the exit code they make:
+    1 when a file was refused, EXIT_REJECTED when a row was rejected, else 0."""
+    from parkpulse.producers.feed import format_summary
+    from parkpulse.producers.kept import origin_of
+    from parkpulse.producers.verdict import merge_rejects
+
     rejected = refused_files = 0
     for item in results:
         if item.refused is not None:
