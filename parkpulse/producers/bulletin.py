@@ -36,7 +36,7 @@ import orjson
 
 from parkpulse.producers.feed import FeedRow, check_conflicts
 from parkpulse.producers.read_options import ReadOptions
-from parkpulse.producers.sheets import Sheet, cell_text, figure, read_sheets
+from parkpulse.producers.sheets import CellRejected, Sheet, cell_text, figure, read_sheets
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.errors import RejectedInput
 from parkpulse.schemas.names import (
@@ -302,8 +302,9 @@ def _row_figures(
             return []  # a breakdown the catalogue does not carry
         indicator, unit = found
         zone, period = _row_zone_period(sheet, at, layout, context, catalogue)
-    except _CellRejected as bad:
-        return [FeedRow(at + 1, text, None, bad.error, bad.place)]
+    except CellRejected as bad:
+        place = sheet.place(at, layout.indicator if bad.col is None else bad.col)
+        return [FeedRow(at + 1, text, None, bad.error, place)]
     flow = catalogue.indicators[indicator].kind == "flow"
     figures = [("YTD", layout.ytd, layout.yoy), ("MONTH", layout.month, layout.month_yoy)]
     out: list[FeedRow] = []
@@ -329,19 +330,11 @@ def _row_figures(
     return out
 
 
-class _CellRejected(Exception):
-    """A row whose key cell is wrong: the reason, and the cell (``表2!C5``) to point at."""
-
-    def __init__(self, error: RejectedInput, place: str) -> None:
-        super().__init__(str(error))
-        self.error, self.place = error, place
-
-
 def _row_indicator(
     sheet: Sheet, at: int, layout: Layout, catalogue: Catalogue, name: str, sub_row: bool
 ) -> tuple[str, str] | None:
     """(indicator id, unit written) of a row: the unit from its column, else from the name's
-    suffix (工业总产值(亿元)). An unknown name: None on a sub-row, else _CellRejected."""
+    suffix (工业总产值(亿元)). An unknown name: None on a sub-row, else CellRejected."""
     unit = cell_text(sheet.cell(at, layout.unit))
     match = _UNIT_SUFFIX.match(name)
     if match and unit_code(match["unit"]) is not None:
@@ -354,7 +347,7 @@ def _row_indicator(
             resolve("indicator", name, catalogue)
         except UnknownName as exc:
             error = RejectedInput(exc.reason, f"indicator {exc.detail}")
-            raise _CellRejected(error, sheet.place(at, layout.indicator)) from None
+            raise CellRejected(error, layout.indicator) from None
     assert indicator is not None
     return indicator, unit
 
@@ -363,7 +356,7 @@ def _row_zone_period(
     sheet: Sheet, at: int, layout: Layout, context: _Context, catalogue: Catalogue
 ) -> tuple[str, str]:
     """The row's zone (the sheet's, else its zone column's) and the sheet's period, or
-    _CellRejected when either is wrong."""
+    CellRejected when either is wrong."""
     zone = context.zone
     if zone is None:
         zone_text = cell_text(sheet.cell(at, layout.zone))
@@ -371,12 +364,11 @@ def _row_zone_period(
             zone = resolve("zone", zone_text, catalogue)
         except UnknownName as exc:
             error = RejectedInput(exc.reason, f"zone {exc.detail}")
-            raise _CellRejected(error, sheet.place(at, layout.zone or 0)) from None
-    here = sheet.place(at, layout.indicator)
+            raise CellRejected(error, layout.zone or 0) from None
     if isinstance(zone, RejectedInput):
-        raise _CellRejected(zone, here)
+        raise CellRejected(zone, layout.indicator)
     if isinstance(context.period, RejectedInput):
-        raise _CellRejected(context.period, here)
+        raise CellRejected(context.period, layout.indicator)
     return zone, context.period
 
 
