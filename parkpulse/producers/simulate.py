@@ -733,15 +733,7 @@ def run_simulate(
     console: Console,
 ) -> int:
     """The ``simulate`` verb: write (and optionally publish) with a progress bar, then a summary."""
-    bar = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=not progress,
-    )
+    bar = _progress_bar(progress)
     written_regs = 0 if publish_to is not None else registrations
     with bar:
         zone_task = bar.add_task("zones: figures and targets", total=zones if feeds else 0)
@@ -772,6 +764,24 @@ def run_simulate(
                 )
             )
     console.print(summary_table(result, sent, publish_to))
+    _print_next_steps(console, result, out, feeds)
+    return 0
+
+
+def _progress_bar(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not enabled,
+    )
+
+
+def _print_next_steps(console: Console, result: Simulated, out: Path, feeds: bool) -> None:
+    """The commands that load what was written into a running parkpulse."""
     reference = result.reference_dir
     console.print(
         "next: [bold]parkpulse run --reference-dir "
@@ -780,7 +790,6 @@ def run_simulate(
     if feeds:
         console.print(f"      parkpulse targets {result.targets_file}")
         console.print(f"      parkpulse produce {out / 'feeds'}/observations-*.csv")
-    return 0
 
 
 def summary_table(
