@@ -23,7 +23,8 @@ from parkpulse.schemas.envelope import ENVELOPE_MAX
 from parkpulse.schemas.errors import REASONS
 
 if TYPE_CHECKING:
-    from parkpulse.producers.verdict import Judge
+    from parkpulse.producers.publish import Published
+    from parkpulse.producers.verdict import Judge, Verdict
 
 DEFAULT_WAIT = 10.0  # seconds `produce` waits for the worker's verdict (producers/verdict.py)
 
@@ -55,21 +56,25 @@ def build_parser() -> argparse.ArgumentParser:
         prog="parkpulse", description="High-tech zone metrics against their plan targets."
     )
     verbs = parser.add_subparsers(dest="verb", required=True)
+    for verb, about, add_arguments in _VERBS:
+        add_arguments(verbs.add_parser(verb, help=about))
+    return parser
 
-    run = verbs.add_parser("run", help="the embedded stack: broker, worker, ClickHouse, demo")
+
+def _run_arguments(run: argparse.ArgumentParser) -> None:
     _common(run)
     run.add_argument("--no-demo", action="store_true", help="do not replay the demo feed")
     run.add_argument("--broker-port", type=int, help="embedded Tansu port (default 9092)")
-    run.add_argument("--api-port", type=int)
-    run.add_argument("--metrics-port", type=int)
+    _listen_ports(run)
     run.add_argument("--no-scoreboard", action="store_true")
 
-    worker = verbs.add_parser("worker", help="a Faust worker against configured services")
-    _common(worker)
-    worker.add_argument("--api-port", type=int)
-    worker.add_argument("--metrics-port", type=int)
 
-    produce = verbs.add_parser("produce", help="publish bureau feeds (CSV / JSON Lines)")
+def _worker_arguments(worker: argparse.ArgumentParser) -> None:
+    _common(worker)
+    _listen_ports(worker)
+
+
+def _produce_arguments(produce: argparse.ArgumentParser) -> None:
     _common(produce)
     produce.add_argument("files", nargs="*", type=Path)
     produce.add_argument(
@@ -89,30 +94,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="FILE… are a register's export (统一社会信用代码, 成立日期 …; else known by header)",
     )
     _bureau_options(produce, plan=False)
-    produce.add_argument(
-        "--wait",
-        type=_seconds,
-        default=DEFAULT_WAIT,
-        metavar="SECONDS",
-        help="how long to wait for the worker's verdict on the published rows (a conflict with"
-        f" a stored figure is only found there; default {DEFAULT_WAIT:g}; 0: do not wait)",
+    _verdict_options(
+        produce,
+        wait_help="how long to wait for the worker's verdict on the published rows (a conflict"
+        " with a stored figure is only found there;"
+        f" default {DEFAULT_WAIT:g}; 0: do not wait)",
     )
-    produce.add_argument("--api", metavar="URL", help="the worker API to ask for the verdict")
 
-    targets = verbs.add_parser("targets", help="publish plan targets (plan_targets.csv columns)")
+
+def _targets_arguments(targets: argparse.ArgumentParser) -> None:
     _common(targets)
     targets.add_argument("files", nargs="+", type=Path)
     targets.add_argument("--no-progress", action="store_true")
     _bureau_options(targets, plan=True)
-    targets.add_argument("--wait", type=_seconds, default=DEFAULT_WAIT, metavar="SECONDS")
-    targets.add_argument("--api", metavar="URL", help="the worker API to ask for the verdict")
+    _verdict_options(targets)
 
-    status = verbs.add_parser("status", help="latest status of each (zone, indicator, plan)")
+
+def _status_arguments(status: argparse.ArgumentParser) -> None:
     _common(status)
     status.add_argument("--zone")
     status.add_argument("--indicator")
     status.add_argument("--plan")
-    status.add_argument("--format", choices=("table", "json"), default="table")
+    _format(status, "table", "json")
     status.add_argument(
         "--status", type=_status_list, help="only these statuses, e.g. behind,at_risk"
     )
@@ -121,42 +124,44 @@ def build_parser() -> argparse.ArgumentParser:
         "--sort", choices=("key", "attainment"), default="key", help="attainment: lowest first"
     )
 
-    explain = verbs.add_parser(
-        "explain", help="one status row: its inputs and every formula with its numbers"
-    )
+
+def _explain_arguments(explain: argparse.ArgumentParser) -> None:
     _common(explain)
     explain.add_argument("zone")
     explain.add_argument("indicator")
     explain.add_argument("plan", nargs="?", help="needed when the indicator has several plans")
     explain.add_argument("--period", help="YYYY-MM (default: the latest month)")
-    explain.add_argument("--format", choices=("table", "json"), default="table")
+    _format(explain, "table", "json")
 
-    report = verbs.add_parser("report", help="the monthly brief per zone (HTML, or PDF)")
+
+def _report_arguments(report: argparse.ArgumentParser) -> None:
     _common(report)
     report.add_argument("--month", required=True, help="YYYY-MM: compared with the month before")
     report.add_argument("--zone", help="one zone (id or name); default every zone")
-    report.add_argument("--format", choices=("html", "pdf"), default="html")
+    _format(report, "html", "pdf")
     report.add_argument("--out", type=Path, help="default DATA_DIR/briefs/brief-YYYY-MM.<format>")
 
-    scorecard = verbs.add_parser("scorecard", help="the per-zone roll-up")
-    _common(scorecard)
-    scorecard.add_argument("--format", choices=("table", "json"), default="table")
 
-    dead = verbs.add_parser("deadletter", help="rejected inputs with their reasons")
+def _scorecard_arguments(scorecard: argparse.ArgumentParser) -> None:
+    _common(scorecard)
+    _format(scorecard, "table", "json")
+
+
+def _deadletter_arguments(dead: argparse.ArgumentParser) -> None:
     _common(dead)
     dead.add_argument("--origin", help="only this file's (a file name, or a path to it)")
     dead.add_argument("--reason", choices=REASONS)
     dead.add_argument("--limit", type=_limit, default=200, help=f"rows shown (1..{MAX_LIMIT})")
-    dead.add_argument("--format", choices=("table", "json"), default="table")
+    _format(dead, "table", "json")
 
-    suspect = verbs.add_parser("suspect", help="figures accepted but flagged implausible")
+
+def _suspect_arguments(suspect: argparse.ArgumentParser) -> None:
     _common(suspect)
     suspect.add_argument("--zone")
-    suspect.add_argument("--format", choices=("table", "json"), default="table")
+    _format(suspect, "table", "json")
 
-    simulate = verbs.add_parser(
-        "simulate", help="deterministic national-scale data: zones, feeds, targets, registrations"
-    )
+
+def _simulate_arguments(simulate: argparse.ArgumentParser) -> None:
     _common(simulate)
     simulate.add_argument("--out", type=Path, help="output folder (default DATA_DIR/simulate)")
     simulate.add_argument("--zones", type=int, default=178)
@@ -178,7 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--no-feeds", action="store_true", help="only the registrations")
     simulate.add_argument("--no-progress", action="store_true")
 
-    bench = verbs.add_parser("bench", help="measure registrations, backfill and memory")
+
+def _bench_arguments(bench: argparse.ArgumentParser) -> None:
     bench.add_argument("--work-dir", type=Path, default=Path("var/bench"))
     bench.add_argument("--out", type=Path, default=Path("bench/results.json"))
     bench.add_argument("--registrations", type=int, default=1_000_000)
@@ -197,7 +203,50 @@ def build_parser() -> argparse.ArgumentParser:
         help="measure against this ClickHouse server (an empty database) instead of chdb; "
         "never read from PARKPULSE_CLICKHOUSE_URL, so a bench cannot write into production",
     )
-    return parser
+
+
+# Each verb: its name, its one-line help, and what adds its arguments (in `parkpulse -h` order).
+_VERBS: tuple[tuple[str, str, Callable[[argparse.ArgumentParser], None]], ...] = (
+    ("run", "the embedded stack: broker, worker, ClickHouse, demo", _run_arguments),
+    ("worker", "a Faust worker against configured services", _worker_arguments),
+    ("produce", "publish bureau feeds (CSV / JSON Lines)", _produce_arguments),
+    ("targets", "publish plan targets (plan_targets.csv columns)", _targets_arguments),
+    ("status", "latest status of each (zone, indicator, plan)", _status_arguments),
+    (
+        "explain",
+        "one status row: its inputs and every formula with its numbers",
+        _explain_arguments,
+    ),
+    ("report", "the monthly brief per zone (HTML, or PDF)", _report_arguments),
+    ("scorecard", "the per-zone roll-up", _scorecard_arguments),
+    ("deadletter", "rejected inputs with their reasons", _deadletter_arguments),
+    ("suspect", "figures accepted but flagged implausible", _suspect_arguments),
+    (
+        "simulate",
+        "deterministic national-scale data: zones, feeds, targets, registrations",
+        _simulate_arguments,
+    ),
+    ("bench", "measure registrations, backfill and memory", _bench_arguments),
+)
+
+
+def _listen_ports(parser: argparse.ArgumentParser) -> None:
+    """Where a worker serves its HTTP API and its /metrics."""
+    parser.add_argument("--api-port", type=int)
+    parser.add_argument("--metrics-port", type=int)
+
+
+def _format(parser: argparse.ArgumentParser, default: str, *others: str) -> None:
+    """``--format``: how the answer is written, ``default`` unless asked otherwise."""
+    parser.add_argument("--format", choices=(default, *others), default=default)
+
+
+def _verdict_options(parser: argparse.ArgumentParser, wait_help: str | None = None) -> None:
+    """How long a publisher waits for the worker's verdict, and which worker API it asks."""
+    parser.add_argument(
+        "--wait", type=_seconds, default=DEFAULT_WAIT, metavar="SECONDS", help=wait_help
+    )
+    parser.add_argument("--api", metavar="URL", help="the worker API to ask for the verdict")
 
 
 def _bureau_options(parser: argparse.ArgumentParser, *, plan: bool) -> None:
@@ -425,30 +474,14 @@ def _status(args: argparse.Namespace, settings: Settings) -> list[dict[str, Any]
 
 
 def _publish(args: argparse.Namespace, settings: Settings) -> int:
-    from parkpulse.producers.feed import format_summary
-    from parkpulse.producers.kept import archived, origin_of
-    from parkpulse.producers.publish import publish, refusal
+    """``produce`` / ``targets``: publish the files, wait for the worker's verdict, say per file
+    what came of it."""
+    from parkpulse.producers.publish import publish
     from parkpulse.producers.read_options import ReadOptions
-    from parkpulse.producers.verdict import merge_rejects
     from parkpulse.schemas.catalogue import load_catalogue
 
-    kind = "targets" if args.verb == "targets" else "observations"
-    if getattr(args, "registrations", False):
-        kind = "registrations"
-    files = [(path, kind) for path in args.files]
-    if getattr(args, "replay", False):
-        files = archived(settings) + files
-    if not files:
-        print("parkpulse: nothing to publish (give FILE… or --replay)", file=sys.stderr)
-        return 1
-    for path, _ in files:
-        if not path.exists():
-            print(f"parkpulse: no such file: {path}", file=sys.stderr)
-            return 1
-    refused = [r for r in (refusal(path, kind) for path, kind in files) if r is not None]
-    if len(refused) == len(files) and all(r.dead_letter is None for r in refused):
-        for item in refused:  # nothing to send: no broker needed to say so
-            print(f"parkpulse: {item.path} {item.what}; nothing published", file=sys.stderr)
+    files = _files_to_publish(args, settings)
+    if files is None:
         return 1
     target = broker_settings(settings)
     judge = _judge(target, args.wait, args.api)
@@ -468,7 +501,45 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
             ),
         )
     )
-    verdict = judge.verdict(results, args.wait)
+    return _tell_published(results, judge.verdict(results, args.wait))
+
+
+def _files_to_publish(
+    args: argparse.Namespace, settings: Settings
+) -> list[tuple[Path, str]] | None:
+    """The (file, kind) pairs to publish; None once it has said why there is nothing to send
+    (no file, a missing one, or only files that are no feed and leave no dead letter)."""
+    from parkpulse.producers.kept import archived
+    from parkpulse.producers.publish import refusal
+
+    kind = "targets" if args.verb == "targets" else "observations"
+    if getattr(args, "registrations", False):
+        kind = "registrations"
+    files = [(path, kind) for path in args.files]
+    if getattr(args, "replay", False):
+        files = archived(settings) + files
+    if not files:
+        print("parkpulse: nothing to publish (give FILE… or --replay)", file=sys.stderr)
+        return None
+    for path, _ in files:
+        if not path.exists():
+            print(f"parkpulse: no such file: {path}", file=sys.stderr)
+            return None
+    refused = [r for r in (refusal(path, kind) for path, kind in files) if r is not None]
+    if len(refused) == len(files) and all(r.dead_letter is None for r in refused):
+        for item in refused:  # nothing to send: no broker needed to say so
+            print(f"parkpulse: {item.path} {item.what}; nothing published", file=sys.stderr)
+        return None
+    return files
+
+
+def _tell_published(results: Sequence[Published], verdict: Verdict) -> int:
+    """A line per file on stdout (its rejects explained on stderr); the exit code they make:
+    1 when a file was refused, EXIT_REJECTED when a row was rejected, else 0."""
+    from parkpulse.producers.feed import format_summary
+    from parkpulse.producers.kept import origin_of
+    from parkpulse.producers.verdict import merge_rejects
+
     rejected = refused_files = 0
     for item in results:
         if item.refused is not None:

@@ -9,7 +9,7 @@ import asyncio
 import html
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -94,31 +94,38 @@ def render_zone(zone: str, rows: Iterable[Mapping[str, Any]], catalogue: Catalog
         + "</tr></thead><tbody>",
     ]
     charts = []
-    for (indicator, plan), rows_of in sorted(series.items()):
-        rows_of = sorted(rows_of, key=lambda r: r["period"])
-        last = rows_of[-1]
-        label = (
-            catalogue.indicators[indicator].name_zh
-            if indicator in catalogue.indicators
-            else indicator
-        )
-        parts.append(
-            f"<tr><td>{html.escape(label)} <small>{html.escape(indicator)}</small></td>"
-            f"<td>{html.escape(plan)}</td><td>{html.escape(last['period'])}</td>"
-            f"<td>{_badge(last['status'])}</td>"
-            f"<td>{_fmt(last.get('attainment'), '{:.1%}')}</td>"
-            f"<td>{_fmt(last.get('actual'))}</td><td>{_fmt(last.get('expected'))}</td>"
-            f"<td>{_fmt(last.get('annual_target'))}</td>"
-            f"<td>{_fmt(last.get('required_growth_pct'), '{:+.1f}')}</td></tr>"
-        )
-        unit = "%" if last["kind"] == "growth" else indicator_unit(indicator, catalogue, "zh")
-        svg = line_chart(rows_of, unit, DEFAULT_LANG, nonnegative=last["kind"] != "growth")
-        charts.append(
-            f"<figure>{svg}<figcaption>{html.escape(label)} · {html.escape(plan)}"
-            f"</figcaption></figure>"
-        )
+    for (indicator, plan), history in sorted(series.items()):
+        tr, figure = _indicator_entry(indicator, plan, history, catalogue)
+        parts.append(tr)
+        charts.append(figure)
     parts.append("</tbody></table><div class='charts'>" + "".join(charts) + "</div></section>")
     return "".join(parts)
+
+
+def _indicator_entry(
+    indicator: str, plan: str, history: Sequence[Mapping[str, Any]], catalogue: Catalogue
+) -> tuple[str, str]:
+    """One (indicator, plan) of a zone: its table row (the latest month) and its chart."""
+    rows = sorted(history, key=lambda r: r["period"])
+    last = rows[-1]
+    label = (
+        catalogue.indicators[indicator].name_zh if indicator in catalogue.indicators else indicator
+    )
+    tr = (
+        f"<tr><td>{html.escape(label)} <small>{html.escape(indicator)}</small></td>"
+        f"<td>{html.escape(plan)}</td><td>{html.escape(last['period'])}</td>"
+        f"<td>{_badge(last['status'])}</td>"
+        f"<td>{_fmt(last.get('attainment'), '{:.1%}')}</td>"
+        f"<td>{_fmt(last.get('actual'))}</td><td>{_fmt(last.get('expected'))}</td>"
+        f"<td>{_fmt(last.get('annual_target'))}</td>"
+        f"<td>{_fmt(last.get('required_growth_pct'), '{:+.1f}')}</td></tr>"
+    )
+    unit = "%" if last["kind"] == "growth" else indicator_unit(indicator, catalogue, "zh")
+    svg = line_chart(rows, unit, DEFAULT_LANG, nonnegative=last["kind"] != "growth")
+    figure = (
+        f"<figure>{svg}<figcaption>{html.escape(label)} · {html.escape(plan)}</figcaption></figure>"
+    )
+    return tr, figure
 
 
 async def write_report(store: ClickHouseStore, catalogue: Catalogue, path: Path) -> Path:

@@ -194,7 +194,6 @@ def work(
     store: ClickHouseStore | None = None
     metrics: PipelineMetrics | None = None
     background: list[asyncio.Task[Any]] = []
-    guard: CommitGuard | None = None
     code = 0
     try:
         asyncio.run(ensure_topics(settings))
@@ -205,49 +204,15 @@ def work(
 
         async def on_ready(app: faust.App) -> None:
             write_run_file(settings, metrics_addr, ready_store, supervisor_pid)
-            print(
-                f"parkpulse ready broker={settings.broker_url}"
-                f" api=http://{settings.api_host}:{settings.api_port}"
-                f" metrics=http://{metrics_addr[0]}:{metrics_addr[1]}/metrics"
-                f" clickhouse={settings.clickhouse.display}",
-                flush=True,
+            _announce_ready(settings, metrics_addr)
+            jobs = _background_jobs(
+                settings, ready_store, ready_metrics, catalogue, console, demo, replay, scoreboard
             )
-            log_event(log, "ready", broker=settings.broker_url, data_dir=str(settings.data_dir))
-
-            def spawn(name: str, factory: Callable[[], Awaitable[None]]) -> None:
+            for name, factory in jobs.items():
                 background.append(asyncio.create_task(_keep_going(name, factory)))
 
-            spawn("reference", lambda: _write_reference(ready_store, ready_metrics, catalogue))
-            spawn(
-                "publish",
-                lambda: _publish_startup(
-                    settings, ready_store, ready_metrics, catalogue, demo, replay
-                ),
-            )
-            spawn("landing", lambda: _mark_landed(settings, ready_store, ready_metrics))
-            report = settings.data_dir / "report.html"
-            spawn("report", lambda: keep_report_fresh(ready_store, catalogue, report))
-            if scoreboard:
-                spawn(
-                    "scoreboard",
-                    lambda: _scoreboard(ready_store, console, settings.lang, catalogue),
-                )
-
         app = build_app(settings, store, metrics, catalogue, on_ready=_guarded(on_ready))
-        guard = CommitGuard(app)
-        worker = faust.Worker(
-            app,
-            loglevel=settings.log_level,
-            quiet=True,
-            override_logging=False,
-            redirect_stdouts=False,
-        )
-        try:
-            worker.execute_from_commandline()
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 0
-        if guard.crashed is not None:
-            code = EX_SOFTWARE
+        code = _run_worker(app, settings)
         return code
     finally:
         for task in background:
@@ -260,6 +225,61 @@ def work(
         if metrics is not None:
             metrics.close()
         log_event(log, "stopped", code=code)
+
+
+def _announce_ready(settings: Settings, metrics_addr: tuple[str, int]) -> None:
+    """The line a supervisor (and a person) waits for: where the worker listens."""
+    print(
+        f"parkpulse ready broker={settings.broker_url}"
+        f" api=http://{settings.api_host}:{settings.api_port}"
+        f" metrics=http://{metrics_addr[0]}:{metrics_addr[1]}/metrics"
+        f" clickhouse={settings.clickhouse.display}",
+        flush=True,
+    )
+    log_event(log, "ready", broker=settings.broker_url, data_dir=str(settings.data_dir))
+
+
+def _background_jobs(
+    settings: Settings,
+    store: ClickHouseStore,
+    metrics: PipelineMetrics,
+    catalogue: Catalogue,
+    console: Console,
+    demo: bool,
+    replay: bool,
+    scoreboard: bool,
+) -> dict[str, Callable[[], Awaitable[None]]]:
+    """What a ready worker does beside its agents, by name, in the order they start."""
+    report = settings.data_dir / "report.html"
+    jobs: dict[str, Callable[[], Awaitable[None]]] = {
+        "reference": lambda: _write_reference(store, metrics, catalogue),
+        "publish": lambda: _publish_startup(settings, store, metrics, catalogue, demo, replay),
+        "landing": lambda: _mark_landed(settings, store, metrics),
+        "report": lambda: keep_report_fresh(store, catalogue, report),
+    }
+    if scoreboard:
+        jobs["scoreboard"] = lambda: _scoreboard(store, console, settings.lang, catalogue)
+    return jobs
+
+
+def _run_worker(app: faust.App, settings: Settings) -> int:
+    """Run the Faust worker until it stops; EX_SOFTWARE when an agent crashed (CommitGuard)."""
+    guard = CommitGuard(app)
+    worker = faust.Worker(
+        app,
+        loglevel=settings.log_level,
+        quiet=True,
+        override_logging=False,
+        redirect_stdouts=False,
+    )
+    code = 0
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 0
+    if guard.crashed is not None:
+        code = EX_SOFTWARE
+    return code
 
 
 async def _keep_going(name: str, factory: Callable[[], Awaitable[None]]) -> None:

@@ -61,6 +61,33 @@ def test_growth_rates_keep_their_own_floor() -> None:
     assert re.search(r">10</text>", svg) and "actual" in svg
 
 
+MONTH_LABEL = re.compile(r'<text x="([\d.]+)" y="180" [^>]*>(\d{4}-\d{2})</text>')
+
+
+def _month_labels(n: int, width: int = 420) -> list[tuple[float, str]]:
+    """The x axis's labels of a chart of ``n`` months (height 200: labels sit at y=180)."""
+    rows = [{"period": f"{2020 + i // 12}-{i % 12 + 1:02d}", "actual": float(i)} for i in range(n)]
+    svg = line_chart(rows, "亿元", "en", width=width, height=200)
+    return [(float(x), period) for x, period in MONTH_LABEL.findall(svg)]
+
+
+def test_a_year_of_months_labels_every_other_and_the_last() -> None:
+    # 12 months on 352 px are 32 px apart: every second month, and December takes October's
+    # place (32 px from it, too close for both).
+    labels = [period for _, period in _month_labels(12)]
+    assert labels == ["2020-01", "2020-03", "2020-05", "2020-07", "2020-09", "2020-12"]
+
+
+@given(st.integers(1, 150), st.sampled_from([200, 420, 900]))
+def test_month_labels_never_crowd_and_keep_the_first_and_last(n: int, width: int) -> None:
+    labels = _month_labels(n, width)
+    xs = [x for x, _ in labels]
+    assert labels[0][1] == "2020-01"
+    assert all(b - a >= 48 - 0.1 for a, b in itertools.pairwise(xs))  # printed to 0.1 px
+    if n > 1 and width - 56 - 12 >= 48:  # room for both ends
+        assert labels[-1][1] == f"{2020 + (n - 1) // 12}-{(n - 1) % 12 + 1:02d}"
+
+
 def test_zones_rank_by_share_on_track() -> None:
     rows = [
         {"zone": "a", "status": "behind"},

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from parkpulse.vocabulary import STATUS_COLOUR, Lang, text
@@ -80,64 +81,114 @@ def line_chart(
             f'<svg class="chart" width="{width}" height="40" role="img">'
             f'<text x="8" y="24">{html.escape(text("no_data_text", lang))}</text></svg>'
         )
-    values = [float(v) for r in rows for v in (r.get("actual"), r.get("expected")) if v is not None]
-    low, high = min(values), max(values)
-    if nonnegative:
-        low = 0.0
-    ticks = nice_ticks(low, high)
-    y_low, y_high = ticks[0], ticks[-1]
-    plot_w, plot_h = width - LEFT - RIGHT, height - TOP - BOTTOM
-    n = len(rows)
-
-    def x(i: int) -> float:
-        return LEFT + plot_w * (i / (n - 1) if n > 1 else 0.5)
-
-    def y(v: float) -> float:
-        return TOP + plot_h * (1 - (v - y_low) / (y_high - y_low))
-
+    ticks = _value_ticks(rows, nonnegative)
+    frame = _Frame(width, height, len(rows), ticks[0], ticks[-1])
     parts = [
         f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{width}" '
         f'height="{height}" role="img" font-family="sans-serif">',
         f'<text class="unit" x="4" y="14" font-size="11">{html.escape(unit)}</text>',
+        *_gridlines(frame, ticks),
+        *_month_labels(frame, rows),
+        *_series(frame, rows),
+        _legend(frame, lang),
+        "</svg>",
     ]
+    return "".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    """The chart's size and scale: where the i-th of ``n`` months and a value land."""
+
+    width: int
+    height: int
+    n: int
+    y_low: float
+    y_high: float
+
+    def x(self, i: int) -> float:
+        plot_w = self.width - LEFT - RIGHT
+        return LEFT + plot_w * (i / (self.n - 1) if self.n > 1 else 0.5)
+
+    def y(self, v: float) -> float:
+        plot_h = self.height - TOP - BOTTOM
+        return TOP + plot_h * (1 - (v - self.y_low) / (self.y_high - self.y_low))
+
+
+def _value_ticks(rows: Sequence[Mapping[str, Any]], nonnegative: bool) -> list[float]:
+    """The y axis's ticks: covering every actual and expected value (and zero if nonnegative)."""
+    values = [float(v) for r in rows for v in (r.get("actual"), r.get("expected")) if v is not None]
+    low, high = min(values), max(values)
+    if nonnegative:
+        low = 0.0
+    return nice_ticks(low, high)
+
+
+def _gridlines(frame: _Frame, ticks: Sequence[float]) -> list[str]:
+    """A horizontal line and a label per tick; the zero line drawn darker as the baseline."""
+    lines = []
     for tick in ticks:
-        ty = y(tick)
+        ty = frame.y(tick)
         zero = tick == 0
-        parts.append(
-            f'<line class="{"baseline" if zero else "grid"}" x1="{LEFT}" x2="{width - RIGHT}" '
+        lines.append(
+            f'<line class="{"baseline" if zero else "grid"}" x1="{LEFT}" '
+            f'x2="{frame.width - RIGHT}" '
             f'y1="{ty:.1f}" y2="{ty:.1f}" stroke="{"#1f2328" if zero else GRID_COLOUR}" '
             f'stroke-width="{1.2 if zero else 0.6}"/>'
             f'<text x="{LEFT - 4}" y="{ty + 4:.1f}" font-size="10" text-anchor="end">'
             f"{_tick_label(tick)}</text>"
         )
-    # x labels: the first and last months and evenly spaced ones between, never crowded.
+    return lines
+
+
+def _labelled_months(frame: _Frame) -> list[int]:
+    """The months labelled on the x axis: the first and last and evenly spaced ones between,
+    never two closer than 48 pixels (the last month wins over the one before it)."""
+    n = frame.n
     shown: list[int] = []
     for i in sorted({0, n - 1, *range(0, n, max(1, math.ceil(n / 7)))}):
-        if shown and x(i) - x(shown[-1]) < 48:
+        if shown and frame.x(i) - frame.x(shown[-1]) < 48:
             if i == n - 1 and len(shown) > 1:
                 shown[-1] = i
             continue
         shown.append(i)
+    return shown
+
+
+def _month_labels(frame: _Frame, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The x axis's period labels, the first anchored at its start and the last at its end."""
+    n = frame.n
     anchor = {0: "start", n - 1: "end"} if n > 1 else {}
-    parts.extend(
-        f'<text x="{x(i):.1f}" y="{height - BOTTOM + 14}" font-size="10" '
+    return [
+        f'<text x="{frame.x(i):.1f}" y="{frame.height - BOTTOM + 14}" font-size="10" '
         f'text-anchor="{anchor.get(i, "middle")}">{html.escape(str(rows[i]["period"]))}</text>'
-        for i in shown
-    )
+        for i in _labelled_months(frame)
+    ]
+
+
+def _series(frame: _Frame, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The plan path (dashed), the actual line over it, a dot per actual in its status colour."""
+    x, y = frame.x, frame.y
     expected = [
         (x(i), y(r["expected"])) for i, r in enumerate(rows) if r.get("expected") is not None
     ]
     actual = [(x(i), y(r["actual"])) for i, r in enumerate(rows) if r.get("actual") is not None]
-    parts.append(_polyline(expected, PLAN_COLOUR, "5,4", "plan"))
-    parts.append(_polyline(actual, ACTUAL_COLOUR, "", "actual"))
-    parts.extend(
-        f'<circle cx="{x(i):.1f}" cy="{y(r["actual"]):.1f}" r="2.5" '
-        f'fill="{STATUS_COLOUR.get(r.get("status", ""), "#8c959f")}"/>'
-        for i, r in enumerate(rows)
-        if r.get("actual") is not None
-    )
-    legend_y = height - 6
-    parts.append(
+    return [
+        _polyline(expected, PLAN_COLOUR, "5,4", "plan"),
+        _polyline(actual, ACTUAL_COLOUR, "", "actual"),
+        *(
+            f'<circle cx="{x(i):.1f}" cy="{y(r["actual"]):.1f}" r="2.5" '
+            f'fill="{STATUS_COLOUR.get(r.get("status", ""), "#8c959f")}"/>'
+            for i, r in enumerate(rows)
+            if r.get("actual") is not None
+        ),
+    ]
+
+
+def _legend(frame: _Frame, lang: Lang) -> str:
+    """A solid sample for the actual and a dashed one for the plan path, under the x axis."""
+    legend_y = frame.height - 6
+    return (
         f'<line x1="{LEFT}" x2="{LEFT + 18}" y1="{legend_y - 4}" y2="{legend_y - 4}" '
         f'stroke="{ACTUAL_COLOUR}" stroke-width="2"/>'
         f'<text x="{LEFT + 22}" y="{legend_y}" font-size="10">{html.escape(text("actual", lang))}'
@@ -147,5 +198,3 @@ def line_chart(
         f'<text x="{LEFT + 132}" y="{legend_y}" font-size="10">'
         f"{html.escape(text('plan_path', lang))}</text>"
     )
-    parts.append("</svg>")
-    return "".join(parts)

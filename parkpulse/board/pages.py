@@ -123,28 +123,12 @@ def overview(rows: Sequence[Row], catalogue: Catalogue, lang: Lang, default_lang
     )
     body = []
     for place, rank in enumerate(rank_zones(rows), 1):
-        tds = []
-        for ind in indicators:
-            mine = cells.get((rank.zone, ind))
-            if not mine:
-                tds.append('<td class="cell empty"></td>')
-                continue
-            worst = min(mine, key=lambda r: SEVERITY.index(r["status"]))
-            tip = "; ".join(
-                f"{r['plan']} {r['period']}: {status_label(r['status'], lang)}"
-                + (f" {r['attainment']:.1%}" if r.get("attainment") is not None else "")
-                for r in mine
-            )
-            tds.append(
-                f'<td class="cell" data-status="{worst["status"]}" title="{html.escape(tip)}" '
-                f'style="background:{STATUS_COLOUR.get(worst["status"], "#8c959f")}">'
-                f'<a style="color:#fff" href="{zone_link(rank.zone, lang, default_lang)}">'
-                f"{html.escape(status_label(worst['status'], lang)[:1])}</a></td>"
-            )
+        link = zone_link(rank.zone, lang, default_lang)
+        tds = [_matrix_cell(cells.get((rank.zone, ind), []), link, lang) for ind in indicators]
         share = "—" if rank.share_on_track is None else f"{rank.share_on_track:.0%}"
         body.append(
             f'<tr class="zone" data-zone="{html.escape(rank.zone)}"><td>{place}</td>'
-            f'<td class="name"><a href="{zone_link(rank.zone, lang, default_lang)}">'
+            f'<td class="name"><a href="{link}">'
             f"{html.escape(zone_name(rank.zone, catalogue, lang))}</a></td>"
             f'<td class="share">{share}</td>{"".join(tds)}</tr>'
         )
@@ -164,6 +148,24 @@ def overview(rows: Sequence[Row], catalogue: Catalogue, lang: Lang, default_lang
     return _page(title, content, lang)
 
 
+def _matrix_cell(rows: Sequence[Row], link: str, lang: Lang) -> str:
+    """One zone × indicator cell: the worst status of its plans, each plan's in the tooltip."""
+    if not rows:
+        return '<td class="cell empty"></td>'
+    worst = min(rows, key=lambda r: SEVERITY.index(r["status"]))
+    tip = "; ".join(
+        f"{r['plan']} {r['period']}: {status_label(r['status'], lang)}"
+        + (f" {r['attainment']:.1%}" if r.get("attainment") is not None else "")
+        for r in rows
+    )
+    return (
+        f'<td class="cell" data-status="{worst["status"]}" title="{html.escape(tip)}" '
+        f'style="background:{STATUS_COLOUR.get(worst["status"], "#8c959f")}">'
+        f'<a style="color:#fff" href="{link}">'
+        f"{html.escape(status_label(worst['status'], lang)[:1])}</a></td>"
+    )
+
+
 def zone_page(
     zone: str, history: Sequence[Row], catalogue: Catalogue, lang: Lang, default_lang: Lang
 ) -> str:
@@ -181,37 +183,9 @@ def zone_page(
     head = "".join(f"<th>{html.escape(text(h, lang))}</th>" for h in headers)
     trs, figures = [], []
     for indicator, plan in keys:
-        rows = sorted(series[(indicator, plan)], key=lambda r: r["period"])
-        last = rows[-1]
-        ind = catalogue.indicators.get(indicator)
-        unit = unit_label(ind.unit, lang) if ind else ""
-        label = indicator_name(indicator, catalogue, lang)
-        star = "★ " if last["binding"] else ""
-        flag = (
-            f'<span class="flag">⚠ {html.escape(text("out_of_reach", lang))}</span>'
-            if last.get("out_of_reach")
-            else ""
-        )
-        value_unit = "%" if last["kind"] == "growth" else unit
-        trs.append(
-            f'<tr data-indicator="{html.escape(indicator)}" data-plan="{html.escape(plan)}">'
-            f'<td class="name">{star}{html.escape(label)} <small>{html.escape(indicator)}</small>'
-            f"</td><td class='name'>{html.escape(plan)}</td>"
-            f"<td class='name'>{html.escape(kind_label(last['kind'], lang))}</td>"
-            f"<td>{html.escape(last['period'])}</td><td>{badge(last['status'], lang)}</td>"
-            f"<td>{_fmt(last.get('actual'))} <small>{html.escape(value_unit)}</small></td>"
-            f"<td>{_fmt(last.get('expected'))}</td><td>{_fmt(last.get('annual_target'))}</td>"
-            f"<td>{_fmt(last.get('attainment'), '{:.1%}')}</td>"
-            f"<td>{_fmt(last.get('required_growth_pct'), '{:+.1f}')}</td>"
-            f"<td>{_fmt(last.get('best_rest_growth_pct'), '{:+.1f}')}</td>"
-            f'<td class="name">{flag}</td></tr>'
-        )
-        chart = line_chart(rows, value_unit, lang, nonnegative=last["kind"] != "growth")
-        figures.append(
-            f"<figure data-indicator='{html.escape(indicator)}'>{chart}<figcaption>"
-            f"{star}{html.escape(label)} · {html.escape(plan)} · "
-            f"{badge(last['status'], lang)} {flag}</figcaption></figure>"
-        )
+        tr, figure = _indicator_entry(indicator, plan, series[(indicator, plan)], catalogue, lang)
+        trs.append(tr)
+        figures.append(figure)
     back = "/" if lang == default_lang else f"/?lang={lang}"
     content = (
         f"<p><a href='{back}'>← {html.escape(text('overview', lang))}</a></p>"
@@ -220,3 +194,41 @@ def zone_page(
         f"</tbody></table><div class='charts'>{''.join(figures)}</div>"
     )
     return _page(f"{name} — {text('board_title', lang)}", content, lang)
+
+
+def _indicator_entry(
+    indicator: str, plan: str, history: Sequence[Row], catalogue: Catalogue, lang: Lang
+) -> tuple[str, str]:
+    """One (indicator, plan) of a zone: its table row (the latest month) and its chart."""
+    rows = sorted(history, key=lambda r: r["period"])
+    last = rows[-1]
+    ind = catalogue.indicators.get(indicator)
+    unit = unit_label(ind.unit, lang) if ind else ""
+    label = indicator_name(indicator, catalogue, lang)
+    star = "★ " if last["binding"] else ""
+    flag = (
+        f'<span class="flag">⚠ {html.escape(text("out_of_reach", lang))}</span>'
+        if last.get("out_of_reach")
+        else ""
+    )
+    value_unit = "%" if last["kind"] == "growth" else unit
+    tr = (
+        f'<tr data-indicator="{html.escape(indicator)}" data-plan="{html.escape(plan)}">'
+        f'<td class="name">{star}{html.escape(label)} <small>{html.escape(indicator)}</small>'
+        f"</td><td class='name'>{html.escape(plan)}</td>"
+        f"<td class='name'>{html.escape(kind_label(last['kind'], lang))}</td>"
+        f"<td>{html.escape(last['period'])}</td><td>{badge(last['status'], lang)}</td>"
+        f"<td>{_fmt(last.get('actual'))} <small>{html.escape(value_unit)}</small></td>"
+        f"<td>{_fmt(last.get('expected'))}</td><td>{_fmt(last.get('annual_target'))}</td>"
+        f"<td>{_fmt(last.get('attainment'), '{:.1%}')}</td>"
+        f"<td>{_fmt(last.get('required_growth_pct'), '{:+.1f}')}</td>"
+        f"<td>{_fmt(last.get('best_rest_growth_pct'), '{:+.1f}')}</td>"
+        f'<td class="name">{flag}</td></tr>'
+    )
+    chart = line_chart(rows, value_unit, lang, nonnegative=last["kind"] != "growth")
+    figure = (
+        f"<figure data-indicator='{html.escape(indicator)}'>{chart}<figcaption>"
+        f"{star}{html.escape(label)} · {html.escape(plan)} · "
+        f"{badge(last['status'], lang)} {flag}</figcaption></figure>"
+    )
+    return tr, figure

@@ -36,7 +36,7 @@ import orjson
 
 from parkpulse.producers.feed import FeedRow, check_conflicts
 from parkpulse.producers.read_options import ReadOptions
-from parkpulse.producers.sheets import Sheet, cell_text, figure, read_sheets
+from parkpulse.producers.sheets import CellRejected, Sheet, cell_text, figure, read_sheets
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.errors import RejectedInput
 from parkpulse.schemas.names import (
@@ -293,38 +293,18 @@ def _row_figures(
     name: str,
     sub_row: bool,
 ) -> list[FeedRow]:
+    """A table row's figures (its year-to-date and month columns) as feed rows; a row whose
+    indicator, zone or period is wrong is one rejected feed row pointing at that cell."""
     text = ",".join(cell_text(v) for v in sheet.rows[at])
-    here = sheet.place(at, layout.indicator)
-
-    def rejected(exc: RejectedInput, place: str = here) -> list[FeedRow]:
-        return [FeedRow(at + 1, text, None, exc, place)]
-
-    unit = cell_text(sheet.cell(at, layout.unit))
-    match = _UNIT_SUFFIX.match(name)
-    if match and unit_code(match["unit"]) is not None:
-        name, unit = match["name"], unit or match["unit"]
-    indicator = lookup("indicator", name, catalogue)
-    if indicator is None:
-        if sub_row:
+    try:
+        found = _row_indicator(sheet, at, layout, catalogue, name, sub_row)
+        if found is None:
             return []  # a breakdown the catalogue does not carry
-        try:
-            resolve("indicator", name, catalogue)
-        except UnknownName as exc:
-            return rejected(RejectedInput(exc.reason, f"indicator {exc.detail}"))
-    assert indicator is not None
-    zone = context.zone
-    if zone is None:
-        zone_text = cell_text(sheet.cell(at, layout.zone))
-        try:
-            zone = resolve("zone", zone_text, catalogue)
-        except UnknownName as exc:
-            return rejected(
-                RejectedInput(exc.reason, f"zone {exc.detail}"), sheet.place(at, layout.zone or 0)
-            )
-    if isinstance(zone, RejectedInput):
-        return rejected(zone)
-    if isinstance(context.period, RejectedInput):
-        return rejected(context.period)
+        indicator, unit = found
+        zone, period = _row_zone_period(sheet, at, layout, context, catalogue)
+    except CellRejected as bad:
+        place = sheet.place(at, layout.indicator if bad.col is None else bad.col)
+        return [FeedRow(at + 1, text, None, bad.error, place)]
     flow = catalogue.indicators[indicator].kind == "flow"
     figures = [("YTD", layout.ytd, layout.yoy), ("MONTH", layout.month, layout.month_yoy)]
     out: list[FeedRow] = []
@@ -339,25 +319,82 @@ def _row_figures(
         raw = {
             "zone": zone,
             "indicator": indicator,
-            "time_period": context.period,
+            "time_period": period,
             "basis": basis,
             "obs_value": value,
             "unit_measure": unit
             or (None if value is None else catalogue.indicators[indicator].unit),
             "yoy_pct": yoy,
         }
-        place = sheet.place(at, col if col is not None else layout.indicator)
-        try:
-            record = validate_observation(raw, catalogue, now=now)
-        except RejectedInput as exc:
-            if exc.detail.startswith("yoy_pct") and yoy_col is not None:
-                place = sheet.place(at, yoy_col)
-            elif exc.detail.startswith("unit_measure") and layout.unit is not None:
-                place = sheet.place(at, layout.unit)
-            out.append(FeedRow(at + 1, text, None, exc, place))
-            continue
-        out.append(FeedRow(at + 1, text, record, None, place))
+        out.append(_observation_row(raw, sheet, at, layout, (col, yoy_col), text, catalogue, now))
     return out
+
+
+def _row_indicator(
+    sheet: Sheet, at: int, layout: Layout, catalogue: Catalogue, name: str, sub_row: bool
+) -> tuple[str, str] | None:
+    """(indicator id, unit written) of a row: the unit from its column, else from the name's
+    suffix (工业总产值(亿元)). An unknown name: None on a sub-row, else CellRejected."""
+    unit = cell_text(sheet.cell(at, layout.unit))
+    match = _UNIT_SUFFIX.match(name)
+    if match and unit_code(match["unit"]) is not None:
+        name, unit = match["name"], unit or match["unit"]
+    indicator = lookup("indicator", name, catalogue)
+    if indicator is None:
+        if sub_row:
+            return None
+        try:
+            resolve("indicator", name, catalogue)
+        except UnknownName as exc:
+            error = RejectedInput(exc.reason, f"indicator {exc.detail}")
+            raise CellRejected(error, layout.indicator) from None
+    assert indicator is not None
+    return indicator, unit
+
+
+def _row_zone_period(
+    sheet: Sheet, at: int, layout: Layout, context: _Context, catalogue: Catalogue
+) -> tuple[str, str]:
+    """The row's zone (the sheet's, else its zone column's) and the sheet's period, or
+    CellRejected when either is wrong."""
+    zone = context.zone
+    if zone is None:
+        zone_text = cell_text(sheet.cell(at, layout.zone))
+        try:
+            zone = resolve("zone", zone_text, catalogue)
+        except UnknownName as exc:
+            error = RejectedInput(exc.reason, f"zone {exc.detail}")
+            raise CellRejected(error, layout.zone or 0) from None
+    if isinstance(zone, RejectedInput):
+        raise CellRejected(zone, layout.indicator)
+    if isinstance(context.period, RejectedInput):
+        raise CellRejected(context.period, layout.indicator)
+    return zone, context.period
+
+
+def _observation_row(
+    raw: dict[str, Any],
+    sheet: Sheet,
+    at: int,
+    layout: Layout,
+    columns: tuple[int, int | None],
+    text: str,
+    catalogue: Catalogue,
+    now: datetime,
+) -> FeedRow:
+    """One figure validated; a reject points at the cell at fault (the figure's, its yoy's or
+    the unit's)."""
+    col, yoy_col = columns
+    place = sheet.place(at, col)
+    try:
+        record = validate_observation(raw, catalogue, now=now)
+    except RejectedInput as exc:
+        if exc.detail.startswith("yoy_pct") and yoy_col is not None:
+            place = sheet.place(at, yoy_col)
+        elif exc.detail.startswith("unit_measure") and layout.unit is not None:
+            place = sheet.place(at, layout.unit)
+        return FeedRow(at + 1, text, None, exc, place)
+    return FeedRow(at + 1, text, record, None, place)
 
 
 class Ledger:

@@ -233,29 +233,13 @@ def _target_row(
     match = _UNIT_SUFFIX.match(unicodedata.normalize("NFKC", name))
     if match and unit_code(match["unit"]) is not None:
         name, unit_written = match["name"], unit_written or match["unit"]
-    kind = None
-    indicator = lookup("indicator", name, catalogue)
-    if indicator is None and unit_code(unit_written) == "PCT":
-        for suffix in _GROWTH_SUFFIXES:
-            stem = name.removesuffix(suffix)
-            if stem != name and (found := lookup("indicator", stem, catalogue)) is not None:
-                indicator, kind = found, "growth"
-                break
-    if indicator is None:
-        indicator = resolve("indicator", name, catalogue)  # raises with the nearest names
+    indicator, kind = _indicator_named(name, unit_written, catalogue)
     base = figure(sheet.cell(at, cols.base))
     target_cell = cell_text(sheet.cell(at, cols.target))
     target: Any = figure(sheet.cell(at, cols.target))
     growth = figure(sheet.cell(at, cols.growth))
     if kind is None:
-        if (bracket := _CUMULATIVE.match(target_cell)) is not None:
-            kind, target = "cumulative", figure(bracket[1])
-        elif isinstance(target, str) and _QUALITATIVE.search(target):
-            kind, target = "qualitative", None
-        elif catalogue.indicators[indicator].kind == "ratio":
-            kind = "share"
-        else:
-            kind = "level"
+        kind, target = _kind_of(target_cell, target, catalogue.indicators[indicator].kind)
     attribute = cell_text(sheet.cell(at, cols.attribute))
     if attribute and attribute not in _BINDING:
         raise RejectedInput("malformed", f"属性 {attribute!r} is not 预期性 or 约束性")
@@ -275,6 +259,32 @@ def _target_row(
         "source": f"{path.name} {sheet.place(at, cols.indicator)} {name}",
     }
     return raw
+
+
+def _indicator_named(name: str, unit: str, catalogue: Catalogue) -> tuple[str, str | None]:
+    """(indicator id, "growth" or None): a name in % that is an indicator's name with a growth
+    suffix (…增速) is a growth target of that indicator; an unknown name raises UnknownName
+    with the nearest names."""
+    if (indicator := lookup("indicator", name, catalogue)) is not None:
+        return indicator, None
+    if unit_code(unit) == "PCT":
+        for suffix in _GROWTH_SUFFIXES:
+            stem = name.removesuffix(suffix)
+            if stem != name and (found := lookup("indicator", stem, catalogue)) is not None:
+                return found, "growth"
+    return resolve("indicator", name, catalogue), None
+
+
+def _kind_of(target_cell: str, target: Any, indicator_kind: str) -> tuple[str, Any]:
+    """(target kind, target value) of a row that is no growth target: [100] is cumulative,
+    words (完成省下达任务) qualitative, a ratio's target a share, any other a level."""
+    if (bracket := _CUMULATIVE.match(target_cell)) is not None:
+        return "cumulative", figure(bracket[1])
+    if isinstance(target, str) and _QUALITATIVE.search(target):
+        return "qualitative", None
+    if indicator_kind == "ratio":
+        return "share", target
+    return "level", target
 
 
 def _file_error(path: Path, problem: str) -> FeedRow:

@@ -39,6 +39,7 @@ import orjson
 from parkpulse.producers.feed import FeedRow
 from parkpulse.producers.read_options import ReadOptions
 from parkpulse.producers.sheets import (
+    CellRejected,
     Sheet,
     cell_text,
     figure,
@@ -369,48 +370,42 @@ def _row(
     zone_option: str | RejectedInput | None,
     workbook: bool,
 ) -> _Read:
+    """One row of an export: its registration and wire bytes, or the reject naming the cell at
+    fault (a CSV's rejects name only the line)."""
     text = ",".join(cell_text(v) for v in sheet.rows[at])
 
     def place(col: int | None) -> str:
         return sheet.place(at, col if col is not None else layout.credit_code) if workbook else ""
 
-    def rejected(exc: RejectedInput, col: int | None) -> _Read:
-        return _Read(FeedRow(at + 1, text, None, exc, place(col)))
+    try:
+        record = _registration(sheet, at, layout, catalogue, now, zone_option)
+    except CellRejected as bad:
+        return _Read(FeedRow(at + 1, text, None, bad.error, place(bad.col)))
+    wire = orjson.dumps(registration_to_wire(record))
+    return _Read(FeedRow(at + 1, text, record, None, place(layout.credit_code)), wire)
 
+
+def _registration(
+    sheet: Sheet,
+    at: int,
+    layout: ExportLayout,
+    catalogue: Catalogue,
+    now: datetime,
+    zone_option: str | RejectedInput | None,
+) -> Registration:
+    """The row's registration, its cells checked in the export's column order; CellRejected."""
     code = cell_text(sheet.cell(at, layout.credit_code)).upper()
     if not code:
-        return rejected(RejectedInput("malformed", "统一社会信用代码 is empty"), None)
+        raise CellRejected(RejectedInput("malformed", "统一社会信用代码 is empty"), None)
     zone, zone_col = _zone(sheet, at, layout, catalogue, zone_option)
     if isinstance(zone, RejectedInput):
-        return rejected(zone, zone_col)
-    date_col = layout.founded
-    if date_col is None or not cell_text(sheet.cell(at, date_col)):
-        date_col = layout.registered if layout.registered is not None else date_col
-    written = sheet.cell(at, date_col)
-    when = parse_date(written)
-    if when is None:
-        what = "is empty" if not cell_text(written) else f"{show(cell_text(written))} is not a date"
-        detail = f"registration date {what} (e.g. 2024-03-05, 2024/3/5, 2024年3月5日)"
-        return rejected(RejectedInput("bad_period", detail), date_col)
-    kind_text = cell_text(sheet.cell(at, layout.entity_type))
-    kind = entity_type_of(kind_text)
-    if kind is None:
-        detail = (
-            f"市场主体类型 {show(kind_text)} is not a known type"
-            " (…公司/…企业 → enterprise, 个体工商户, 农民专业合作社)"
-        )
-        return rejected(RejectedInput("malformed", detail), layout.entity_type)
-    industry_cell = sheet.cell(at, layout.industry)
-    industry = industry_code_of(industry_cell)
-    if industry is None:
-        detail = (
-            f"行业代码 {show(cell_text(industry_cell))} is not a GB/T 4754 code"
-            " (a section letter and/or 2–4 digits of its division, e.g. I6510 or 6510)"
-        )
-        return rejected(RejectedInput("bad_value", detail), layout.industry)
+        raise CellRejected(zone, zone_col)
+    when, date_col = _registered_at(sheet, at, layout)
+    kind = _entity_type(sheet, at, layout)
+    industry = _industry(sheet, at, layout)
     try:
         capital = _capital(sheet.cell(at, layout.capital), layout.capital_unit)
-        record = validate_registration(
+        return validate_registration(
             {
                 "zone": zone,
                 "registration_id": code,
@@ -430,9 +425,47 @@ def _row(
         }.get(exc.detail.split(" ", 1)[0], layout.credit_code)
         if exc.reason in ("future_period", "bad_period"):
             col = date_col
-        return rejected(exc, col)
-    wire = orjson.dumps(registration_to_wire(record))
-    return _Read(FeedRow(at + 1, text, record, None, place(layout.credit_code)), wire)
+        raise CellRejected(exc, col) from None
+
+
+def _registered_at(sheet: Sheet, at: int, layout: ExportLayout) -> tuple[datetime, int | None]:
+    """The registration's date (成立日期, else 登记日期 when that is empty) and its column."""
+    date_col = layout.founded
+    if date_col is None or not cell_text(sheet.cell(at, date_col)):
+        date_col = layout.registered if layout.registered is not None else date_col
+    written = sheet.cell(at, date_col)
+    when = parse_date(written)
+    if when is None:
+        what = "is empty" if not cell_text(written) else f"{show(cell_text(written))} is not a date"
+        detail = f"registration date {what} (e.g. 2024-03-05, 2024/3/5, 2024年3月5日)"
+        raise CellRejected(RejectedInput("bad_period", detail), date_col)
+    return when, date_col
+
+
+def _entity_type(sheet: Sheet, at: int, layout: ExportLayout) -> str:
+    """The 市场主体类型 as the record's entity type."""
+    kind_text = cell_text(sheet.cell(at, layout.entity_type))
+    kind = entity_type_of(kind_text)
+    if kind is None:
+        detail = (
+            f"市场主体类型 {show(kind_text)} is not a known type"
+            " (…公司/…企业 → enterprise, 个体工商户, 农民专业合作社)"
+        )
+        raise CellRejected(RejectedInput("malformed", detail), layout.entity_type)
+    return kind
+
+
+def _industry(sheet: Sheet, at: int, layout: ExportLayout) -> str:
+    """The 行业代码 as a GB/T 4754 code."""
+    industry_cell = sheet.cell(at, layout.industry)
+    industry = industry_code_of(industry_cell)
+    if industry is None:
+        detail = (
+            f"行业代码 {show(cell_text(industry_cell))} is not a GB/T 4754 code"
+            " (a section letter and/or 2–4 digits of its division, e.g. I6510 or 6510)"
+        )
+        raise CellRejected(RejectedInput("bad_value", detail), layout.industry)
+    return industry
 
 
 def _zone(

@@ -19,10 +19,21 @@ from typing import Any
 
 from python_calamine import CalamineError, CalamineWorkbook
 
+from parkpulse.schemas.errors import RejectedInput
+
 WORKBOOK_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"})
 MAX_CELLS = 2_000_000  # a bulletin has hundreds; a bigger sheet is an accident
 NO_FIGURE = frozenset({"", "-", "--", "—", "——", "–", "…", "……", "...", "/", "—-", "-—", "无"})
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
+class CellRejected(Exception):
+    """A table row rejected for one of its cells: the reason and the (0-based) column at fault,
+    which a reader turns into the rejected row's place (None: the reader's default column)."""
+
+    def __init__(self, error: RejectedInput, col: int | None) -> None:
+        super().__init__(str(error))
+        self.error, self.col = error, col
 
 
 @dataclass(frozen=True, slots=True)

@@ -352,7 +352,6 @@ def plan_targets(
             rng = random.Random(f"{seed}/target/{zone.id}/{plan}/{indicator}")
             # Ambition around the zone's own trend: some plans are beaten, some missed.
             stretch = rng.gauss(0.01, 0.03)
-            span = target_year - base_year
             row = {
                 "plan": plan,
                 "zone": zone.id,
@@ -372,29 +371,35 @@ def plan_targets(
             )
             if base is None:
                 continue
-            if kind == "growth":
-                row["unit"] = "PCT"
-                row["annual_growth_pct"] = f"{(s.growth + stretch) * 100:.1f}"
-            elif kind == "cumulative":
-                total = sum(
-                    s.year_total(year) or 0.0 for year in range(base_year + 1, target_year + 1)
-                )
-                row["target_value"] = _text(total * (1 + stretch * 3), 0)
-            elif kind == "share":
-                row["base_value"] = _text(base, 2)
-                low, high = s.spec.bounds
-                target = min(max(base + (s.growth + stretch * 10) * span, low), high)
-                row["target_value"] = _text(target, 2)
-            else:
-                ratio = (1 + s.growth + stretch) ** span
-                if s.spec.kind == "ratio":  # a lower-is-better level (pm25): ratio < 1
-                    ratio = (1 + s.growth / base + stretch) ** span
-                whole = s.spec.unit in ("COUNT", "PERSON")  # you cannot plan 41.5 enterprises
-                decimals = 0 if whole else max(s.spec.decimals, 2)
-                row["base_value"] = _text(base, decimals)
-                row["target_value"] = _text(max(base * ratio, 0.01), decimals)
+            row.update(_planned(kind, s, base, stretch, base_year, target_year))
             rows.append(row)
     return rows
+
+
+def _planned(
+    kind: str, s: Series, base: float, stretch: float, base_year: int, target_year: int
+) -> dict[str, str]:
+    """The plan_targets.csv fields a target of ``kind`` sets from the zone's own series (its base
+    year's figure, its trend) and the plan's ``stretch`` of ambition."""
+    span = target_year - base_year
+    if kind == "growth":
+        return {"unit": "PCT", "annual_growth_pct": f"{(s.growth + stretch) * 100:.1f}"}
+    if kind == "cumulative":
+        total = sum(s.year_total(year) or 0.0 for year in range(base_year + 1, target_year + 1))
+        return {"target_value": _text(total * (1 + stretch * 3), 0)}
+    if kind == "share":
+        low, high = s.spec.bounds
+        target = min(max(base + (s.growth + stretch * 10) * span, low), high)
+        return {"base_value": _text(base, 2), "target_value": _text(target, 2)}
+    ratio = (1 + s.growth + stretch) ** span
+    if s.spec.kind == "ratio":  # a lower-is-better level (pm25): ratio < 1
+        ratio = (1 + s.growth / base + stretch) ** span
+    whole = s.spec.unit in ("COUNT", "PERSON")  # you cannot plan 41.5 enterprises
+    decimals = 0 if whole else max(s.spec.decimals, 2)
+    return {
+        "base_value": _text(base, decimals),
+        "target_value": _text(max(base * ratio, 0.01), decimals),
+    }
 
 
 # -- registrations ------------------------------------------------------------------------
@@ -733,15 +738,7 @@ def run_simulate(
     console: Console,
 ) -> int:
     """The ``simulate`` verb: write (and optionally publish) with a progress bar, then a summary."""
-    bar = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=not progress,
-    )
+    bar = _progress_bar(progress)
     written_regs = 0 if publish_to is not None else registrations
     with bar:
         zone_task = bar.add_task("zones: figures and targets", total=zones if feeds else 0)
@@ -772,6 +769,24 @@ def run_simulate(
                 )
             )
     console.print(summary_table(result, sent, publish_to))
+    _print_next_steps(console, result, out, feeds)
+    return 0
+
+
+def _progress_bar(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not enabled,
+    )
+
+
+def _print_next_steps(console: Console, result: Simulated, out: Path, feeds: bool) -> None:
+    """The commands that load what was written into a running parkpulse."""
     reference = result.reference_dir
     console.print(
         "next: [bold]parkpulse run --reference-dir "
@@ -780,7 +795,6 @@ def run_simulate(
     if feeds:
         console.print(f"      parkpulse targets {result.targets_file}")
         console.print(f"      parkpulse produce {out / 'feeds'}/observations-*.csv")
-    return 0
 
 
 def summary_table(

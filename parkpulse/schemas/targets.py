@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from parkpulse.schemas.catalogue import Catalogue
+from parkpulse.schemas.catalogue import Catalogue, Indicator
 from parkpulse.schemas.errors import RejectedInput
 from parkpulse.schemas.fields import (
     MAX_YEAR,
@@ -68,58 +68,17 @@ def validate_target(raw: Mapping[str, Any], catalogue: Catalogue) -> PlanTarget:
     """
     fields = Fields(raw, "plan target", {})
     action = fields.choice("action", ACTIONS, default="I")
-    plan = fields.text("plan", required=True)
-    assert plan is not None
-    if "|" in plan or not plan.isprintable() or len(plan) > 100:
-        raise RejectedInput(
-            "malformed",
-            f"{fields.name('plan')} {show(plan)} must be printable, without '|', "
-            "at most 100 characters",
-        )
+    plan = _plan_id(fields)
     revision = read_revision(fields, fields.raw("revision"))
     source = fields.text("source") or ""
     zone, indicator = lookup_ids(fields, fields.raw("zone"), fields.raw("indicator"), catalogue)
     if action == "D":
-        return PlanTarget(
-            plan=plan,
-            zone=zone,
-            indicator=indicator.id,
-            kind="qualitative",
-            base_year=0,
-            base_value=None,
-            target_year=0,
-            target_value=None,
-            annual_growth_pct=None,
-            binding=False,
-            unit=indicator.unit,
-            source=source,
-            revision=revision,
-            action=action,
-        )
+        return _withdrawal(plan, zone, indicator, source, revision)
     kind = fields.choice("kind", TARGET_KINDS)
     base_year = _year(fields, "base_year")
     target_year = _year(fields, "target_year")
     binding = _binding(fields)
-    base = fields.number("base_value")
-    target = fields.number("target_value")
-    growth = convert(fields.number("annual_growth_pct"), Decimal(1))
-    check_growth(fields, "annual_growth_pct", growth)
-    unit, written = read_unit(fields, "unit", fields.raw("unit"))
-    if kind == "growth":
-        if unit != "PCT":
-            raise RejectedInput(
-                "unit_mismatch",
-                f"{fields.name('unit')} {show(written)}: a growth target is a rate in PCT",
-            )
-        base_value, target_value = convert(base, Decimal(1)), convert(target, Decimal(1))
-        check_growth(fields, "base_value", base_value)
-        check_growth(fields, "target_value", target_value)
-    else:
-        factor = unit_factor(fields, "unit", unit, written, indicator)
-        base_value, target_value = convert(base, factor), convert(target, factor)
-        check_amount(fields, "base_value", base_value, indicator)
-        check_amount(fields, "target_value", target_value, indicator)
-        unit = indicator.unit
+    unit, base_value, target_value, growth = _amounts(fields, kind, indicator)
     if target_year <= base_year:
         raise RejectedInput(
             "bad_value",
@@ -145,6 +104,68 @@ def validate_target(raw: Mapping[str, Any], catalogue: Catalogue) -> PlanTarget:
         revision=revision,
         action=action,
     )
+
+
+def _plan_id(fields: Fields) -> str:
+    """The plan id: printable, without the '|' that joins a key's parts, at most 100 chars."""
+    plan = fields.text("plan", required=True)
+    assert plan is not None
+    if "|" in plan or not plan.isprintable() or len(plan) > 100:
+        raise RejectedInput(
+            "malformed",
+            f"{fields.name('plan')} {show(plan)} must be printable, without '|', "
+            "at most 100 characters",
+        )
+    return plan
+
+
+def _withdrawal(
+    plan: str, zone: str, indicator: Indicator, source: str, revision: int
+) -> PlanTarget:
+    """An ``action`` D record: the key and revision; every value a neutral placeholder."""
+    return PlanTarget(
+        plan=plan,
+        zone=zone,
+        indicator=indicator.id,
+        kind="qualitative",
+        base_year=0,
+        base_value=None,
+        target_year=0,
+        target_value=None,
+        annual_growth_pct=None,
+        binding=False,
+        unit=indicator.unit,
+        source=source,
+        revision=revision,
+        action="D",
+    )
+
+
+def _amounts(
+    fields: Fields, kind: str, indicator: Indicator
+) -> tuple[str, float | None, float | None, float | None]:
+    """(unit, base, target, annual growth %): a growth target's rates in PCT, any other's
+    amounts converted from the unit written to the indicator's unit, each range-checked."""
+    base = fields.number("base_value")
+    target = fields.number("target_value")
+    growth = convert(fields.number("annual_growth_pct"), Decimal(1))
+    check_growth(fields, "annual_growth_pct", growth)
+    unit, written = read_unit(fields, "unit", fields.raw("unit"))
+    if kind == "growth":
+        if unit != "PCT":
+            raise RejectedInput(
+                "unit_mismatch",
+                f"{fields.name('unit')} {show(written)}: a growth target is a rate in PCT",
+            )
+        base_value, target_value = convert(base, Decimal(1)), convert(target, Decimal(1))
+        check_growth(fields, "base_value", base_value)
+        check_growth(fields, "target_value", target_value)
+        return unit, base_value, target_value, growth
+    factor = unit_factor(fields, "unit", unit, written, indicator)
+    base_value, target_value = convert(base, factor), convert(target, factor)
+    check_amount(fields, "base_value", base_value, indicator)
+    check_amount(fields, "target_value", target_value, indicator)
+    return indicator.unit, base_value, target_value, growth
 
 
 def _target_needs(

@@ -47,60 +47,48 @@ def _field(row: Any, name: str) -> Any:
     return row[name] if isinstance(row, Mapping) else getattr(row, name)
 
 
-def build_families(rows: Iterable[Any]) -> tuple[Metric, ...]:
-    """The per-indicator families for the latest status rows (dicts as ``latest_status`` returns
-    them, or ``IndicatorStatus``), one row per (zone, indicator, plan)."""
-    attainment = GaugeMetricFamily(
+# The gauges whose value is a status row's field as it stands (absent when None), in the order
+# they are exported: (row field, metric name, help).
+_VALUE_GAUGES = (
+    (
+        "attainment",
         "parkpulse_indicator_attainment_ratio",
         "Actual / expected for the latest evaluated month (expected / actual when lower is"
         " better; growth targets: (1 + actual%) / (1 + target%)). Absent when unknown.",
-        labels=KEY_LABELS,
-    )
-    gap = GaugeMetricFamily(
+    ),
+    (
+        "gap_pp",
         "parkpulse_indicator_gap_pp",
         "Gap to plan in percentage points for the latest evaluated month. Absent when unknown.",
-        labels=KEY_LABELS,
-    )
+    ),
     # What an alert message shows beside the attainment: actual vs expected (in the indicator's
     # unit; a growth target's in %) and the growth the rest of the year needs.
-    actual = GaugeMetricFamily(
+    (
+        "actual",
         "parkpulse_indicator_actual",
         "Actual for the latest evaluated month (indicator unit; growth targets: YTD growth %).",
-        labels=KEY_LABELS,
-    )
-    expected = GaugeMetricFamily(
+    ),
+    (
+        "expected",
         "parkpulse_indicator_expected",
         "Expected by the plan path (序时进度) for the latest evaluated month. Absent when unknown.",
-        labels=KEY_LABELS,
-    )
-    required = GaugeMetricFamily(
+    ),
+    (
+        "required_growth_pct",
         "parkpulse_indicator_required_growth_pct",
         "Growth over last year's same months the rest of the year needs to meet the year's"
         " target, in %. Absent when unknown.",
-        labels=KEY_LABELS,
-    )
-    status = GaugeMetricFamily(
-        "parkpulse_indicator_status",
-        "Status of the latest evaluated month, one-hot: 1 for the current status, 0 otherwise.",
-        labels=(*KEY_LABELS, "status"),
-    )
-    binding = GaugeMetricFamily(
-        "parkpulse_indicator_binding",
-        "1 when the target is binding (约束性), 0 when expected (预期性).",
-        labels=KEY_LABELS,
-    )
-    last_period = GaugeMetricFamily(
-        "parkpulse_indicator_last_period_timestamp_seconds",
-        "Start of the latest evaluated month (00:00 Asia/Shanghai, UTC+8, on the 1st),"
-        " as Unix time.",
-        labels=KEY_LABELS,
-    )
-    deadline = GaugeMetricFamily(
-        "parkpulse_zone_feed_deadline_timestamp_seconds",
-        "When the zone's next monthly figure is overdue: 00:00 Asia/Shanghai on the 20th of"
-        " the month after (latest evaluated month + 1), as Unix time.",
-        labels=("zone",),
-    )
+    ),
+)
+
+
+def build_families(rows: Iterable[Any]) -> tuple[Metric, ...]:
+    """The per-indicator families for the latest status rows (dicts as ``latest_status`` returns
+    them, or ``IndicatorStatus``), one row per (zone, indicator, plan)."""
+    values = {
+        field: GaugeMetricFamily(name, doc, labels=KEY_LABELS) for field, name, doc in _VALUE_GAUGES
+    }
+    binding, status, last_period = _binding_family(), _status_family(), _last_period_family()
     latest_month: dict[str, tuple[int, int]] = {}
     for row in rows:
         key = [str(_field(row, name)) for name in KEY_LABELS]
@@ -108,13 +96,7 @@ def build_families(rows: Iterable[Any]) -> tuple[Metric, ...]:
         if current not in STATUSES:
             continue  # a status this build does not know: never a label value
         binding.add_metric(key, 1.0 if _field(row, "binding") else 0.0)
-        for family, name in (
-            (attainment, "attainment"),
-            (gap, "gap_pp"),
-            (actual, "actual"),
-            (expected, "expected"),
-            (required, "required_growth_pct"),
-        ):
+        for name, family in values.items():
             value = _field(row, name)
             if value is not None:
                 family.add_metric(key, float(value))
@@ -126,9 +108,46 @@ def build_families(rows: Iterable[Any]) -> tuple[Metric, ...]:
             last_period.add_metric(key, month_start(*month))
             zone = key[0]
             latest_month[zone] = max(latest_month.get(zone, month), month)
+    deadline = _deadline_family(latest_month)
+    return (binding, *values.values(), status, last_period, deadline)
+
+
+def _binding_family() -> GaugeMetricFamily:
+    return GaugeMetricFamily(
+        "parkpulse_indicator_binding",
+        "1 when the target is binding (约束性), 0 when expected (预期性).",
+        labels=KEY_LABELS,
+    )
+
+
+def _status_family() -> GaugeMetricFamily:
+    return GaugeMetricFamily(
+        "parkpulse_indicator_status",
+        "Status of the latest evaluated month, one-hot: 1 for the current status, 0 otherwise.",
+        labels=(*KEY_LABELS, "status"),
+    )
+
+
+def _last_period_family() -> GaugeMetricFamily:
+    return GaugeMetricFamily(
+        "parkpulse_indicator_last_period_timestamp_seconds",
+        "Start of the latest evaluated month (00:00 Asia/Shanghai, UTC+8, on the 1st),"
+        " as Unix time.",
+        labels=KEY_LABELS,
+    )
+
+
+def _deadline_family(latest_month: Mapping[str, tuple[int, int]]) -> GaugeMetricFamily:
+    """Each zone's feed deadline, after the latest month any of its keys was evaluated for."""
+    deadline = GaugeMetricFamily(
+        "parkpulse_zone_feed_deadline_timestamp_seconds",
+        "When the zone's next monthly figure is overdue: 00:00 Asia/Shanghai on the 20th of"
+        " the month after (latest evaluated month + 1), as Unix time.",
+        labels=("zone",),
+    )
     for zone, month in sorted(latest_month.items()):
         deadline.add_metric([zone], feed_deadline(*month))
-    return (binding, attainment, gap, actual, expected, required, status, last_period, deadline)
+    return deadline
 
 
 class StatusGauges(Collector):
