@@ -242,7 +242,7 @@ def test_refused_registrations_go_to_the_stage_as_dead_letters_with_their_batch(
 
 def test_a_refused_figure_is_dead_lettered_at_its_envelope_line() -> None:
     figures = [figure(f"2021-{m:02d}", 100.0 + m) for m in range(1, 4)]
-    message = orjson.dumps(observation_envelope(figures))
+    message = orjson.dumps(observation_envelope([observation_to_wire(f) for f in figures]))
     inputs = read_message(OBSERVATIONS, "observation", message, 2, 40)
     rollup = Rollup(load_catalogue())
     result = rollup.apply(inputs, NOW)
