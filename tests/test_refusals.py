@@ -252,7 +252,7 @@ def test_a_refused_figure_is_dead_lettered_at_its_envelope_line() -> None:
     assert [(d.reason, d.origin, d.line) for d in dead] == [
         (REFUSED, "parkpulse.observations/2@40", 2)
     ]
-    assert orjson.loads(dead[0].raw)["value"] == 102.0
+    assert orjson.loads(dead[0].raw)["obs_value"] == 102.0
     assert REFUSED in REASONS
 
 
