@@ -57,6 +57,13 @@ def counts(shim: ClickHouseShim) -> dict[str, int]:
     return {t: int(shim.query(f"SELECT count() FROM parkpulse.{t} FINAL")[0][0]) for t in TABLES}
 
 
+def plan_statuses(refusal: Refusal) -> list[dict[str, Any]]:
+    """The stored status rows of the backfill's plan (the worker also holds the seeded plans')."""
+    names = refusal.expected[0]
+    rows = refusal.worker.get_json("/api/status/history")
+    return sorted_rows({k: r[k] for k in names} for r in rows if r["plan"] == PLAN)
+
+
 def refused_letters(worker: RunningStack) -> list[dict[str, Any]]:
     page = worker.get_json("/api/deadletter?reason=clickhouse_rejected&limit=100")
     return list(page["rows"])
@@ -144,12 +151,7 @@ def test_every_status_is_the_engines_without_the_refused_figures(refusal: Refusa
     touched = set(refusal.poisoned.values())
     assert {(r["zone"], r["indicator"]) for r in expected} > touched
 
-    def stored() -> list[dict[str, Any]]:
-        rows = refusal.worker.get_json("/api/status/history")
-        # the backfill's plan only: the worker also holds the seeded plans' targets
-        return sorted_rows({k: r[k] for k in expected[0]} for r in rows if r["plan"] == PLAN)
-
-    wait_until(lambda: stored() == expected, timeout=120)
+    wait_until(lambda: plan_statuses(refusal) == expected, timeout=120)
 
 
 def test_publishing_the_same_feed_again_changes_nothing(refusal: Refusal) -> None:
@@ -179,5 +181,6 @@ def test_publishing_the_same_feed_again_changes_nothing(refusal: Refusal) -> Non
         timeout=60,
     )
     assert counts(refusal.shim) == before
+    assert plan_statuses(refusal) == refusal.expected
     assert len(refused_letters(refusal.worker)) == 2
     assert refusal.worker.proc.poll() is None
