@@ -32,6 +32,7 @@ from parkpulse.sinks.writer import Part
 from parkpulse.streams.refused_inputs import rollup_deadletters
 from parkpulse.streams.rollup import Input, Rollup, read_message
 from parkpulse.topics import OBSERVATIONS, REGISTRATIONS
+from tests.test_sink_retry import fast_backoff, sample  # noqa: F401 (the autouse fixture)
 
 CONSTRAINT = DatabaseError("Code: 469. VIOLATED_CONSTRAINT: Constraint `sane` ...", code=469)
 ZONE = "jinan-hitech"
@@ -141,18 +142,8 @@ class PoisonClient:
         pass
 
 
-@pytest.fixture(autouse=True)
-def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(retry, "RETRY_FIRST_DELAY", 0.001)
-    monkeypatch.setattr(retry, "RETRY_MAX_DELAY", 0.004)
-
-
 def figure(period: str, value: float) -> Observation:
     return Observation(ZONE, "retail_sales", period, "YTD", value, "CNY_100M")
-
-
-def sample(metrics: PipelineMetrics, name: str, **labels: str) -> float:
-    return metrics.registry.get_sample_value(name, labels) or 0.0
 
 
 def run_write(client: PoisonClient, batch: SinkBatch) -> tuple[list[Refused], PipelineMetrics]:

@@ -100,14 +100,15 @@ def test_an_unavailable_store_is_retried_until_the_batch_lands(
 def test_rejected_data_is_not_retried() -> None:
     """A refused write is halved down to its refused rows (tests/test_refusals.py), never tried
     again as it was; a refused dead letter is counted, not raised."""
-    client = FlakyClient([DatabaseError("Code: 53. TYPE_MISMATCH", code=53)])
+    client = FlakyClient([DatabaseError("Code: 53. TYPE_MISMATCH", code=53)] * 2)
     store = ClickHouseStore(client=client)
     metrics = PipelineMetrics()
     try:
         refused = asyncio.run(retry.write_durably(store, dead_letters(1), metrics, lambda: False))
     finally:
         store.close()
-    assert refused == [] and client.attempts == 1 and client.inserted == []
+    # the batch, then its one row alone: refused twice, never waited on
+    assert refused == [] and client.attempts == 2 and client.inserted == []
     assert sample(metrics, "parkpulse_sink_errors_total", table="deadletter") == 1
     assert sample(metrics, "parkpulse_sink_rows_total", table="deadletter") == 0
     assert sample(metrics, "parkpulse_sink_buffered_rows") == 0

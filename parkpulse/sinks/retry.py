@@ -25,7 +25,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
 from parkpulse.logs import get_logger, log_event
 from parkpulse.schemas.records import DeadLetter
-from parkpulse.sinks.connection import ClickHouseUnavailable
+from parkpulse.sinks.connection import ClickHouseRejected, ClickHouseUnavailable
 from parkpulse.sinks.metrics import PipelineMetrics
 from parkpulse.sinks.refusals import Refused, refused_deadletters, refused_rows
 from parkpulse.sinks.writer import Part, registration_part
@@ -113,12 +113,20 @@ async def write_durably(
 
     Returns the rows ClickHouse refused (``sinks/refusals.py``), for the stage to dead-letter;
     every other row has landed. Refused dead letters are not returned: they are logged and
-    counted here (a dead letter of a dead letter would be refused again).
+    counted here (a dead letter of a dead letter would be refused again). The batch is one call
+    on the store's thread; only once it is rejected is it written table by table, in halves.
     """
     metrics.sink_buffered.inc(len(batch))
     try:
-        parts = await store.arun(store.parts, batch)
-        return await _write_parts(store, parts, metrics, stopping)
+        try:
+            written = await retry_store(
+                store, store.write, batch, metrics=metrics, stopping=stopping
+            )
+        except ClickHouseRejected:
+            parts = await store.arun(store.parts, batch)
+            return await _write_parts(store, parts, metrics, stopping)
+        _count_written(metrics, written)
+        return []
     finally:
         metrics.sink_buffered.dec(len(batch))
 
@@ -135,10 +143,23 @@ async def write_registrations_durably(
     if not registrations:
         return
     # Not counted as buffered: the stage holds at most one batch of them while it waits.
-    part = await store.arun(registration_part, registrations)
-    rows = await _write_parts(store, [part], metrics, stopping)
-    if rows and refused is not None:
-        await refused(refused_deadletters(rows, REGISTRATIONS))
+    try:
+        written = await retry_store(
+            store, store.write_registrations, registrations, metrics=metrics, stopping=stopping
+        )
+    except ClickHouseRejected:
+        part = await store.arun(registration_part, registrations)
+        rows = await _write_parts(store, [part], metrics, stopping)
+        if rows and refused is not None:
+            await refused(refused_deadletters(rows, REGISTRATIONS))
+        return
+    _count_written(metrics, written)
+
+
+def _count_written(metrics: PipelineMetrics, written: dict[str, int]) -> None:
+    for table, n in written.items():
+        if n:
+            metrics.count_sink_rows(table, n)
 
 
 async def _write_parts(
