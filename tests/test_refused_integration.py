@@ -34,11 +34,13 @@ from tests.fault_support import (
     start_worker,
     write_backfill,
 )
+from tests.test_register_export import write_csv
 
 pytestmark = pytest.mark.integration
 
 LIMIT = 100_000  # CNY 100M: the operator's sanity bound; the backfill's figures are far below
 POISONED_LINES = (9, 30)  # 1-based lines of the feed (the header is line 1)
+CAPITAL_LIMIT = 100_000  # 万元, on registrations
 TABLES = ("observations", "indicator_status", "plan_targets", "deadletter")
 
 
@@ -97,6 +99,10 @@ def refusal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Refusal]:
     shim.query_text(
         "ALTER TABLE parkpulse.observations ADD CONSTRAINT sane"
         f" CHECK value IS NULL OR value < {LIMIT}"
+    )
+    shim.query_text(
+        "ALTER TABLE parkpulse.registrations ADD CONSTRAINT capital_sane"
+        f" CHECK registered_capital IS NULL OR registered_capital < {CAPITAL_LIMIT}"
     )
     worker = start_worker(root / "worker", broker.url, env=clean_env(PARKPULSE_CLICKHOUSE_URL=url))
     try:
@@ -183,4 +189,37 @@ def test_publishing_the_same_feed_again_changes_nothing(refusal: Refusal) -> Non
     assert counts(refusal.shim) == before
     assert plan_statuses(refusal) == refusal.expected
     assert len(refused_letters(refusal.worker)) == 2
+    assert refusal.worker.proc.poll() is None
+
+
+BUREAU = "烟台高新技术产业开发区市场监督管理局"
+REGISTER = [
+    [1, "91370600MAXR000001", "烟台甲公司", BUREAU, "", "2017-05-04", "有限责任公司", "I6510", 100],
+    [2, "91370600MAXR000002", "烟台乙公司", BUREAU, "", "2017-05-05", "有限责任公司", "C3981",
+     CAPITAL_LIMIT * 9],  # line 3: ClickHouse refuses it
+    [3, "91370600MAXR000003", "烟台丙公司", BUREAU, "", "2017-05-06", "有限责任公司", "M7320", 50],
+]  # fmt: skip
+
+
+def test_a_refused_registration_is_dead_lettered_and_the_others_land(
+    refusal: Refusal, tmp_path: Path
+) -> None:
+    export = write_csv(tmp_path / "register.csv", REGISTER)
+    produced = refusal.worker.cli("produce", "--broker", refusal.broker, str(export))
+    assert "Traceback" not in produced.stderr, produced.stderr
+
+    def landed() -> int:
+        sql = "SELECT count() FROM parkpulse.registrations FINAL WHERE month = '2017-05'"
+        return int(refusal.shim.query(sql)[0][0])
+
+    def letter() -> dict[str, Any] | None:
+        found = [d for d in refused_letters(refusal.worker) if "MAXR000002" in d["raw"]]
+        return found[0] if found else None
+
+    dead = wait_until(letter, timeout=120)
+    assert dead["source_topic"] == "parkpulse.registrations"
+    assert dead["origin"].startswith("batch:") and "VIOLATED_CONSTRAINT" in dead["detail"]
+    wait_until(lambda: landed() == 2, timeout=60)
+    rows = refusal.worker.get_json("/api/registrations?zone=yantai-hitech&month=2017-05")
+    assert sum(int(r["registrations"]) for r in rows) == 2
     assert refusal.worker.proc.poll() is None

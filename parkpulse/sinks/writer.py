@@ -88,7 +88,8 @@ class BatchWriter(Connection):
         not written an input (it is redelivered and recomputed) or has written everything
         derived from it. Inputs first would let a redelivered input look already applied while
         its status rows were never written. One ``now`` and ``version`` for the whole batch, so
-        a part written again (a retry, a rejected part written in halves) repeats its rows.
+        a part written again in halves repeats its rows; a batch built again (a retry) writes
+        the same rows under a later version, which wins.
         """
         now = datetime.now(UTC)
         version = time.time_ns() // 1000
