@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,10 +29,11 @@ from parkpulse.sinks.clickhouse import ClickHouseStore
 from parkpulse.sinks.connection import ClickHouseRejected, ClickHouseUnavailable
 from parkpulse.sinks.metrics import PipelineMetrics
 from parkpulse.sinks.refusals import REFUSED, Refused, refused_rows
-from parkpulse.sinks.writer import Part
+from parkpulse.sinks.writer import Part, registration_part
 from parkpulse.streams.refused_inputs import rollup_deadletters
 from parkpulse.streams.rollup import Input, Rollup, read_message
 from parkpulse.topics import OBSERVATIONS, REGISTRATIONS
+from tests.test_registrations_stage import MemoryStore, Stage
 from tests.test_sink_retry import fast_backoff, sample  # noqa: F401 (the autouse fixture)
 
 CONSTRAINT = DatabaseError("Code: 469. VIOLATED_CONSTRAINT: Constraint `sane` ...", code=469)
@@ -261,3 +263,42 @@ def test_a_feed_line_keeps_its_file_and_line_and_a_status_row_its_table() -> Non
         ("may.csv", 7, REFUSED),
         ("clickhouse:zone_scorecard", None, REFUSED),
     ]
+
+
+# -- the registrations stage (streams/registrations_stage.py) -------------------------------
+
+
+class RefusingStore(MemoryStore):
+    """A MemoryStore whose table refuses any write carrying one of ``refused`` ids."""
+
+    def __init__(self, refused: set[str]) -> None:
+        super().__init__()
+        self.refused = refused
+
+    def write_registrations(self, rows: Sequence[Registration]) -> dict[str, int]:
+        self.insert_part(registration_part(rows))
+        return {"registrations": len(rows)}
+
+    def insert_part(self, part: Part) -> None:
+        if self.refused.intersection(r.registration_id for r in part.records):
+            raise ClickHouseRejected("Code: 469. VIOLATED_CONSTRAINT", "registrations")
+        self.rows += part.records
+
+
+@pytest.mark.asyncio
+async def test_the_stage_dead_letters_a_refused_registration_and_recounts_from_the_table() -> None:
+    stage = Stage(RefusingStore({"R2"}))
+    await stage.take(0, ["R1", "R2", "R3"])
+    await stage.counter.unemitted.written()
+    assert sorted(r.registration_id for r in stage.store.rows) == ["R1", "R3"]
+    ((key, dead),) = stage.deadletters
+    assert (key, dead["reason"]) == (REGISTRATIONS.encode(), REFUSED)
+    assert orjson.loads(dead["raw"])["registration_id"] == "R2"
+    # The count sent next was taken with R2 in the cache; the cache is then reloaded from the
+    # table, so the month's next count is the table's.
+    await stage.emit_now()
+    assert stage.counts()["new_market_entities"] == 3.0
+    await stage.take(1, ["R4"])
+    await stage.emit_now()
+    assert stage.counts()["new_market_entities"] == 3.0  # R1, R3, R4
+    assert stage.acked == [0, 1]
