@@ -181,6 +181,25 @@ def test_a_refused_figure_is_returned_and_the_batch_lands_through_an_outage(
     assert (lines[0].table, lines[0].refused, lines[0].landed) == ("observations", 1, 5)
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(min_value=1, max_value=24),
+    poison=st.sets(st.integers(min_value=0, max_value=23)),
+)
+def test_through_the_store_any_poisoned_figures_come_back_once_and_the_rest_land(
+    n: int, poison: set[int]
+) -> None:
+    figures = [figure(f"20{10 + i // 12}-{i % 12 + 1:02d}", 1000.0 + i) for i in range(n)]
+    poisoned = {i for i in poison if i < n}
+    client = PoisonClient({1000.0 + i for i in poisoned})
+    refused, metrics = run_write(client, SinkBatch(observations=figures))
+    assert [r.record for r in refused] == [figures[i] for i in sorted(poisoned)]
+    landed = [row[5] for row in client.rows.get("observations", [])]
+    # a refused insert lands nothing (ClickHouse checks a block whole): each clean row lands once
+    assert sorted(landed) == [1000.0 + i for i in range(n) if i not in poisoned]
+    assert sample(metrics, "parkpulse_sink_rows_total", table="observations") == n - len(poisoned)
+
+
 def test_a_refused_dead_letter_is_logged_and_counted_never_returned_or_raised(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
