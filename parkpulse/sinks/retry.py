@@ -136,7 +136,7 @@ async def write_registrations_durably(
     registrations: Sequence[Registration],
     metrics: PipelineMetrics,
     stopping: Callable[[], bool],
-    refused: Callable[[list[DeadLetter]], Awaitable[Any]] | None = None,
+    refused: Callable[[list[DeadLetter]], Awaitable[Any]],
 ) -> None:
     """Write the new registrations under the policy until they land, and count them; those
     ClickHouse refuses go to ``refused`` as dead letters (the stage sends them on)."""
@@ -150,7 +150,7 @@ async def write_registrations_durably(
     except ClickHouseRejected:
         part = await store.arun(registration_part, registrations)
         rows = await _write_parts(store, [part], metrics, stopping)
-        if rows and refused is not None:
+        if rows:
             await refused(refused_deadletters(rows, REGISTRATIONS))
         return
     _count_written(metrics, written)
