@@ -97,18 +97,39 @@ def test_an_unavailable_store_is_retried_until_the_batch_lands(
     assert sum("sink_retry" in r.getMessage() for r in caplog.records) == 3
 
 
-def test_rejected_data_is_raised_at_once_not_retried() -> None:
-    client = FlakyClient([DatabaseError("Code: 53. TYPE_MISMATCH", code=53)])
+def test_rejected_data_is_not_retried() -> None:
+    """A refused write is halved down to its refused rows (tests/test_refusals.py), never tried
+    again as it was; a refused dead letter is counted, not raised."""
+    client = FlakyClient([DatabaseError("Code: 53. TYPE_MISMATCH", code=53)] * 2)
     store = ClickHouseStore(client=client)
     metrics = PipelineMetrics()
     try:
-        with pytest.raises(ClickHouseRejected) as caught:
-            asyncio.run(retry.write_durably(store, dead_letters(1), metrics, lambda: False))
+        refused = asyncio.run(retry.write_durably(store, dead_letters(1), metrics, lambda: False))
     finally:
         store.close()
-    assert client.attempts == 1 and caught.value.table == "deadletter"
-    assert sample(metrics, "parkpulse_sink_errors_total", table="deadletter") == 0
+    # the batch, then its one row alone: refused twice, never waited on
+    assert refused == [] and client.attempts == 2 and client.inserted == []
+    assert sample(metrics, "parkpulse_sink_errors_total", table="deadletter") == 1
+    assert sample(metrics, "parkpulse_sink_rows_total", table="deadletter") == 0
     assert sample(metrics, "parkpulse_sink_buffered_rows") == 0
+
+
+def test_a_rejected_read_is_raised_at_once() -> None:
+    calls: list[int] = []
+
+    def refused_read() -> str:
+        calls.append(1)
+        raise ClickHouseRejected("query failed: Code: 62. SYNTAX_ERROR")
+
+    store = ClickHouseStore(client=FlakyClient([]))
+    try:
+        with pytest.raises(ClickHouseRejected):
+            asyncio.run(
+                retry.retry_store(store, refused_read, metrics=PipelineMetrics(), stopping=bool)
+            )
+    finally:
+        store.close()
+    assert calls == [1]
 
 
 def test_a_stopping_worker_gives_the_batch_up_unwritten() -> None:
@@ -202,6 +223,7 @@ def test_backoff_worked_example() -> None:
         (ConnectionResetError("reset by peer"), ClickHouseUnavailable),
         (DatabaseError("Code: 53. TYPE_MISMATCH", code=53), ClickHouseRejected),
         (DatabaseError("Code: 62. SYNTAX_ERROR", code=62), ClickHouseRejected),
+        (DatabaseError("Code: 469. VIOLATED_CONSTRAINT", code=469), ClickHouseRejected),
         (ProgrammingError("Code: 47. UNKNOWN_IDENTIFIER", code=47), ClickHouseRejected),
         (DataError("value out of range"), ClickHouseRejected),
         (TypeError("cannot encode a str as Float64"), ClickHouseRejected),

@@ -11,6 +11,9 @@ REASONS = (
     "unit_mismatch",
     "future_period",
     "conflict",
+    # ClickHouse refused the row although parkpulse accepted it (a table CHECK constraint, a
+    # value its column cannot hold): 数据库拒收 (sinks/refusals.py)
+    "clickhouse_rejected",
 )
 
 

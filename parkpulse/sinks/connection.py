@@ -49,6 +49,7 @@ REJECTING_CODES = frozenset(
         349,  # CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
         456,  # UNKNOWN_QUERY_PARAMETER
         457,  # BAD_QUERY_PARAMETER
+        469,  # VIOLATED_CONSTRAINT (a table's CHECK constraint refused a row)
     }
 )
 

@@ -5,7 +5,9 @@ A call that fails with ``ClickHouseUnavailable`` is tried again after a capped, 
 exponential backoff (0.2 s doubling to 5 s, each wait ±25 %), for as long as it takes: the
 stage awaiting it holds its events un-acknowledged, so Faust stops handing it more and stops
 fetching once its bounded buffers are full, and nothing is dropped. ``ClickHouseRejected`` (and
-any other error) is raised at once. Every failed attempt counts in
+any other error) is never retried: a rejected write is written again in halves down to the rows
+ClickHouse refuses (``sinks/refusals.py``), which the stage dead-letters while the rest lands; a
+rejected read is raised at once. Every failed attempt counts in
 ``parkpulse_sink_errors_total`` and logs a ``sink_retry`` line; the rows a call holds count in
 ``parkpulse_sink_buffered_rows`` until it returns. A worker told to stop gives the call up
 (raising the last ``ClickHouseUnavailable``): its batch stays un-committed, so the broker hands
@@ -22,8 +24,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
 from parkpulse.logs import get_logger, log_event
-from parkpulse.sinks.connection import ClickHouseUnavailable
+from parkpulse.schemas.records import DeadLetter
+from parkpulse.sinks.connection import ClickHouseRejected, ClickHouseUnavailable
 from parkpulse.sinks.metrics import PipelineMetrics
+from parkpulse.sinks.refusals import Refused, refused_deadletters, refused_rows
+from parkpulse.sinks.writer import Part, registration_part
+from parkpulse.topics import REGISTRATIONS
 
 if TYPE_CHECKING:
     from parkpulse.schemas.records import Registration
@@ -101,13 +107,28 @@ async def write_durably(
     batch: SinkBatch,
     metrics: PipelineMetrics,
     stopping: Callable[[], bool],
-) -> None:
+) -> list[Refused]:
     """Write the batch under the policy until it lands, holding its rows meanwhile, and count the
-    rows written per table."""
-    written = await retry_store(
-        store, store.write, batch, metrics=metrics, stopping=stopping, holding=len(batch)
-    )
-    _count_written(metrics, written)
+    rows written per table.
+
+    Returns the rows ClickHouse refused (``sinks/refusals.py``), for the stage to dead-letter;
+    every other row has landed. Refused dead letters are not returned: they are logged and
+    counted here (a dead letter of a dead letter would be refused again). The batch is one call
+    on the store's thread; only once it is rejected is it written table by table, in halves.
+    """
+    metrics.sink_buffered.inc(len(batch))
+    try:
+        try:
+            written = await retry_store(
+                store, store.write, batch, metrics=metrics, stopping=stopping
+            )
+        except ClickHouseRejected:
+            parts = await store.arun(store.parts, batch)
+            return await _write_parts(store, parts, metrics, stopping)
+        _count_written(metrics, written)
+        return []
+    finally:
+        metrics.sink_buffered.dec(len(batch))
 
 
 async def write_registrations_durably(
@@ -115,14 +136,23 @@ async def write_registrations_durably(
     registrations: Sequence[Registration],
     metrics: PipelineMetrics,
     stopping: Callable[[], bool],
+    refused: Callable[[list[DeadLetter]], Awaitable[Any]],
 ) -> None:
-    """Write the new registrations under the policy until they land, and count them."""
+    """Write the new registrations under the policy until they land, and count them; those
+    ClickHouse refuses go to ``refused`` as dead letters (the stage sends them on)."""
     if not registrations:
         return
     # Not counted as buffered: the stage holds at most one batch of them while it waits.
-    written = await retry_store(
-        store, store.write_registrations, registrations, metrics=metrics, stopping=stopping
-    )
+    try:
+        written = await retry_store(
+            store, store.write_registrations, registrations, metrics=metrics, stopping=stopping
+        )
+    except ClickHouseRejected:
+        part = await store.arun(registration_part, registrations)
+        rows = await _write_parts(store, [part], metrics, stopping)
+        if rows:
+            await refused(refused_deadletters(rows, REGISTRATIONS))
+        return
     _count_written(metrics, written)
 
 
@@ -130,6 +160,49 @@ def _count_written(metrics: PipelineMetrics, written: dict[str, int]) -> None:
     for table, n in written.items():
         if n:
             metrics.count_sink_rows(table, n)
+
+
+async def _write_parts(
+    store: ClickHouseStore,
+    parts: Sequence[Part],
+    metrics: PipelineMetrics,
+    stopping: Callable[[], bool],
+) -> list[Refused]:
+    """Insert the parts in order, each under the policy; a refused part is written in halves."""
+
+    async def land(part: Part) -> None:
+        await retry_store(store, store.insert_part, part, metrics=metrics, stopping=stopping)
+
+    found: list[Refused] = []
+    for part in parts:
+        if not len(part):
+            continue
+        refused = await refused_rows(part, land)
+        if refused:
+            _report_refused(part, refused, metrics)
+            found += refused
+        if len(part) > len(refused):
+            metrics.count_sink_rows(part.table, len(part) - len(refused))
+    return [row for row in found if row.table != "deadletter"]
+
+
+def _report_refused(part: Part, refused: Sequence[Refused], metrics: PipelineMetrics) -> None:
+    """One line for what ClickHouse refused of a part; a refused dead letter is logged whole
+    (the log is all that keeps it) and counted as a failed write of its table."""
+    log_event(
+        log,
+        "write_refused",
+        level=logging.WARNING,
+        table=part.table,
+        refused=len(refused),
+        landed=len(part) - len(refused),
+        error=refused[0].detail[:300],
+    )
+    if part.table != "deadletter":
+        return
+    for row in refused:
+        metrics.count_sink_error(part.table)
+        log_event(log, "deadletter_refused", level=logging.ERROR, **row.record.to_dict())
 
 
 async def until_stopped(job: Awaitable[Any], stopping: Callable[[], bool]) -> None:

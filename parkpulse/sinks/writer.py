@@ -1,7 +1,8 @@
 """Writes: a ``SinkBatch`` table by table, registrations column-wise, the reference tables and
 the feed ledger.
 
-Every insert is idempotent, so a batch retried after a failure mid-way (``sinks/retry.py``)
+Every insert is idempotent, so a batch retried after a failure mid-way, or written again in
+halves after ClickHouse refused some of its rows (``sinks/retry.py``, ``sinks/refusals.py``),
 lands as if written once: tables are ReplacingMergeTrees keyed by what a row is about, and a
 row's version orders (revision, is_delete) for inputs and the write time for derived rows.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any
@@ -45,115 +47,68 @@ SCORECARD_COLUMNS = (
 _META = ("ingested_at", "version", "is_deleted")
 
 
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One table's rows of a write, and the records they were made from (``records[i]`` is row
+    ``i``): ``data`` is rows, or (``column_oriented``) one sequence per column."""
+
+    table: str
+    columns: tuple[str, ...]
+    data: Sequence[Sequence[Any]]
+    records: Sequence[Any]
+    column_oriented: bool = False
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def rows(self, start: int, stop: int) -> Part:
+        """Rows ``start`` to ``stop`` alone (each column cut alike when column-oriented)."""
+        data = (
+            [column[start:stop] for column in self.data]
+            if self.column_oriented
+            else self.data[start:stop]
+        )
+        return replace(self, data=data, records=self.records[start:stop])
+
+
 class BatchWriter(Connection):
     """Writes batches into parkpulse's tables (call on the store's thread)."""
 
     def write(self, batch: SinkBatch) -> dict[str, int]:
         """Insert every row of the batch; returns rows written per table."""
+        parts = self.parts(batch)
+        for part in parts:
+            self.insert_part(part)
+        return {part.table: len(part) for part in parts}
+
+    def parts(self, batch: SinkBatch) -> list[Part]:
+        """The batch's rows table by table, in the order they must be inserted.
+
+        Derived rows first, their inputs last: a worker killed between two inserts has either
+        not written an input (it is redelivered and recomputed) or has written everything
+        derived from it. Inputs first would let a redelivered input look already applied while
+        its status rows were never written. One ``now`` and ``version`` for the whole batch, so
+        a part written again in halves repeats its rows; a batch built again (a retry) writes
+        the same rows under a later version, which wins.
+        """
         now = datetime.now(UTC)
         version = time.time_ns() // 1000
-        # Figures and status rows go column by column (the driver's row-to-column pass costs
-        # more than building the batch did).
-        obs = batch.observations
-        deleted = [o.is_delete for o in obs]
-        obs_columns = [
-            *_columns(obs, _OBSERVATION_VALUES, len(OBSERVATION_COLUMNS)),
-            [now] * len(obs),
-            [_delete_version(o.revision, d) for o, d in zip(obs, deleted, strict=True)],
-            [int(d) for d in deleted],
+        return [
+            _status_part(batch, now, version),
+            _scorecard_part(batch, now, version),
+            _deadletter_part(batch, now),
+            _suspect_part(batch, now, version),
+            _target_part(batch, now),
+            _observation_part(batch, now),
         ]
-        target_rows = [
-            [*(getattr(t, c) for c in TARGET_COLUMNS)]
-            + [now, _delete_version(t.revision, t.action == "D"), int(t.action == "D")]
-            for t in batch.targets
-        ]
-        statuses = [*batch.statuses, *batch.status_tombstones]
-        status_columns = [
-            *_columns(statuses, _STATUS_VALUES, len(STATUS_COLUMNS)),
-            [now] * len(statuses),
-            [version] * len(statuses),
-            [0] * len(batch.statuses) + [1] * len(batch.status_tombstones),
-        ]
-        scorecard_rows = [
-            [
-                sc.zone,
-                sc.period,
-                *(sc.counts.get(s, 0) for s in STATUSES),
-                sc.worst_binding_indicator,
-                sc.worst_binding_attainment,
-                sc.median_attainment,
-                now,
-                version,
-            ]
-            for sc in batch.scorecards
-        ]
-        dl_rows = [
-            [
-                _parse_ts(d.received_at) or now,
-                d.source_topic,
-                d.reason,
-                d.detail,
-                d.raw,
-                d.origin,
-                d.line if d.line is not None else 0,
-            ]
-            for d in batch.deadletters
-        ]
-        suspect_rows = [
-            [*(getattr(f, c) for c in SUSPECT_COLUMNS), now, version, int(deleted)]
-            for figures, deleted in ((batch.suspects, False), (batch.suspect_tombstones, True))
-            for f in figures
-        ]
-        # Derived rows first, their inputs last: a worker killed between two inserts has either
-        # not written an input (it is redelivered and recomputed) or has written everything
-        # derived from it. Inputs first would let a redelivered input look already applied while
-        # its status rows were never written.
-        self.insert(
-            "indicator_status",
-            (*STATUS_COLUMNS, "evaluated_at", "version", "is_deleted"),
-            status_columns,
-            column_oriented=True,
-        )
-        self.insert("zone_scorecard", SCORECARD_COLUMNS, scorecard_rows)
-        self.insert("deadletter", DEADLETTER_COLUMNS, dl_rows)
-        self.insert(
-            "suspect_figures",
-            (*SUSPECT_COLUMNS, "flagged_at", "version", "is_deleted"),
-            suspect_rows,
-        )
-        self.insert("plan_targets", (*TARGET_COLUMNS, *_META), target_rows)
-        self.insert(
-            "observations", (*OBSERVATION_COLUMNS, *_META), obs_columns, column_oriented=True
-        )
-        return {
-            "observations": len(obs),
-            "plan_targets": len(target_rows),
-            "indicator_status": len(statuses),
-            "zone_scorecard": len(scorecard_rows),
-            "deadletter": len(dl_rows),
-            "suspect_figures": len(suspect_rows),
-        }
+
+    def insert_part(self, part: Part) -> None:
+        """Insert one part (ClickHouseRejected: ClickHouse refused at least one of its rows)."""
+        self.insert(part.table, part.columns, part.data, column_oriented=part.column_oriented)
 
     def write_registrations(self, registrations: Sequence[Registration]) -> dict[str, int]:
         """Insert registrations (column-wise: the heavy stream); returns rows written."""
-        if not registrations:
-            return {"registrations": 0}
-        sent: dict[str, int | None] = {"": None}
-        for r in registrations:
-            if r.sent_at not in sent:
-                sent[r.sent_at] = _epoch_us(r.sent_at)
-        columns = [
-            [r.zone for r in registrations],
-            [r.registration_id for r in registrations],
-            _beijing_ms([r.registered_at for r in registrations]),
-            [r.month for r in registrations],
-            [r.entity_type for r in registrations],
-            [r.industry_code for r in registrations],
-            [r.registered_capital for r in registrations],
-            [r.batch_id for r in registrations],
-            [sent[r.sent_at] for r in registrations],
-        ]
-        self.insert("registrations", REGISTRATION_COLUMNS, columns, column_oriented=True)
+        self.insert_part(registration_part(registrations))
         return {"registrations": len(registrations)}
 
     def write_reference(self, catalogue: Catalogue) -> None:
@@ -176,6 +131,105 @@ class BatchWriter(Connection):
         """Record kept feed files as wholly in ClickHouse (``streams/landing.py``)."""
         now = datetime.now(UTC)
         self.insert("feed_ledger", ("file", "landed_at"), [[f, now] for f in files])
+
+
+def registration_part(registrations: Sequence[Registration]) -> Part:
+    """Registrations as one column-wise part."""
+    sent: dict[str, int | None] = {"": None}
+    for r in registrations:
+        if r.sent_at not in sent:
+            sent[r.sent_at] = _epoch_us(r.sent_at)
+    columns = [
+        [r.zone for r in registrations],
+        [r.registration_id for r in registrations],
+        _beijing_ms([r.registered_at for r in registrations]) if registrations else [],
+        [r.month for r in registrations],
+        [r.entity_type for r in registrations],
+        [r.industry_code for r in registrations],
+        [r.registered_capital for r in registrations],
+        [r.batch_id for r in registrations],
+        [sent[r.sent_at] for r in registrations],
+    ]
+    return Part("registrations", REGISTRATION_COLUMNS, columns, registrations, column_oriented=True)
+
+
+def _status_part(batch: SinkBatch, now: datetime, version: int) -> Part:
+    # Figures and status rows go column by column (the driver's row-to-column pass costs
+    # more than building the batch did).
+    statuses = [*batch.statuses, *batch.status_tombstones]
+    columns = [
+        *_columns(statuses, _STATUS_VALUES, len(STATUS_COLUMNS)),
+        [now] * len(statuses),
+        [version] * len(statuses),
+        [0] * len(batch.statuses) + [1] * len(batch.status_tombstones),
+    ]
+    names = (*STATUS_COLUMNS, "evaluated_at", "version", "is_deleted")
+    return Part("indicator_status", names, columns, statuses, column_oriented=True)
+
+
+def _scorecard_part(batch: SinkBatch, now: datetime, version: int) -> Part:
+    rows = [
+        [
+            sc.zone,
+            sc.period,
+            *(sc.counts.get(s, 0) for s in STATUSES),
+            sc.worst_binding_indicator,
+            sc.worst_binding_attainment,
+            sc.median_attainment,
+            now,
+            version,
+        ]
+        for sc in batch.scorecards
+    ]
+    return Part("zone_scorecard", SCORECARD_COLUMNS, rows, batch.scorecards)
+
+
+def _deadletter_part(batch: SinkBatch, now: datetime) -> Part:
+    rows = [
+        [
+            _parse_ts(d.received_at) or now,
+            d.source_topic,
+            d.reason,
+            d.detail,
+            d.raw,
+            d.origin,
+            d.line if d.line is not None else 0,
+        ]
+        for d in batch.deadletters
+    ]
+    return Part("deadletter", DEADLETTER_COLUMNS, rows, batch.deadletters)
+
+
+def _suspect_part(batch: SinkBatch, now: datetime, version: int) -> Part:
+    figures = [*batch.suspects, *batch.suspect_tombstones]
+    rows = [
+        [*(getattr(f, c) for c in SUSPECT_COLUMNS), now, version, int(deleted)]
+        for figures_of, deleted in ((batch.suspects, False), (batch.suspect_tombstones, True))
+        for f in figures_of
+    ]
+    names = (*SUSPECT_COLUMNS, "flagged_at", "version", "is_deleted")
+    return Part("suspect_figures", names, rows, figures)
+
+
+def _target_part(batch: SinkBatch, now: datetime) -> Part:
+    rows = [
+        [*(getattr(t, c) for c in TARGET_COLUMNS)]
+        + [now, _delete_version(t.revision, t.action == "D"), int(t.action == "D")]
+        for t in batch.targets
+    ]
+    return Part("plan_targets", (*TARGET_COLUMNS, *_META), rows, batch.targets)
+
+
+def _observation_part(batch: SinkBatch, now: datetime) -> Part:
+    obs = batch.observations
+    deleted = [o.is_delete for o in obs]
+    columns = [
+        *_columns(obs, _OBSERVATION_VALUES, len(OBSERVATION_COLUMNS)),
+        [now] * len(obs),
+        [_delete_version(o.revision, d) for o, d in zip(obs, deleted, strict=True)],
+        [int(d) for d in deleted],
+    ]
+    return Part("observations", (*OBSERVATION_COLUMNS, *_META), columns, obs, column_oriented=True)
 
 
 def _columns(records: Sequence[Any], values: attrgetter, width: int) -> list[Sequence[Any]]:

@@ -24,7 +24,7 @@ import faust
 import orjson
 
 from parkpulse.logs import get_logger, log_event
-from parkpulse.schemas.records import Observation
+from parkpulse.schemas.records import DeadLetter, Observation
 from parkpulse.schemas.wire import observation_to_wire
 from parkpulse.sinks.clickhouse import ClickHouseStore
 from parkpulse.sinks.retry import retry_store, until_stopped, write_registrations_durably
@@ -156,7 +156,7 @@ class RegistrationCounter:
             ids.add(zone, hashes, new)
         await self.unemitted.written()
         self.unemitted.writing = asyncio.ensure_future(
-            write_registrations_durably(store, counted.new, metrics, self.stopping)
+            write_registrations_durably(store, counted.new, metrics, self.stopping, self.refused)
         )
         self.unemitted.pairs |= pairs
         ids.evict(keep={zone for zone, _ in self.unemitted.pairs})
@@ -174,6 +174,15 @@ class RegistrationCounter:
             rejected=len(batch.deadletters),
             cached_ids=len(ids),
         )
+
+    async def refused(self, dead: list[DeadLetter]) -> None:
+        """Registrations ClickHouse refused (sinks/retry.py): sent on as dead letters. The id
+        cache counted them: it is reloaded from ClickHouse after the next emission."""
+        await self.send_deadletters(
+            [(REGISTRATIONS.encode(), orjson.dumps(d.to_dict())) for d in dead]
+        )
+        self.deps.metrics.count_events(DEADLETTER, "out", len(dead))
+        self.rebalanced()
 
     async def emit(self) -> None:
         """Send the counts of every (zone, month) changed since last time, then acknowledge.

@@ -23,6 +23,7 @@ from parkpulse.streams.app import BATCH_WITHIN, ROLLUP_TAKE, Topics
 from parkpulse.streams.deps import Deps
 from parkpulse.streams.faust_internals import running_producer
 from parkpulse.streams.keyed_send import send_all, send_keyed
+from parkpulse.streams.refused_inputs import restate, rollup_deadletters
 from parkpulse.streams.rollup import Input, Rollup, RollupResult, read_message, status_wire
 from parkpulse.streams.web import json_of, read_json
 from parkpulse.topics import DEADLETTER, OBSERVATIONS, STATUS, TARGETS_BY_ZONE
@@ -114,7 +115,10 @@ class RollupStep:
         dead = result.batch.deadletters
         result.batch.deadletters = []
         if len(result.batch):
-            await write_durably(self.deps.store, result.batch, metrics, self.stopping)
+            refused = await write_durably(self.deps.store, result.batch, metrics, self.stopping)
+            if refused:  # dead letters; what they touched recomputed from what ClickHouse holds
+                dead += rollup_deadletters(refused, inputs, self.rollup)
+                dead += await restate(refused, self.rollup, self.deps, self.stopping, result)
         # Record batches straight to the producer (streams/keyed_send.py): a backfill emits a
         # status row per figure, and a send per row was a sixth of the worker's time.
         statuses = status_messages(result)
