@@ -46,7 +46,7 @@ from rich.live import Live
 from parkpulse.broker import TansuBroker, die_with_parent
 from parkpulse.config import Settings, child_environment
 from parkpulse.logs import get_logger, log_event, setup_logging
-from parkpulse.memory import tune_malloc
+from parkpulse.memory import keep_trimmed, tune_chdb_heap, tune_malloc
 from parkpulse.producers import kept
 from parkpulse.producers.demo import write_demo_feed
 from parkpulse.producers.publish import publish
@@ -188,6 +188,7 @@ def work(
 ) -> int:
     """The Faust worker against ``settings.broker`` until Ctrl-C or SIGTERM; its exit status."""
     tune_malloc()
+    tune_chdb_heap()
     console = console or Console()
     catalogue = catalogue or load_catalogue(settings.reference_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -255,6 +256,7 @@ def _background_jobs(
         "reference": lambda: _write_reference(store, metrics, catalogue),
         "publish": lambda: _publish_startup(settings, store, metrics, catalogue, demo, replay),
         "landing": lambda: _mark_landed(settings, store, metrics),
+        "trim": keep_trimmed,
         "report": lambda: keep_report_fresh(store, catalogue, report),
     }
     if scoreboard:
