@@ -22,12 +22,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import orjson
+
 from parkpulse.bench import raw_consume, start_worker, wait_for
 from parkpulse.broker import TansuBroker, free_port
 from parkpulse.config import Settings
 from parkpulse.producers import simulate as sim
 from parkpulse.topics import ensure_topics
-
 
 NATIVE = ("--native",) if os.environ.get("PYSPY_NATIVE") else ()
 
@@ -38,8 +39,23 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def thread_cpu(pid: int) -> dict[str, float]:
-    """CPU seconds per thread name (threads of one name summed)."""
+def python_threads(pid: int) -> dict[int, str]:
+    """OS thread id → Python thread name, from ``py-spy dump --json``."""
+    py_spy = str(Path(sys.executable).with_name("py-spy"))
+    dump = subprocess.run(
+        [py_spy, "dump", "--pid", str(pid), "--json", "--nonblocking"],
+        capture_output=True,
+        check=False,
+    )
+    try:
+        return {t["os_thread_id"]: t["thread_name"] or "?" for t in orjson.loads(dump.stdout)}
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return {}
+
+
+def thread_cpu(pid: int, names: dict[int, str]) -> dict[str, float]:
+    """CPU seconds per thread name (threads of one name summed; Python threads by their
+    Python name)."""
     out: dict[str, float] = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
@@ -47,7 +63,7 @@ def thread_cpu(pid: int) -> dict[str, float]:
         except OSError:  # the thread ended
             continue
         name = stat[stat.index("(") + 1 : stat.rindex(")")]
-        name = name.rstrip("0123456789") or name
+        name = names.get(int(task.name)) or name.rstrip("0123456789") or name
         fields = stat.rsplit(")", 1)[1].split()
         out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12]))
     tick = os.sysconf("SC_CLK_TCK")
@@ -79,14 +95,15 @@ def main() -> None:
         worker = start_worker(broker.url, work / "data", simulated.reference_dir, args.partitions)
         pid = worker.proc.pid
         cpu_start = cpu_seconds(pid)
-        threads_start = thread_cpu(pid)
+        names = python_threads(pid)
+        threads_start = thread_cpu(pid, names)
         if args.py_spy:
             fmt = "raw" if args.py_spy.suffix != ".svg" else "flamegraph"
             spy = subprocess.Popen(
                 [
                     str(Path(sys.executable).with_name("py-spy")),
                     *("record", "--pid", str(pid), "--rate", str(args.rate)),
-                    *("--format", fmt, "-o", str(args.py_spy), "--gil", *NATIVE),
+                    *("--format", fmt, "-o", str(args.py_spy), "--threads", *NATIVE),
                 ]
             )
 
@@ -95,7 +112,7 @@ def main() -> None:
 
         done = wait_for(written, 900, "the backlog", worker, 0.25)
         cpu = cpu_seconds(pid) - cpu_start
-        threads = thread_cpu(pid)
+        threads = thread_cpu(pid, names | python_threads(pid))
         wall = done - worker.ready_at
         print(
             f"ceiling: {ceiling['events_per_s']:,} events/s, "

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from itertools import repeat
-from operator import itemgetter
-from typing import Any
+from operator import attrgetter, itemgetter
+from typing import Any, overload
 
 import orjson
 
@@ -36,6 +35,7 @@ from parkpulse.schemas.records import ENTITY_TYPES, Registration
 __all__ = [
     "CAPITAL_UNIT",
     "Envelope",
+    "RegistrationColumns",
     "plain_records",
     "read_envelope",
     "validate_records",
@@ -348,6 +348,82 @@ def validate_records(
     return valid, rejected
 
 
+_ROW_FIELDS = (
+    "zone",
+    "registration_id",
+    "registered_at",
+    "entity_type",
+    "industry_code",
+    "registered_capital",
+    "month",
+    "batch_id",
+    "sent_at",
+)
+_ROW_VALUES = attrgetter(*_ROW_FIELDS)
+
+
+@dataclass(eq=False)
+class RegistrationColumns(Sequence[Registration]):
+    """Registrations held column by column, as a batch travels from decoding to ClickHouse.
+
+    Lists of texts and numbers are all the collector sees of a batch (one Registration object
+    per record made it scan every one); read as a sequence, it gives Registrations.
+    """
+
+    zone: list[str] = field(default_factory=list)
+    registration_id: list[str] = field(default_factory=list)
+    registered_at: list[str] = field(default_factory=list)
+    entity_type: list[str] = field(default_factory=list)
+    industry_code: list[str] = field(default_factory=list)
+    registered_capital: list[float | None] = field(default_factory=list)
+    month: list[str] = field(default_factory=list)
+    batch_id: list[str] = field(default_factory=list)
+    sent_at: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, registrations: Iterable[Registration]) -> RegistrationColumns:
+        """The columns of ``registrations`` (returned as they are when already columns)."""
+        if isinstance(registrations, RegistrationColumns):
+            return registrations
+        out = cls()
+        out.add_rows(registrations)
+        return out
+
+    def columns(self) -> tuple[list[Any], ...]:
+        return tuple(getattr(self, name) for name in _ROW_FIELDS)
+
+    def add_rows(self, registrations: Iterable[Registration]) -> None:
+        rows = [_ROW_VALUES(r) for r in registrations]
+        if rows:
+            for column, values in zip(self.columns(), zip(*rows, strict=True), strict=True):
+                column += values
+
+    def extend(self, other: RegistrationColumns) -> None:
+        for column, values in zip(self.columns(), other.columns(), strict=True):
+            column += values
+
+    def take(self, indices: Sequence[int]) -> RegistrationColumns:
+        """The rows at ``indices``, in that order."""
+        if not indices:
+            return RegistrationColumns()
+        pick = itemgetter(*indices)
+        if len(indices) == 1:
+            return RegistrationColumns(*([pick(column)] for column in self.columns()))
+        return RegistrationColumns(*(list(pick(column)) for column in self.columns()))
+
+    def __len__(self) -> int:
+        return len(self.registration_id)
+
+    @overload
+    def __getitem__(self, index: int) -> Registration: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Registration]: ...
+    def __getitem__(self, index: int | slice) -> Registration | list[Registration]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return Registration(*(column[index] for column in self.columns()))
+
+
 def plain_records(
     records: list[Any],
     catalogue: Catalogue,
@@ -356,8 +432,8 @@ def plain_records(
     batch_id: str = "",
     sent_at: str = "",
     key: str | None = None,
-) -> list[Registration] | None:
-    """An envelope's records as Registrations when every one is plain, else None.
+) -> RegistrationColumns | None:
+    """An envelope's records as columns of Registrations when every one is plain, else None.
 
     The common case, checked a field at a time over the whole envelope (a few C calls per field
     instead of a dozen Python steps per record): dicts of the lower-case names only, a known
@@ -369,7 +445,7 @@ def plain_records(
     own reason and line.
     """
     if not records:
-        return []
+        return RegistrationColumns()
     try:
         if set(map(type, records)) != {dict} or not set().union(*records) <= _PLAIN_NAMES:
             return None
@@ -395,20 +471,17 @@ def plain_records(
         return None
     if capitals is None:
         return None
-    months = [t[:7] for t in times]
-    return list(
-        map(
-            Registration,
-            zones,
-            ids,
-            times,
-            kinds,
-            industries,
-            capitals,
-            months,
-            repeat(batch_id),
-            repeat(sent_at),
-        )
+    n = len(ids)
+    return RegistrationColumns(
+        list(zones),
+        list(ids),
+        list(times),
+        list(kinds),
+        list(industries),
+        list(capitals),
+        [t[:7] for t in times],
+        [batch_id] * n,
+        [sent_at] * n,
     )
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.records import STATUSES, Registration
+from parkpulse.schemas.registration import RegistrationColumns
 from parkpulse.sinks.batch import SinkBatch
 from parkpulse.sinks.connection import Connection
 from parkpulse.sinks.tables import (
@@ -136,25 +137,25 @@ class BatchWriter(Connection):
 
     def write_registrations(self, registrations: Sequence[Registration]) -> dict[str, int]:
         """Insert registrations (column-wise: the heavy stream); returns rows written."""
-        if not registrations:
+        rows = RegistrationColumns.of(registrations)
+        if not rows:
             return {"registrations": 0}
         sent: dict[str, int | None] = {"": None}
-        for r in registrations:
-            if r.sent_at not in sent:
-                sent[r.sent_at] = _epoch_us(r.sent_at)
+        for text in set(rows.sent_at):  # one per envelope
+            sent[text] = _epoch_us(text)
         columns = [
-            [r.zone for r in registrations],
-            [r.registration_id for r in registrations],
-            _beijing_ms([r.registered_at for r in registrations]),
-            [r.month for r in registrations],
-            [r.entity_type for r in registrations],
-            [r.industry_code for r in registrations],
-            [r.registered_capital for r in registrations],
-            [r.batch_id for r in registrations],
-            [sent[r.sent_at] for r in registrations],
+            rows.zone,
+            rows.registration_id,
+            _beijing_ms(rows.registered_at),
+            rows.month,
+            rows.entity_type,
+            rows.industry_code,
+            rows.registered_capital,
+            rows.batch_id,
+            list(map(sent.__getitem__, rows.sent_at)),
         ]
         self.insert("registrations", REGISTRATION_COLUMNS, columns, column_oriented=True)
-        return {"registrations": len(registrations)}
+        return {"registrations": len(rows)}
 
     def write_reference(self, catalogue: Catalogue) -> None:
         """Zones and indicators, for boards that join names onto ids."""

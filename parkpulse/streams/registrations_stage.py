@@ -138,7 +138,8 @@ class RegistrationCounter:
         batch = read_batch(messages, self.deps.catalogue, datetime.now(UTC))
         # Records, not messages: each is counted or dead-lettered.
         metrics.count_events(REGISTRATIONS, "in", len(batch.registrations) + len(batch.deadletters))
-        pairs = {(r.zone, r.month) for r in batch.registrations}
+        regs = batch.registrations
+        pairs = set(zip(regs.zone, regs.month, strict=True))
         missing = ids.missing(zone for zone, _ in pairs)
         if missing:
             # The store's one thread runs this after the writes submitted before it.
