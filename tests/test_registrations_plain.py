@@ -7,6 +7,7 @@ validator reads the envelope and dead-letters each reject with its own reason an
 from __future__ import annotations
 
 import math
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +20,7 @@ from parkpulse.producers import simulate as sim
 from parkpulse.schemas.catalogue import load_catalogue
 from parkpulse.schemas.registration import plain_records, validate_records
 from parkpulse.schemas.wire import registration_envelope
-from parkpulse.streams.registrations import Message, read_batch
+from parkpulse.streams.registrations import DistinctIds, Message, dedupe, read_batch
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 CATALOGUE = load_catalogue()
@@ -177,3 +178,45 @@ def test_the_fast_path_gives_what_the_validator_gives_or_steps_aside(
         assert len(batch.registrations) + len(batch.deadletters) == len(envelope)
         lines = [d.line for d in batch.deadletters]
         assert len(set(lines)) == len(lines)
+
+
+ZONES3 = ["jinan-hitech", "jining-hitech", "xiamen-torch-hitech"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(ZONES3),
+            st.sampled_from(["A", "B", "C", "D"]),
+            st.sampled_from(["2021-03", "2021-04"]),
+            st.sampled_from(["enterprise", "individual_business"]),
+        ),
+        max_size=25,
+    ),
+    st.lists(st.tuples(st.sampled_from(ZONES3), st.sampled_from(["A", "B"])), max_size=4),
+)
+def test_dedupe_of_interleaved_zones_keeps_each_first_copy_in_order(
+    sent: list[tuple[str, str, str, str]], held: list[tuple[str, str]]
+) -> None:
+    rows = [
+        reg(rid, zone=zone, registered_at=f"{month}-10T09:00:00+08:00", entity_type=kind)
+        for zone, rid, month, kind in sent
+    ]
+    batch = read_batch([Message(orjson.dumps(registration_envelope(rows)))], CATALOGUE, NOW)
+    ids = DistinctIds()
+    for zone in ZONES3:
+        known = [rid for z, rid in held if z == zone]
+        ids.load(zone, known, ["2021-01"] * len(known), ["enterprise"] * len(known))
+    counted = dedupe(batch.registrations, ids)
+    seen = set(held)
+    expected = []
+    for zone, rid, month, kind in sent:  # the reference: one step per registration
+        if (zone, rid) not in seen:
+            seen.add((zone, rid))
+            expected.append((zone, rid, month, kind))
+    assert [(r.zone, r.registration_id, r.month, r.entity_type) for r in counted.new] == expected
+    for zone, (hashes, tally) in counted.zones.items():
+        mine = [e for e in expected if e[0] == zone]
+        assert len(hashes) == len(mine) == sum(tally.values())
+        assert tally == dict(Counter((month, kind) for _, _, month, kind in mine))

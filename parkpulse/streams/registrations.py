@@ -66,6 +66,7 @@ ALL_TYPES = "new_market_entities"
 ENTERPRISES = "new_enterprises"
 
 Pair = tuple[str, str]  # (zone, month)
+Tally = dict[tuple[str, str], int]  # (month, entity_type) -> new registrations
 
 
 # -- the distinct-id cache (pure) ---------------------------------------------------------
@@ -151,15 +152,15 @@ class DistinctIds:
         mask[first] = True
         return mask & ~self._zones[zone].holds(hashes)
 
-    def add(self, zone: str, hashes: np.ndarray, new: Sequence[Registration]) -> None:
-        """Record new ids (as ``fresh`` selected them) and the registrations they are."""
+    def add(self, zone: str, hashes: np.ndarray, tally: Tally) -> None:
+        """Record new ids (as ``fresh`` selected them) and how many of each month and type
+        they are (``dedupe`` counted them)."""
         state = self._zones[zone]
         self._zones.move_to_end(zone)
         if not len(hashes):
             return
         state.insert(np.sort(hashes))
-        rows = RegistrationColumns.of(new)
-        for (month, kind), n in Counter(zip(rows.month, rows.entity_type, strict=True)).items():
+        for (month, kind), n in tally.items():
             counts = state.counts.setdefault(month, [0, 0])
             counts[0] += n
             if kind == "enterprise":
@@ -323,7 +324,7 @@ class Counted:
     """A batch after de-duplication: rows to write, and what to add to the cache once written."""
 
     new: RegistrationColumns
-    zones: dict[str, tuple[np.ndarray, RegistrationColumns]]  # zone -> (new hashes, new rows)
+    zones: dict[str, tuple[np.ndarray, Tally]]  # zone -> (new hashes, their months and types)
 
 
 def dedupe(registrations: Sequence[Registration], ids: DistinctIds) -> Counted:
@@ -334,16 +335,23 @@ def dedupe(registrations: Sequence[Registration], ids: DistinctIds) -> Counted:
     counted = Counted(RegistrationColumns(), {})
     if not columns:
         return counted
-    hashes = np.fromiter(map(hash, columns.registration_id), np.int64, len(columns))
-    zones, inverse = np.unique(np.array(columns.zone, dtype=object), return_inverse=True)
+    n = len(columns)
+    hashes = np.fromiter(map(hash, columns.registration_id), np.int64, n)
+    code = {zone: i for i, zone in enumerate(dict.fromkeys(columns.zone))}
+    inverse = np.fromiter(map(code.__getitem__, columns.zone), np.intp, n)
     order = np.argsort(inverse, kind="stable")  # each zone's rows, in the order they came
-    bounds = np.searchsorted(inverse[order], np.arange(len(zones) + 1))
+    bounds = np.searchsorted(inverse[order], np.arange(len(code) + 1))
     kept: list[np.ndarray] = []
-    for k, zone in enumerate(zones.tolist()):
+    for k, zone in enumerate(code):
         rows = order[bounds[k] : bounds[k + 1]]
-        mask = ids.fresh(zone, hashes[rows])
-        new_rows = rows[mask]
+        new_rows = rows[ids.fresh(zone, hashes[rows])]
         kept.append(new_rows)
-        counted.zones[zone] = (hashes[new_rows], columns.take(new_rows.tolist()))
-    counted.new = columns.take(np.sort(np.concatenate(kept)).tolist())
+        counted.zones[zone] = (hashes[new_rows], {})
+    new = np.sort(np.concatenate(kept))
+    counted.new = columns if len(new) == n else columns.take(new.tolist())
+    fresh = counted.new
+    for (zone, month, kind), count in Counter(
+        zip(fresh.zone, fresh.month, fresh.entity_type, strict=True)
+    ).items():
+        counted.zones[zone][1][(month, kind)] = count
     return counted
