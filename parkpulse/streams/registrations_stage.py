@@ -24,8 +24,9 @@ import faust
 import orjson
 
 from parkpulse.logs import get_logger, log_event
+from parkpulse.schemas.envelope import ENVELOPE_MAX
 from parkpulse.schemas.records import Observation
-from parkpulse.schemas.wire import observation_to_wire
+from parkpulse.schemas.wire import observation_envelope, observation_to_wire
 from parkpulse.sinks.clickhouse import ClickHouseStore
 from parkpulse.sinks.retry import retry_store, until_stopped, write_registrations_durably
 from parkpulse.streams.app import REGISTRATIONS_TAKE, Topics
@@ -89,6 +90,19 @@ def message_of(event: Any) -> Message:
         event.message.offset,
         event.key if isinstance(event.key, bytes) and event.key else None,
     )
+
+
+def derived_messages(derived: Sequence[Observation]) -> list[tuple[bytes, bytes]]:
+    """Derived figures as one envelope per zone (its key), as a producer sends figures: one
+    Kafka message to send and for the roll-up to take per zone, not one per figure."""
+    by_zone: dict[str, list[dict[str, Any]]] = {}
+    for obs in derived:
+        by_zone.setdefault(obs.zone, []).append(observation_to_wire(obs))
+    return [
+        (zone.encode(), orjson.dumps(observation_envelope(records[i : i + ENVELOPE_MAX])))
+        for zone, records in by_zone.items()
+        for i in range(0, len(records), ENVELOPE_MAX)
+    ]
 
 
 class RegistrationCounter:
@@ -206,9 +220,7 @@ class RegistrationCounter:
         for step in (before, writing):  # counts go out only once what they count is written
             if step is not None:
                 await step
-        await self.send_observations(
-            [(obs.zone.encode(), orjson.dumps(observation_to_wire(obs))) for obs in derived]
-        )
+        await self.send_observations(derived_messages(derived))
         self.deps.metrics.count_events(OBSERVATIONS, "out", len(derived))
         for ack in acks:
             await ack()
