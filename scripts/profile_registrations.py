@@ -4,9 +4,13 @@ Starts a Tansu broker, publishes N simulated registrations (as the bench does), 
 with a raw aiokafka consumer (the bench's ceiling), then starts ``parkpulse run`` as the bench
 does and waits until all N are in ClickHouse. Prints wall seconds and — less noisy on a shared
 machine — CPU seconds: the worker's (``/proc/PID/stat`` utime + stime, chdb's threads included)
-against this process's own for the ceiling, as µs per event and their ratio. With ``--py-spy``
-it records the worker's Python stacks while it drains the backlog (``--format raw``: collapsed
-stacks, one line per stack, for ``sort -t' ' -k2 -n``) or a flame graph (``.svg``).
+against this process's own for the ceiling, as µs per event and their ratio, and the worker's
+CPU per thread (Python threads by name: ``MainThread`` is the event loop, ``clickhouse_0`` the
+store's thread). With ``--py-spy`` it records the worker's stacks per thread while it drains the
+backlog (``--format raw``: collapsed stacks, one line per stack, the thread first) or a flame
+graph (``.svg``); ``PYSPY_NATIVE=1`` adds native frames (the collector shows as
+``gc_collect_main``). To measure other code against the same run conditions, run it from
+outside the worktree with ``PYTHONPATH`` set to that code's checkout (the worker inherits it).
 
     .venv/bin/python scripts/profile_registrations.py [-n 300000] [--py-spy prof.txt]
 """
