@@ -73,7 +73,10 @@ class Stage:
         )
 
     async def _observations(self, messages: list[tuple[bytes, bytes]]) -> None:
-        self.observations += [orjson.loads(v) for _, v in messages]
+        for key, value in messages:  # an envelope of the zone's figures per message
+            records = orjson.loads(value)["observations"]
+            assert {r["zone"] for r in records} == {key.decode()}
+            self.observations += records
 
     async def _deadletters(self, messages: list[tuple[bytes, bytes]]) -> None:
         self.deadletters += [(k, orjson.loads(v)) for k, v in messages]

@@ -20,6 +20,7 @@ import numpy as np
 
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.records import STATUSES, Registration
+from parkpulse.schemas.registration import RegistrationColumns
 from parkpulse.sinks.batch import SinkBatch
 from parkpulse.sinks.connection import Connection
 from parkpulse.sinks.tables import (
@@ -108,6 +109,8 @@ class BatchWriter(Connection):
 
     def write_registrations(self, registrations: Sequence[Registration]) -> dict[str, int]:
         """Insert registrations (column-wise: the heavy stream); returns rows written."""
+        if not registrations:
+            return {"registrations": 0}
         self.insert_part(registration_part(registrations))
         return {"registrations": len(registrations)}
 
@@ -134,23 +137,23 @@ class BatchWriter(Connection):
 
 
 def registration_part(registrations: Sequence[Registration]) -> Part:
-    """Registrations as one column-wise part."""
+    """Registrations as one column-wise part (their columns as they travel, when they do)."""
+    rows = RegistrationColumns.of(registrations)
     sent: dict[str, int | None] = {"": None}
-    for r in registrations:
-        if r.sent_at not in sent:
-            sent[r.sent_at] = _epoch_us(r.sent_at)
+    for text in set(rows.sent_at):  # one per envelope
+        sent[text] = _epoch_us(text)
     columns = [
-        [r.zone for r in registrations],
-        [r.registration_id for r in registrations],
-        _beijing_ms([r.registered_at for r in registrations]) if registrations else [],
-        [r.month for r in registrations],
-        [r.entity_type for r in registrations],
-        [r.industry_code for r in registrations],
-        [r.registered_capital for r in registrations],
-        [r.batch_id for r in registrations],
-        [sent[r.sent_at] for r in registrations],
+        rows.zone,
+        rows.registration_id,
+        _beijing_ms(rows.registered_at) if rows else [],
+        rows.month,
+        rows.entity_type,
+        rows.industry_code,
+        rows.registered_capital,
+        rows.batch_id,
+        list(map(sent.__getitem__, rows.sent_at)),
     ]
-    return Part("registrations", REGISTRATION_COLUMNS, columns, registrations, column_oriented=True)
+    return Part("registrations", REGISTRATION_COLUMNS, columns, rows, column_oriented=True)
 
 
 def _status_part(batch: SinkBatch, now: datetime, version: int) -> Part:

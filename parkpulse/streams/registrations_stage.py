@@ -24,8 +24,9 @@ import faust
 import orjson
 
 from parkpulse.logs import get_logger, log_event
+from parkpulse.schemas.envelope import ENVELOPE_MAX
 from parkpulse.schemas.records import DeadLetter, Observation
-from parkpulse.schemas.wire import observation_to_wire
+from parkpulse.schemas.wire import observation_envelope, observation_to_wire
 from parkpulse.sinks.clickhouse import ClickHouseStore
 from parkpulse.sinks.retry import retry_store, until_stopped, write_registrations_durably
 from parkpulse.streams.app import REGISTRATIONS_TAKE, Topics
@@ -91,6 +92,19 @@ def message_of(event: Any) -> Message:
     )
 
 
+def derived_messages(derived: Sequence[Observation]) -> list[tuple[bytes, bytes]]:
+    """Derived figures as one envelope per zone (its key), as a producer sends figures: one
+    Kafka message to send and for the roll-up to take per zone, not one per figure."""
+    by_zone: dict[str, list[dict[str, Any]]] = {}
+    for obs in derived:
+        by_zone.setdefault(obs.zone, []).append(observation_to_wire(obs))
+    return [
+        (zone.encode(), orjson.dumps(observation_envelope(records[i : i + ENVELOPE_MAX])))
+        for zone, records in by_zone.items()
+        for i in range(0, len(records), ENVELOPE_MAX)
+    ]
+
+
 class RegistrationCounter:
     """The stage's state (the id cache, what is not emitted yet) and its domain step."""
 
@@ -138,7 +152,8 @@ class RegistrationCounter:
         batch = read_batch(messages, self.deps.catalogue, datetime.now(UTC))
         # Records, not messages: each is counted or dead-lettered.
         metrics.count_events(REGISTRATIONS, "in", len(batch.registrations) + len(batch.deadletters))
-        pairs = {(r.zone, r.month) for r in batch.registrations}
+        regs = batch.registrations
+        pairs = set(zip(regs.zone, regs.month, strict=True))
         missing = ids.missing(zone for zone, _ in pairs)
         if missing:
             # The store's one thread runs this after the writes submitted before it.
@@ -214,9 +229,7 @@ class RegistrationCounter:
         for step in (before, writing):  # counts go out only once what they count is written
             if step is not None:
                 await step
-        await self.send_observations(
-            [(obs.zone.encode(), orjson.dumps(observation_to_wire(obs))) for obs in derived]
-        )
+        await self.send_observations(derived_messages(derived))
         self.deps.metrics.count_events(OBSERVATIONS, "out", len(derived))
         for ack in acks:
             await ack()
