@@ -59,7 +59,7 @@ from parkpulse.config import Settings, child_environment
 from parkpulse.procfs import children, status_mb
 from parkpulse.producers import simulate as sim
 from parkpulse.producers.publish import publish
-from parkpulse.schemas.catalogue import load_catalogue, parse_target_row
+from parkpulse.schemas.catalogue import Catalogue, load_catalogue, parse_target_row
 from parkpulse.schemas.records import Observation, PlanTarget
 from parkpulse.sinks.metrics import read_metric, read_statuses
 from parkpulse.streams.plan import evaluate
@@ -537,27 +537,42 @@ def _registrations(
     console: Console,
 ) -> dict[str, Any]:
     """The backlog drained from the worker's start, then a live stream at a set rate."""
-    n = options.registrations
+    out = {"registrations_backlog": _backlog_phase(options.registrations, backlog, worker)}
+    console.print(f"  backlog: {out['registrations_backlog']['events_per_s']:,.0f} events/s")
+    console.print(f"live: {options.live_rate:,.0f} events/s for {options.live_seconds:.0f} s …")
+    out["registrations_live"] = live = _live_phase(options, settings, stream, worker)
+    console.print(
+        f"  live: p50 {live['latency_p50_ms']:.0f} ms, p99 {live['latency_p99_ms']:.0f} ms"
+    )
+    return out
 
-    def written() -> float:
-        return worker.metric("parkpulse_sink_rows_total", table="registrations")
 
-    done_at = wait_for(lambda: written() >= n, 600, "the registrations backlog", worker, 0.25)
+def _registrations_written(worker: Worker) -> float:
+    return worker.metric("parkpulse_sink_rows_total", table="registrations")
+
+
+def _backlog_phase(n: int, backlog: sim.PublishedRegistrations, worker: Worker) -> dict[str, Any]:
+    """Seconds from the worker's ``ready`` until all ``n`` are in ClickHouse."""
+    done_at = wait_for(
+        lambda: _registrations_written(worker) >= n, 600, "the registrations backlog", worker, 0.25
+    )
     seconds = done_at - worker.ready_at
     drained = worker.get("/api/registrations/stats")
     if drained["registrations"] != n:
         raise BenchError(f"{drained['registrations']} registrations in ClickHouse, not {n}")
-    console.print(f"  backlog: {n / seconds:,.0f} events/s")
-    out: dict[str, Any] = {
-        "registrations_backlog": {
-            "events": n,
-            "messages": backlog.messages,
-            "seconds": round(seconds, 3),
-            "events_per_s": round(n / seconds),
-        }
+    return {
+        "events": n,
+        "messages": backlog.messages,
+        "seconds": round(seconds, 3),
+        "events_per_s": round(n / seconds),
     }
-    live_n = int(options.live_rate * options.live_seconds)
-    console.print(f"live: {options.live_rate:,.0f} events/s for {options.live_seconds:.0f} s …")
+
+
+def _live_phase(
+    options: BenchOptions, settings: Settings, stream: sim.RegistrationStream, worker: Worker
+) -> dict[str, Any]:
+    """A live stream at ``--live-rate``; latency per registration as ClickHouse measured it."""
+    n, live_n = options.registrations, int(options.live_rate * options.live_seconds)
     since = datetime.now(UTC)
     live = asyncio.run(
         sim.publish_registrations(
@@ -570,14 +585,22 @@ def _registrations(
             flush_every=options.live_flush,
         )
     )
-    wait_for(lambda: written() >= n + live_n, 300, "the live registrations", worker, 0.25)
+    wait_for(
+        lambda: _registrations_written(worker) >= n + live_n,
+        300,
+        "the live registrations",
+        worker,
+        0.25,
+    )
     stats = worker.get(f"/api/registrations/stats?since={quote(since.isoformat())}")
-    first_sent = datetime.fromisoformat(stats["first_sent"]).replace(tzinfo=UTC)
-    last_in = datetime.fromisoformat(stats["last_ingested"]).replace(tzinfo=UTC)
-    span = (last_in - first_sent).total_seconds()
-    first_in = datetime.fromisoformat(stats["first_ingested"]).replace(tzinfo=UTC)
-    ingest_span = (last_in - first_in).total_seconds()
-    out["registrations_live"] = {
+
+    def at(key: str) -> datetime:
+        return datetime.fromisoformat(stats[key]).replace(tzinfo=UTC)
+
+    span = (at("last_ingested") - at("first_sent")).total_seconds()
+    ingest_span = (at("last_ingested") - at("first_ingested")).total_seconds()
+    latencies = ("p50", "p99", "p50_first_third", "p50_last_third")
+    return {
         "offered_events_per_s": options.live_rate,
         "producer_flush_s": options.live_flush,
         "published_events_per_s": round(live.rate),
@@ -587,15 +610,8 @@ def _registrations(
         # While they arrive: ClickHouse's first to last insert of the phase (events_per_s above
         # also counts the last one's latency).
         "ingest_events_per_s": round(stats["registrations"] / max(ingest_span, 1e-3)),
-        "latency_p50_ms": round(stats["latency_p50_ms"], 1),
-        "latency_p99_ms": round(stats["latency_p99_ms"], 1),
-        "latency_p50_first_third_ms": round(stats["latency_p50_first_third_ms"], 1),
-        "latency_p50_last_third_ms": round(stats["latency_p50_last_third_ms"], 1),
+        **{f"latency_{name}_ms": round(stats[f"latency_{name}_ms"], 1) for name in latencies},
     }
-    console.print(
-        f"  live: p50 {stats['latency_p50_ms']:.0f} ms, p99 {stats['latency_p99_ms']:.0f} ms"
-    )
-    return out
 
 
 def _backfill(
@@ -607,61 +623,20 @@ def _backfill(
 ) -> dict[str, Any]:
     console.print("backfill: computing the status rows the engine expects …")
     expected = expected_status_rows(simulated, options.seed, options.first_year, options.years)
-    before = worker.get("/api/counts")
-    target = before["indicator_status"] + expected
+    target = worker.get("/api/counts")["indicator_status"] + expected
     catalogue = load_catalogue(simulated.reference_dir)
-    # Plans exist before their history is loaded: targets first, landed, then the feed.
-    console.print(f"backfill: publishing {simulated.targets:,} plan targets …")
-    asyncio.run(publish(settings, [(simulated.targets_file, "targets")], catalogue, progress=False))
-    wait_for(
-        lambda: (
-            worker.get("/api/counts")["plan_targets"] >= before["plan_targets"] + simulated.targets
-        ),
-        300,
-        "the plan targets",
-        worker,
-    )
-    files = [(path, "observations") for path in simulated.feed_files]
+    _backfill_targets(simulated, settings, catalogue, worker, console)
     rows = simulated.observations + simulated.revisions
     console.print(
-        f"backfill: publishing {rows:,} figures in {len(files)} files (the produce path) while"
-        f" the worker consumes; expecting {expected:,} status rows …"
+        f"backfill: publishing {rows:,} figures in {len(simulated.feed_files)} files (the produce"
+        f" path) while the worker consumes; expecting {expected:,} status rows …"
     )
-    published: list[Any] = []
-    watcher = StatusWatcher(settings, prefix="sim-")
-    watcher.start()
-    started = time.monotonic()
-    publisher = threading.Thread(
-        target=lambda: published.append(
-            (
-                asyncio.run(publish(settings, files, catalogue, progress=False)),
-                time.monotonic(),
-            )
-        ),
-        daemon=True,
+    summaries, publish_seconds, seconds = _publish_and_watch(
+        simulated, settings, catalogue, worker, expected
     )
-    publisher.start()
-    # Every status row goes to parkpulse.status after it is in ClickHouse: watching the topic
-    # costs the worker nothing (polling its API or its 20,000-series /metrics does).
-    try:
-        wait_for(lambda: watcher.live >= expected, BACKFILL_TIMEOUT, "the status rows", worker, 1.0)
-        done_at = time.monotonic()
-    except BenchError as exc:
-        seconds = time.monotonic() - started
-        raise BenchError(
-            f"{exc}: {watcher.live:,} of {expected:,} status rows after {seconds:.0f} s"
-        ) from None
-    finally:
-        watcher.stop()
     final = worker.get("/api/counts")["indicator_status"]
     if final < target:
         raise BenchError(f"{final} status rows in ClickHouse (FINAL), expected {target}")
-    publisher.join(timeout=60)
-    if not published:
-        raise BenchError("publishing the backfill did not finish")
-    summaries, published_at = published[0]
-    seconds = done_at - started
-    publish_seconds = published_at - started
     console.print(f"  backfill: {seconds:.1f} s (publishing took {publish_seconds:.1f} s)")
     return {
         "zones": simulated.zones,
@@ -675,6 +650,66 @@ def _backfill(
         "figures_per_s": round(rows / seconds),
         "publish_rows_per_s": round(rows / publish_seconds),
     }
+
+
+def _backfill_targets(
+    simulated: sim.Simulated,
+    settings: Settings,
+    catalogue: Catalogue,
+    worker: Worker,
+    console: Console,
+) -> None:
+    """Plans exist before their history is loaded: the targets first, landed."""
+    before = worker.get("/api/counts")["plan_targets"]
+    console.print(f"backfill: publishing {simulated.targets:,} plan targets …")
+    asyncio.run(publish(settings, [(simulated.targets_file, "targets")], catalogue, progress=False))
+    wait_for(
+        lambda: worker.get("/api/counts")["plan_targets"] >= before + simulated.targets,
+        300,
+        "the plan targets",
+        worker,
+    )
+
+
+def _publish_and_watch(
+    simulated: sim.Simulated,
+    settings: Settings,
+    catalogue: Catalogue,
+    worker: Worker,
+    expected: int,
+) -> tuple[list[Any], float, float]:
+    """Publish the feed files (the produce path) while watching ``parkpulse.status`` until the
+    ``expected`` status rows went out; returns the publish summaries, the seconds publishing
+    took and the seconds until the last status row."""
+    files = [(path, "observations") for path in simulated.feed_files]
+    published: list[Any] = []
+    watcher = StatusWatcher(settings, prefix="sim-")
+    watcher.start()
+    started = time.monotonic()
+
+    def run_publish() -> None:
+        summaries = asyncio.run(publish(settings, files, catalogue, progress=False))
+        published.append((summaries, time.monotonic()))
+
+    publisher = threading.Thread(target=run_publish, daemon=True)
+    publisher.start()
+    # Every status row goes to parkpulse.status after it is in ClickHouse: watching the topic
+    # costs the worker nothing (polling its API or its 20,000-series /metrics does).
+    try:
+        wait_for(lambda: watcher.live >= expected, BACKFILL_TIMEOUT, "the status rows", worker, 1.0)
+        done_at = time.monotonic()
+    except BenchError as exc:
+        seconds = time.monotonic() - started
+        raise BenchError(
+            f"{exc}: {watcher.live:,} of {expected:,} status rows after {seconds:.0f} s"
+        ) from None
+    finally:
+        watcher.stop()
+    publisher.join(timeout=60)
+    if not published:
+        raise BenchError("publishing the backfill did not finish")
+    summaries, published_at = published[0]
+    return summaries, published_at - started, done_at - started
 
 
 def _child_with(pid: int, marker: str) -> int:
@@ -713,20 +748,36 @@ def _recovery(
     console.print(f"recovery: waiting for the {kept} kept files to land …")
     wait_for(lambda: worker.get("/api/counts")["feed_ledger"] >= kept, 300, "landing", worker)
     wait_for(lambda: signals_match(worker), 120, "the gauges before the kill", worker, 1.0)
+
+    def start(broker_url: str | None) -> Worker:
+        return start_worker(
+            broker_url,
+            data_dir,
+            reference_dir,
+            options.partitions,
+            clickhouse_url=options.clickhouse_url,
+        )
+
+    out: dict[str, Any] = {"kept_files": kept, **_worker_kill(worker, lambda: start(broker.url))}
+    broker.stop()
+    console.print(f"  worker kill → gauges back: {out['worker_restart_s']:.1f} s")
+    out.update(_broker_kill(start(None)))
+    console.print(
+        f"  broker kill → gauges back: {out['broker_restart_s']:.1f} s"
+        f" ({out['replayed_files']} of {kept} kept files replayed)"
+    )
+    return out
+
+
+def _worker_kill(worker: Worker, start: Callable[[], Worker]) -> dict[str, float]:
+    """``kill -9`` the worker; seconds until its successor is ready and exports the statuses."""
     stored = stored_statuses(worker)
     worker.proc.kill()
     worker.proc.wait()
     killed = time.monotonic()
-    out: dict[str, Any] = {"kept_files": kept}
-    again = start_worker(
-        broker.url,
-        data_dir,
-        reference_dir,
-        options.partitions,
-        clickhouse_url=options.clickhouse_url,
-    )
+    again = start()
     try:
-        out["worker_restart_ready_s"] = round(again.ready_at - killed, 2)
+        ready = again.ready_at - killed
         done = wait_for(
             lambda: signals_match(again, stored),
             120,
@@ -734,23 +785,18 @@ def _recovery(
             again,
             SIGNALS_POLL,
         )
-        out["worker_restart_s"] = round(done - killed, 2)
     finally:
         again.stop()
-    broker.stop()
-    console.print(f"  worker kill → gauges back: {out['worker_restart_s']:.1f} s")
-    embedded = start_worker(
-        None,
-        data_dir,
-        reference_dir,
-        options.partitions,
-        clickhouse_url=options.clickhouse_url,
-    )
+    return {"worker_restart_ready_s": round(ready, 2), "worker_restart_s": round(done - killed, 2)}
+
+
+def _broker_kill(embedded: Worker) -> dict[str, float]:
+    """On the embedded stack, ``kill -9`` its Tansu; seconds until the supervisor's new broker
+    has the worker export the stored statuses again, and how many kept files it replayed."""
     try:
         wait_for(lambda: signals_match(embedded), 300, "the embedded stack's gauges", embedded)
         stored = stored_statuses(embedded)
-        tansu = _child_with(embedded.proc.pid, "--listener-url")
-        os.kill(tansu, signal.SIGKILL)
+        os.kill(_child_with(embedded.proc.pid, "--listener-url"), signal.SIGKILL)
         killed = time.monotonic()
         wait_for(
             lambda: sum("ready" in line for line in embedded.lines) >= 2,
@@ -765,15 +811,12 @@ def _recovery(
             embedded,
             SIGNALS_POLL,
         )
-        out["broker_restart_s"] = round(done - killed, 2)
-        out["replayed_files"] = sum(line.startswith("replayed") for line in embedded.lines)
     finally:
         embedded.stop()
-    console.print(
-        f"  broker kill → gauges back: {out['broker_restart_s']:.1f} s"
-        f" ({out['replayed_files']} of {kept} kept files replayed)"
-    )
-    return out
+    return {
+        "broker_restart_s": round(done - killed, 2),
+        "replayed_files": sum(line.startswith("replayed") for line in embedded.lines),
+    }
 
 
 def _measured(results: dict[str, Any], path: tuple[str, ...]) -> float | None:
