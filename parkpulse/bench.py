@@ -360,6 +360,7 @@ class BenchOptions:
     first_year: int = sim.FIRST_YEAR
     partitions: int = 4
     backfill: bool = True
+    registrations_phase: bool = True  # False: time only the backfill (and recovery)
     seed: str = sim.SEED
     # A ClickHouse server (an empty database) instead of embedded chdb: the production layout,
     # where the worker's memory holds no database engine.
@@ -428,17 +429,18 @@ def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
     worker: Worker | None = None
     try:
         asyncio.run(ensure_topics(settings))
-        n = options.registrations
-        stream = sim.RegistrationStream(
-            sim.sim_zones(options.zones, options.seed), seed=options.seed
-        )
-        console.print(f"publishing a backlog of {n:,} registrations …")
-        backlog = asyncio.run(
-            sim.publish_registrations(settings, stream, n, batch_size=options.batch_size)
-        )
-        console.print(f"  {backlog.messages:,} envelopes, {backlog.bytes / 1e6:.0f} MB")
-        console.print("ceiling: raw aiokafka consume + orjson decode …")
-        results["ceiling"] = asyncio.run(raw_consume(settings, n))
+        if options.registrations_phase:
+            n = options.registrations
+            stream = sim.RegistrationStream(
+                sim.sim_zones(options.zones, options.seed), seed=options.seed
+            )
+            console.print(f"publishing a backlog of {n:,} registrations …")
+            backlog = asyncio.run(
+                sim.publish_registrations(settings, stream, n, batch_size=options.batch_size)
+            )
+            console.print(f"  {backlog.messages:,} envelopes, {backlog.bytes / 1e6:.0f} MB")
+            console.print("ceiling: raw aiokafka consume + orjson decode …")
+            results["ceiling"] = asyncio.run(raw_consume(settings, n))
         console.print("starting the worker …")
         worker = start_worker(
             broker.url,
@@ -447,14 +449,15 @@ def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
             options.partitions,
             clickhouse_url=options.clickhouse_url,
         )
-        try:
-            results.update(_registrations(options, settings, stream, backlog, worker, console))
-            ceiling = results["ceiling"]["events_per_s"]
-            rate = results["registrations_backlog"]["events_per_s"]
-            results["ratio_backlog_to_ceiling"] = round(rate / ceiling, 4)
-        except BenchError as exc:
-            results["registrations_error"] = str(exc)
-            console.print(f"[red]registrations: {exc}[/]")
+        if options.registrations_phase:
+            try:
+                results.update(_registrations(options, settings, stream, backlog, worker, console))
+                ceiling = results["ceiling"]["events_per_s"]
+                rate = results["registrations_backlog"]["events_per_s"]
+                results["ratio_backlog_to_ceiling"] = round(rate / ceiling, 4)
+            except BenchError as exc:
+                results["registrations_error"] = str(exc)
+                console.print(f"[red]registrations: {exc}[/]")
         results["worker_peak_rss_mb_after_registrations"] = round(worker.peak_rss_mb(), 1)
         if options.backfill:
             try:

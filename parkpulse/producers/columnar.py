@@ -36,10 +36,10 @@ from parkpulse.producers.feed import (
     FEED_KEY_COLUMNS,
     JSON_SUFFIXES,
     MAX_LINE_BYTES,
+    ConflictCheck,
+    CsvHeader,
     FeedRow,
-    _Conflicts,
-    _Header,
-    _Line,
+    Line,
     read_feed,
 )
 from parkpulse.producers.read_options import ReadOptions, kept_options
@@ -49,13 +49,13 @@ from parkpulse.schemas.errors import RejectedInput
 from parkpulse.schemas.fields import MAX_NUMBER_CHARS, WHOLE_UNITS, Names, lookup_ids
 from parkpulse.schemas.records import Observation
 from parkpulse.schemas.validation import (
-    _ACTION_SPELLINGS,
-    _BASIS_SPELLINGS,
-    _SHORT,
-    _SOURCE_SPELLINGS,
-    _STATUS_SPELLINGS,
+    ACTION_SPELLINGS,
+    BASIS_SPELLINGS,
     OBSERVATION_ALIASES,
-    _ObservationReader,
+    REMEMBERED_CHARS,
+    SOURCE_SPELLINGS,
+    STATUS_SPELLINGS,
+    observation_reader,
     validate_observation,
 )
 from parkpulse.schemas.wire import STRUCTURE, STRUCTURE_ID, observation_to_wire
@@ -117,7 +117,7 @@ class _Whole(Exception):
 class _Plan:
     text: str  # the file, decoded, without its byte-order mark and with LF line ends
     body: bytes  # the same after the header line, as UTF-8
-    header: _Header
+    header: CsvHeader
     keys: tuple[str, ...]  # the header names a row's mapping has, in order
     columns: dict[str, int]  # validated field -> column position in the CSV
     _lines: list[str] | None = None
@@ -152,11 +152,11 @@ def _plan(path: Path, data: bytes) -> _Plan | None:
         return None
     if path.suffix.lower() != ".csv" and first.lstrip().startswith("{"):
         return None
-    header = _Header.parse(_Line(1, first), FEED_KEY_COLUMNS)
+    header = CsvHeader.parse(Line(1, first), FEED_KEY_COLUMNS)
     if header.problem is not None or '"' in first:
         return None
     keys = tuple(name for name in header.names if name)
-    if len(keys) > _SHORT or any(len(k) > _SHORT for k in keys):
+    if len(keys) > REMEMBERED_CHARS or any(len(k) > REMEMBERED_CHARS for k in keys):
         return None
     columns: dict[str, int] = {}
     for at, name in enumerate(header.names):
@@ -208,7 +208,7 @@ class _Codes:
         """Per row, what ``read`` makes of its text (None: the row goes to the line reader)."""
         out = np.empty(len(self.values), dtype=object)
         for at, value in enumerate(self.values):
-            if stripped and (not value or value.strip() != value or len(value) > _SHORT):
+            if stripped and (not value or value.strip() != value or len(value) > REMEMBERED_CHARS):
                 out[at] = None
             else:
                 out[at] = _safely(read, value)
@@ -232,11 +232,8 @@ class _Columns:
         self.catalogue = catalogue
         self.now = now
         self.origin = origin
-        reader = catalogue.derived.get("observations")
-        if reader is None:
-            reader = catalogue.derived["observations"] = _ObservationReader(catalogue)
-        self.reader: _ObservationReader = reader
-        layout = reader.layouts.get(plan.keys) or reader._layout(plan.keys)
+        self.reader = reader = observation_reader(catalogue)
+        layout = reader.layouts.get(plan.keys) or reader.layout(plan.keys)
         self.names: Names = layout.names if layout is not None else Names({}, True)
 
     def items(self) -> Iterator[FeedRow | ZoneFigures]:
@@ -299,7 +296,7 @@ class _Columns:
                 raise _Whole
             if text.strip():
                 rows[number] = header.row(
-                    _Line(number, text),
+                    Line(number, text),
                     lambda raw: validate_observation(raw, self.catalogue, now=self.now),
                 )
         return rows
@@ -321,7 +318,7 @@ class _Columns:
             return lookup_ids(names, any_zone, v, cat)[1]
 
         def action_of(v: Any) -> str | None:
-            action = _ACTION_SPELLINGS.get(v)
+            action = ACTION_SPELLINGS.get(v)
             return None if action == "D" else action  # a delete: the line reader
 
         indicators = _Codes(table, cols.get("indicator"), n)
@@ -334,14 +331,14 @@ class _Columns:
         out: dict[str, np.ndarray] = {"zone": zone, "indicator": indicator}
         for field, read in (
             ("action", action_of),
-            ("source", _SOURCE_SPELLINGS.get),
-            ("obs_status", _STATUS_SPELLINGS.get),
+            ("source", SOURCE_SPELLINGS.get),
+            ("obs_status", STATUS_SPELLINGS.get),
             ("revision", _revision),
             ("published_at", self._published_at),
         ):
             out[field], good = _Codes(table, cols.get(field), n).mapped(read)
             ok &= good
-        basis_of_value = _objects([_BASIS_SPELLINGS.get(v) for v in basis_codes.values])
+        basis_of_value = _objects([BASIS_SPELLINGS.get(v) for v in basis_codes.values])
         out["basis"] = basis_of_value[basis_codes.codes]
         out["period"], good = self._periods(_Codes(table, cols.get("time_period"), n), basis_codes)
         ok &= good
@@ -358,7 +355,7 @@ class _Columns:
         periods = np.empty(len(pairs), dtype=object)
         for at, pair in enumerate(pairs.tolist()):
             text = texts.values[pair // width]
-            code = _BASIS_SPELLINGS.get(basis.values[pair % width])
+            code = BASIS_SPELLINGS.get(basis.values[pair % width])
             periods[at] = self._period(text, code, limit)
         per_row = periods[inverse.reshape(-1)]
         return per_row, np.array([p is not None for p in periods], dtype=bool)[inverse.reshape(-1)]
@@ -366,15 +363,21 @@ class _Columns:
     def _published_at(self, written: str | None) -> str | None:
         if written is None or written == "":
             return ""
-        if len(written) > _SHORT:
+        if len(written) > REMEMBERED_CHARS:
             return None
-        return self.reader._published_at(self.names, written)
+        return self.reader.published_at(self.names, written)
 
     def _period(self, text: Any, basis: Any, limit: int) -> str | None:
-        if text is None or basis is None or not text or text.strip() != text or len(text) > _SHORT:
+        if (
+            text is None
+            or basis is None
+            or not text
+            or text.strip() != text
+            or len(text) > REMEMBERED_CHARS
+        ):
             return None
         try:
-            period, month = self.reader._period(self.names, text, basis)
+            period, month = self.reader.period(self.names, text, basis)
         except RejectedInput:
             return None
         return None if month > limit else period
@@ -402,7 +405,7 @@ class _Columns:
             if indicator is None:
                 kinds[at] = 2
             elif unit:
-                factor = _safely(self.reader._factor, unit, indicator)
+                factor = _safely(self.reader.factor, unit, indicator)
                 kinds[at] = 2 if factor is None else 0 if factor == 1 else 1
             else:
                 kinds[at] = 3
@@ -474,7 +477,7 @@ class _Columns:
                     slow[line] = FeedRow(line, self.plan.lines[line - 1], record, None)
                 else:
                     keep.append(i)
-        conflicts = _Conflicts()
+        conflicts = ConflictCheck()
         for line in sorted(slow):
             slow[line] = conflicts.check(slow[line])
             if slow[line].record is None:

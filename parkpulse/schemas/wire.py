@@ -12,7 +12,9 @@ import hashlib
 from collections.abc import Iterable
 from typing import Any
 
-from parkpulse.schemas.records import Observation, PlanTarget, Registration
+import orjson
+
+from parkpulse.schemas.records import IndicatorStatus, Observation, PlanTarget, Registration
 
 __all__ = [
     "ENVELOPE_FIELD",
@@ -24,6 +26,7 @@ __all__ = [
     "observation_to_wire",
     "registration_envelope",
     "registration_to_wire",
+    "status_wire",
     "target_to_wire",
 ]
 
@@ -107,3 +110,10 @@ def registration_envelope(
         out["sent_at"] = sent_at
     out[REGISTRATIONS_FIELD] = records
     return out
+
+
+def status_wire(row: IndicatorStatus, deleted: bool = False) -> bytes:
+    """The ``parkpulse.status`` message value: the status row and whether it was removed."""
+    # orjson writes a dataclass as its fields in order, as ``to_dict`` has them; the flag goes
+    # after them (a backfill sends a status row per figure: no dict per row).
+    return orjson.dumps(row)[:-1] + (b',"deleted":true}' if deleted else b',"deleted":false}')
