@@ -19,6 +19,7 @@ line-by-line path would send, built without a Python object per row in between.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -58,7 +60,13 @@ from parkpulse.schemas.validation import (
     observation_reader,
     validate_observation,
 )
-from parkpulse.schemas.wire import STRUCTURE, STRUCTURE_ID, observation_to_wire
+from parkpulse.schemas.wire import (
+    OBSERVATION_WIRE_FIELDS,
+    STRUCTURE,
+    STRUCTURE_ID,
+    observation_envelope_text,
+    observation_to_wire,
+)
 
 __all__ = ["ZoneFigures", "feed_items", "read_feed_columns"]
 
@@ -68,10 +76,46 @@ _PLAIN = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$"  # what float() and Decimal(
 
 @dataclass(frozen=True, slots=True)
 class ZoneFigures:
-    """The accepted figures of one zone in a file, as wire records in line order."""
+    """The accepted figures of one zone in a file, in line order, as the JSON text of their
+    wire records (``observation_to_wire`` with ``origin`` and ``line``): each record's text
+    follows a comma in ``text``, from ``bounds[i]`` to ``bounds[i + 1]``. One buffer per file,
+    so an envelope of a hundred figures is one slice of it."""
 
     zone: str
-    records: list[dict[str, Any]]
+    text: bytes
+    bounds: list[int]
+
+    @classmethod
+    def of(cls, zone: str, rows: list[bytes]) -> ZoneFigures:
+        """From each record's JSON text."""
+        bounds = [0]
+        for row in rows:
+            bounds.append(bounds[-1] + 1 + len(row))
+        return cls(zone, b"".join(b"," + row for row in rows), bounds)
+
+    def __len__(self) -> int:
+        return len(self.bounds) - 1
+
+    @property
+    def rows(self) -> list[bytes]:
+        """Each record's JSON text."""
+        text, bounds = self.text, self.bounds
+        return [text[start + 1 : end] for start, end in itertools.pairwise(bounds)]
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """The wire records, decoded (publishing sends ``envelopes``)."""
+        return [orjson.loads(row) for row in self.rows]
+
+    def envelopes(self, size: int) -> list[bytes]:
+        """The messages carrying these figures, ``size`` to an envelope (1: bare records)."""
+        if size == 1:
+            return self.rows
+        text, bounds, n = self.text, self.bounds, len(self)
+        return [
+            observation_envelope_text(text[bounds[at] + 1 : bounds[min(at + size, n)]])
+            for at in range(0, n, size)
+        ]
 
 
 def feed_items(
@@ -173,15 +217,16 @@ def _plan(path: Path, data: bytes) -> _Plan | None:
 
 def _by_lines(rows: Iterable[FeedRow], origin: str) -> Iterator[FeedRow | ZoneFigures]:
     """Rows of the line reader as the columnar reader gives them."""
-    zones: dict[str, list[dict[str, Any]]] = {}
+    zones: dict[str, list[bytes]] = {}
     for row in rows:
         if row.record is None:
             yield row
         else:
             assert isinstance(row.record, Observation)
-            zones.setdefault(row.record.zone, []).append(_wire(row.record, origin, row.line))
+            wire = orjson.dumps(_wire(row.record, origin, row.line))
+            zones.setdefault(row.record.zone, []).append(wire)
     for zone, records in zones.items():
-        yield ZoneFigures(zone, records)
+        yield ZoneFigures.of(zone, records)
 
 
 def _wire(record: Observation, origin: str, line: int) -> dict[str, Any]:
@@ -204,8 +249,8 @@ class _Codes:
         self.by_value = np.empty(0, dtype=object)  # what ``mapped`` made of each text
         self.codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
 
-    def mapped(self, read: Any, *, stripped: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Per row, what ``read`` makes of its text (None: the row goes to the line reader)."""
+    def field(self, read: Any, *, stripped: bool = False, key: Any = None) -> _Field:
+        """What ``read`` makes of each row's text (None: the row goes to the line reader)."""
         out = np.empty(len(self.values), dtype=object)
         for at, value in enumerate(self.values):
             if stripped and (not value or value.strip() != value or len(value) > REMEMBERED_CHARS):
@@ -213,8 +258,44 @@ class _Codes:
             else:
                 out[at] = _safely(read, value)
         self.by_value = out
-        good = np.array([v is not None for v in out], dtype=bool)
-        return out[self.codes], good[self.codes]
+        return _Field.of(out, self.codes, key)
+
+
+@dataclass(slots=True)
+class _Field:
+    """One validated field of every row: its distinct values as the validator reads them (None:
+    not as written) and, per row, which one (rows with equal values share a code)."""
+
+    values: list[Any]
+    codes: np.ndarray
+
+    @classmethod
+    def of(cls, per_text: Any, codes: np.ndarray, key: Any = None) -> _Field:
+        """From what each distinct text reads as and, per row, which text it holds."""
+        index: dict[Any, int] = {}
+        values: list[Any] = []
+        remap = np.empty(len(per_text), dtype=np.int64)
+        for at, value in enumerate(per_text):
+            known = value if key is None or value is None else key(value)
+            code = index.get(known)
+            if code is None:
+                code = index[known] = len(values)
+                values.append(value)
+            remap[at] = code
+        return cls(values, remap[codes])
+
+    def good(self) -> np.ndarray:
+        """Per row, whether its value reads as written."""
+        return np.array([v is not None for v in self.values], dtype=bool)[self.codes]
+
+    def at(self, rows: np.ndarray) -> list[Any]:
+        """The values of these rows."""
+        return _objects(self.values)[self.codes[rows]].tolist()
+
+    def texts(self, rows: np.ndarray, encode: Any = orjson.dumps) -> pa.Array:
+        """Per row of ``rows``, the JSON text of its value (encoded once per distinct value)."""
+        texts = [b"" if v is None else encode(v) for v in self.values]
+        return pc.take(pa.array(texts, pa.binary()), pa.array(self.codes[rows]))
 
 
 def _objects(values: list[Any]) -> np.ndarray:
@@ -279,12 +360,14 @@ class _Columns:
         if len(numbers) != n:  # pyarrow split the lines otherwise: read them line by line
             raise _Whole
         ok = np.ones(n, dtype=bool)
+        quotes = b'"' in plan.body
         for column in table.columns:  # long fields and quotes: the line reader's business
             ok &= _np(pc.less_equal(pc.binary_length(column), _FAST_FIELD_BYTES))
-            ok &= ~_np(pc.match_substring(column, '"'))
-        values = self._values(table, ok)
+            if quotes:
+                ok &= ~_np(pc.match_substring(column, '"'))
+        fields = self._values(table, ok)
         slow = self._slow(sorted({int(x) for x in numbers[~ok]} | set(skipped)))
-        yield from self._verdicts(numbers[ok].tolist(), values, slow)
+        yield from self._verdicts(numbers, np.flatnonzero(ok), fields, slow)
 
     def _slow(self, numbers: Iterable[int]) -> dict[int, FeedRow]:
         """The line reader's rows of these lines (blank ones have none)."""
@@ -301,9 +384,9 @@ class _Columns:
                 )
         return rows
 
-    def _values(self, table: pa.Table, ok: np.ndarray) -> dict[str, list[Any]]:
-        """Each validated field of the rows that pass as written, as the validator reads it;
-        the rows that do not are cleared in ``ok``."""
+    def _values(self, table: pa.Table, ok: np.ndarray) -> dict[str, Any]:
+        """Each validated field of every row as the validator reads it (``_Field``s; the
+        numbers as arrays); the rows that do not pass as written are cleared in ``ok``."""
         cols = self.plan.columns
         n = table.num_rows
         cat = self.catalogue
@@ -323,12 +406,12 @@ class _Columns:
 
         indicators = _Codes(table, cols.get("indicator"), n)
         basis_codes = _Codes(table, cols.get("basis"), n)
-        zone, good = _Codes(table, cols.get("zone"), n).mapped(zone_of, stripped=True)
-        ok &= good
-        indicator, good = indicators.mapped(indicator_of, stripped=True)
-        ok &= good
+        zone = _Codes(table, cols.get("zone"), n).field(zone_of, stripped=True)
+        ok &= zone.good()
+        indicator = indicators.field(indicator_of, stripped=True, key=lambda i: i.id)
+        ok &= indicator.good()
         indicator_of_value = indicators.by_value
-        out: dict[str, np.ndarray] = {"zone": zone, "indicator": indicator}
+        out: dict[str, Any] = {"zone": zone, "indicator": indicator}
         for field, read in (
             ("action", action_of),
             ("source", SOURCE_SPELLINGS.get),
@@ -336,18 +419,17 @@ class _Columns:
             ("revision", _revision),
             ("published_at", self._published_at),
         ):
-            out[field], good = _Codes(table, cols.get(field), n).mapped(read)
-            ok &= good
-        basis_of_value = _objects([BASIS_SPELLINGS.get(v) for v in basis_codes.values])
-        out["basis"] = basis_of_value[basis_codes.codes]
-        out["period"], good = self._periods(_Codes(table, cols.get("time_period"), n), basis_codes)
-        ok &= good
+            out[field] = _Codes(table, cols.get(field), n).field(read)
+            ok &= out[field].good()
+        basis_of_value = [BASIS_SPELLINGS.get(v) for v in basis_codes.values]
+        out["basis"] = _Field.of(basis_of_value, basis_codes.codes)
+        out["period"] = self._periods(_Codes(table, cols.get("time_period"), n), basis_codes)
+        ok &= out["period"].good()
         out["value"], out["yoy"], good = self._figures(table, n, indicators, indicator_of_value)
         ok &= good
-        fast = np.flatnonzero(ok)
-        return {field: column[fast].tolist() for field, column in out.items()}
+        return out
 
-    def _periods(self, texts: _Codes, basis: _Codes) -> tuple[np.ndarray, np.ndarray]:
+    def _periods(self, texts: _Codes, basis: _Codes) -> _Field:
         """Per row, the period its TIME_PERIOD and BASIS give (None: not as written)."""
         width = len(basis.values)
         pairs, inverse = np.unique(texts.codes * width + basis.codes, return_inverse=True)
@@ -357,8 +439,7 @@ class _Columns:
             text = texts.values[pair // width]
             code = BASIS_SPELLINGS.get(basis.values[pair % width])
             periods[at] = self._period(text, code, limit)
-        per_row = periods[inverse.reshape(-1)]
-        return per_row, np.array([p is not None for p in periods], dtype=bool)[inverse.reshape(-1)]
+        return _Field.of(periods, inverse.reshape(-1))
 
     def _published_at(self, written: str | None) -> str | None:
         if written is None or written == "":
@@ -384,7 +465,7 @@ class _Columns:
 
     def _figures(
         self, table: pa.Table, n: int, indicators: _Codes, indicator_of_value: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[_Numbers, _Numbers, np.ndarray]:
         """(value in the indicator's unit, yoy_pct, which rows pass) as the validator's own
         fast path reads a figure: plain decimals, a unit it converts, in-range results."""
         cols = self.plan.columns
@@ -432,32 +513,37 @@ class _Columns:
                 & ~(ratio_row & (value > 100))
             )
         good &= ~has_number | in_range
-        values = _objects(value.tolist())
-        values[~has_number] = None
-        yoys = _objects(yoy.tolist())
-        yoys[~has_yoy] = None
-        return values, yoys, good
+        return _Numbers(value, has_number), _Numbers(yoy, has_yoy), good
 
     def _verdicts(
-        self, lines: list[int], values: dict[str, list[Any]], rows: dict[int, FeedRow]
+        self,
+        numbers: np.ndarray,
+        fast: np.ndarray,
+        fields: dict[str, Any],
+        rows: dict[int, FeedRow],
     ) -> Iterator[FeedRow | ZoneFigures]:
         """Rejected rows, then each zone's wire records, with conflicts checked as the line
         reader checks them (only rows whose key and revision repeat can conflict)."""
-        ids = [indicator.id for indicator in values["indicator"]]
-        keys = list(
-            zip(
-                values["zone"],
-                ids,
-                values["basis"],
-                values["period"],
-                values["source"],
-                values["revision"],
-                strict=True,
-            )
-        )
+        key_fields = [fields[f] for f in ("zone", "indicator", "basis", "period", "source")]
+        key_fields.append(fields["revision"])
         accepted_slow = [r for r in rows.values() if isinstance(r.record, Observation)]
-        repeated: set[tuple[Any, ...]] = set()
-        if accepted_slow or len(set(keys)) != len(keys):
+        slow = dict(rows)
+        keep = fast
+        if accepted_slow or _repeats(key_fields, fast):
+            lines = numbers[fast].tolist()
+            values = {name: field.at(fast) for name, field in fields.items()}
+            ids = [indicator.id for indicator in values["indicator"]]
+            keys = list(
+                zip(
+                    values["zone"],
+                    ids,
+                    values["basis"],
+                    values["period"],
+                    values["source"],
+                    values["revision"],
+                    strict=True,
+                )
+            )
             counts: dict[tuple[Any, ...], int] = {}
             for key in keys:
                 counts[key] = counts.get(key, 0) + 1
@@ -466,23 +552,21 @@ class _Columns:
                 key = (*row.record.key, row.record.revision)
                 counts[key] = counts.get(key, 0) + 1
             repeated = {key for key, count in counts.items() if count > 1}
-        slow = dict(rows)
-        keep = list(range(len(lines)))
-        if repeated:
-            keep = []
+            kept: list[int] = []
             for i, key in enumerate(keys):
                 if key in repeated:
                     line = lines[i]
                     record = self._record(values, i)
                     slow[line] = FeedRow(line, self.plan.lines[line - 1], record, None)
                 else:
-                    keep.append(i)
+                    kept.append(i)
+            keep = fast[np.array(kept, dtype=np.int64)]
         conflicts = ConflictCheck()
         for line in sorted(slow):
             slow[line] = conflicts.check(slow[line])
             if slow[line].record is None:
                 yield slow[line]
-        yield from self._zones(values, keep, lines, slow)
+        yield from self._zones(fields, keep, numbers[keep], slow)
 
     def _record(self, values: dict[str, list[Any]], i: int) -> Observation:
         ind = values["indicator"][i]
@@ -501,71 +585,137 @@ class _Columns:
             values["source"][i],
         )
 
+    def _texts(
+        self, fields: dict[str, Any], rows: np.ndarray, lines: np.ndarray
+    ) -> tuple[bytes, np.ndarray]:
+        """The wire records of ``rows`` as JSON text in one buffer, each after a comma, and
+        where each starts (then where the last ends). Fields in ``OBSERVATION_WIRE_FIELDS``
+        order; a distinct value's text is written once (with its name), the numbers by orjson
+        in one list; each row's text is then one gather of its pieces (pyarrow ``take``)."""
+        n = len(rows)
+        indicator = fields["indicator"]
+        every = np.arange(n, dtype=np.int64)
+        sources: dict[str, Any] = {
+            "structure": STRUCTURE,
+            "structure_id": STRUCTURE_ID,
+            "action": (fields["action"], orjson.dumps),
+            "zone": (fields["zone"], orjson.dumps),
+            "indicator": (indicator, lambda i: orjson.dumps(i.id)),
+            "time_period": (fields["period"], orjson.dumps),
+            "basis": (fields["basis"], orjson.dumps),
+            "obs_value": fields["value"],
+            "unit_measure": (indicator, lambda i: orjson.dumps(i.unit)),
+            "yoy_pct": fields["yoy"],
+            "obs_status": (fields["obs_status"], orjson.dumps),
+            "revision": (fields["revision"], orjson.dumps),
+            "published_at": (fields["published_at"], orjson.dumps),
+            "source": (fields["source"], orjson.dumps),
+            "origin": self.origin,
+            "line": lines,
+        }
+        pieces: list[Any] = []  # tables of texts, one after another
+        picks: list[np.ndarray] = []  # per row, which text of all the tables
+        size = 0
+
+        def add(texts: Any, codes: np.ndarray) -> None:
+            nonlocal size
+            pieces.append(pa.array(texts, pa.large_binary()))
+            picks.append(codes + size)
+            size += len(texts)
+
+        pending = b","
+        for at, name in enumerate(OBSERVATION_WIRE_FIELDS):
+            pending += (b"{" if at == 0 else b",") + orjson.dumps(name) + b":"
+            source = sources[name]
+            if isinstance(source, tuple):  # a _Field: its distinct values, with the name
+                field, encode = source
+                texts = [b"" if v is None else pending + encode(v) for v in field.values]
+                add(texts, field.codes[rows])  # (None: no row here holds it)
+            elif isinstance(source, _Numbers):
+                add([pending], np.zeros(n, dtype=np.int64))
+                texts, codes = source.texts(rows)
+                add(texts, codes)
+            elif isinstance(source, np.ndarray):  # the line numbers
+                add([pending], np.zeros(n, dtype=np.int64))
+                add([str(line).encode() for line in source.tolist()], every)
+            else:  # a constant
+                pending += orjson.dumps(source)
+                continue
+            pending = b""
+        add([pending + b"}"], np.zeros(n, dtype=np.int64))
+        gathered = pa.concat_arrays(pieces).take(pa.array(np.stack(picks, axis=1).ravel()))
+        offsets = np.frombuffer(gathered.buffers()[1], dtype=np.int64)
+        offsets = offsets[gathered.offset : gathered.offset + len(gathered) + 1]
+        return gathered.buffers()[2].to_pybytes(), offsets[:: len(picks)]
+
     def _zones(
-        self,
-        values: dict[str, list[Any]],
-        keep: list[int],
-        lines: list[int],
-        slow: dict[int, FeedRow],
+        self, fields: dict[str, Any], rows: np.ndarray, lines: np.ndarray, slow: dict[int, FeedRow]
     ) -> Iterator[ZoneFigures]:
-        origin = self.origin
-        fields = ("zone", "indicator", "period", "basis", "value", "yoy", "obs_status")
-        fields += ("revision", "action", "published_at", "source")
-        columns = [values[f] for f in fields]
-        if len(keep) != len(lines):
-            columns = [[column[i] for i in keep] for column in columns]
-            lines = [lines[i] for i in keep]
-        wires = [
-            {
-                "structure": STRUCTURE,
-                "structure_id": STRUCTURE_ID,
-                "action": action,
-                "zone": zone,
-                "indicator": indicator.id,
-                "time_period": period,
-                "basis": basis,
-                "obs_value": value,
-                "unit_measure": indicator.unit,
-                "yoy_pct": yoy,
-                "obs_status": status,
-                "revision": revision,
-                "published_at": published,
-                "source": source,
-                "origin": origin,
-                "line": line,
-            }
-            for (
-                zone,
-                indicator,
-                period,
-                basis,
-                value,
-                yoy,
-                status,
-                revision,
-                action,
-                published,
-                source,
-            ), line in zip(zip(*columns, strict=True), lines, strict=True)
-        ]
-        zone_of = columns[0]
+        """Each zone's records in line order (zones in the order they first appear)."""
+        zone = fields["zone"]
         accepted = [(ln, r) for ln, r in slow.items() if isinstance(r.record, Observation)]
         if accepted:  # merged in line order
-            merged = [(line, wire["zone"], wire) for line, wire in zip(lines, wires, strict=True)]
+            text, bounds = self._texts(fields, rows, lines) if len(rows) else (b"", [0])
+            texts = [text[a + 1 : b] for a, b in itertools.pairwise(bounds)]
+            merged = list(zip(lines.tolist(), zone.at(rows), texts, strict=True))
             for line, row in accepted:
                 assert isinstance(row.record, Observation)
-                merged.append((line, row.record.zone, _wire(row.record, origin, line)))
+                wire = orjson.dumps(_wire(row.record, self.origin, line))
+                merged.append((line, row.record.zone, wire))
             merged.sort(key=lambda item: item[0])
-            zone_of = [zone for _, zone, _ in merged]
-            wires = [wire for _, _, wire in merged]
-        zones: dict[str, list[dict[str, Any]]] = {}
-        for zone_id, wire in zip(zone_of, wires, strict=True):
-            records = zones.get(zone_id)
-            if records is None:
-                records = zones[zone_id] = []
-            records.append(wire)
-        for zone_id, records in zones.items():
-            yield ZoneFigures(zone_id, records)
+            zones: dict[str, list[bytes]] = {}
+            for _, zone_id, wire in merged:
+                zones.setdefault(zone_id, []).append(wire)
+            for zone_id, records in zones.items():
+                yield ZoneFigures.of(zone_id, records)
+            return
+        if not len(rows):
+            return
+        codes = zone.codes[rows]
+        order = np.argsort(codes, kind="stable")  # each zone's rows together, in line order
+        ordered = codes[order]
+        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        ends = np.r_[starts[1:], len(order)]
+        text, bounds = self._texts(fields, rows[order], lines[order])
+        for group in np.argsort(order[starts], kind="stable").tolist():  # by first line
+            start, end = int(starts[group]), int(ends[group])
+            yield ZoneFigures(zone.values[ordered[start]], text, bounds[start : end + 1].tolist())
+
+
+def _repeats(fields: list[_Field], rows: np.ndarray) -> bool:
+    """Whether two of ``rows`` hold the same values in every one of ``fields``."""
+    if len(rows) < 2:
+        return False
+    key, scale = np.zeros(len(rows), dtype=np.int64), 1
+    for field in fields:  # the codes as the digits of one number, while it fits
+        if scale * len(field.values) >= 1 << 62:
+            codes = np.stack([field.codes[rows] for field in fields], axis=1)
+            return len(np.unique(codes, axis=0)) != len(rows)
+        key += field.codes[rows] * scale
+        scale *= len(field.values)
+    key.sort()
+    return bool((key[1:] == key[:-1]).any())
+
+
+@dataclass(slots=True)
+class _Numbers:
+    """A number column as the validator reads it: the floats, and which rows have one."""
+
+    floats: np.ndarray
+    has: np.ndarray
+
+    def at(self, rows: np.ndarray) -> list[float | None]:
+        """The numbers of these rows (None: none)."""
+        floats, has = self.floats[rows].tolist(), self.has[rows].tolist()
+        return [v if h else None for v, h in zip(floats, has, strict=True)]
+
+    def texts(self, rows: np.ndarray) -> tuple[list[bytes], np.ndarray]:
+        """The JSON texts of the numbers of ``rows`` as orjson writes them, then null; and per
+        row, which one."""
+        text = orjson.dumps(self.floats[rows].tolist())[1:-1]
+        texts = [*(text.split(b",") if text else []), b"null"]
+        codes = np.where(self.has[rows], np.arange(len(rows), dtype=np.int64), len(rows))
+        return texts, codes
 
 
 def _numbers(
@@ -580,8 +730,9 @@ def _numbers(
     plain = _np(pc.match_substring_regex(column, _PLAIN)) & _np(
         pc.less_equal(pc.binary_length(column), MAX_NUMBER_CHARS)
     )
-    floats = pc.cast(pc.if_else(pc.equal(pa.array(plain), True), column, "0"), pa.float64())
-    return column, _np(floats), has, plain | ~has
+    floats = np.zeros(n)  # the plain ones cast, the others 0 (if_else on strings is slow)
+    floats[plain] = _np(pc.cast(column.filter(pa.array(plain)), pa.float64()))
+    return column, floats, has, plain | ~has
 
 
 def _np(array: Any) -> np.ndarray:

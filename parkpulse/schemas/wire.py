@@ -18,11 +18,13 @@ from parkpulse.schemas.records import IndicatorStatus, Observation, PlanTarget, 
 
 __all__ = [
     "ENVELOPE_FIELD",
+    "OBSERVATION_WIRE_FIELDS",
     "REGISTRATIONS_FIELD",
     "STRUCTURE",
     "STRUCTURE_ID",
     "batch_id_of",
     "observation_envelope",
+    "observation_envelope_text",
     "observation_to_wire",
     "registration_envelope",
     "registration_to_wire",
@@ -56,6 +58,28 @@ def observation_to_wire(obs: Observation) -> dict[str, Any]:
         "published_at": obs.published_at,
         "source": obs.source,
     }
+
+
+# The fields of a figure as a producer sends it, in the order the JSON has them: the record
+# (observation_to_wire), then where it was read (its file and line).
+OBSERVATION_WIRE_FIELDS = (
+    "structure",
+    "structure_id",
+    "action",
+    "zone",
+    "indicator",
+    "time_period",
+    "basis",
+    "obs_value",
+    "unit_measure",
+    "yoy_pct",
+    "obs_status",
+    "revision",
+    "published_at",
+    "source",
+    "origin",
+    "line",
+)
 
 
 def target_to_wire(target: PlanTarget) -> dict[str, Any]:
@@ -93,6 +117,12 @@ def registration_to_wire(reg: Registration) -> dict[str, Any]:
 def observation_envelope(records: list[dict[str, Any]]) -> dict[str, Any]:
     """The envelope a producer sends for ``records`` (figures of one zone, the message key)."""
     return {ENVELOPE_FIELD: records}
+
+
+def observation_envelope_text(records: bytes) -> bytes:
+    """``orjson.dumps(observation_envelope(...))`` of records already written as JSON text and
+    joined by commas (the columnar reader writes a file's figures as text, not as dicts)."""
+    return b'{"' + ENVELOPE_FIELD.encode() + b'":[' + records + b"]}"
 
 
 def batch_id_of(registration_ids: Iterable[str]) -> str:
