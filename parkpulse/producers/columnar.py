@@ -619,7 +619,11 @@ class _Columns:
 
         def add(texts: Any, codes: np.ndarray) -> None:
             nonlocal size
-            pieces.append(pa.array(texts, pa.large_binary()))
+            pieces.append(
+                pa.array(texts, pa.large_binary())
+                if isinstance(texts, list)
+                else texts.cast(pa.large_binary())
+            )
             picks.append(codes + size)
             size += len(texts)
 
@@ -637,7 +641,7 @@ class _Columns:
                 add(texts, codes)
             elif isinstance(source, np.ndarray):  # the line numbers
                 add([pending], np.zeros(n, dtype=np.int64))
-                add([str(line).encode() for line in source.tolist()], every)
+                add(pa.array(source, pa.int64()).cast(pa.string()), every)
             else:  # a constant
                 pending += orjson.dumps(source)
                 continue
