@@ -14,7 +14,8 @@ a byte-order mark inside, text that is not UTF-8) is read line by line whole.
 
 What comes out is the rejected rows (``FeedRow``) and the accepted figures already in their
 wire form, grouped by zone in line order (``ZoneFigures``): the records and envelopes the
-line-by-line path would send, built without a Python object per row in between.
+line-by-line path would send, written as JSON text without a Python object per row in between
+(producers/column_text.py).
 """
 
 from __future__ import annotations
@@ -34,6 +35,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from parkpulse.producers.column_text import (
+    Field,
+    Numbers,
+    ZoneFigures,
+    objects,
+    repeats,
+    wire_texts,
+)
 from parkpulse.producers.feed import (
     FEED_KEY_COLUMNS,
     JSON_SUFFIXES,
@@ -61,10 +70,6 @@ from parkpulse.schemas.validation import (
     validate_observation,
 )
 from parkpulse.schemas.wire import (
-    OBSERVATION_WIRE_FIELDS,
-    STRUCTURE,
-    STRUCTURE_ID,
-    observation_envelope_text,
     observation_to_wire,
 )
 
@@ -72,50 +77,6 @@ __all__ = ["ZoneFigures", "feed_items", "read_feed_columns"]
 
 _FAST_FIELD_BYTES = 4096  # a longer field (any column) sends its row to the line reader
 _PLAIN = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$"  # what float() and Decimal() read alike
-
-
-@dataclass(frozen=True, slots=True)
-class ZoneFigures:
-    """The accepted figures of one zone in a file, in line order, as the JSON text of their
-    wire records (``observation_to_wire`` with ``origin`` and ``line``): each record's text
-    follows a comma in ``text``, from ``bounds[i]`` to ``bounds[i + 1]``. One buffer per file,
-    so an envelope of a hundred figures is one slice of it."""
-
-    zone: str
-    text: bytes
-    bounds: list[int]
-
-    @classmethod
-    def of(cls, zone: str, rows: list[bytes]) -> ZoneFigures:
-        """From each record's JSON text."""
-        bounds = [0]
-        for row in rows:
-            bounds.append(bounds[-1] + 1 + len(row))
-        return cls(zone, b"".join(b"," + row for row in rows), bounds)
-
-    def __len__(self) -> int:
-        return len(self.bounds) - 1
-
-    @property
-    def rows(self) -> list[bytes]:
-        """Each record's JSON text."""
-        text, bounds = self.text, self.bounds
-        return [text[start + 1 : end] for start, end in itertools.pairwise(bounds)]
-
-    @property
-    def records(self) -> list[dict[str, Any]]:
-        """The wire records, decoded (publishing sends ``envelopes``)."""
-        return [orjson.loads(row) for row in self.rows]
-
-    def envelopes(self, size: int) -> list[bytes]:
-        """The messages carrying these figures, ``size`` to an envelope (1: bare records)."""
-        if size == 1:
-            return self.rows
-        text, bounds, n = self.text, self.bounds, len(self)
-        return [
-            observation_envelope_text(text[bounds[at] + 1 : bounds[min(at + size, n)]])
-            for at in range(0, n, size)
-        ]
 
 
 def feed_items(
@@ -249,7 +210,7 @@ class _Codes:
         self.by_value = np.empty(0, dtype=object)  # what ``mapped`` made of each text
         self.codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
 
-    def field(self, read: Any, *, stripped: bool = False, key: Any = None) -> _Field:
+    def field(self, read: Any, *, stripped: bool = False, key: Any = None) -> Field:
         """What ``read`` makes of each row's text (None: the row goes to the line reader)."""
         out = np.empty(len(self.values), dtype=object)
         for at, value in enumerate(self.values):
@@ -258,51 +219,7 @@ class _Codes:
             else:
                 out[at] = _safely(read, value)
         self.by_value = out
-        return _Field.of(out, self.codes, key)
-
-
-@dataclass(slots=True)
-class _Field:
-    """One validated field of every row: its distinct values as the validator reads them (None:
-    not as written) and, per row, which one (rows with equal values share a code)."""
-
-    values: list[Any]
-    codes: np.ndarray
-
-    @classmethod
-    def of(cls, per_text: Any, codes: np.ndarray, key: Any = None) -> _Field:
-        """From what each distinct text reads as and, per row, which text it holds."""
-        index: dict[Any, int] = {}
-        values: list[Any] = []
-        remap = np.empty(len(per_text), dtype=np.int64)
-        for at, value in enumerate(per_text):
-            known = value if key is None or value is None else key(value)
-            code = index.get(known)
-            if code is None:
-                code = index[known] = len(values)
-                values.append(value)
-            remap[at] = code
-        return cls(values, remap[codes])
-
-    def good(self) -> np.ndarray:
-        """Per row, whether its value reads as written."""
-        return np.array([v is not None for v in self.values], dtype=bool)[self.codes]
-
-    def at(self, rows: np.ndarray) -> list[Any]:
-        """The values of these rows."""
-        return _objects(self.values)[self.codes[rows]].tolist()
-
-    def texts(self, rows: np.ndarray, encode: Any = orjson.dumps) -> pa.Array:
-        """Per row of ``rows``, the JSON text of its value (encoded once per distinct value)."""
-        texts = [b"" if v is None else encode(v) for v in self.values]
-        return pc.take(pa.array(texts, pa.binary()), pa.array(self.codes[rows]))
-
-
-def _objects(values: list[Any]) -> np.ndarray:
-    out = np.empty(len(values), dtype=object)
-    for at, value in enumerate(values):
-        out[at] = value
-    return out
+        return Field.of(out, self.codes, key)
 
 
 class _Columns:
@@ -385,7 +302,7 @@ class _Columns:
         return rows
 
     def _values(self, table: pa.Table, ok: np.ndarray) -> dict[str, Any]:
-        """Each validated field of every row as the validator reads it (``_Field``s; the
+        """Each validated field of every row as the validator reads it (``Field``s; the
         numbers as arrays); the rows that do not pass as written are cleared in ``ok``."""
         cols = self.plan.columns
         n = table.num_rows
@@ -422,14 +339,14 @@ class _Columns:
             out[field] = _Codes(table, cols.get(field), n).field(read)
             ok &= out[field].good()
         basis_of_value = [BASIS_SPELLINGS.get(v) for v in basis_codes.values]
-        out["basis"] = _Field.of(basis_of_value, basis_codes.codes)
+        out["basis"] = Field.of(basis_of_value, basis_codes.codes)
         out["period"] = self._periods(_Codes(table, cols.get("time_period"), n), basis_codes)
         ok &= out["period"].good()
         out["value"], out["yoy"], good = self._figures(table, n, indicators, indicator_of_value)
         ok &= good
         return out
 
-    def _periods(self, texts: _Codes, basis: _Codes) -> _Field:
+    def _periods(self, texts: _Codes, basis: _Codes) -> Field:
         """Per row, the period its TIME_PERIOD and BASIS give (None: not as written)."""
         width = len(basis.values)
         pairs, inverse = np.unique(texts.codes * width + basis.codes, return_inverse=True)
@@ -439,7 +356,7 @@ class _Columns:
             text = texts.values[pair // width]
             code = BASIS_SPELLINGS.get(basis.values[pair % width])
             periods[at] = self._period(text, code, limit)
-        return _Field.of(periods, inverse.reshape(-1))
+        return Field.of(periods, inverse.reshape(-1))
 
     def _published_at(self, written: str | None) -> str | None:
         if written is None or written == "":
@@ -465,7 +382,7 @@ class _Columns:
 
     def _figures(
         self, table: pa.Table, n: int, indicators: _Codes, indicator_of_value: np.ndarray
-    ) -> tuple[_Numbers, _Numbers, np.ndarray]:
+    ) -> tuple[Numbers, Numbers, np.ndarray]:
         """(value in the indicator's unit, yoy_pct, which rows pass) as the validator's own
         fast path reads a figure: plain decimals, a unit it converts, in-range results."""
         cols = self.plan.columns
@@ -499,8 +416,8 @@ class _Columns:
             texts = number_column.take(pa.array(other)).to_pylist()
             for i, text in zip(other.tolist(), texts, strict=True):
                 value[i] = float(Decimal(text) * factors[inverse[i]])
-        whole = _objects([i is not None and i.unit in WHOLE_UNITS for i in indicator_of_value])
-        ratio = _objects(
+        whole = objects([i is not None and i.unit in WHOLE_UNITS for i in indicator_of_value])
+        ratio = objects(
             [i is not None and i.unit == "PCT" and i.kind == "ratio" for i in indicator_of_value]
         )
         whole_row = whole[indicators.codes].astype(bool)
@@ -513,7 +430,7 @@ class _Columns:
                 & ~(ratio_row & (value > 100))
             )
         good &= ~has_number | in_range
-        return _Numbers(value, has_number), _Numbers(yoy, has_yoy), good
+        return Numbers(value, has_number), Numbers(yoy, has_yoy), good
 
     def _verdicts(
         self,
@@ -529,7 +446,7 @@ class _Columns:
         accepted_slow = [r for r in rows.values() if isinstance(r.record, Observation)]
         slow = dict(rows)
         keep = fast
-        if accepted_slow or _repeats(key_fields, fast):
+        if accepted_slow or repeats(key_fields, fast):
             lines = numbers[fast].tolist()
             values = {name: field.at(fast) for name, field in fields.items()}
             ids = [indicator.id for indicator in values["indicator"]]
@@ -585,73 +502,6 @@ class _Columns:
             values["source"][i],
         )
 
-    def _texts(
-        self, fields: dict[str, Any], rows: np.ndarray, lines: np.ndarray
-    ) -> tuple[bytes, np.ndarray]:
-        """The wire records of ``rows`` as JSON text in one buffer, each after a comma, and
-        where each starts (then where the last ends). Fields in ``OBSERVATION_WIRE_FIELDS``
-        order; a distinct value's text is written once (with its name), the numbers by orjson
-        in one list; each row's text is then one gather of its pieces (pyarrow ``take``)."""
-        n = len(rows)
-        indicator = fields["indicator"]
-        every = np.arange(n, dtype=np.int64)
-        sources: dict[str, Any] = {
-            "structure": STRUCTURE,
-            "structure_id": STRUCTURE_ID,
-            "action": (fields["action"], orjson.dumps),
-            "zone": (fields["zone"], orjson.dumps),
-            "indicator": (indicator, lambda i: orjson.dumps(i.id)),
-            "time_period": (fields["period"], orjson.dumps),
-            "basis": (fields["basis"], orjson.dumps),
-            "obs_value": fields["value"],
-            "unit_measure": (indicator, lambda i: orjson.dumps(i.unit)),
-            "yoy_pct": fields["yoy"],
-            "obs_status": (fields["obs_status"], orjson.dumps),
-            "revision": (fields["revision"], orjson.dumps),
-            "published_at": (fields["published_at"], orjson.dumps),
-            "source": (fields["source"], orjson.dumps),
-            "origin": self.origin,
-            "line": lines,
-        }
-        pieces: list[Any] = []  # tables of texts, one after another
-        picks: list[np.ndarray] = []  # per row, which text of all the tables
-        size = 0
-
-        def add(texts: Any, codes: np.ndarray) -> None:
-            nonlocal size
-            pieces.append(
-                pa.array(texts, pa.large_binary())
-                if isinstance(texts, list)
-                else texts.cast(pa.large_binary())
-            )
-            picks.append(codes + size)
-            size += len(texts)
-
-        pending = b","
-        for at, name in enumerate(OBSERVATION_WIRE_FIELDS):
-            pending += (b"{" if at == 0 else b",") + orjson.dumps(name) + b":"
-            source = sources[name]
-            if isinstance(source, tuple):  # a _Field: its distinct values, with the name
-                field, encode = source
-                texts = [b"" if v is None else pending + encode(v) for v in field.values]
-                add(texts, field.codes[rows])  # (None: no row here holds it)
-            elif isinstance(source, _Numbers):
-                add([pending], np.zeros(n, dtype=np.int64))
-                texts, codes = source.texts(rows)
-                add(texts, codes)
-            elif isinstance(source, np.ndarray):  # the line numbers
-                add([pending], np.zeros(n, dtype=np.int64))
-                add(pa.array(source, pa.int64()).cast(pa.string()), every)
-            else:  # a constant
-                pending += orjson.dumps(source)
-                continue
-            pending = b""
-        add([pending + b"}"], np.zeros(n, dtype=np.int64))
-        gathered = pa.concat_arrays(pieces).take(pa.array(np.stack(picks, axis=1).ravel()))
-        offsets = np.frombuffer(gathered.buffers()[1], dtype=np.int64)
-        offsets = offsets[gathered.offset : gathered.offset + len(gathered) + 1]
-        return gathered.buffers()[2].to_pybytes(), offsets[:: len(picks)]
-
     def _zones(
         self, fields: dict[str, Any], rows: np.ndarray, lines: np.ndarray, slow: dict[int, FeedRow]
     ) -> Iterator[ZoneFigures]:
@@ -659,7 +509,7 @@ class _Columns:
         zone = fields["zone"]
         accepted = [(ln, r) for ln, r in slow.items() if isinstance(r.record, Observation)]
         if accepted:  # merged in line order
-            text, bounds = self._texts(fields, rows, lines) if len(rows) else (b"", [0])
+            text, bounds = wire_texts(fields, rows, lines, self.origin) if len(rows) else (b"", [0])
             texts = [text[a + 1 : b] for a, b in itertools.pairwise(bounds)]
             merged = list(zip(lines.tolist(), zone.at(rows), texts, strict=True))
             for line, row in accepted:
@@ -680,46 +530,10 @@ class _Columns:
         ordered = codes[order]
         starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
         ends = np.r_[starts[1:], len(order)]
-        text, bounds = self._texts(fields, rows[order], lines[order])
+        text, bounds = wire_texts(fields, rows[order], lines[order], self.origin)
         for group in np.argsort(order[starts], kind="stable").tolist():  # by first line
             start, end = int(starts[group]), int(ends[group])
             yield ZoneFigures(zone.values[ordered[start]], text, bounds[start : end + 1].tolist())
-
-
-def _repeats(fields: list[_Field], rows: np.ndarray) -> bool:
-    """Whether two of ``rows`` hold the same values in every one of ``fields``."""
-    if len(rows) < 2:
-        return False
-    key, scale = np.zeros(len(rows), dtype=np.int64), 1
-    for field in fields:  # the codes as the digits of one number, while it fits
-        if scale * len(field.values) >= 1 << 62:
-            codes = np.stack([field.codes[rows] for field in fields], axis=1)
-            return len(np.unique(codes, axis=0)) != len(rows)
-        key += field.codes[rows] * scale
-        scale *= len(field.values)
-    key.sort()
-    return bool((key[1:] == key[:-1]).any())
-
-
-@dataclass(slots=True)
-class _Numbers:
-    """A number column as the validator reads it: the floats, and which rows have one."""
-
-    floats: np.ndarray
-    has: np.ndarray
-
-    def at(self, rows: np.ndarray) -> list[float | None]:
-        """The numbers of these rows (None: none)."""
-        floats, has = self.floats[rows].tolist(), self.has[rows].tolist()
-        return [v if h else None for v, h in zip(floats, has, strict=True)]
-
-    def texts(self, rows: np.ndarray) -> tuple[list[bytes], np.ndarray]:
-        """The JSON texts of the numbers of ``rows`` as orjson writes them, then null; and per
-        row, which one."""
-        text = orjson.dumps(self.floats[rows].tolist())[1:-1]
-        texts = [*(text.split(b",") if text else []), b"null"]
-        codes = np.where(self.has[rows], np.arange(len(rows), dtype=np.int64), len(rows))
-        return texts, codes
 
 
 def _numbers(
