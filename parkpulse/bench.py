@@ -365,6 +365,7 @@ class BenchOptions:
     first_year: int = sim.FIRST_YEAR
     partitions: int = 4
     backfill: bool = True
+    registrations_phase: bool = True  # False: time only the backfill (and recovery)
     seed: str = sim.SEED
     # A ClickHouse server (an empty database) instead of embedded chdb: the production layout,
     # where the worker's memory holds no database engine.
@@ -418,9 +419,11 @@ def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
     worker: Worker | None = None
     try:
         asyncio.run(ensure_topics(settings))
-        stream, backlog = _load_backlog(options, settings, console)
-        console.print("ceiling: raw aiokafka consume + orjson decode …")
-        results["ceiling"] = asyncio.run(raw_consume(settings, options.registrations))
+        backlog = None
+        if options.registrations_phase:
+            backlog = _load_backlog(options, settings, console)
+            console.print("ceiling: raw aiokafka consume + orjson decode …")
+            results["ceiling"] = asyncio.run(raw_consume(settings, options.registrations))
         console.print("starting the worker …")
         worker = start_worker(
             broker.url,
@@ -429,7 +432,7 @@ def run_bench(options: BenchOptions, console: Console) -> dict[str, Any]:
             options.partitions,
             clickhouse_url=options.clickhouse_url,
         )
-        _worker_phases(options, results, simulated, settings, (stream, backlog), worker, console)
+        _worker_phases(options, results, simulated, settings, backlog, worker, console)
         if options.backfill and "error" not in results["backfill"]:
             results["recovery"] = _attempt(
                 "recovery",
@@ -499,25 +502,14 @@ def _worker_phases(
     results: dict[str, Any],
     simulated: sim.Simulated,
     settings: Settings,
-    registrations: tuple[sim.RegistrationStream, sim.PublishedRegistrations],
+    registrations: tuple[sim.RegistrationStream, sim.PublishedRegistrations] | None,
     worker: Worker,
     console: Console,
 ) -> None:
-    """The registrations (backlog, live) and the backfill on one worker, and its memory."""
-    stream, backlog = registrations
-    measured = _attempt(
-        "registrations",
-        console,
-        lambda: _registrations(options, settings, stream, backlog, worker, console),
-    )
-    if "error" in measured:
-        results["registrations_error"] = measured["error"]
-    else:
-        results.update(measured)
-        rate, ceiling = measured["registrations_backlog"], results["ceiling"]
-        results["ratio_backlog_to_ceiling"] = round(
-            rate["events_per_s"] / ceiling["events_per_s"], 4
-        )
+    """The registrations (backlog, live; unless skipped) and the backfill on one worker, and
+    its memory."""
+    if registrations is not None:
+        _registration_phases(options, results, settings, registrations, worker, console)
     results["worker_peak_rss_mb_after_registrations"] = round(worker.peak_rss_mb(), 1)
     if options.backfill:
         results["backfill"] = _attempt(
@@ -526,6 +518,28 @@ def _worker_phases(
     results["worker_peak_rss_mb"] = round(worker.peak_rss_mb(), 1)
     results["worker_rss_file_backed_mb"] = round(worker.rss_file_mb(), 1)
     results["worker_peak_rss_anon_mb"] = round(worker.peak_anon_mb, 1)
+
+
+def _registration_phases(
+    options: BenchOptions,
+    results: dict[str, Any],
+    settings: Settings,
+    registrations: tuple[sim.RegistrationStream, sim.PublishedRegistrations],
+    worker: Worker,
+    console: Console,
+) -> None:
+    stream, backlog = registrations
+    measured = _attempt(
+        "registrations",
+        console,
+        lambda: _registrations(options, settings, stream, backlog, worker, console),
+    )
+    if "error" in measured:
+        results["registrations_error"] = measured["error"]
+        return
+    results.update(measured)
+    rate, ceiling = measured["registrations_backlog"], results["ceiling"]
+    results["ratio_backlog_to_ceiling"] = round(rate["events_per_s"] / ceiling["events_per_s"], 4)
 
 
 def _registrations(

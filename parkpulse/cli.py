@@ -199,6 +199,9 @@ def _bench_arguments(bench: argparse.ArgumentParser) -> None:
     bench.add_argument("--partitions", type=int, default=4)
     bench.add_argument("--no-backfill", action="store_true")
     bench.add_argument(
+        "--no-registrations", action="store_true", help="skip the registrations phases"
+    )
+    bench.add_argument(
         "--clickhouse-url",
         help="measure against this ClickHouse server (an empty database) instead of chdb; "
         "never read from PARKPULSE_CLICKHOUSE_URL, so a bench cannot write into production",
@@ -679,6 +682,7 @@ def _bench(args: argparse.Namespace, console: Console) -> int:
         years=args.years,
         partitions=args.partitions,
         backfill=not args.no_backfill,
+        registrations_phase=not args.no_registrations,
         clickhouse_url=args.clickhouse_url,
     )
     err = Console(stderr=True)

@@ -6,11 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from parkpulse.producers.columnar import ZoneFigures, _by_lines, read_feed_columns
 from parkpulse.producers.feed import FeedRow, read_feed
+from parkpulse.schemas.wire import OBSERVATION_WIRE_FIELDS, observation_envelope
 from tests.test_feed import CATALOGUE, HEADER, NOW, PREFIX, line, write
 
 ORIGIN = "feed.csv"
@@ -21,7 +23,7 @@ def verdicts(items: Any) -> tuple[list[tuple[int, str, str, str]], dict[str, lis
     for item in items:
         if isinstance(item, ZoneFigures):
             assert item.zone not in zones
-            zones[item.zone] = item.records
+            zones[item.zone] = item.rows  # the JSON text each figure travels in
         else:
             assert isinstance(item, FeedRow) and item.error is not None
             rejected.append((item.line, item.text, item.error.reason, item.error.detail))
@@ -92,3 +94,19 @@ def test_files_it_does_not_take_go_to_the_line_reader(tmp_path: Path) -> None:
     for path in (gbk, bom_inside, jsonl):
         columns, lines = both(path)
         assert columns == lines
+
+
+def test_figures_travel_as_the_text_orjson_writes_for_their_envelopes(tmp_path: Path) -> None:
+    rows = [line(period=f"2021-{m:02d}", value=f"{m}.25") for m in range(1, 8)]
+    rows.append(line(zone="jining-hitech", yoy=""))
+    path = write(tmp_path / "feed.csv", HEADER, *rows)
+    zones = [i for i in read_feed_columns(path, CATALOGUE, now=NOW, origin=ORIGIN)]
+    assert [z.zone for z in zones] == ["jinan-hitech", "jining-hitech"]
+    jinan = zones[0]
+    assert [tuple(record) for record in jinan.records] == [OBSERVATION_WIRE_FIELDS] * 7
+    assert [r["obs_value"] for r in jinan.records] == [m + 0.25 for m in range(1, 8)]
+    assert jinan.envelopes(1) == [orjson.dumps(r) for r in jinan.records]
+    for size in (3, 100):
+        chunks = [jinan.records[at : at + size] for at in range(0, 7, size)]
+        assert jinan.envelopes(size) == [orjson.dumps(observation_envelope(c)) for c in chunks]
+    assert zones[1].records[0]["yoy_pct"] is None

@@ -14,11 +14,13 @@ a byte-order mark inside, text that is not UTF-8) is read line by line whole.
 
 What comes out is the rejected rows (``FeedRow``) and the accepted figures already in their
 wire form, grouped by zone in line order (``ZoneFigures``): the records and envelopes the
-line-by-line path would send, built without a Python object per row in between.
+line-by-line path would send, written as JSON text without a Python object per row in between
+(producers/column_text.py).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -28,18 +30,27 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from parkpulse.producers.column_text import (
+    Field,
+    Numbers,
+    ZoneFigures,
+    objects,
+    repeats,
+    wire_texts,
+)
 from parkpulse.producers.feed import (
     FEED_KEY_COLUMNS,
     JSON_SUFFIXES,
     MAX_LINE_BYTES,
+    ConflictCheck,
+    CsvHeader,
     FeedRow,
-    _Conflicts,
-    _Header,
-    _Line,
+    Line,
     read_feed,
 )
 from parkpulse.producers.read_options import ReadOptions, kept_options
@@ -49,29 +60,23 @@ from parkpulse.schemas.errors import RejectedInput
 from parkpulse.schemas.fields import MAX_NUMBER_CHARS, WHOLE_UNITS, Names, lookup_ids
 from parkpulse.schemas.records import Observation
 from parkpulse.schemas.validation import (
-    _ACTION_SPELLINGS,
-    _BASIS_SPELLINGS,
-    _SHORT,
-    _SOURCE_SPELLINGS,
-    _STATUS_SPELLINGS,
+    ACTION_SPELLINGS,
+    BASIS_SPELLINGS,
     OBSERVATION_ALIASES,
-    _ObservationReader,
+    REMEMBERED_CHARS,
+    SOURCE_SPELLINGS,
+    STATUS_SPELLINGS,
+    observation_reader,
     validate_observation,
 )
-from parkpulse.schemas.wire import STRUCTURE, STRUCTURE_ID, observation_to_wire
+from parkpulse.schemas.wire import (
+    observation_to_wire,
+)
 
 __all__ = ["ZoneFigures", "feed_items", "read_feed_columns"]
 
 _FAST_FIELD_BYTES = 4096  # a longer field (any column) sends its row to the line reader
 _PLAIN = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$"  # what float() and Decimal() read alike
-
-
-@dataclass(frozen=True, slots=True)
-class ZoneFigures:
-    """The accepted figures of one zone in a file, as wire records in line order."""
-
-    zone: str
-    records: list[dict[str, Any]]
 
 
 def feed_items(
@@ -117,7 +122,7 @@ class _Whole(Exception):
 class _Plan:
     text: str  # the file, decoded, without its byte-order mark and with LF line ends
     body: bytes  # the same after the header line, as UTF-8
-    header: _Header
+    header: CsvHeader
     keys: tuple[str, ...]  # the header names a row's mapping has, in order
     columns: dict[str, int]  # validated field -> column position in the CSV
     _lines: list[str] | None = None
@@ -152,11 +157,11 @@ def _plan(path: Path, data: bytes) -> _Plan | None:
         return None
     if path.suffix.lower() != ".csv" and first.lstrip().startswith("{"):
         return None
-    header = _Header.parse(_Line(1, first), FEED_KEY_COLUMNS)
+    header = CsvHeader.parse(Line(1, first), FEED_KEY_COLUMNS)
     if header.problem is not None or '"' in first:
         return None
     keys = tuple(name for name in header.names if name)
-    if len(keys) > _SHORT or any(len(k) > _SHORT for k in keys):
+    if len(keys) > REMEMBERED_CHARS or any(len(k) > REMEMBERED_CHARS for k in keys):
         return None
     columns: dict[str, int] = {}
     for at, name in enumerate(header.names):
@@ -173,15 +178,16 @@ def _plan(path: Path, data: bytes) -> _Plan | None:
 
 def _by_lines(rows: Iterable[FeedRow], origin: str) -> Iterator[FeedRow | ZoneFigures]:
     """Rows of the line reader as the columnar reader gives them."""
-    zones: dict[str, list[dict[str, Any]]] = {}
+    zones: dict[str, list[bytes]] = {}
     for row in rows:
         if row.record is None:
             yield row
         else:
             assert isinstance(row.record, Observation)
-            zones.setdefault(row.record.zone, []).append(_wire(row.record, origin, row.line))
+            wire = orjson.dumps(_wire(row.record, origin, row.line))
+            zones.setdefault(row.record.zone, []).append(wire)
     for zone, records in zones.items():
-        yield ZoneFigures(zone, records)
+        yield ZoneFigures.of(zone, records)
 
 
 def _wire(record: Observation, origin: str, line: int) -> dict[str, Any]:
@@ -204,24 +210,16 @@ class _Codes:
         self.by_value = np.empty(0, dtype=object)  # what ``mapped`` made of each text
         self.codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
 
-    def mapped(self, read: Any, *, stripped: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Per row, what ``read`` makes of its text (None: the row goes to the line reader)."""
+    def field(self, read: Any, *, stripped: bool = False, key: Any = None) -> Field:
+        """What ``read`` makes of each row's text (None: the row goes to the line reader)."""
         out = np.empty(len(self.values), dtype=object)
         for at, value in enumerate(self.values):
-            if stripped and (not value or value.strip() != value or len(value) > _SHORT):
+            if stripped and (not value or value.strip() != value or len(value) > REMEMBERED_CHARS):
                 out[at] = None
             else:
                 out[at] = _safely(read, value)
         self.by_value = out
-        good = np.array([v is not None for v in out], dtype=bool)
-        return out[self.codes], good[self.codes]
-
-
-def _objects(values: list[Any]) -> np.ndarray:
-    out = np.empty(len(values), dtype=object)
-    for at, value in enumerate(values):
-        out[at] = value
-    return out
+        return Field.of(out, self.codes, key)
 
 
 class _Columns:
@@ -232,11 +230,8 @@ class _Columns:
         self.catalogue = catalogue
         self.now = now
         self.origin = origin
-        reader = catalogue.derived.get("observations")
-        if reader is None:
-            reader = catalogue.derived["observations"] = _ObservationReader(catalogue)
-        self.reader: _ObservationReader = reader
-        layout = reader.layouts.get(plan.keys) or reader._layout(plan.keys)
+        self.reader = reader = observation_reader(catalogue)
+        layout = reader.layouts.get(plan.keys) or reader.layout(plan.keys)
         self.names: Names = layout.names if layout is not None else Names({}, True)
 
     def items(self) -> Iterator[FeedRow | ZoneFigures]:
@@ -282,12 +277,14 @@ class _Columns:
         if len(numbers) != n:  # pyarrow split the lines otherwise: read them line by line
             raise _Whole
         ok = np.ones(n, dtype=bool)
+        quotes = b'"' in plan.body
         for column in table.columns:  # long fields and quotes: the line reader's business
             ok &= _np(pc.less_equal(pc.binary_length(column), _FAST_FIELD_BYTES))
-            ok &= ~_np(pc.match_substring(column, '"'))
-        values = self._values(table, ok)
+            if quotes:
+                ok &= ~_np(pc.match_substring(column, '"'))
+        fields = self._values(table, ok)
         slow = self._slow(sorted({int(x) for x in numbers[~ok]} | set(skipped)))
-        yield from self._verdicts(numbers[ok].tolist(), values, slow)
+        yield from self._verdicts(numbers, np.flatnonzero(ok), fields, slow)
 
     def _slow(self, numbers: Iterable[int]) -> dict[int, FeedRow]:
         """The line reader's rows of these lines (blank ones have none)."""
@@ -299,14 +296,14 @@ class _Columns:
                 raise _Whole
             if text.strip():
                 rows[number] = header.row(
-                    _Line(number, text),
+                    Line(number, text),
                     lambda raw: validate_observation(raw, self.catalogue, now=self.now),
                 )
         return rows
 
-    def _values(self, table: pa.Table, ok: np.ndarray) -> dict[str, list[Any]]:
-        """Each validated field of the rows that pass as written, as the validator reads it;
-        the rows that do not are cleared in ``ok``."""
+    def _values(self, table: pa.Table, ok: np.ndarray) -> dict[str, Any]:
+        """Each validated field of every row as the validator reads it (``Field``s; the
+        numbers as arrays); the rows that do not pass as written are cleared in ``ok``."""
         cols = self.plan.columns
         n = table.num_rows
         cat = self.catalogue
@@ -321,36 +318,35 @@ class _Columns:
             return lookup_ids(names, any_zone, v, cat)[1]
 
         def action_of(v: Any) -> str | None:
-            action = _ACTION_SPELLINGS.get(v)
+            action = ACTION_SPELLINGS.get(v)
             return None if action == "D" else action  # a delete: the line reader
 
         indicators = _Codes(table, cols.get("indicator"), n)
         basis_codes = _Codes(table, cols.get("basis"), n)
-        zone, good = _Codes(table, cols.get("zone"), n).mapped(zone_of, stripped=True)
-        ok &= good
-        indicator, good = indicators.mapped(indicator_of, stripped=True)
-        ok &= good
+        zone = _Codes(table, cols.get("zone"), n).field(zone_of, stripped=True)
+        ok &= zone.good()
+        indicator = indicators.field(indicator_of, stripped=True, key=lambda i: i.id)
+        ok &= indicator.good()
         indicator_of_value = indicators.by_value
-        out: dict[str, np.ndarray] = {"zone": zone, "indicator": indicator}
+        out: dict[str, Any] = {"zone": zone, "indicator": indicator}
         for field, read in (
             ("action", action_of),
-            ("source", _SOURCE_SPELLINGS.get),
-            ("obs_status", _STATUS_SPELLINGS.get),
+            ("source", SOURCE_SPELLINGS.get),
+            ("obs_status", STATUS_SPELLINGS.get),
             ("revision", _revision),
             ("published_at", self._published_at),
         ):
-            out[field], good = _Codes(table, cols.get(field), n).mapped(read)
-            ok &= good
-        basis_of_value = _objects([_BASIS_SPELLINGS.get(v) for v in basis_codes.values])
-        out["basis"] = basis_of_value[basis_codes.codes]
-        out["period"], good = self._periods(_Codes(table, cols.get("time_period"), n), basis_codes)
-        ok &= good
+            out[field] = _Codes(table, cols.get(field), n).field(read)
+            ok &= out[field].good()
+        basis_of_value = [BASIS_SPELLINGS.get(v) for v in basis_codes.values]
+        out["basis"] = Field.of(basis_of_value, basis_codes.codes)
+        out["period"] = self._periods(_Codes(table, cols.get("time_period"), n), basis_codes)
+        ok &= out["period"].good()
         out["value"], out["yoy"], good = self._figures(table, n, indicators, indicator_of_value)
         ok &= good
-        fast = np.flatnonzero(ok)
-        return {field: column[fast].tolist() for field, column in out.items()}
+        return out
 
-    def _periods(self, texts: _Codes, basis: _Codes) -> tuple[np.ndarray, np.ndarray]:
+    def _periods(self, texts: _Codes, basis: _Codes) -> Field:
         """Per row, the period its TIME_PERIOD and BASIS give (None: not as written)."""
         width = len(basis.values)
         pairs, inverse = np.unique(texts.codes * width + basis.codes, return_inverse=True)
@@ -358,30 +354,35 @@ class _Columns:
         periods = np.empty(len(pairs), dtype=object)
         for at, pair in enumerate(pairs.tolist()):
             text = texts.values[pair // width]
-            code = _BASIS_SPELLINGS.get(basis.values[pair % width])
+            code = BASIS_SPELLINGS.get(basis.values[pair % width])
             periods[at] = self._period(text, code, limit)
-        per_row = periods[inverse.reshape(-1)]
-        return per_row, np.array([p is not None for p in periods], dtype=bool)[inverse.reshape(-1)]
+        return Field.of(periods, inverse.reshape(-1))
 
     def _published_at(self, written: str | None) -> str | None:
         if written is None or written == "":
             return ""
-        if len(written) > _SHORT:
+        if len(written) > REMEMBERED_CHARS:
             return None
-        return self.reader._published_at(self.names, written)
+        return self.reader.published_at(self.names, written)
 
     def _period(self, text: Any, basis: Any, limit: int) -> str | None:
-        if text is None or basis is None or not text or text.strip() != text or len(text) > _SHORT:
+        if (
+            text is None
+            or basis is None
+            or not text
+            or text.strip() != text
+            or len(text) > REMEMBERED_CHARS
+        ):
             return None
         try:
-            period, month = self.reader._period(self.names, text, basis)
+            period, month = self.reader.period(self.names, text, basis)
         except RejectedInput:
             return None
         return None if month > limit else period
 
     def _figures(
         self, table: pa.Table, n: int, indicators: _Codes, indicator_of_value: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[Numbers, Numbers, np.ndarray]:
         """(value in the indicator's unit, yoy_pct, which rows pass) as the validator's own
         fast path reads a figure: plain decimals, a unit it converts, in-range results."""
         cols = self.plan.columns
@@ -402,7 +403,7 @@ class _Columns:
             if indicator is None:
                 kinds[at] = 2
             elif unit:
-                factor = _safely(self.reader._factor, unit, indicator)
+                factor = _safely(self.reader.factor, unit, indicator)
                 kinds[at] = 2 if factor is None else 0 if factor == 1 else 1
             else:
                 kinds[at] = 3
@@ -415,8 +416,8 @@ class _Columns:
             texts = number_column.take(pa.array(other)).to_pylist()
             for i, text in zip(other.tolist(), texts, strict=True):
                 value[i] = float(Decimal(text) * factors[inverse[i]])
-        whole = _objects([i is not None and i.unit in WHOLE_UNITS for i in indicator_of_value])
-        ratio = _objects(
+        whole = objects([i is not None and i.unit in WHOLE_UNITS for i in indicator_of_value])
+        ratio = objects(
             [i is not None and i.unit == "PCT" and i.kind == "ratio" for i in indicator_of_value]
         )
         whole_row = whole[indicators.codes].astype(bool)
@@ -429,32 +430,37 @@ class _Columns:
                 & ~(ratio_row & (value > 100))
             )
         good &= ~has_number | in_range
-        values = _objects(value.tolist())
-        values[~has_number] = None
-        yoys = _objects(yoy.tolist())
-        yoys[~has_yoy] = None
-        return values, yoys, good
+        return Numbers(value, has_number), Numbers(yoy, has_yoy), good
 
     def _verdicts(
-        self, lines: list[int], values: dict[str, list[Any]], rows: dict[int, FeedRow]
+        self,
+        numbers: np.ndarray,
+        fast: np.ndarray,
+        fields: dict[str, Any],
+        rows: dict[int, FeedRow],
     ) -> Iterator[FeedRow | ZoneFigures]:
         """Rejected rows, then each zone's wire records, with conflicts checked as the line
         reader checks them (only rows whose key and revision repeat can conflict)."""
-        ids = [indicator.id for indicator in values["indicator"]]
-        keys = list(
-            zip(
-                values["zone"],
-                ids,
-                values["basis"],
-                values["period"],
-                values["source"],
-                values["revision"],
-                strict=True,
-            )
-        )
+        key_fields = [fields[f] for f in ("zone", "indicator", "basis", "period", "source")]
+        key_fields.append(fields["revision"])
         accepted_slow = [r for r in rows.values() if isinstance(r.record, Observation)]
-        repeated: set[tuple[Any, ...]] = set()
-        if accepted_slow or len(set(keys)) != len(keys):
+        slow = dict(rows)
+        keep = fast
+        if accepted_slow or repeats(key_fields, fast):
+            lines = numbers[fast].tolist()
+            values = {name: field.at(fast) for name, field in fields.items()}
+            ids = [indicator.id for indicator in values["indicator"]]
+            keys = list(
+                zip(
+                    values["zone"],
+                    ids,
+                    values["basis"],
+                    values["period"],
+                    values["source"],
+                    values["revision"],
+                    strict=True,
+                )
+            )
             counts: dict[tuple[Any, ...], int] = {}
             for key in keys:
                 counts[key] = counts.get(key, 0) + 1
@@ -463,23 +469,21 @@ class _Columns:
                 key = (*row.record.key, row.record.revision)
                 counts[key] = counts.get(key, 0) + 1
             repeated = {key for key, count in counts.items() if count > 1}
-        slow = dict(rows)
-        keep = list(range(len(lines)))
-        if repeated:
-            keep = []
+            kept: list[int] = []
             for i, key in enumerate(keys):
                 if key in repeated:
                     line = lines[i]
                     record = self._record(values, i)
                     slow[line] = FeedRow(line, self.plan.lines[line - 1], record, None)
                 else:
-                    keep.append(i)
-        conflicts = _Conflicts()
+                    kept.append(i)
+            keep = fast[np.array(kept, dtype=np.int64)]
+        conflicts = ConflictCheck()
         for line in sorted(slow):
             slow[line] = conflicts.check(slow[line])
             if slow[line].record is None:
                 yield slow[line]
-        yield from self._zones(values, keep, lines, slow)
+        yield from self._zones(fields, keep, numbers[keep], slow)
 
     def _record(self, values: dict[str, list[Any]], i: int) -> Observation:
         ind = values["indicator"][i]
@@ -499,70 +503,37 @@ class _Columns:
         )
 
     def _zones(
-        self,
-        values: dict[str, list[Any]],
-        keep: list[int],
-        lines: list[int],
-        slow: dict[int, FeedRow],
+        self, fields: dict[str, Any], rows: np.ndarray, lines: np.ndarray, slow: dict[int, FeedRow]
     ) -> Iterator[ZoneFigures]:
-        origin = self.origin
-        fields = ("zone", "indicator", "period", "basis", "value", "yoy", "obs_status")
-        fields += ("revision", "action", "published_at", "source")
-        columns = [values[f] for f in fields]
-        if len(keep) != len(lines):
-            columns = [[column[i] for i in keep] for column in columns]
-            lines = [lines[i] for i in keep]
-        wires = [
-            {
-                "structure": STRUCTURE,
-                "structure_id": STRUCTURE_ID,
-                "action": action,
-                "zone": zone,
-                "indicator": indicator.id,
-                "time_period": period,
-                "basis": basis,
-                "obs_value": value,
-                "unit_measure": indicator.unit,
-                "yoy_pct": yoy,
-                "obs_status": status,
-                "revision": revision,
-                "published_at": published,
-                "source": source,
-                "origin": origin,
-                "line": line,
-            }
-            for (
-                zone,
-                indicator,
-                period,
-                basis,
-                value,
-                yoy,
-                status,
-                revision,
-                action,
-                published,
-                source,
-            ), line in zip(zip(*columns, strict=True), lines, strict=True)
-        ]
-        zone_of = columns[0]
+        """Each zone's records in line order (zones in the order they first appear)."""
+        zone = fields["zone"]
         accepted = [(ln, r) for ln, r in slow.items() if isinstance(r.record, Observation)]
         if accepted:  # merged in line order
-            merged = [(line, wire["zone"], wire) for line, wire in zip(lines, wires, strict=True)]
+            text, bounds = wire_texts(fields, rows, lines, self.origin) if len(rows) else (b"", [0])
+            texts = [text[a + 1 : b] for a, b in itertools.pairwise(bounds)]
+            merged = list(zip(lines.tolist(), zone.at(rows), texts, strict=True))
             for line, row in accepted:
                 assert isinstance(row.record, Observation)
-                merged.append((line, row.record.zone, _wire(row.record, origin, line)))
+                wire = orjson.dumps(_wire(row.record, self.origin, line))
+                merged.append((line, row.record.zone, wire))
             merged.sort(key=lambda item: item[0])
-            zone_of = [zone for _, zone, _ in merged]
-            wires = [wire for _, _, wire in merged]
-        zones: dict[str, list[dict[str, Any]]] = {}
-        for zone_id, wire in zip(zone_of, wires, strict=True):
-            records = zones.get(zone_id)
-            if records is None:
-                records = zones[zone_id] = []
-            records.append(wire)
-        for zone_id, records in zones.items():
-            yield ZoneFigures(zone_id, records)
+            zones: dict[str, list[bytes]] = {}
+            for _, zone_id, wire in merged:
+                zones.setdefault(zone_id, []).append(wire)
+            for zone_id, records in zones.items():
+                yield ZoneFigures.of(zone_id, records)
+            return
+        if not len(rows):
+            return
+        codes = zone.codes[rows]
+        order = np.argsort(codes, kind="stable")  # each zone's rows together, in line order
+        ordered = codes[order]
+        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        ends = np.r_[starts[1:], len(order)]
+        text, bounds = wire_texts(fields, rows[order], lines[order], self.origin)
+        for group in np.argsort(order[starts], kind="stable").tolist():  # by first line
+            start, end = int(starts[group]), int(ends[group])
+            yield ZoneFigures(zone.values[ordered[start]], text, bounds[start : end + 1].tolist())
 
 
 def _numbers(
@@ -577,8 +548,9 @@ def _numbers(
     plain = _np(pc.match_substring_regex(column, _PLAIN)) & _np(
         pc.less_equal(pc.binary_length(column), MAX_NUMBER_CHARS)
     )
-    floats = pc.cast(pc.if_else(pc.equal(pa.array(plain), True), column, "0"), pa.float64())
-    return column, _np(floats), has, plain | ~has
+    floats = np.zeros(n)  # the plain ones cast, the others 0 (if_else on strings is slow)
+    floats[plain] = _np(pc.cast(column.filter(pa.array(plain)), pa.float64()))
+    return column, floats, has, plain | ~has
 
 
 def _np(array: Any) -> np.ndarray:

@@ -188,7 +188,7 @@ def not_a_feed(path: Path, kind: str = "observations") -> NotAFeed | None:
                 return None
             problem = "no line is a JSON object, as each line of JSON Lines is"
         else:
-            header = _Header.parse(first, key_columns)
+            header = CsvHeader.parse(first, key_columns)
             if header.problem is None:
                 has_rows = next(lines, None) is not None
                 return None if has_rows else NotAFeed(path, "has a header but no rows")
@@ -211,7 +211,7 @@ def _binary(head: bytes) -> bool:
     return True
 
 
-def _json_object(line: _Line) -> Any:
+def _json_object(line: Line) -> Any:
     if line.problem:
         return None
     try:
@@ -223,7 +223,7 @@ def _json_object(line: _Line) -> Any:
             return None
 
 
-def _refused(path: Path, what: str, first: _Line, head: bytes) -> NotAFeed:
+def _refused(path: Path, what: str, first: Line, head: bytes) -> NotAFeed:
     text = head.decode("utf-8", "replace").removeprefix("\ufeff")
     row = FeedRow(first.number, text, None, RejectedInput("malformed", f"the file {what}"))
     return NotAFeed(path, what, row)
@@ -233,7 +233,9 @@ def _refused(path: Path, what: str, first: _Line, head: bytes) -> NotAFeed:
 
 
 @dataclass(frozen=True, slots=True)
-class _Line:
+class Line:
+    """One physical line of a feed file, decoded (shared with the columnar reader)."""
+
     number: int
     text: str
     problem: str | None = None  # why the line cannot be read at all
@@ -255,7 +257,7 @@ def _read(
         if suffix in JSON_SUFFIXES or sniffed_json:
             rows = (_json_row(line, parse) for line in chain([first], lines))
         else:
-            header = _Header.parse(first, key_columns)
+            header = CsvHeader.parse(first, key_columns)
             rows = (header.row(line, parse) for line in lines)
         yield from check_conflicts(rows)
 
@@ -263,12 +265,12 @@ def _read(
 def check_conflicts(rows: Iterable[FeedRow]) -> Iterator[FeedRow]:
     """``rows`` with a row whose key and revision repeat an earlier row's with other values
     rejected as a ``conflict`` (an exact repeat passes: it is harmless downstream)."""
-    conflicts = _Conflicts()
+    conflicts = ConflictCheck()
     for row in rows:
         yield conflicts.check(row)
 
 
-def _lines(handle: BinaryIO) -> Iterator[_Line]:
+def _lines(handle: BinaryIO) -> Iterator[Line]:
     """Physical lines, decoded one by one (a long line is skipped, not read into memory)."""
     number = 0
     while chunk := handle.readline(MAX_LINE_BYTES + 2):
@@ -280,21 +282,21 @@ def _lines(handle: BinaryIO) -> Iterator[_Line]:
                 size += len(chunk)
             head = kept_raw(content)
             problem = f"the line is {size} bytes long; a feed row may have {MAX_LINE_BYTES} at most"
-            yield _Line(number, head, problem)
+            yield Line(number, head, problem)
             continue
         yield _decode(number, content)
 
 
-def _decode(number: int, content: bytes) -> _Line:
+def _decode(number: int, content: bytes) -> Line:
     for encoding in ("utf-8", "gb18030"):  # GB18030 is a superset of GBK and GB2312
         try:
             # A byte-order mark (UTF-8 EF BB BF, GB18030 84 31 95 33) decodes to U+FEFF; files
             # concatenated with `cat` carry one mid-file too.
-            return _Line(number, content.decode(encoding).removeprefix("\ufeff"))
+            return Line(number, content.decode(encoding).removeprefix("\ufeff"))
         except UnicodeDecodeError:
             continue
     text = content.decode("utf-8", "replace")
-    return _Line(number, text, "the line is neither UTF-8 nor GB18030 (GBK) text")
+    return Line(number, text, "the line is neither UTF-8 nor GB18030 (GBK) text")
 
 
 def _split(text: str) -> list[str]:
@@ -304,8 +306,9 @@ def _split(text: str) -> list[str]:
     return next(csv.reader([text], strict=True), [])
 
 
-class _Header:
-    """A CSV header: column names, or why no row under it can be read."""
+class CsvHeader:
+    """A CSV header: column names, or why no row under it can be read. ``row`` reads one line
+    under it as the line reader does (the columnar reader sends the lines it cannot take here)."""
 
     def __init__(self, line: int, names: list[str], problem: str | None) -> None:
         self.line = line
@@ -313,7 +316,8 @@ class _Header:
         self.problem = problem
 
     @classmethod
-    def parse(cls, line: _Line, key_columns: tuple[str, ...]) -> _Header:
+    def parse(cls, line: Line, key_columns: tuple[str, ...]) -> CsvHeader:
+        """The header of a feed from its first line; ``problem`` says why it cannot be used."""
         where = f"the header (line {line.number})"
         if line.problem:
             return cls(line.number, [], f"{where} cannot be read: {line.problem}")
@@ -331,7 +335,8 @@ class _Header:
             return cls(line.number, names, f"{where} names {', '.join(twice)} twice")
         return cls(line.number, names, None)
 
-    def row(self, line: _Line, parse: Callable[[Mapping[str, Any]], Record]) -> FeedRow:
+    def row(self, line: Line, parse: Callable[[Mapping[str, Any]], Record]) -> FeedRow:
+        """The line's verdict: its record from ``parse``, or why it is rejected."""
         if line.problem:
             return _rejected(line, "malformed", line.problem)
         if self.problem:
@@ -354,7 +359,7 @@ class _Header:
         return _validated(line, parse, raw)
 
 
-def _json_row(line: _Line, parse: Callable[[Mapping[str, Any]], Record]) -> FeedRow:
+def _json_row(line: Line, parse: Callable[[Mapping[str, Any]], Record]) -> FeedRow:
     if line.problem:
         return _rejected(line, "malformed", line.problem)
     try:
@@ -371,7 +376,7 @@ def _json_row(line: _Line, parse: Callable[[Mapping[str, Any]], Record]) -> Feed
 
 
 def _validated(
-    line: _Line, parse: Callable[[Mapping[str, Any]], Record], raw: Mapping[str, Any]
+    line: Line, parse: Callable[[Mapping[str, Any]], Record], raw: Mapping[str, Any]
 ) -> FeedRow:
     try:
         return FeedRow(line.number, line.text, parse(raw), None)
@@ -379,17 +384,19 @@ def _validated(
         return FeedRow(line.number, line.text, None, exc)
 
 
-def _rejected(line: _Line, reason: str, detail: str) -> FeedRow:
+def _rejected(line: Line, reason: str, detail: str) -> FeedRow:
     return FeedRow(line.number, line.text, None, RejectedInput(reason, detail))
 
 
-class _Conflicts:
-    """Rejects a row whose key and revision repeat an earlier row's with other values."""
+class ConflictCheck:
+    """Rejects a row whose key and revision repeat an earlier row's with other values (both
+    readers check every file's accepted rows, in line order, through one of these)."""
 
     def __init__(self) -> None:
         self.seen: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
 
     def check(self, row: FeedRow) -> FeedRow:
+        """``row``, or a ``conflict`` rejection of it when it contradicts an earlier row."""
         record = row.record
         if record is None:
             return row

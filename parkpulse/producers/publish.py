@@ -173,12 +173,11 @@ async def _publish_file(
 
     rejected_lines: set[int] = set()
     for n, row in enumerate(rows, start=1):
-        if isinstance(row, ZoneFigures):  # accepted figures read as columns (one zone's)
-            summary.accepted += len(row.records)
-            envelopes[(OBSERVATIONS, row.zone)] = row.records
-            for start in range(0, len(row.records), envelope):
-                envelopes[(OBSERVATIONS, row.zone)] = row.records[start : start + envelope]
-                await send_envelope(OBSERVATIONS, row.zone)
+        if isinstance(row, ZoneFigures):  # accepted figures read as columns, as JSON text
+            summary.accepted += len(row)
+            key = row.zone.encode()
+            for value in row.envelopes(envelope):
+                pending.append(await producer.send(OBSERVATIONS, value=value, key=key))
             continue
         summary.add(row)
         if row.duplicate:

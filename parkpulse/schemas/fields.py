@@ -119,14 +119,14 @@ class Fields(Names):
 
 
 # The readers of one field's value, as a record gives it (stripped, None when empty: clean).
-# Fields reads targets with them; _ObservationReader reads a feed row's fields with them when
+# Fields reads targets with them; ObservationReader reads a feed row's fields with them when
 # what the field holds is not one it has met before.
 
 
 def clean(value: Any) -> Any:
     """A value as Fields keeps it: text stripped, None when empty (a huge text is refused)."""
     if isinstance(value, str):
-        if len(value) > MAX_FIELD_CHARS:  # Fields(raw) says which field; see _ObservationReader
+        if len(value) > MAX_FIELD_CHARS:  # Fields(raw) says which field; see ObservationReader
             raise RejectedInput("malformed", f"a field is {len(value)} characters long")
         return value.strip() or None
     return value

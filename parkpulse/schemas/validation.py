@@ -50,7 +50,18 @@ from parkpulse.schemas.records import (
     Observation,
 )
 
-__all__ = ["validate_observation"]
+__all__ = [
+    "ACTION_SPELLINGS",
+    "BASIS_SPELLINGS",
+    "OBSERVATION_ALIASES",
+    "REMEMBERED_CHARS",
+    "SOURCE_SPELLINGS",
+    "STATUS_SPELLINGS",
+    "Layout",
+    "ObservationReader",
+    "observation_reader",
+    "validate_observation",
+]
 
 # observations.csv and Observation.to_dict() name three feed fields differently; a file in
 # that shape must not lose its values (a row with a YoY would pass as a growth-only figure).
@@ -136,10 +147,16 @@ def validate_observation(
     Raises RejectedInput with a reason code; a period starting after ``now``'s month is a
     ``future_period``.
     """
+    return observation_reader(catalogue).read(raw, now)
+
+
+def observation_reader(catalogue: Catalogue) -> ObservationReader:
+    """The catalogue's one reader of observations (the producer's columnar reader and the
+    worker share it, and the values it has met)."""
     reader = catalogue.derived.get("observations")
     if reader is None:
-        reader = catalogue.derived["observations"] = _ObservationReader(catalogue)
-    return reader.read(raw, now)
+        reader = catalogue.derived["observations"] = ObservationReader(catalogue)
+    return reader
 
 
 # --- reading observations --------------------------------------------------------------------
@@ -152,7 +169,7 @@ def validate_observation(
 
 _CACHE_SIZE = 4096  # entries per lookup; a row has a few dozen names and texts at most
 _LAYOUT_CACHE_SIZE = 256  # key layouts: a feed has one or two
-_SHORT = 64  # longer names and texts are never remembered, nor rows with more names
+REMEMBERED_CHARS = 64  # longer names and texts are never remembered, nor rows with more names
 _FIELDS = (
     "zone",
     "indicator",
@@ -174,7 +191,7 @@ _EXACT_INT = 2**53  # an int up to this is exactly the float it converts to
 _UNUSUAL = math.nan  # what _plain_number gives for a figure _figure must read in full
 
 
-class _Layout(NamedTuple):
+class Layout(NamedTuple):
     """Where a row with these keys keeps its fields, by position in its values + (None,)."""
 
     fields: Callable[[tuple[Any, ...]], tuple[Any, ...]]  # the _FIELDS; -1 when absent
@@ -193,13 +210,15 @@ def _spellings(choices: tuple[str, ...], default: str | None) -> dict[str | None
     return out
 
 
-_ACTION_SPELLINGS = {
+# The plain spellings of each choice field and what the validator reads them as (None and "":
+# the default); any other spelling goes through read_choice, which says what is wrong.
+ACTION_SPELLINGS = {
     **_spellings(ACTIONS, "I"),
     **{spelled: "I" for spelled in ("M", "m")},  # SDMX-CSV 2.1 merge: an insert here
 }
-_SOURCE_SPELLINGS = _spellings(SOURCES, "bureau")
-_BASIS_SPELLINGS = _spellings(BASES, None)
-_STATUS_SPELLINGS = _spellings(OBS_STATUSES, "A")
+SOURCE_SPELLINGS = _spellings(SOURCES, "bureau")
+BASIS_SPELLINGS = _spellings(BASES, None)
+STATUS_SPELLINGS = _spellings(OBS_STATUSES, "A")
 
 
 def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
@@ -208,12 +227,15 @@ def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
     cache[key] = value
 
 
-class _ObservationReader:
-    """validate_observation for one catalogue, with the values its rows held so far."""
+class ObservationReader:
+    """validate_observation for one catalogue, with the values its rows held so far.
+
+    Its field readers (``layout``, ``published_at``, ``period``, ``factor``) are public so the
+    columnar reader (producers/columnar.py) runs the same checks once per distinct value."""
 
     def __init__(self, catalogue: Catalogue) -> None:
         self.catalogue = catalogue
-        self.layouts: dict[tuple[str, ...], _Layout | None] = {}  # None: two keys name one field
+        self.layouts: dict[tuple[str, ...], Layout | None] = {}  # None: two keys name one field
         self.zones: dict[str, str] = {}  # ZONE as written -> zone id
         self.indicators: dict[str, Indicator] = {}  # INDICATOR as written -> indicator
         self.periods: dict[tuple[str, str], tuple[str, int]] = {}  # -> (period, year*12+month)
@@ -226,7 +248,7 @@ class _ObservationReader:
         layout = None
         if type(raw) is dict:
             keys = tuple(raw)
-            layout = self.layouts.get(keys) or self._layout(keys)
+            layout = self.layouts.get(keys) or self.layout(keys)
         if layout is None:  # not a dict, odd names, or a field named twice
             fields = Fields(raw, "feed row", OBSERVATION_ALIASES)
             return self._observation(tuple(map(fields.values.get, _FIELDS)), fields, now)
@@ -248,19 +270,19 @@ class _ObservationReader:
         )
         zone_id = self.zones.get(zone) if zone.__class__ is str else None
         indicator = self.indicators.get(name) if name.__class__ is str else None
-        basis_code = _BASIS_SPELLINGS.get(basis) if basis.__class__ is str else None
+        basis_code = BASIS_SPELLINGS.get(basis) if basis.__class__ is str else None
         known = self.periods.get((text, basis_code)) if text.__class__ is str else None
         if zone_id is None or indicator is None or known is None:  # (basis None: known None)
             require(names, _REQUIRED, (zone, name, text, basis))
-        merged = _ACTION_SPELLINGS.get(action) if action.__class__ in _MAYBE_TEXT else None
+        merged = ACTION_SPELLINGS.get(action) if action.__class__ in _MAYBE_TEXT else None
         if merged is None:
             merged = _merge_action(read_choice(names, "action", clean(action), FEED_ACTIONS, "I"))
-        origin = _SOURCE_SPELLINGS.get(source) if source.__class__ in _MAYBE_TEXT else None
+        origin = SOURCE_SPELLINGS.get(source) if source.__class__ in _MAYBE_TEXT else None
         if origin is None:
             origin = read_choice(names, "source", clean(source), SOURCES, "bureau")
         if basis_code is None:
             basis_code = read_choice(names, "basis", clean(basis), BASES)
-        obs_status = _STATUS_SPELLINGS.get(status) if status.__class__ in _MAYBE_TEXT else None
+        obs_status = STATUS_SPELLINGS.get(status) if status.__class__ in _MAYBE_TEXT else None
         if obs_status is None:
             obs_status = read_choice(names, "obs_status", clean(status), OBS_STATUSES, "A")
         if revision.__class__ is str and revision.isdigit() and revision.isascii():
@@ -269,11 +291,11 @@ class _ObservationReader:
             revision = read_revision(names, clean(revision))
         published_at = self.published.get(published) if published.__class__ is str else None
         if published_at is None:
-            published_at = self._published_at(names, published)
+            published_at = self.published_at(names, published)
         if zone_id is None or indicator is None:
             zone_id, indicator = self._lookup(names, zone, name)
         if known is None:
-            known = self._period(names, text, basis_code)
+            known = self.period(names, text, basis_code)
         period, month = known
         if month > now.year * 12 + now.month:
             raise RejectedInput(
@@ -302,9 +324,12 @@ class _ObservationReader:
             origin,
         )
 
-    def _layout(self, keys: tuple[Any, ...]) -> _Layout | None:
-        """The layout of rows with these keys (remembered when the names are short)."""
-        if len(keys) > _SHORT or not all(k.__class__ is str and len(k) <= _SHORT for k in keys):
+    def layout(self, keys: tuple[Any, ...]) -> Layout | None:
+        """The layout of rows with these keys (remembered when the names are short); None when
+        two keys name one field (the general path compares them)."""
+        if len(keys) > REMEMBERED_CHARS or not all(
+            k.__class__ is str and len(k) <= REMEMBERED_CHARS for k in keys
+        ):
             return None
         where: dict[str, int] = {}
         spelled: dict[str, str] = {}
@@ -319,29 +344,32 @@ class _ObservationReader:
         else:
             fields = itemgetter(*(where.pop(field, -1) for field in _FIELDS))
             upper = sum(name.isupper() for name in spelled.values()) * 2 > len(keys)
-            layout = _Layout(fields, tuple(where.values()), Names(spelled, upper))
+            layout = Layout(fields, tuple(where.values()), Names(spelled, upper))
         if len(self.layouts) >= _LAYOUT_CACHE_SIZE:
             self.layouts.clear()
         self.layouts[keys] = layout
         return layout
 
-    def _published_at(self, names: Names, written: Any) -> str:
+    def published_at(self, names: Names, written: Any) -> str:
+        """PUBLISHED_AT as kept ("" when none); raises RejectedInput when it is no date-time."""
         if written is None or written == "":
             return ""
         published_at = _published_at(names, clean(written))
-        if written.__class__ is str and len(written) <= _SHORT:
+        if written.__class__ is str and len(written) <= REMEMBERED_CHARS:
             _remember(self.published, written, published_at)
         return published_at
 
     def _lookup(self, names: Names, zone: Any, name: Any) -> tuple[str, Indicator]:
         zone_id, indicator = lookup_ids(names, clean(zone), clean(name), self.catalogue)
-        if zone.__class__ is str and len(zone) <= _SHORT:
+        if zone.__class__ is str and len(zone) <= REMEMBERED_CHARS:
             _remember(self.zones, zone, zone_id)
-        if name.__class__ is str and len(name) <= _SHORT:
+        if name.__class__ is str and len(name) <= REMEMBERED_CHARS:
             _remember(self.indicators, name, indicator)
         return zone_id, indicator
 
-    def _period(self, names: Names, text: Any, basis: str) -> tuple[str, int]:
+    def period(self, names: Names, text: Any, basis: str) -> tuple[str, int]:
+        """(period, year * 12 + first month) of a TIME_PERIOD under ``basis`` (a basis code);
+        raises RejectedInput when it does not fit."""
         period, year, month = _period(names, clean(text), basis)
         # One string per period whatever its basis: the roll-up keeps figures as read, sharing
         # their texts (streams/rollup.py), and a copy per basis would be made again there.
@@ -349,7 +377,7 @@ class _ObservationReader:
         if len(self.period_texts) >= _CACHE_SIZE:
             self.period_texts.clear()
         known = (period, year * 12 + month)
-        if text.__class__ is str and len(text) <= _SHORT:
+        if text.__class__ is str and len(text) <= REMEMBERED_CHARS:
             _remember(self.periods, (text, basis), known)
         return known
 
@@ -367,7 +395,7 @@ class _ObservationReader:
         ):
             factor: Decimal | int | None = None
             if unit.__class__ is str and unit:
-                factor = self.factors.get((unit, indicator.unit)) or self._factor(unit, indicator)
+                factor = self.factors.get((unit, indicator.unit)) or self.factor(unit, indicator)
             elif value is None and (unit is None or unit.__class__ is str):
                 factor = 1  # a growth-only figure needs no unit
             if factor is not None:
@@ -382,9 +410,9 @@ class _ObservationReader:
                     return value, yoy_pct
         return _figure(names, clean(number), clean(unit), clean(yoy), indicator)
 
-    def _factor(self, written: str, indicator: Indicator) -> Decimal | int | None:
+    def factor(self, written: str, indicator: Indicator) -> Decimal | int | None:
         """The factor from a unit as written to the indicator's (remembered), None if none."""
-        if len(written) > _SHORT or written.strip() != written:
+        if len(written) > REMEMBERED_CHARS or written.strip() != written:
             return None
         code = unit_code(written)
         factor = convert_unit(1.0, code, indicator.unit) if code is not None else None

@@ -12,18 +12,23 @@ import hashlib
 from collections.abc import Iterable
 from typing import Any
 
-from parkpulse.schemas.records import Observation, PlanTarget, Registration
+import orjson
+
+from parkpulse.schemas.records import IndicatorStatus, Observation, PlanTarget, Registration
 
 __all__ = [
     "ENVELOPE_FIELD",
+    "OBSERVATION_WIRE_FIELDS",
     "REGISTRATIONS_FIELD",
     "STRUCTURE",
     "STRUCTURE_ID",
     "batch_id_of",
     "observation_envelope",
+    "observation_envelope_text",
     "observation_to_wire",
     "registration_envelope",
     "registration_to_wire",
+    "status_wire",
     "target_to_wire",
 ]
 
@@ -53,6 +58,28 @@ def observation_to_wire(obs: Observation) -> dict[str, Any]:
         "published_at": obs.published_at,
         "source": obs.source,
     }
+
+
+# The fields of a figure as a producer sends it, in the order the JSON has them: the record
+# (observation_to_wire), then where it was read (its file and line).
+OBSERVATION_WIRE_FIELDS = (
+    "structure",
+    "structure_id",
+    "action",
+    "zone",
+    "indicator",
+    "time_period",
+    "basis",
+    "obs_value",
+    "unit_measure",
+    "yoy_pct",
+    "obs_status",
+    "revision",
+    "published_at",
+    "source",
+    "origin",
+    "line",
+)
 
 
 def target_to_wire(target: PlanTarget) -> dict[str, Any]:
@@ -92,6 +119,12 @@ def observation_envelope(records: list[dict[str, Any]]) -> dict[str, Any]:
     return {ENVELOPE_FIELD: records}
 
 
+def observation_envelope_text(records: bytes) -> bytes:
+    """``orjson.dumps(observation_envelope(...))`` of records already written as JSON text and
+    joined by commas (the columnar reader writes a file's figures as text, not as dicts)."""
+    return b'{"' + ENVELOPE_FIELD.encode() + b'":[' + records + b"]}"
+
+
 def batch_id_of(registration_ids: Iterable[str]) -> str:
     """A deterministic batch id: the same registrations re-sent make the same batch."""
     digest = hashlib.sha256("\n".join(registration_ids).encode()).hexdigest()
@@ -107,3 +140,10 @@ def registration_envelope(
         out["sent_at"] = sent_at
     out[REGISTRATIONS_FIELD] = records
     return out
+
+
+def status_wire(row: IndicatorStatus, deleted: bool = False) -> bytes:
+    """The ``parkpulse.status`` message value: the status row and whether it was removed."""
+    # orjson writes a dataclass as its fields in order, as ``to_dict`` has them; the flag goes
+    # after them (a backfill sends a status row per figure: no dict per row).
+    return orjson.dumps(row)[:-1] + (b',"deleted":true}' if deleted else b',"deleted":false}')

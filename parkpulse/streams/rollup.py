@@ -430,10 +430,3 @@ class Rollup:
         return dead_letter(
             item.topic, exc, item.raw, origin=origin, line=line, received_at=now.isoformat()
         )
-
-
-def status_wire(row: IndicatorStatus, deleted: bool = False) -> bytes:
-    """The ``parkpulse.status`` message value."""
-    # orjson writes a dataclass as its fields in order, as ``to_dict`` has them; the flag goes
-    # after them (a backfill sends a status row per figure: no dict per row).
-    return orjson.dumps(row)[:-1] + (b',"deleted":true}' if deleted else b',"deleted":false}')

@@ -18,13 +18,14 @@ import orjson
 
 from parkpulse.logs import get_logger, log_event
 from parkpulse.schemas.records import DeadLetter
+from parkpulse.schemas.wire import status_wire
 from parkpulse.sinks.retry import retry_store, write_durably
 from parkpulse.streams.app import BATCH_WITHIN, ROLLUP_TAKE, Topics
 from parkpulse.streams.deps import Deps
 from parkpulse.streams.faust_internals import running_producer
 from parkpulse.streams.keyed_send import send_all, send_keyed
 from parkpulse.streams.refused_inputs import restate, rollup_deadletters
-from parkpulse.streams.rollup import Input, Rollup, RollupResult, read_message, status_wire
+from parkpulse.streams.rollup import Input, Rollup, RollupResult, read_message
 from parkpulse.streams.web import json_of, read_json
 from parkpulse.topics import DEADLETTER, OBSERVATIONS, STATUS, TARGETS_BY_ZONE
 
