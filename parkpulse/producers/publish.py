@@ -144,6 +144,51 @@ async def publish(
     return results
 
 
+class _FileSender:
+    """What one file sends: figures and registrations gathered into envelopes per zone (Faust
+    costs ~90 µs per Kafka message, so one message per figure would cap a worker near 11k
+    figures/s), targets and dead letters one per message; every send's future kept, so the
+    file is reported only once all are delivered."""
+
+    def __init__(self, producer: AIOKafkaProducer, envelope: int) -> None:
+        self.producer = producer
+        self.envelope = envelope
+        self.pending: list[asyncio.Future[Any]] = []
+        self.envelopes: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (topic, zone) -> wire
+
+    async def send(self, topic: str, value: bytes, key: str | bytes) -> None:
+        key = key.encode() if isinstance(key, str) else key
+        self.pending.append(await self.producer.send(topic, value=value, key=key))
+
+    async def figures(self, row: ZoneFigures) -> None:
+        """Accepted figures read as columns, already JSON text in envelopes."""
+        key = row.zone.encode()
+        for value in row.envelopes(self.envelope):
+            await self.send(OBSERVATIONS, value, key)
+
+    async def record(self, topic: str, key: str, wire: dict[str, Any]) -> None:
+        if topic not in (OBSERVATIONS, REGISTRATIONS):
+            await self.send(topic, orjson.dumps(wire), key)
+            return
+        gathered = self.envelopes.setdefault((topic, key), [])
+        gathered.append(wire)
+        if len(gathered) >= self.envelope:
+            await self._send_envelope(topic, key)
+
+    async def _send_envelope(self, topic: str, zone: str) -> None:
+        records = self.envelopes.pop((topic, zone))
+        wrap = registration_envelope if topic == REGISTRATIONS else observation_envelope
+        await self.send(
+            topic, orjson.dumps(wrap(records) if self.envelope > 1 else records[0]), zone
+        )
+
+    async def delivered(self) -> list[Any]:
+        """Send what is still gathered; wait for every send (acks=all) and give their metadata."""
+        for topic, zone in list(self.envelopes):
+            await self._send_envelope(topic, zone)
+        return [await fut for fut in self.pending]
+
+
 async def _publish_file(
     producer: AIOKafkaProducer,
     path: Path,
@@ -154,30 +199,18 @@ async def _publish_file(
     envelope: int,
     options: ReadOptions,
 ) -> Published:
-    """Figures go out in envelopes of up to ``envelope`` per zone (Faust costs ~90 µs per Kafka
-    message, so one message per figure would cap a worker near 11k figures/s); targets and
-    dead letters one per message."""
+    """Read, check and send one file; delivery confirmed before it is reported."""
     origin = origin_of(path)  # a replayed kept copy lands on the same dead-letter rows
     rows = feed_items(path, kind, catalogue, now=now, options=options, origin=origin)
     source_topic = {"targets": TARGETS, "registrations": REGISTRATIONS}.get(kind, OBSERVATIONS)
     task = bar.add_task(origin, total=None)
     summary = FeedSummary()
-    pending: list[asyncio.Future[Any]] = []
-    envelopes: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (topic, zone) -> records
-
-    async def send_envelope(topic: str, zone: str) -> None:
-        records = envelopes.pop((topic, zone))
-        wrap = registration_envelope if topic == REGISTRATIONS else observation_envelope
-        value = orjson.dumps(wrap(records) if envelope > 1 else records[0])
-        pending.append(await producer.send(topic, value=value, key=zone.encode()))
-
+    sender = _FileSender(producer, envelope)
     rejected_lines: set[int] = set()
     for n, row in enumerate(rows, start=1):
-        if isinstance(row, ZoneFigures):  # accepted figures read as columns, as JSON text
+        if isinstance(row, ZoneFigures):
             summary.accepted += len(row)
-            key = row.zone.encode()
-            for value in row.envelopes(envelope):
-                pending.append(await producer.send(OBSERVATIONS, value=value, key=key))
+            await sender.figures(row)
             continue
         summary.add(row)
         if row.duplicate:
@@ -185,23 +218,12 @@ async def _publish_file(
         elif row.error is not None:
             rejected_lines.add(row.line)
             dead = to_deadletter(row, origin=origin, source_topic=source_topic)
-            value = orjson.dumps(dead.to_dict())
-            pending.append(await producer.send(DEADLETTER, value=value, key=source_topic.encode()))
+            await sender.send(DEADLETTER, orjson.dumps(dead.to_dict()), source_topic)
         else:
-            topic, key, wire = _wire(row, origin)
-            if topic in (OBSERVATIONS, REGISTRATIONS):
-                envelopes.setdefault((topic, key), []).append(wire)
-                if len(envelopes[(topic, key)]) >= envelope:
-                    await send_envelope(topic, key)
-            else:
-                value = orjson.dumps(wire)
-                pending.append(await producer.send(topic, value=value, key=key.encode()))
+            await sender.record(*_wire(row, origin))
         if n % PROGRESS_EVERY == 0:
             bar.update(task, completed=n)
-    for topic, zone in list(envelopes):
-        await send_envelope(topic, zone)
-    # Delivery confirmed (acks=all) before we report success.
-    delivered = [await fut for fut in pending]
+    delivered = await sender.delivered()
     total = summary.accepted + summary.rejected
     bar.update(task, total=total, completed=total)
     log_event(
