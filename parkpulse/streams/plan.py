@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import statistics
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from parkpulse.schemas.catalogue import Indicator
@@ -656,32 +656,41 @@ def _flow_steps(
 ) -> list[Step]:
     path = _path(target, ind, series, geometric=True)
     y, m = at.year, at.month
-    steps = [_path_steps(path, y, "A", geometric=True)]
-    share, source = seasonal_share(series, at)
-    prior, full = series.ytd.get(at.previous_year()), series.ytd.get(YearMonth(y - 1, 12))
-    if source == "prior_year":
-        steps.append(
-            Step(
-                "seasonal_share",
-                f"s({m}) = YTD({y - 1},{m}) / YTD({y - 1},12)",
-                f"{num(prior)}/{num(full)}",
-                share,
-            )
-        )
-        s_numbers = f"{num(prior)}/{num(full)}"
-    else:
-        steps.append(Step("seasonal_share", f"s({m}) = m/12", f"{m}/12", share))
-        s_numbers = f"{m}/12"
+    share_step, s_numbers, share = _seasonal_step(series, at)
     annual = path.at(y)
-    steps.append(Step("expected", f"A({y}) × s({m})", f"{num(annual)} × {s_numbers}", row.expected))
-    steps.append(
+    return [
+        _path_steps(path, y, "A", geometric=True),
+        share_step,
+        Step("expected", f"A({y}) × s({m})", f"{num(annual)} × {s_numbers}", row.expected),
         Step(
             "projected_year_end",
             f"YTD({y},{m}) / s({m})",
             f"{num(row.actual)} / {num(share)}",
             row.projected_year_end,
-        )
-    )
+        ),
+        *_rest_of_year_steps(series, at, row, annual),
+    ]
+
+
+def _seasonal_step(series: Series, at: YearMonth) -> tuple[Step, str, float]:
+    """s(m) as a step, its numbers as the later steps quote them, and its value."""
+    y, m = at.year, at.month
+    share, source = seasonal_share(series, at)
+    if source != "prior_year":
+        return Step("seasonal_share", f"s({m}) = m/12", f"{m}/12", share), f"{m}/12", share
+    prior, full = series.ytd.get(at.previous_year()), series.ytd.get(YearMonth(y - 1, 12))
+    numbers = f"{num(prior)}/{num(full)}"
+    formula = f"s({m}) = YTD({y - 1},{m}) / YTD({y - 1},12)"
+    return Step("seasonal_share", formula, numbers, share), numbers, share
+
+
+def _rest_of_year_steps(
+    series: Series, at: YearMonth, row: IndicatorStatus, annual: float | None
+) -> list[Step]:
+    """Required rest-of-year growth, the best on record, and whether it is out of reach."""
+    y, m = at.year, at.month
+    prior, full = series.ytd.get(at.previous_year()), series.ytd.get(YearMonth(y - 1, 12))
+    steps = []
     if row.required_growth_pct is not None:
         steps.append(
             Step(
@@ -805,23 +814,33 @@ def explain(
         "g_pct": target.annual_growth_pct,
         "actual": row.actual,
     }
-    steps: list[Step] = []
     if row.status in ("no_data",) or target.kind == "qualitative":
         return Explanation(row, target, inputs, [Step("status", "—", "—", row.status)])
-    if target.kind == "level" and indicator.kind == "flow":
-        steps = _flow_steps(target, indicator, series, at, row)
-    elif target.kind in ("level", "share"):
-        steps = _within_year_steps(
-            target, indicator, series, at, row, geometric=target.kind == "level"
-        )
-    elif target.kind == "cumulative":
-        steps = _cumulative_steps(target, indicator, series, at, row)
-    elif target.kind == "growth":
-        g = _growth_pct(target)
-        source = "bureau YoY" if any(o.yoy_pct is not None for o in mine) else "computed"
-        steps = [
-            Step("actual", f"YoY YTD({at.year},{at.month}) %", source, row.actual),
-            Step("expected", "g", num(g), row.expected),
-        ]
+    steps = _target_steps(target, indicator, series, at, row, mine)
     steps += _attainment_steps(row, indicator, limits)
     return Explanation(row, target, inputs, steps)
+
+
+def _target_steps(
+    target: PlanTarget,
+    indicator: Indicator,
+    series: Series,
+    at: YearMonth,
+    row: IndicatorStatus,
+    mine: Sequence[Observation],
+) -> list[Step]:
+    """The steps from the target to ``expected`` (and beyond, for a flow), by target kind."""
+    if target.kind == "level" and indicator.kind == "flow":
+        return _flow_steps(target, indicator, series, at, row)
+    if target.kind in ("level", "share"):
+        geometric = target.kind == "level"
+        return _within_year_steps(target, indicator, series, at, row, geometric=geometric)
+    if target.kind == "cumulative":
+        return _cumulative_steps(target, indicator, series, at, row)
+    if target.kind == "growth":
+        source = "bureau YoY" if any(o.yoy_pct is not None for o in mine) else "computed"
+        return [
+            Step("actual", f"YoY YTD({at.year},{at.month}) %", source, row.actual),
+            Step("expected", "g", num(_growth_pct(target)), row.expected),
+        ]
+    return []
