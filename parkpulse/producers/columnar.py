@@ -506,25 +506,39 @@ class _Columns:
         self, fields: dict[str, Any], rows: np.ndarray, lines: np.ndarray, slow: dict[int, FeedRow]
     ) -> Iterator[ZoneFigures]:
         """Each zone's records in line order (zones in the order they first appear)."""
-        zone = fields["zone"]
         accepted = [(ln, r) for ln, r in slow.items() if isinstance(r.record, Observation)]
-        if accepted:  # merged in line order
-            text, bounds = wire_texts(fields, rows, lines, self.origin) if len(rows) else (b"", [0])
-            texts = [text[a + 1 : b] for a, b in itertools.pairwise(bounds)]
-            merged = list(zip(lines.tolist(), zone.at(rows), texts, strict=True))
-            for line, row in accepted:
-                assert isinstance(row.record, Observation)
-                wire = orjson.dumps(_wire(row.record, self.origin, line))
-                merged.append((line, row.record.zone, wire))
-            merged.sort(key=lambda item: item[0])
-            zones: dict[str, list[bytes]] = {}
-            for _, zone_id, wire in merged:
-                zones.setdefault(zone_id, []).append(wire)
-            for zone_id, records in zones.items():
-                yield ZoneFigures.of(zone_id, records)
-            return
-        if not len(rows):
-            return
+        if accepted:
+            yield from self._merged_zones(fields, rows, lines, accepted)
+        elif len(rows):
+            yield from self._grouped_zones(fields, rows, lines)
+
+    def _merged_zones(
+        self,
+        fields: dict[str, Any],
+        rows: np.ndarray,
+        lines: np.ndarray,
+        accepted: list[tuple[int, FeedRow]],
+    ) -> Iterator[ZoneFigures]:
+        """The columns' rows and the lines the line reader accepted, merged in line order."""
+        text, bounds = wire_texts(fields, rows, lines, self.origin) if len(rows) else (b"", [0])
+        texts = [text[a + 1 : b] for a, b in itertools.pairwise(bounds)]
+        merged = list(zip(lines.tolist(), fields["zone"].at(rows), texts, strict=True))
+        for line, row in accepted:
+            assert isinstance(row.record, Observation)
+            wire = orjson.dumps(_wire(row.record, self.origin, line))
+            merged.append((line, row.record.zone, wire))
+        merged.sort(key=lambda item: item[0])
+        zones: dict[str, list[bytes]] = {}
+        for _, zone_id, wire in merged:
+            zones.setdefault(zone_id, []).append(wire)
+        for zone_id, records in zones.items():
+            yield ZoneFigures.of(zone_id, records)
+
+    def _grouped_zones(
+        self, fields: dict[str, Any], rows: np.ndarray, lines: np.ndarray
+    ) -> Iterator[ZoneFigures]:
+        """Only the columns' rows: each zone's slice of one text buffer, grouped with numpy."""
+        zone = fields["zone"]
         codes = zone.codes[rows]
         order = np.argsort(codes, kind="stable")  # each zone's rows together, in line order
         ordered = codes[order]
