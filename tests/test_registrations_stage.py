@@ -36,6 +36,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self.rows: list[Registration] = []
         self.calls: list[tuple[str, bool]] = []  # (call, urgent)
+        self.urgent_waited = 0.0
 
     async def arun(self, fn: Callable[..., Any], *args: Any, urgent: bool = False) -> Any:
         self.calls.append((fn.__name__, urgent))

@@ -26,6 +26,7 @@ import orjson
 from parkpulse.logs import get_logger, log_event
 from parkpulse.schemas.envelope import ENVELOPE_MAX
 from parkpulse.schemas.records import DeadLetter, Observation
+from parkpulse.schemas.registration import RegistrationColumns
 from parkpulse.schemas.wire import observation_envelope, observation_to_wire
 from parkpulse.sinks.clickhouse import ClickHouseStore
 from parkpulse.sinks.retry import retry_store, until_stopped, write_registrations_durably
@@ -159,6 +160,7 @@ class RegistrationCounter:
 
     async def process(self, messages: Sequence[Message]) -> None:
         metrics, store, ids = self.deps.metrics, self.deps.store, self.ids
+        received = time.monotonic()
         batch = read_batch(messages, self.deps.catalogue, datetime.now(UTC))
         # Records, not messages: each is counted or dead-lettered.
         metrics.count_events(REGISTRATIONS, "in", len(batch.registrations) + len(batch.deadletters))
@@ -185,9 +187,7 @@ class RegistrationCounter:
         for zone, (hashes, new) in counted.zones.items():
             ids.add(zone, hashes, new)
         await self.unemitted.written()
-        self.unemitted.writing = asyncio.ensure_future(
-            write_registrations_durably(store, counted.new, metrics, self.stopping, self.refused)
-        )
+        self.unemitted.writing = asyncio.ensure_future(self.write(counted.new, received))
         self.unemitted.pairs |= pairs
         ids.evict(keep={zone for zone, _ in self.unemitted.pairs})
         if batch.deadletters:
@@ -204,6 +204,23 @@ class RegistrationCounter:
             rejected=len(batch.deadletters),
             cached_ids=len(ids),
         )
+
+    async def write(self, new: RegistrationColumns, received: float) -> None:
+        """Write a batch's new registrations durably; its log line says where the time went
+        from the batch's arrival (``received``): the store thread's queue (``queued_ms``) and
+        the whole way to the insert's end (``written_ms``)."""
+        store = self.deps.store
+        await write_registrations_durably(
+            store, new, self.deps.metrics, self.stopping, self.refused
+        )
+        if len(new):
+            log_event(
+                log,
+                "registrations_written",
+                rows=len(new),
+                queued_ms=round(store.urgent_waited * 1000, 1),
+                written_ms=round((time.monotonic() - received) * 1000, 1),
+            )
 
     async def refused(self, dead: list[DeadLetter]) -> None:
         """Registrations ClickHouse refused (sinks/retry.py): sent on as dead letters. The id
