@@ -93,6 +93,17 @@ def message_of(event: Any) -> Message:
     )
 
 
+def since_sent(sent_at: str) -> float | None:
+    """Milliseconds from a producer's ``sent_at`` stamp to now (None: no readable stamp)."""
+    try:
+        sent = datetime.fromisoformat(sent_at)
+    except ValueError:
+        return None
+    if sent.tzinfo is None:
+        return None
+    return round((datetime.now(UTC) - sent).total_seconds() * 1000, 1)
+
+
 def release_bytes(events: Sequence[Any]) -> None:
     """Drop the events' message bytes once read (``message_of`` took them): an event waits for
     its acknowledgement until the counts it changed are emitted (EMIT_EVERY), and a backlog
@@ -220,6 +231,7 @@ class RegistrationCounter:
                 rows=len(new),
                 queued_ms=round(store.urgent_waited * 1000, 1),
                 written_ms=round((time.monotonic() - received) * 1000, 1),
+                oldest_sent_ms=since_sent(min(new.sent_at, default="")),
             )
 
     async def refused(self, dead: list[DeadLetter]) -> None:
