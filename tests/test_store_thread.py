@@ -113,3 +113,17 @@ def test_an_insert_does_not_import_pandas(tmp_path) -> None:  # type: ignore[no-
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["True", "False"]  # the zones landed; pandas never imported
+
+
+def test_an_exiting_process_finishes_the_queued_calls(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """No ``shutdown``: the process still runs what it queued before it ends."""
+    done = tmp_path / "done"
+    code = (
+        "import time\n"
+        "from parkpulse.sinks.connection import StoreThread\n"
+        "t = StoreThread('exit-test')\n"
+        "t.submit(time.sleep, 0.3)\n"
+        f"t.submit(open({str(done)!r}, 'w').write, 'yes')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    assert done.read_text() == "yes"

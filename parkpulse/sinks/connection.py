@@ -14,6 +14,7 @@ data, retrying the same call never succeeds.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import threading
 import time
 from collections import deque
@@ -97,6 +98,7 @@ class StoreThread:
         self.waited = 0.0
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
+        atexit.register(self.shutdown)  # an exiting process still finishes what is queued
 
     def submit(self, fn: Callable[..., T], *args: Any, urgent: bool = False) -> Future[T]:
         future: Future[T] = Future()
@@ -131,6 +133,7 @@ class StoreThread:
 
     def shutdown(self) -> None:
         """Run what is queued, then end the thread and wait for it."""
+        atexit.unregister(self.shutdown)
         with self._ready:
             self._closed = True
             self._ready.notify()
