@@ -24,7 +24,7 @@ from parkpulse.schemas.wire import registration_envelope
 from parkpulse.sinks.metrics import PipelineMetrics
 from parkpulse.streams.deps import Deps
 from parkpulse.streams.registrations import Message
-from parkpulse.streams.registrations_stage import RegistrationCounter
+from parkpulse.streams.registrations_stage import RegistrationCounter, message_of, release_bytes
 from parkpulse.topics import REGISTRATIONS
 
 ZONE = "jinan-hitech"
@@ -35,8 +35,11 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self.rows: list[Registration] = []
+        self.calls: list[tuple[str, bool]] = []  # (call, urgent)
+        self.urgent_waited = 0.0
 
-    async def arun(self, fn: Callable[..., Any], *args: Any) -> Any:
+    async def arun(self, fn: Callable[..., Any], *args: Any, urgent: bool = False) -> Any:
+        self.calls.append((fn.__name__, urgent))
         return fn(*args)
 
     def registration_ids(self, zones: Sequence[str]) -> list[tuple[str, Any, Any, Any]]:
@@ -164,3 +167,32 @@ async def test_after_a_rebalance_counts_go_out_and_the_cache_is_reloaded() -> No
     await stage.take(1, ["R3"])
     await stage.emit_now()
     assert stage.counts()["new_market_entities"] == 4.0  # R1, R2, X (reloaded) and R3
+
+
+@pytest.mark.asyncio
+async def test_every_store_call_of_the_stage_is_urgent() -> None:
+    store = MemoryStore()
+    stage = Stage(store)
+    await stage.take(0, ["R1", "R2"])
+    await stage.emit_now()
+    assert store.calls == [("registration_ids", True), ("write_registrations", True)]
+
+
+def test_released_events_keep_what_an_acknowledgement_needs() -> None:
+    class Msg:
+        def __init__(self) -> None:
+            self.value: bytes | None = b"x" * 1000
+            self.partition, self.offset = 3, 7
+
+    class Event:
+        def __init__(self) -> None:
+            self.message = Msg()
+            self.value: bytes | None = self.message.value
+            self.key = ZONE.encode()
+
+    events = [Event(), Event()]
+    messages = [message_of(e) for e in events]
+    release_bytes(events)
+    assert [m.value for m in messages] == [b"x" * 1000] * 2  # read from the messages
+    assert all(e.value is None and e.message.value is None for e in events)
+    assert [(e.message.partition, e.message.offset) for e in events] == [(3, 7)] * 2

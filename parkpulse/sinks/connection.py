@@ -2,21 +2,29 @@
 one worker thread, and the one place where the driver's exceptions are mapped.
 
 chdb allows one data path per process and has no async client, so every call goes through one
-worker thread. Every failure of a driver call leaves this module as one of two types, so callers
-decide once (``sinks/retry.py``): ``ClickHouseUnavailable`` — the store could not be reached or
-could not take the work now, retrying the same call can succeed — and ``ClickHouseRejected`` —
-the store refused the statement or the data, retrying the same call never succeeds.
+worker thread (``StoreThread``): urgent calls — the live registrations' small writes, which a
+latency goal waits on — go before the ordinary ones queued (the roll-up's reads and writes), in
+order among themselves; a call already running is never interrupted. Every failure of a driver call
+leaves this module as one of two types, so callers decide once (``sinks/retry.py``):
+``ClickHouseUnavailable`` — the store could not be reached or could not take the work now, retrying
+the same call can succeed — and ``ClickHouseRejected`` — the store refused the statement or the
+data, retrying the same call never succeeds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from importlib import resources
 from typing import Any, Self, TypeVar
 
 import clickhouse_connect
+from clickhouse_connect.driver import options as driver_options
 from clickhouse_connect.driver.exceptions import DatabaseError, DataError, OperationalError
 
 from parkpulse.config import ClickHouseTarget
@@ -52,6 +60,85 @@ REJECTING_CODES = frozenset(
         469,  # VIOLATED_CONSTRAINT (a table's CHECK constraint refused a row)
     }
 )
+
+
+def skip_pandas() -> None:
+    """Tell clickhouse-connect there is no pandas, unless something imported it already.
+
+    Its insert asks ``isinstance(data, pandas.DataFrame)`` of every insert, and the first such
+    question imports pandas (the first insert of a worker spent ~1 s there). parkpulse hands
+    the driver lists and never asks it for DataFrames.
+    """
+    import sys
+
+    if "pandas" not in sys.modules and "pd" not in vars(driver_options):
+        driver_options.pd = None
+        driver_options.pd_time_test = None
+
+
+skip_pandas()
+
+
+class StoreThread:
+    """One thread that runs the store's calls: urgent ones first, each kind in submission order.
+
+    ``waited`` keeps how long (seconds) the last urgent call queued before it ran, for the
+    stage's log.
+    """
+
+    def __init__(self, name: str = "clickhouse_0") -> None:
+        self._urgent: deque[tuple[Future[Any], Callable[..., Any], tuple[Any, ...], float]] = (
+            deque()
+        )
+        self._ordinary: deque[tuple[Future[Any], Callable[..., Any], tuple[Any, ...], float]] = (
+            deque()
+        )
+        self._ready = threading.Condition()
+        self._closed = False
+        self.waited = 0.0
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+        atexit.register(self.shutdown)  # an exiting process still finishes what is queued
+
+    def submit(self, fn: Callable[..., T], *args: Any, urgent: bool = False) -> Future[T]:
+        future: Future[T] = Future()
+        with self._ready:
+            if self._closed:
+                raise RuntimeError("the store's thread is shut down")
+            queue = self._urgent if urgent else self._ordinary
+            queue.append((future, fn, args, time.monotonic()))
+            self._ready.notify()
+        return future
+
+    def _loop(self) -> None:
+        while True:
+            with self._ready:
+                while not (self._urgent or self._ordinary or self._closed):
+                    self._ready.wait()
+                if self._urgent:
+                    future, fn, args, queued = self._urgent.popleft()
+                    self.waited = time.monotonic() - queued
+                elif self._ordinary:
+                    future, fn, args, _ = self._ordinary.popleft()
+                else:
+                    return  # closed and drained
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = fn(*args)
+            except BaseException as exc:  # handed to the caller, as an executor does
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+    def shutdown(self) -> None:
+        """Run what is queued, then end the thread and wait for it."""
+        atexit.unregister(self.shutdown)
+        with self._ready:
+            self._closed = True
+            self._ready.notify()
+        if threading.current_thread() is not self._thread:
+            self._thread.join()
 
 
 class ClickHouseError(RuntimeError):
@@ -144,7 +231,7 @@ class Connection:
         self._connect = connect
         self._secret = secret  # scrubbed from every error message the store raises
         self.database = database
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
+        self._thread = StoreThread()
 
     @classmethod
     def open(cls, target: ClickHouseTarget) -> Self:
@@ -203,7 +290,7 @@ class Connection:
         return classify(exc)(f"{doing} failed: {self._scrub(exc)}", table)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True)
+        self._thread.shutdown()
         if self._connected is not None:
             self._connected.close()
 
@@ -211,11 +298,17 @@ class Connection:
 
     def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn`` on the store's thread and wait (for sync callers)."""
-        return self._executor.submit(fn, *args).result()
+        return self._thread.submit(fn, *args).result()
 
-    async def arun(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn`` on the store's thread without blocking the event loop."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+    async def arun(self, fn: Callable[..., T], *args: Any, urgent: bool = False) -> T:
+        """Run ``fn`` on the store's thread without blocking the event loop; ``urgent`` calls
+        run before every ordinary one queued (in order among themselves)."""
+        return await asyncio.wrap_future(self._thread.submit(fn, *args, urgent=urgent))
+
+    @property
+    def urgent_waited(self) -> float:
+        """Seconds the last urgent call queued behind the call running before it."""
+        return self._thread.waited
 
     # -- statements (call on the store's thread) ------------------------------------------
 

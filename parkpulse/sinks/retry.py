@@ -85,9 +85,11 @@ async def retry_store(
     metrics: PipelineMetrics,
     stopping: Callable[[], bool],
     holding: int = 0,
+    urgent: bool = False,
 ) -> T:
     """``fn(*args)`` on the store's thread, retried under the policy while ClickHouse is
-    unavailable (reads of zone state need it as much as writes).
+    unavailable (reads of zone state need it as much as writes). ``urgent``: before the
+    ordinary calls queued on the store's thread (``Connection.arun``).
 
     ``holding`` rows wait on this call; they count in ``parkpulse_sink_buffered_rows`` until it
     returns (inc/dec, not set: several agents wait at once).
@@ -96,7 +98,7 @@ async def retry_store(
     try:
         async for attempt in policy(getattr(fn, "__name__", "store"), metrics, stopping):
             with attempt:
-                result = await store.arun(fn, *args)
+                result = await store.arun(fn, *args, urgent=urgent)
         return result
     finally:
         metrics.sink_buffered.dec(holding)
@@ -139,17 +141,26 @@ async def write_registrations_durably(
     refused: Callable[[list[DeadLetter]], Awaitable[Any]],
 ) -> None:
     """Write the new registrations under the policy until they land, and count them; those
-    ClickHouse refuses go to ``refused`` as dead letters (the stage sends them on)."""
+    ClickHouse refuses go to ``refused`` as dead letters (the stage sends them on).
+
+    Every call is urgent: live registrations have a latency goal, so their inserts do not
+    queue behind the roll-up's work on the store's thread (the stage's reads of known ids are
+    urgent too, so they still run after the writes submitted before them)."""
     if not registrations:
         return
     # Not counted as buffered: the stage holds at most one batch of them while it waits.
     try:
         written = await retry_store(
-            store, store.write_registrations, registrations, metrics=metrics, stopping=stopping
+            store,
+            store.write_registrations,
+            registrations,
+            metrics=metrics,
+            stopping=stopping,
+            urgent=True,
         )
     except ClickHouseRejected:
-        part = await store.arun(registration_part, registrations)
-        rows = await _write_parts(store, [part], metrics, stopping)
+        part = await store.arun(registration_part, registrations, urgent=True)
+        rows = await _write_parts(store, [part], metrics, stopping, urgent=True)
         if rows:
             await refused(refused_deadletters(rows, REGISTRATIONS))
         return
@@ -167,11 +178,15 @@ async def _write_parts(
     parts: Sequence[Part],
     metrics: PipelineMetrics,
     stopping: Callable[[], bool],
+    *,
+    urgent: bool = False,
 ) -> list[Refused]:
     """Insert the parts in order, each under the policy; a refused part is written in halves."""
 
     async def land(part: Part) -> None:
-        await retry_store(store, store.insert_part, part, metrics=metrics, stopping=stopping)
+        await retry_store(
+            store, store.insert_part, part, metrics=metrics, stopping=stopping, urgent=urgent
+        )
 
     found: list[Refused] = []
     for part in parts:

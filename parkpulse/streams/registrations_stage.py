@@ -26,6 +26,7 @@ import orjson
 from parkpulse.logs import get_logger, log_event
 from parkpulse.schemas.envelope import ENVELOPE_MAX
 from parkpulse.schemas.records import DeadLetter, Observation
+from parkpulse.schemas.registration import RegistrationColumns
 from parkpulse.schemas.wire import observation_envelope, observation_to_wire
 from parkpulse.sinks.clickhouse import ClickHouseStore
 from parkpulse.sinks.retry import retry_store, until_stopped, write_registrations_durably
@@ -92,6 +93,27 @@ def message_of(event: Any) -> Message:
     )
 
 
+def since_sent(sent_at: str) -> float | None:
+    """Milliseconds from a producer's ``sent_at`` stamp to now (None: no readable stamp)."""
+    try:
+        sent = datetime.fromisoformat(sent_at)
+    except ValueError:
+        return None
+    if sent.tzinfo is None:
+        return None
+    return round((datetime.now(UTC) - sent).total_seconds() * 1000, 1)
+
+
+def release_bytes(events: Sequence[Any]) -> None:
+    """Drop the events' message bytes once read (``message_of`` took them): an event waits for
+    its acknowledgement until the counts it changed are emitted (EMIT_EVERY), and a backlog
+    held ~1,500 envelopes (~50 MB) of bytes alive for nothing. Acknowledging needs only the
+    message's partition and offset."""
+    for event in events:
+        event.value = None
+        event.message.value = None
+
+
 def derived_messages(derived: Sequence[Observation]) -> list[tuple[bytes, bytes]]:
     """Derived figures as one envelope per zone (its key), as a producer sends figures: one
     Kafka message to send and for the roll-up to take per zone, not one per figure."""
@@ -149,6 +171,7 @@ class RegistrationCounter:
 
     async def process(self, messages: Sequence[Message]) -> None:
         metrics, store, ids = self.deps.metrics, self.deps.store, self.ids
+        received = time.monotonic()
         batch = read_batch(messages, self.deps.catalogue, datetime.now(UTC))
         # Records, not messages: each is counted or dead-lettered.
         metrics.count_events(REGISTRATIONS, "in", len(batch.registrations) + len(batch.deadletters))
@@ -156,9 +179,14 @@ class RegistrationCounter:
         pairs = set(zip(regs.zone, regs.month, strict=True))
         missing = ids.missing(zone for zone, _ in pairs)
         if missing:
-            # The store's one thread runs this after the writes submitted before it.
+            # The store's one thread runs this after the (urgent) writes submitted before it.
             known_ids = await retry_store(
-                store, store.registration_ids, missing, metrics=metrics, stopping=self.stopping
+                store,
+                store.registration_ids,
+                missing,
+                metrics=metrics,
+                stopping=self.stopping,
+                urgent=True,
             )
             for zone, known, months, types in known_ids:
                 ids.load(zone, known, months, types)
@@ -170,9 +198,7 @@ class RegistrationCounter:
         for zone, (hashes, new) in counted.zones.items():
             ids.add(zone, hashes, new)
         await self.unemitted.written()
-        self.unemitted.writing = asyncio.ensure_future(
-            write_registrations_durably(store, counted.new, metrics, self.stopping, self.refused)
-        )
+        self.unemitted.writing = asyncio.ensure_future(self.write(counted.new, received))
         self.unemitted.pairs |= pairs
         ids.evict(keep={zone for zone, _ in self.unemitted.pairs})
         if batch.deadletters:
@@ -189,6 +215,24 @@ class RegistrationCounter:
             rejected=len(batch.deadletters),
             cached_ids=len(ids),
         )
+
+    async def write(self, new: RegistrationColumns, received: float) -> None:
+        """Write a batch's new registrations durably; its log line says where the time went
+        from the batch's arrival (``received``): the store thread's queue (``queued_ms``) and
+        the whole way to the insert's end (``written_ms``)."""
+        store = self.deps.store
+        await write_registrations_durably(
+            store, new, self.deps.metrics, self.stopping, self.refused
+        )
+        if len(new):
+            log_event(
+                log,
+                "registrations_written",
+                rows=len(new),
+                queued_ms=round(store.urgent_waited * 1000, 1),
+                written_ms=round((time.monotonic() - received) * 1000, 1),
+                oldest_sent_ms=since_sent(min(new.sent_at, default="")),
+            )
 
     async def refused(self, dead: list[DeadLetter]) -> None:
         """Registrations ClickHouse refused (sinks/retry.py): sent on as dead letters. The id
@@ -257,9 +301,10 @@ def register(app: faust.App, topics: Topics, deps: Deps) -> RegistrationCounter:
     async def count_registrations(stream: faust.StreamT) -> None:
         """Registrations → ClickHouse (first) → derived monthly observations → acknowledged."""
         async for events in stream.noack_take(REGISTRATIONS_TAKE, within=TAKE_WITHIN):
-            await counter.take(
-                [message_of(e) for e in events], [partial(stream.ack, e) for e in events]
-            )
+            messages = [message_of(e) for e in events]
+            release_bytes(events)  # the messages hold them until the batch is read
+            await counter.take(messages, [partial(stream.ack, e) for e in events])
+            del messages
 
     @app.timer(interval=EMIT_EVERY / 4)
     async def emit_counts() -> None:
