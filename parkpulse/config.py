@@ -350,6 +350,13 @@ def _as_text(value: object) -> str:
     return str(value)  # a Path, a number (inf too) or text
 
 
+def library_default(name: str, value: str) -> str:
+    """Give a library that reads its own variable at load (``JE_MALLOC_CONF`` for chdb's
+    jemalloc) ``value`` in this process unless the operator set one; returns what it will read.
+    Here because this module is the one reader of the environment."""
+    return os.environ.setdefault(name, value)
+
+
 def child_environment(settings: Settings) -> dict[str, str]:
     """The environment for a child process parkpulse starts: this process's own, without any
     ``PARKPULSE_*`` variable (nor ``*_FILE``), plus ``settings`` — one source of truth."""

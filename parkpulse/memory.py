@@ -25,9 +25,9 @@ import asyncio
 import ctypes
 import ctypes.util
 import logging
-import os
 import sys
 
+from parkpulse.config import library_default
 from parkpulse.logs import get_logger, log_event
 
 log = get_logger("memory")
@@ -84,8 +84,7 @@ def tune_chdb_heap() -> bool:
     if "chdb" in sys.modules:
         log_event(log, "chdb_heap_not_tuned", level=logging.WARNING, reason="chdb already loaded")
         return False
-    os.environ.setdefault(CHDB_JEMALLOC_ENV, CHDB_JEMALLOC_CONF)
-    return os.environ[CHDB_JEMALLOC_ENV] == CHDB_JEMALLOC_CONF
+    return library_default(CHDB_JEMALLOC_ENV, CHDB_JEMALLOC_CONF) == CHDB_JEMALLOC_CONF
 
 
 async def keep_trimmed(every: float = TRIM_EVERY) -> None:
