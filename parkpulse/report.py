@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import math
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,6 +18,7 @@ from typing import Any
 from parkpulse.board.chart import line_chart
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.sinks.clickhouse import ClickHouseStore
+from parkpulse.throttle import report_due
 from parkpulse.vocabulary import (
     DEFAULT_LANG,
     STATUS_COLOUR,
@@ -29,6 +31,9 @@ from parkpulse.vocabulary import (
 # A rewrite waits at least this many times as long as the last one took: at national scale the
 # report costs the worker at most one part in REWRITE_SHARE of its time.
 REWRITE_SHARE = 20
+# While status rows keep changing between two checks (a backlog streaming in) the page is
+# rewritten at most this often; once they settle it is rewritten at the next check.
+REWRITE_BUSY_EVERY = 30.0
 
 CSS = """
 body{font-family:system-ui,"Noto Sans CJK SC",sans-serif;margin:24px;color:#1f2328}
@@ -148,7 +153,9 @@ async def keep_report_fresh(
 ) -> None:
     """Rewrite the report whenever the status rows change (runs until cancelled).
 
-    A cheap fingerprint of the table (its newest version) decides; the next check waits at least
+    A cheap fingerprint of the table (its newest version) decides (``throttle.report_due``):
+    while it keeps changing between checks the page is rewritten at most every
+    REWRITE_BUSY_EVERY seconds, once it settles at the next check; the next check waits at least
     REWRITE_SHARE times as long as the last rewrite took.
     """
     # The fingerprint the page on disk was written from: a restarted worker does not rewrite an
@@ -156,15 +163,19 @@ async def keep_report_fresh(
     # restarted worker's gauges and zone reloads are waiting for).
     mark = path.with_name(path.name + ".fingerprint")
     last = _read_fingerprint(mark) if path.exists() else None
+    seen: int | None = None
+    written_at = -math.inf
     while True:
         fingerprint = await store.arun(store.status_fingerprint)
         wait = every
-        if fingerprint != last:
-            started = time.monotonic()
+        started = time.monotonic()
+        if report_due(fingerprint, last, seen, started - written_at, REWRITE_BUSY_EVERY):
             await write_report(store, catalogue, path)
             last = fingerprint
             mark.write_text(str(fingerprint))
-            wait = max(every, REWRITE_SHARE * (time.monotonic() - started))
+            written_at = time.monotonic()
+            wait = max(every, REWRITE_SHARE * (written_at - started))
+        seen = fingerprint
         await asyncio.sleep(wait)
 
 
