@@ -32,8 +32,11 @@ from parkpulse.vocabulary import (
 # report costs the worker at most one part in REWRITE_SHARE of its time.
 REWRITE_SHARE = 20
 # While status rows keep changing between two checks (a backlog streaming in) the page is
-# rewritten at most this often; once they settle it is rewritten at the next check.
-REWRITE_BUSY_EVERY = 30.0
+# rewritten at most every REWRITE_BUSY_EVERY seconds and REWRITE_BUSY_SHARE times the last
+# rewrite: a backfill is not slowed by pages nobody reads before it ends. Once the rows settle
+# the page is rewritten at the next check.
+REWRITE_BUSY_EVERY = 120.0
+REWRITE_BUSY_SHARE = 100
 
 CSS = """
 body{font-family:system-ui,"Noto Sans CJK SC",sans-serif;margin:24px;color:#1f2328}
@@ -153,10 +156,10 @@ async def keep_report_fresh(
 ) -> None:
     """Rewrite the report whenever the status rows change (runs until cancelled).
 
-    A cheap fingerprint of the table (its newest version) decides (``throttle.report_due``):
-    while it keeps changing between checks the page is rewritten at most every
-    REWRITE_BUSY_EVERY seconds, once it settles at the next check; the next check waits at least
-    REWRITE_SHARE times as long as the last rewrite took.
+    A cheap fingerprint of the table (its newest version), checked every ``every`` seconds,
+    decides (``throttle.report_due``): rewrites are at least REWRITE_SHARE times the last one's
+    duration apart; while the fingerprint keeps changing between checks, at least
+    REWRITE_BUSY_EVERY seconds and REWRITE_BUSY_SHARE times; once it settles, at the next check.
     """
     # The fingerprint the page on disk was written from: a restarted worker does not rewrite an
     # up-to-date report (at national scale that is seconds of the store's one thread, which the
@@ -164,19 +167,20 @@ async def keep_report_fresh(
     mark = path.with_name(path.name + ".fingerprint")
     last = _read_fingerprint(mark) if path.exists() else None
     seen: int | None = None
-    written_at = -math.inf
+    written_at, took = -math.inf, 0.0
     while True:
         fingerprint = await store.arun(store.status_fingerprint)
-        wait = every
-        started = time.monotonic()
-        if report_due(fingerprint, last, seen, started - written_at, REWRITE_BUSY_EVERY):
+        now = time.monotonic()
+        busy_gap = max(REWRITE_BUSY_EVERY, REWRITE_BUSY_SHARE * took)
+        if report_due(fingerprint, last, seen, now - written_at, REWRITE_SHARE * took, busy_gap):
             await write_report(store, catalogue, path)
             last = fingerprint
             mark.write_text(str(fingerprint))
             written_at = time.monotonic()
-            wait = max(every, REWRITE_SHARE * (written_at - started))
+            took = written_at - now
+            fingerprint = await store.arun(store.status_fingerprint)  # as of the page's end
         seen = fingerprint
-        await asyncio.sleep(wait)
+        await asyncio.sleep(every)
 
 
 def _read_fingerprint(mark: Path) -> int | None:

@@ -18,20 +18,22 @@ def report_due(
     written: int | None,
     seen: int | None,
     since_write: float,
-    busy_every: float,
+    gap: float,
+    busy_gap: float,
 ) -> bool:
     """Whether the report should be rewritten now.
 
     ``fingerprint`` is the status table's fingerprint now, ``written`` the one the page on disk
-    was made from, ``seen`` the one of the previous check, ``since_write`` seconds since the last
-    rewrite (``math.inf`` if none in this process). Unchanged since the page → no. Changed, and
-    still changing since the last check (rows are streaming in) → only once ``busy_every``
-    seconds have passed since the last rewrite. Changed and settled → yes.
+    was made from, ``seen`` the one of the previous check (a few seconds ago), ``since_write``
+    seconds since the last rewrite (``math.inf`` if none in this process). Unchanged since the
+    page → no. Fewer than ``gap`` seconds since the last rewrite → no. Changed, and still
+    changing since the last check (rows streaming in) → only once ``busy_gap`` seconds have
+    passed since the last rewrite. Changed and settled → yes.
     """
-    if fingerprint == written:
+    if fingerprint == written or since_write < gap:
         return False
     streaming = seen is not None and fingerprint != seen
-    return not streaming or since_write >= busy_every
+    return not streaming or since_write >= busy_gap
 
 
 def gauge_wait(
