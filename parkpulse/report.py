@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import math
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,6 +18,7 @@ from typing import Any
 from parkpulse.board.chart import line_chart
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.sinks.clickhouse import ClickHouseStore
+from parkpulse.throttle import report_due
 from parkpulse.vocabulary import (
     DEFAULT_LANG,
     STATUS_COLOUR,
@@ -29,6 +31,12 @@ from parkpulse.vocabulary import (
 # A rewrite waits at least this many times as long as the last one took: at national scale the
 # report costs the worker at most one part in REWRITE_SHARE of its time.
 REWRITE_SHARE = 20
+# While status rows keep changing between two checks (a backlog streaming in) the page is
+# rewritten at most every REWRITE_BUSY_EVERY seconds and REWRITE_BUSY_SHARE times the last
+# rewrite: a backfill is not slowed by pages nobody reads before it ends. Once the rows settle
+# the page is rewritten at the next check.
+REWRITE_BUSY_EVERY = 120.0
+REWRITE_BUSY_SHARE = 100
 
 CSS = """
 body{font-family:system-ui,"Noto Sans CJK SC",sans-serif;margin:24px;color:#1f2328}
@@ -148,24 +156,31 @@ async def keep_report_fresh(
 ) -> None:
     """Rewrite the report whenever the status rows change (runs until cancelled).
 
-    A cheap fingerprint of the table (its newest version) decides; the next check waits at least
-    REWRITE_SHARE times as long as the last rewrite took.
+    A cheap fingerprint of the table (its newest version), checked every ``every`` seconds,
+    decides (``throttle.report_due``): rewrites are at least REWRITE_SHARE times the last one's
+    duration apart; while the fingerprint keeps changing between checks, at least
+    REWRITE_BUSY_EVERY seconds and REWRITE_BUSY_SHARE times; once it settles, at the next check.
     """
     # The fingerprint the page on disk was written from: a restarted worker does not rewrite an
     # up-to-date report (at national scale that is seconds of the store's one thread, which the
     # restarted worker's gauges and zone reloads are waiting for).
     mark = path.with_name(path.name + ".fingerprint")
     last = _read_fingerprint(mark) if path.exists() else None
+    seen: int | None = None
+    written_at, took = -math.inf, 0.0
     while True:
         fingerprint = await store.arun(store.status_fingerprint)
-        wait = every
-        if fingerprint != last:
-            started = time.monotonic()
+        now = time.monotonic()
+        busy_gap = max(REWRITE_BUSY_EVERY, REWRITE_BUSY_SHARE * took)
+        if report_due(fingerprint, last, seen, now - written_at, REWRITE_SHARE * took, busy_gap):
             await write_report(store, catalogue, path)
             last = fingerprint
             mark.write_text(str(fingerprint))
-            wait = max(every, REWRITE_SHARE * (time.monotonic() - started))
-        await asyncio.sleep(wait)
+            written_at = time.monotonic()
+            took = written_at - now
+            fingerprint = await store.arun(store.status_fingerprint)  # as of the page's end
+        seen = fingerprint
+        await asyncio.sleep(every)
 
 
 def _read_fingerprint(mark: Path) -> int | None:

@@ -223,7 +223,15 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
 
     try:
         wait_until(settled, timeout=120, every=0.5)
-        time.sleep(1.5)  # let the last batch and the report refresh land
+        time.sleep(1.5)  # let the last batch land
+        # The report is rewritten once the status has settled (report.REWRITE_BUSY_EVERY while
+        # it streams in): wait for the page that holds every target's chart.
+        report = running.data_dir / "report.html"
+        wait_until(
+            lambda: report.read_text(encoding="utf-8").count("<figure>") == len(expected_targets),
+            timeout=30,
+            every=0.5,
+        )
         statuses = running.get_json("/api/status")
         scorecards = running.get_json("/api/scorecard")
         history = running.get_json("/api/status/history")

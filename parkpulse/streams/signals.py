@@ -7,8 +7,10 @@ worker that holds its partition of ``parkpulse.observations`` (the roll-up is ke
 each key is exported by exactly one live worker, and a restarted worker exports every key it
 owns within seconds, changed or not. Lag is exported for owned partitions only.
 
-Reads are throttled to a multiple of their own duration, so a backfill (a batch every few
-milliseconds) does not turn into a status query per batch. ``register`` adds the task, the lag
+Reads are throttled to a multiple of their own duration, and to one per REFRESH_BUSY_EVERY
+while changes keep arriving, so a backfill (a batch every few milliseconds) does not turn into a
+status query per batch nor hold the store's thread the roll-up writes through; once it drains the
+gauges catch up within REFRESH_BUSY_EVERY. ``register`` adds the task, the lag
 timer and ``/api/health`` to the App; the roll-up stage calls ``changed`` after a batch.
 """
 
@@ -31,12 +33,14 @@ from parkpulse.sinks.retry import retry_store, until_stopped
 from parkpulse.streams.deps import Deps
 from parkpulse.streams.faust_internals import committed_offsets
 from parkpulse.streams.keyed_send import partition_of
+from parkpulse.throttle import gauge_wait
 from parkpulse.topics import OBSERVATIONS
 
 log = get_logger("signals")
 
 REFRESH_MIN_EVERY = 1.0  # seconds between two status reads, at least …
 REFRESH_COST_FACTOR = 4.0  # … and at least this many times the last read's duration
+REFRESH_BUSY_EVERY = 3.0  # … and this long while batches keep changing status (a backlog)
 RESYNC_EVERY = 60.0  # a read even when nothing changed here (ClickHouse is the record)
 LAG_EVERY = 5.0
 
@@ -110,7 +114,15 @@ class StatusSignals:
             keys = await self.refresh()
             took = time.monotonic() - started
             log_event(log, "status_gauges", keys=keys, read_s=round(took, 3), level=logging.DEBUG)
-            await asyncio.sleep(max(REFRESH_MIN_EVERY, REFRESH_COST_FACTOR * took))
+            quiet = gauge_wait(
+                took, False, REFRESH_MIN_EVERY, REFRESH_COST_FACTOR, REFRESH_BUSY_EVERY
+            )
+            await asyncio.sleep(quiet)
+            if self._changed.is_set():  # batches kept coming during the wait: a backlog
+                busy = gauge_wait(
+                    took, True, REFRESH_MIN_EVERY, REFRESH_COST_FACTOR, REFRESH_BUSY_EVERY
+                )
+                await asyncio.sleep(busy - quiet)
 
 
 async def report_lag(app: faust.App, metrics: PipelineMetrics) -> None:
