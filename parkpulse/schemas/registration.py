@@ -256,6 +256,36 @@ def validate_registration(
     return _registration(raw, catalogue, now, _latest(now), seen, batch_id, sent_at)
 
 
+def _named_fields(raw: Any) -> tuple[Mapping[str, Any], tuple[Any, ...]]:
+    """The record as a mapping (its names lower-cased when spelled otherwise) and its zone,
+    registration_id, registered_at, entity_type and industry_code as written (None: missing)."""
+    if type(raw) is not dict:
+        if not isinstance(raw, Mapping):
+            raise RejectedInput(
+                "malformed",
+                f"a registration must be a mapping of field names, not {type(raw).__name__}",
+            )
+        raw = dict(raw)
+    values = tuple(raw.get(name) for name in _FIELDS)
+    if None in values and not raw.keys() >= _REQUIRED:  # names spelled otherwise (or missing)
+        doc = _lower_names(raw)
+        return doc, tuple(doc.get(name) for name in _FIELDS)
+    return raw, values
+
+
+def _plain_or_checked_capital(doc: Mapping[str, Any]) -> float | None:
+    """registered_capital taken as it is when plain (a non-negative amount in the default
+    unit, or none), else through ``_capital``'s full check."""
+    capital = doc.get("registered_capital")
+    if capital is None or (
+        capital.__class__ is float and 0 <= capital < math.inf and "unit" not in doc
+    ):
+        return capital  # as _capital reads it
+    if capital.__class__ is int and 0 <= capital < _EXACT_INT and "unit" not in doc:
+        return float(capital)
+    return _capital(doc)
+
+
 def _registration(
     raw: Any,
     catalogue: Catalogue,
@@ -271,23 +301,7 @@ def _registration(
     time, a known zone and industry) is taken as it is; any other value gets that field's full
     check, which gives its message or the same value.
     """
-    if type(raw) is not dict:
-        if not isinstance(raw, Mapping):
-            raise RejectedInput(
-                "malformed",
-                f"a registration must be a mapping of field names, not {type(raw).__name__}",
-            )
-        raw = dict(raw)
-    doc: Mapping[str, Any] = raw
-    zone = raw.get("zone")
-    rid = raw.get("registration_id")
-    registered_at = raw.get("registered_at")
-    kind = raw.get("entity_type")
-    industry = raw.get("industry_code")
-    if zone is None or rid is None or registered_at is None or kind is None or industry is None:
-        if not raw.keys() >= _REQUIRED:  # names spelled otherwise (or missing)
-            doc = _lower_names(raw)
-        zone, rid, registered_at, kind, industry = (doc.get(name) for name in _FIELDS)
+    doc, (zone, rid, registered_at, kind, industry) = _named_fields(raw)
     if zone.__class__ is not str or zone not in catalogue.zones:
         zone = _text(doc, "zone")
     plain_id = rid.__class__ is str and rid.isalnum() and rid.isascii() and len(rid) <= 64
@@ -302,15 +316,7 @@ def _registration(
     known = industry.__class__ is str and industry in seen
     if not known:
         industry = _text(doc, "industry_code")
-    capital = doc.get("registered_capital")
-    if capital is None or (
-        capital.__class__ is float and 0 <= capital < math.inf and "unit" not in doc
-    ):
-        pass  # as _capital reads it
-    elif capital.__class__ is int and 0 <= capital < _EXACT_INT and "unit" not in doc:
-        capital = float(capital)
-    else:
-        capital = _capital(doc)
+    capital = _plain_or_checked_capital(doc)
     if zone not in catalogue.zones:
         raise RejectedInput("unknown_zone", f"zone {show(zone)} is not a known zone")
     if not plain_id and not _ID.fullmatch(rid):
