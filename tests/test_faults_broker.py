@@ -31,7 +31,6 @@ import pytest
 from parkpulse.broker import wait_for_port
 from tests.conftest import RunningStack, children, start_stack, wait_until
 from tests.fault_support import (
-    ENVELOPE,
     INDICATORS,
     ZONES,
     Backfill,
@@ -66,13 +65,19 @@ def cli_ok(stack: RunningStack, *args: str) -> str:
 
 
 def start_mid_backfill(stack: RunningStack, backfill: Backfill) -> float:
-    """Publish the targets and the feed through the CLI; return once the first figures are in
-    ClickHouse (the figure count then). ``--wait 0``: produce must not wait for the worker's
-    verdict, or the backfill would be through before the fault."""
+    """Publish the targets and the feed through the CLI; return the figures in ClickHouse when
+    the first landed, once produce is through (the fault follows at once). ``--wait 0``: produce
+    must not wait for the worker's verdict. The figures are watched while produce still runs,
+    one figure per message (a batch of the roll-up takes 100 of ~1,500): a worker may take the
+    whole feed before produce's process has exited."""
     cli_ok(stack, "targets", str(backfill.targets))
-    cli_ok(stack, "produce", "--wait", "0", "--envelope", str(ENVELOPE), str(backfill.feed))
-    wait_until(lambda: rows_written(stack) > 0, timeout=60, every=0.02)
-    return rows_written(stack)
+    producing = ThreadPoolExecutor(1).submit(
+        cli_ok, stack, "produce", "--wait", "0", "--envelope", "1", str(backfill.feed)
+    )
+    wait_until(lambda: rows_written(stack) > 0, timeout=60, every=0.01)
+    written = rows_written(stack)
+    producing.result(timeout=120)
+    return written
 
 
 @dataclass
@@ -167,7 +172,7 @@ def recoveries(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, R
         done = {r.name: r for r in (job.result() for job in jobs)}
     for r in done.values():
         print(
-            f"{r.name}: {r.rows} figures, {r.written_before:.0f} in ClickHouse when killed;"
+            f"{r.name}: {r.rows} figures, {r.written_before:.0f} in ClickHouse while produce ran;"
             f" all {len(r.expected)} status rows back {r.seconds:.1f}s after the kill"
         )
     yield done
@@ -177,7 +182,9 @@ def test_run_restarts_a_dead_broker_and_replays_the_kept_feeds(
     recoveries: dict[str, Recovery],
 ) -> None:
     r = recoveries["tansu_killed"]
-    assert 0 < r.written_before < r.rows  # killed before the backfill was through
+    # figures were landing while produce still ran: the fault hits a live pipeline, and the
+    # feed had not landed when Tansu died (it is replayed from DATA_DIR/feeds)
+    assert 0 < r.written_before < r.rows
     assert r.facts["tansu_replaced"] and r.facts["same_port"]
     assert any("a.csv: " in line for line in r.facts["replayed"])  # the feed, from DATA_DIR/feeds
     assert r.final == r.expected
