@@ -202,10 +202,7 @@ class RegistrationCounter:
         self.unemitted.pairs |= pairs
         ids.evict(keep={zone for zone, _ in self.unemitted.pairs})
         if batch.deadletters:
-            await self.send_deadletters(
-                [(REGISTRATIONS.encode(), orjson.dumps(d.to_dict())) for d in batch.deadletters]
-            )
-            metrics.count_events(DEADLETTER, "out", len(batch.deadletters))
+            await self.send_dead(batch.deadletters)
         log_event(
             log,
             "registrations_processed",
@@ -237,11 +234,15 @@ class RegistrationCounter:
     async def refused(self, dead: list[DeadLetter]) -> None:
         """Registrations ClickHouse refused (sinks/retry.py): sent on as dead letters. The id
         cache counted them: it is reloaded from ClickHouse after the next emission."""
+        await self.send_dead(dead)
+        self.rebalanced()
+
+    async def send_dead(self, dead: Sequence[DeadLetter]) -> None:
+        """Dead letters of this stage's records to the dead-letter topic, keyed by its topic."""
         await self.send_deadletters(
             [(REGISTRATIONS.encode(), orjson.dumps(d.to_dict())) for d in dead]
         )
         self.deps.metrics.count_events(DEADLETTER, "out", len(dead))
-        self.rebalanced()
 
     async def emit(self) -> None:
         """Send the counts of every (zone, month) changed since last time, then acknowledge.
