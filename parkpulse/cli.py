@@ -452,7 +452,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings, console: Console) ->
             console.print(page_summary(page))
         return 0
     if args.verb == "suspect":
-        rows = query(settings, "/api/suspect", {"zone": args.zone}, "suspect_figures")
+        rows = _filtered(settings, "/api/suspect", "suspect_figures", {"zone": args.zone})
         _print(console, args.format, rows, scoreboard.suspect_table(rows))
         return 0
     raise AssertionError(args.verb)  # argparse only lets known verbs through
@@ -460,14 +460,22 @@ def _dispatch(args: argparse.Namespace, settings: Settings, console: Console) ->
 
 def _status(args: argparse.Namespace, settings: Settings) -> list[dict[str, Any]]:
     """The status rows the filters (ids or names) select; FilterError when one names nothing."""
+    given = {"zone": args.zone, "indicator": args.indicator, "plan": args.plan}
+    return _filtered(settings, "/api/status", "latest_status", given)
+
+
+def _filtered(
+    settings: Settings, path: str, method: str, given: dict[str, str | None]
+) -> list[dict[str, Any]]:
+    """The rows of ``path`` the filters (ids or names) select; FilterError when one names
+    nothing."""
     from parkpulse.filters import answer_error, resolve_filters, unmatched
     from parkpulse.schemas.catalogue import load_catalogue
 
     catalogue = load_catalogue(settings.reference_dir)
-    given = {"zone": args.zone, "indicator": args.indicator, "plan": args.plan}
     params = resolve_filters(given, catalogue)
     try:
-        rows: list[dict[str, Any]] = query(settings, "/api/status", params, "latest_status")
+        rows: list[dict[str, Any]] = query(settings, path, params, method)
     except QueryRefused as exc:
         raise FilterError(answer_error(params, catalogue, str(exc))) from None
     problem = unmatched(params, catalogue) if not rows else None
@@ -597,17 +605,15 @@ def _explain(args: argparse.Namespace, settings: Settings, console: Console) -> 
     from functools import partial
 
     from parkpulse.explain import ExplainError, check_request, explanation_doc, run_explain
+    from parkpulse.filters import resolve_filters
 
     catalogue = _catalogue(settings)
-    params = {
-        "zone": args.zone,
-        "indicator": args.indicator,
-        "plan": args.plan,
-        "period": args.period,
-    }
+    named = resolve_filters({"zone": args.zone, "indicator": args.indicator}, catalogue)
+    zone, indicator = named["zone"] or args.zone, named["indicator"] or args.indicator
+    params = {"zone": zone, "indicator": indicator, "plan": args.plan, "period": args.period}
 
     def fetch() -> Any:
-        check_request(catalogue, args.zone, args.indicator, args.period)
+        check_request(catalogue, zone, indicator, args.period)
         try:
             return query(settings, "/api/explain", params, partial(explanation_doc, catalogue))
         except urllib.error.HTTPError as exc:  # the API says why in its JSON body

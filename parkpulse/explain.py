@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from parkpulse.schemas.catalogue import Catalogue
+from parkpulse.schemas.names import names_of
 from parkpulse.sinks.clickhouse import ClickHouseStore
 from parkpulse.streams.plan import explain, num
 from parkpulse.vocabulary import (
@@ -36,12 +37,23 @@ class ExplainError(ValueError):
 
 
 def check_request(catalogue: Catalogue, zone: str, indicator: str, period: str | None) -> None:
+    """Raise ExplainError for an unknown zone or indicator id (with the nearest known names) or
+    a period that is not ``YYYY-MM``."""
     if zone not in catalogue.zones:
-        raise ExplainError(f"unknown zone {zone!r}")
+        raise ExplainError(f"unknown zone {zone!r}{_nearest('zone', zone, catalogue)}")
     if indicator not in catalogue.indicators:
-        raise ExplainError(f"unknown indicator {indicator!r}")
+        raise ExplainError(
+            f"unknown indicator {indicator!r}{_nearest('indicator', indicator, catalogue)}"
+        )
     if period is not None and not MONTH.match(period):
         raise ExplainError(f"period must be YYYY-MM, got {period!r}")
+
+
+def _nearest(kind: str, text: str, catalogue: Catalogue) -> str:
+    """``; nearest: id (name), …`` for an unknown name, or "" when none is near."""
+    names = names_of(catalogue)
+    labels = [names.labels[kind].get(i, i) for i in names.suggest(kind, text)]
+    return "; nearest: " + ", ".join(labels) if labels else ""
 
 
 def explanation_doc(

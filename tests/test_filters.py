@@ -109,3 +109,73 @@ def test_a_known_zone_without_rows_is_an_empty_answer(
 ) -> None:
     asked = _run(monkeypatch, tmp_path, [], "--zone", "烟台高新区", "--format", "json")
     assert asked[-1] == {"exit": 0}
+
+
+def _ask(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, answer: Any, *argv: str
+) -> tuple[list[tuple[str, dict]], int]:
+    """Run a CLI verb against a fake stack: what it asked (path, params) and its exit code."""
+    asked: list[tuple[str, dict]] = []
+
+    def fake_query(settings: Any, path: str, params: dict, method: Any) -> Any:
+        asked.append((path, params))
+        return answer
+
+    monkeypatch.setattr(cli, "query", fake_query)
+    code = cli.main([argv[0], "--data-dir", str(tmp_path), *argv[1:]])
+    return asked, code
+
+
+def test_suspect_by_chinese_name_asks_for_the_id(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    asked, code = _ask(monkeypatch, tmp_path, [], "suspect", "--zone", "烟台高新区")
+    assert asked == [("/api/suspect", {"zone": "yantai-hitech"})] and code == 0
+
+
+def test_suspect_with_an_unknown_name_is_one_line_with_the_nearest(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, code = _ask(monkeypatch, tmp_path, [], "suspect", "--zone", "烟台高薪区")
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("parkpulse: --zone '烟台高薪区' is not a known zone; nearest: yantai")
+
+
+def test_explain_by_chinese_names_asks_for_the_ids(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    asked, code = _ask(monkeypatch, tmp_path, None, "explain", "济南高新区", "外贸进出口总额")
+    assert asked == [
+        (
+            "/api/explain",
+            {"zone": "jinan-hitech", "indicator": "import_export_total", "plan": None,
+             "period": None},
+        )
+    ]  # fmt: skip
+    assert code == 1  # the fake stack holds no row
+
+
+@pytest.mark.parametrize(
+    ("zone", "indicator", "said"),
+    [
+        ("济南高薪区", "进出口总额", "unknown zone '济南高薪区'; nearest: jinan-hitech"),
+        (
+            "济南高新区",
+            "进出口总量",
+            "unknown indicator '进出口总量'; nearest: import_export_total",
+        ),
+    ],
+)
+def test_explain_with_an_unknown_name_is_one_line_with_the_nearest(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    zone: str,
+    indicator: str,
+    said: str,
+) -> None:
+    asked, code = _ask(monkeypatch, tmp_path, None, "explain", zone, indicator)
+    err = capsys.readouterr().err
+    assert asked == [] and code == 1
+    assert err.count("\n") == 1 and err.startswith(f"parkpulse explain: {said}")
