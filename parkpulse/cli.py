@@ -522,6 +522,7 @@ def _files_to_publish(
     (no file, a missing one, or only files that are no feed and leave no dead letter)."""
     from parkpulse.producers.kept import archived
     from parkpulse.producers.publish import refusal
+    from parkpulse.producers.read_options import ReadOptions, option_problem
 
     kind = "targets" if args.verb == "targets" else "observations"
     if getattr(args, "registrations", False):
@@ -536,6 +537,10 @@ def _files_to_publish(
         if not path.exists():
             print(f"parkpulse: no such file: {path}", file=sys.stderr)
             return None
+    options = ReadOptions(zone=args.zone, period=getattr(args, "period", None))
+    if (problem := option_problem(options, _catalogue(settings))) is not None:
+        print(f"parkpulse: {problem}; nothing published", file=sys.stderr)
+        return None
     refused = [r for r in (refusal(path, kind) for path, kind in files) if r is not None]
     if len(refused) == len(files) and all(r.dead_letter is None for r in refused):
         for item in refused:  # nothing to send: no broker needed to say so

@@ -427,3 +427,33 @@ def test_a_bulletin_and_the_sdmx_feed_of_the_same_figures_give_the_same_status_r
         from_feed = statuses(accepted(list(read_feed(feed, CATALOGUE, now=now))))
     assert from_bulletin  # every indicator has a target and a figure in its plan's years
     assert from_bulletin == from_feed
+
+
+@pytest.mark.parametrize(
+    ("verb", "option", "said"),
+    [
+        (
+            "produce",
+            ["--zone", "济宁高薪区"],
+            "--zone '济宁高薪区' is not a known zone; nearest: jining",
+        ),
+        (
+            "targets",
+            ["--zone", "济宁高薪区"],
+            "--zone '济宁高薪区' is not a known zone; nearest: jining",
+        ),
+        ("produce", ["--period", "1-13月"], "--period '1-13月' names no period"),
+    ],
+)
+def test_a_mistyped_zone_or_period_option_is_one_line_and_nothing_is_published(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], verb: str, option: list[str], said: str
+) -> None:
+    """Checked before any broker is asked for (there is none here: publishing would exit 3)."""
+    from parkpulse import cli
+
+    path = write_xlsx(tmp_path / "b.xlsx", JINING_2021)
+    assert cli.main([verb, "--data-dir", str(tmp_path / "var"), *option, str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"parkpulse: {said}")
+    assert err.count("\n") == 1 and err.rstrip().endswith("nothing published")
+    assert not (tmp_path / "var" / "feeds").exists()

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import orjson
 
+from parkpulse.schemas.catalogue import Catalogue
+
 OPTIONS_SUFFIX = ".options.json"
 
 
@@ -48,3 +50,20 @@ def kept_options(path: Path) -> ReadOptions | None:
 
 def is_options_file(path: Path) -> bool:
     return path.name.endswith(OPTIONS_SUFFIX)
+
+
+def option_problem(options: ReadOptions, catalogue: Catalogue) -> str | None:
+    """Why ``--zone`` or ``--period`` as given names nothing (one line, with the nearest known
+    zones), or None: checked before anything is published, so a mistyped option is one line
+    rather than a dead letter for every row it would apply to."""
+    from parkpulse.producers.bulletin import parse_period
+    from parkpulse.schemas.names import UnknownName, resolve
+
+    if options.zone is not None:
+        try:
+            resolve("zone", options.zone, catalogue)
+        except UnknownName as exc:
+            return f"--zone {exc.detail}"
+    if options.period is not None and parse_period(options.period, 2000) is None:
+        return f"--period {options.period!r} names no period (2024-06, 2024年1-6月, 上半年)"
+    return None
