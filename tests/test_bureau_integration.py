@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from tests.conftest import RunningStack, wait_until
+from tests.fault_support import HEADER
 from tests.test_plan_table import TABLE_2, write_xlsx
 
 pytestmark = pytest.mark.integration
@@ -79,6 +80,11 @@ def test_bad_cells_and_unknown_filters_are_one_line(stack: RunningStack, tmp_pat
 
     letter = wait_until(dead, timeout=60)
     assert letter["reason"] == "bad_value" and letter["line"] == 4
+    # Asked for by the file's name (as produce's hint says), the cell's dead letter is there.
+    by_file = stack.cli("deadletter", "--origin", "bad.xlsx", "--format", "json")
+    assert [r["origin"] for r in orjson.loads(by_file.stdout)["rows"]] == ["bad.xlsx:1-6月!D4"]
+    by_path = stack.cli("deadletter", "--origin", str(bad), "--format", "json")
+    assert orjson.loads(by_path.stdout)["total"] == 1
 
     for value in ("无锡高薪区", "a b&c"):
         result = stack.cli("status", "--zone", value)
@@ -86,3 +92,41 @@ def test_bad_cells_and_unknown_filters_are_one_line(stack: RunningStack, tmp_pat
         assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
         assert result.stderr.startswith(f"parkpulse: --zone {value!r} is not a known zone")
     assert "nearest: wuxi-hitech" in stack.cli("status", "--zone", "无锡高薪区").stderr
+
+
+def test_a_bulletin_figure_the_worker_rejects_names_its_cell(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    """A figure already stored from the SDMX feed (revision 0) comes again, changed, in a
+    bulletin the ledger has not seen: only the worker knows it conflicts, and its dead letter
+    and produce's summary name the bulletin's cell, as the producer's own rejects do."""
+    feed = tmp_path / "june2020.csv"
+    feed.write_text(
+        f"{HEADER}\ndataflow,PARKPULSE:ZONE_MONTHLY(1.0),I,{ZONE},retail_sales,2020-06,YTD,"
+        "150.0,CNY_100M,,A,0,2020-07-15T09:00:00+08:00\n",
+        encoding="utf-8",
+    )
+    assert stack.cli("produce", str(feed)).returncode == 0
+    book = openpyxl.Workbook()
+    ws = book.active
+    assert ws is not None
+    ws.title = "1-6月"
+    ws.append(["无锡高新区2020年1-6月主要经济指标"])
+    ws.append(["指标名称", "计量单位", "本月", "1-6月", "同比增长(%)"])
+    ws.append(["社会消费品零售总额", "亿元", None, 155.0, None])
+    book.save(tmp_path / "conflict.xlsx")
+    result = stack.cli("produce", str(tmp_path / "conflict.xlsx"))
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "conflict.xlsx: 0 published, 1 rejected (1 by the worker)" in result.stdout
+    assert "conflict.xlsx:1-6月!D3 conflict:" in result.stderr
+
+    def dead() -> dict | None:
+        page = stack.cli("deadletter", "--origin", "conflict.xlsx", "--format", "json").stdout
+        return next(iter(orjson.loads(page)["rows"]), None)
+
+    letter = wait_until(dead, timeout=60)
+    assert (letter["origin"], letter["reason"], letter["line"]) == (
+        "conflict.xlsx:1-6月!D3",
+        "conflict",
+        3,
+    )

@@ -85,7 +85,9 @@ def _wire(row: FeedRow, origin: str) -> tuple[str, str, dict[str, Any]]:
         return REGISTRATIONS, record.zone, registration_to_wire(record)
     else:  # pragma: no cover - read_feed only yields these two
         raise TypeError(f"unexpected record {record!r}")
-    wire["origin"], wire["line"] = origin, row.line
+    # A bureau table's row names its cell, as the producer's own rejects do (feed.to_deadletter)
+    wire["origin"] = f"{origin}:{row.place}" if row.place else origin
+    wire["line"] = row.line
     return topic, key, wire
 
 

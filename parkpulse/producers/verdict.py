@@ -171,7 +171,10 @@ def merge_rejects(item: Published, rejects: Iterable[Mapping[str, Any]]) -> int:
         detail = str(row.get("detail", "")) + WORKER_NOTE
         error = RejectedInput(str(reason), detail)
         item.summary.accepted -= 1
-        item.summary.add(FeedRow(int(row.get("line") or 0), str(row.get("raw", "")), None, error))
+        place = str(row.get("origin") or "").removeprefix(origin_of(item.path) + ":")
+        place = "" if place == row.get("origin") else place  # a bureau table's cell, else none
+        line = int(row.get("line") or 0)
+        item.summary.add(FeedRow(line, str(row.get("raw", "")), None, error, place))
         n += 1
     if n:
         log_event(log, "worker_rejects", file=origin_of(item.path), rejected=n)
