@@ -21,7 +21,7 @@ from parkpulse.producers.readers import rows_of
 from parkpulse.schemas.catalogue import load_catalogue, reference_observation_rows
 from parkpulse.schemas.records import Observation
 from parkpulse.schemas.validation import validate_observation
-from tests.sheets import write_sheet, write_table_csv
+from tests.sheets import write_sheet, write_table_csv, write_xls
 
 CATALOGUE = load_catalogue()
 NOW = datetime(2021, 11, 15, 10, 0, tzinfo=UTC)
@@ -68,6 +68,14 @@ def test_jining_2021_as_a_bulletin_is_the_seed_figures(tmp_path: Path) -> None:
     got = accepted(list(read_bulletin(path, CATALOGUE, now=NOW)))
     assert got == seed_records()
     assert len(got) == 4
+
+
+def test_jining_2021_as_an_xls_bulletin_is_the_seed_figures(tmp_path: Path) -> None:
+    """The Excel 97-2003 format (.xls) reads as the xlsx does (python-calamine)."""
+    path = write_xls(tmp_path / "bulletin.xls", [[TITLE], HEADER, *JINING_2021], sheet="1-10月")
+    rows = list(rows_of(path, "observations", CATALOGUE, now=NOW))
+    assert accepted(rows) == seed_records()
+    assert {r.place for r in rows} == {"1-10月!D3", "1-10月!D5", "1-10月!D6", "1-10月!D7"}
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk"])

@@ -17,7 +17,7 @@ from parkpulse.producers.plan_table import read_plan_table
 from parkpulse.schemas.catalogue import load_catalogue
 from parkpulse.schemas.records import PlanTarget
 from parkpulse.schemas.targets import validate_target
-from tests.sheets import write_sheet, write_table_csv
+from tests.sheets import write_sheet, write_table_csv, write_xls
 
 CATALOGUE = load_catalogue()
 SHARED = Path("/work/shared/data/plan_targets.csv")
@@ -107,6 +107,12 @@ def test_table_2_loads_to_exactly_plan_targets_csv(tmp_path: Path, split_header:
     assert got == expected_targets(SHARED)
     assert got == expected_targets(BUNDLED)
     assert len(got) == 31
+
+
+def test_table_2_as_xls(tmp_path: Path) -> None:
+    path = write_xls(tmp_path / "plan.xls", [[TITLE], HEADER, *TABLE_2], sheet="表2")
+    got = records(list(read_plan_table(path, CATALOGUE, plan="14th-fyp", zone="jinan-hitech")))
+    assert got == expected_targets(SHARED)
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "gbk"])

@@ -27,7 +27,7 @@ from parkpulse.schemas.catalogue import load_catalogue
 from parkpulse.schemas.periods import SHANGHAI
 from parkpulse.schemas.records import Registration
 from parkpulse.schemas.wire import registration_to_wire
-from tests.sheets import write_sheet, write_table_csv
+from tests.sheets import write_sheet, write_table_csv, write_xls
 from tests.test_bulletin import JINING_2021
 from tests.test_bulletin import write_xlsx as write_bulletin
 
@@ -98,8 +98,13 @@ def as_set(registrations: list[Registration]) -> set[tuple[Any, ...]]:
     return {tuple(sorted(registration_to_wire(r).items())) for r in registrations}
 
 
-def test_a_workbook_export_gives_each_entity_once(tmp_path: Path) -> None:
-    rows = read(write_xlsx(tmp_path / "export.xlsx", ROWS))
+@pytest.mark.parametrize("suffix", [".xlsx", ".xls"])
+def test_a_workbook_export_gives_each_entity_once(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"export{suffix}"
+    if suffix == ".xls":
+        rows = read(write_xls(path, [[TITLE], HEADER, *ROWS], sheet="登记"))
+    else:
+        rows = read(write_xlsx(path, ROWS))
     assert [(r.place, r.error) for r in rows if r.error] == []
     assert sorted(published(rows), key=lambda r: r.registration_id) == EXPECTED
     summary = summarize(rows)
