@@ -199,3 +199,24 @@ def test_row_order_does_not_matter(order: list[int]) -> None:
         got = records(list(read_plan_table(path, CATALOGUE, plan="14th-fyp", zone="jinan-hitech")))
     key = lambda t: t.key  # noqa: E731
     assert sorted(got, key=key) == sorted(expected_targets(SHARED), key=key)
+
+
+def test_a_target_year_without_a_value_takes_it_from_the_growth(tmp_path: Path) -> None:
+    """一般公共预算收入 130.2 亿元 in 2020, 年均增长 9 %, no 2025 value: the engine's 2025 target is
+    130.2·1.09^5, so its statuses are those of the same row with that value written."""
+    from parkpulse.schemas.records import Observation
+    from parkpulse.streams.plan import evaluate
+
+    rows = [["", 3, "一般公共预算收入(亿元)", 130.2, "", 9.0, E]]
+    path = write_xlsx(tmp_path / "plan.xlsx", rows)
+    (target,) = records(list(read_plan_table(path, CATALOGUE, plan="p", zone="jinan-hitech")))
+    assert (target.kind, target.target_value, target.annual_growth_pct) == ("level", None, 9.0)
+    written = dataclasses.replace(target, target_value=130.2 * 1.09**5)
+    figures = [
+        Observation("jinan-hitech", "budget_revenue", f"2021-{m:02d}", "YTD", 12.0 * m, "CNY_100M")
+        for m in (3, 6, 12)
+    ]
+    budget = CATALOGUE.indicators["budget_revenue"]
+    derived = evaluate("jinan-hitech", budget, figures, [target])
+    assert derived == evaluate("jinan-hitech", budget, figures, [written])
+    assert {round(r.annual_target or 0, 3) for r in derived} == {round(130.2 * 1.09, 3)}
