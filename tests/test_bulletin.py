@@ -465,3 +465,90 @@ def test_a_mistyped_zone_or_period_option_is_one_line_and_nothing_is_published(
     assert err.startswith(f"parkpulse: {said}")
     assert err.count("\n") == 1 and err.rstrip().endswith("nothing published")
     assert not (tmp_path / "var" / "feeds").exists()
+
+
+# -- every header keyword, zone column, no-figure spelling and unit of the issue --------------
+
+
+@pytest.mark.parametrize("indicator", ["指标", "指标名称"])
+@pytest.mark.parametrize("unit", ["单位", "计量单位"])
+@pytest.mark.parametrize("month", ["本月", "当月", "6月"])
+@pytest.mark.parametrize("ytd", ["1-6月", "累计", "本年累计"])
+@pytest.mark.parametrize("yoy", ["同比", "同比增长(%)", "增长%"])
+def test_every_header_keyword(
+    tmp_path: Path, indicator: str, unit: str, month: str, ytd: str, yoy: str
+) -> None:
+    path = write_sheet(
+        tmp_path / "b.xlsx",
+        [
+            ["烟台高新区2024年1-6月主要经济指标"],
+            [indicator, unit, month, ytd, yoy],
+            ["一般公共预算收入", "亿元", 3.2, 20.7, 6.6],
+        ],
+        sheet="月报",
+    )
+    got = accepted(list(read_bulletin(path, CATALOGUE, now=datetime.now(UTC))))
+    assert {(o.zone, o.indicator, o.basis, o.period, o.value, o.yoy_pct) for o in got} == {
+        ("yantai-hitech", "budget_revenue", "YTD", "2024-06", 20.7, 6.6),
+        ("yantai-hitech", "budget_revenue", "MONTH", "2024-06", 3.2, None),
+    }
+
+
+@pytest.mark.parametrize("column", ["园区", "区域"])
+def test_a_zone_column_by_either_name(tmp_path: Path, column: str) -> None:
+    path = write_sheet(
+        tmp_path / "b.xlsx",
+        [
+            ["2021年一季度各园区主要指标"],
+            [column, "指标名称", "计量单位", "累计"],
+            ["济宁高新区", "外贸进出口总额", "亿元", 30.5],
+            ["西安高新技术产业开发区", "外贸进出口总额", "亿元", 500.0],
+        ],
+        sheet="Sheet1",
+    )
+    got = accepted(list(read_bulletin(path, CATALOGUE, now=NOW)))
+    assert {(o.zone, o.period, o.value) for o in got} == {
+        ("jining-hitech", "2021-03", 30.5),
+        ("xian-hitech", "2021-03", 500.0),
+    }
+
+
+@pytest.mark.parametrize("blank", ["", "—", "-", "…", "——", "--"])
+def test_no_figure_cells_publish_nothing_and_reject_nothing(tmp_path: Path, blank: str) -> None:
+    rows = [
+        ["外贸进出口总额", "亿元", blank, 105.4, blank],
+        ["实际利用外资", "万美元", blank, blank, blank],
+    ]
+    out = list(read_bulletin(write_xlsx(tmp_path / "b.xlsx", rows), CATALOGUE, now=NOW))
+    assert [(o.indicator, o.basis, o.value, o.yoy_pct) for o in accepted(out)] == [
+        ("import_export_total", "YTD", 105.4, None)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "unit", "written", "value", "code"),
+    [
+        ("地区生产总值", "亿元", 300.5, 300.5, "CNY_100M"),
+        ("一般公共预算收入", "万元", 702000, 70.2, "CNY_100M"),
+        ("实际利用外资", "亿美元", 2.7, 2.7, "USD_100M"),
+        ("实际利用外资", "万美元", 27000, 2.7, "USD_100M"),
+        ("新增市场主体", "户", 4165, 4165.0, "COUNT"),
+        ("高新技术企业数", "家", 140, 140.0, "COUNT"),
+        ("外资研发机构数量", "个", 26, 26.0, "COUNT"),
+        ("新增加全职工作的国内外高端人才数", "人", 3933, 3933.0, "PERSON"),
+        ("城镇新增就业", "人", 17700, 1.77, "PERSON_10K"),
+        ("基本养老保险参保人数", "万人", 11.1, 11.1, "PERSON_10K"),
+        ("空气质量优良天数比率", "%", 62.0, 62.0, "PCT"),
+        ("PM2.5平均浓度", "微克/立方米", 43, 43.0, "UG_PER_M3"),
+    ],
+)
+def test_every_chinese_unit_converts_to_the_catalogues(
+    tmp_path: Path, name: str, unit: str, written: float, value: float, code: str
+) -> None:
+    out = list(
+        read_bulletin(
+            write_xlsx(tmp_path / "b.xlsx", [[name, unit, "", written, ""]]), CATALOGUE, now=NOW
+        )
+    )
+    (obs,) = accepted(out)
+    assert (obs.value, obs.unit) == (pytest.approx(value), code)
