@@ -179,3 +179,17 @@ def test_explain_with_an_unknown_name_is_one_line_with_the_nearest(
     err = capsys.readouterr().err
     assert asked == [] and code == 1
     assert err.count("\n") == 1 and err.startswith(f"parkpulse explain: {said}")
+
+
+def test_report_by_chinese_name_asks_for_the_id(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ("report", "--month", "2021-06", "--zone", "烟台高新区")
+    asked, code = _ask(monkeypatch, tmp_path, [], *argv)
+    assert asked == [("/api/status/history", {"zone": "yantai-hitech"})]
+    assert code == 1 and "yantai-hitech" in capsys.readouterr().err  # no rows on the fake stack
+    _, code = _ask(
+        monkeypatch, tmp_path, [], "report", "--month", "2021-06", "--zone", "烟台高薪区"
+    )
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("parkpulse: --zone '烟台高薪区' is not a known zone;")

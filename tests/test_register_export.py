@@ -343,3 +343,15 @@ def test_a_class_code_without_its_letter_gets_its_divisions_section(
         digits = f"{division:02d}{rest:02d}"
         assert industry_code_of(digits) == industry_code_of(letter + digits) == letter + digits
         assert industry_code_of(int(digits)) == letter + digits  # a number cell lost its zero
+
+
+def test_a_registration_date_column_stands_in_for_the_founding_date(tmp_path: Path) -> None:
+    """An export with 登记日期 and no 成立日期; with both, an empty 成立日期 takes 登记日期."""
+    only = [h if h != "成立日期" else "登记日期" for h in HEADER]
+    rows = read(write_xlsx(tmp_path / "only.xlsx", ROWS, header=only))
+    assert sorted(published(rows), key=lambda r: r.registration_id) == EXPECTED
+    both = [*HEADER, "登记日期"]
+    lines = [[*row[:5], "", *row[6:], row[5]] for row in ROWS[:1]]  # 成立日期 empty
+    lines.append([*ROWS[3], "2024-03-31"])  # both given: 成立日期 wins
+    rows = read(write_xlsx(tmp_path / "both.xlsx", lines, header=both))
+    assert [r.registered_at[:10] for r in published(rows)] == ["2024-03-05", "2024-03-08"]
