@@ -552,3 +552,18 @@ def test_every_chinese_unit_converts_to_the_catalogues(
     )
     (obs,) = accepted(out)
     assert (obs.value, obs.unit) == (pytest.approx(value), code)
+
+
+@pytest.mark.parametrize(
+    "note", ["注:本表为快报数据。", "注：快报", "注", "注①以考核口径为准", "注1.快报"]
+)
+def test_footnotes_are_skipped_but_a_name_beginning_with_zhu_is_read(
+    tmp_path: Path, note: str
+) -> None:
+    rows = [["外贸进出口总额", "亿元", "", 105.4, ""], ["注册企业数", "家", "", 12, ""], [note]]
+    out = list(read_bulletin(write_xlsx(tmp_path / "b.xlsx", rows), CATALOGUE, now=NOW))
+    assert [(r.place, r.error.reason if r.error else None) for r in out] == [
+        ("1-10月!D3", None),
+        ("1-10月!A4", "unknown_indicator"),  # not dropped as a footnote: the clerk is told
+    ]
+    assert out[1].error is not None and "nearest: new_enterprises" in out[1].error.detail

@@ -36,7 +36,14 @@ import orjson
 
 from parkpulse.producers.feed import FeedRow, check_conflicts
 from parkpulse.producers.read_options import ReadOptions
-from parkpulse.producers.sheets import CellRejected, Sheet, cell_text, figure, read_sheets
+from parkpulse.producers.sheets import (
+    CellRejected,
+    Sheet,
+    cell_text,
+    figure,
+    is_footnote,
+    read_sheets,
+)
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.errors import RejectedInput
 from parkpulse.schemas.names import (
@@ -272,7 +279,7 @@ def _sheet_rows(
     out: list[FeedRow] = []
     for at in range(layout.header_row + 1, len(sheet.rows)):
         texts = [cell_text(v) for v in sheet.rows[at]]
-        if not any(texts) or next(t for t in texts if t).startswith("注"):
+        if not any(texts) or is_footnote(texts):
             continue
         written = texts[layout.indicator] if layout.indicator < len(texts) else ""
         sub_row = _SUB_ROW.match(written) is not None

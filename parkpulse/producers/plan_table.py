@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from parkpulse.producers.feed import FeedRow, check_conflicts
-from parkpulse.producers.sheets import Sheet, cell_text, figure, read_sheets
+from parkpulse.producers.sheets import Sheet, cell_text, figure, is_footnote, read_sheets
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.errors import RejectedInput
 from parkpulse.schemas.names import UnknownName, lookup, names_of, resolve, unit_code
@@ -164,7 +164,7 @@ def _sheet_targets(
         texts = [cell_text(v) for v in row]
         if not any(texts):
             continue
-        if next(t for t in texts if t).startswith("注"):
+        if is_footnote(texts):
             continue  # a footnote
         name = texts[cols.indicator] if cols.indicator < len(texts) else ""
         values = [sheet.cell(at, c) for c in (cols.base, cols.target, cols.growth)]

@@ -24,6 +24,7 @@ from parkpulse.schemas.errors import RejectedInput
 WORKBOOK_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"})
 MAX_CELLS = 2_000_000  # a bulletin has hundreds; a bigger sheet is an accident
 NO_FIGURE = frozenset({"", "-", "--", "—", "——", "–", "…", "……", "...", "/", "—-", "-—", "无"})
+_FOOTNOTE = re.compile(r"^注(?:$|[:：0-9.、,，(（*])")
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
@@ -130,6 +131,13 @@ def cell_text(value: Any) -> str:
     if isinstance(value, datetime | date):
         return value.isoformat()
     return "".join(unicodedata.normalize("NFKC", str(value)).split())
+
+
+def is_footnote(texts: list[str]) -> bool:
+    """Whether a row (its cells as :func:`cell_text`) is a footnote: its first text is 注, 注:…,
+    注1… (注① folds to 注1) — not a name that starts with 注 (注册企业数 is a row to read)."""
+    first = next((t for t in texts if t), "")
+    return _FOOTNOTE.match(first) is not None
 
 
 def figure(value: Any) -> float | str | None:
