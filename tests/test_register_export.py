@@ -355,3 +355,9 @@ def test_a_registration_date_column_stands_in_for_the_founding_date(tmp_path: Pa
     lines.append([*ROWS[3], "2024-03-31"])  # both given: 成立日期 wins
     rows = read(write_xlsx(tmp_path / "both.xlsx", lines, header=both))
     assert [r.registered_at[:10] for r in published(rows)] == ["2024-03-05", "2024-03-08"]
+
+
+def test_a_footnote_under_an_export_is_skipped(tmp_path: Path) -> None:
+    rows = read(write_xlsx(tmp_path / "export.xlsx", [*ROWS, ["注:本表为登记机关导出数据。"]]))
+    assert [r.place for r in rows if r.error] == []
+    assert sorted(published(rows), key=lambda r: r.registration_id) == EXPECTED

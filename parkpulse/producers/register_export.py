@@ -43,6 +43,7 @@ from parkpulse.producers.sheets import (
     Sheet,
     cell_text,
     figure,
+    is_footnote,
     is_workbook,
     read_sheets,
 )
@@ -349,7 +350,8 @@ def read_export(
             read.append(_Read(FeedRow(layout.header_row + 1, text, None, exc, place)))
             continue
         for at in range(layout.header_row + 1, len(sheet.rows)):
-            if any(cell_text(v) for v in sheet.rows[at]):
+            texts = [cell_text(v) for v in sheet.rows[at]]
+            if any(texts) and not is_footnote(texts):
                 read.append(_row(sheet, at, layout, catalogue, now, zone_option, workbook))
     if not found:
         yield _file_error(
