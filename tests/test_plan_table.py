@@ -220,3 +220,27 @@ def test_a_target_year_without_a_value_takes_it_from_the_growth(tmp_path: Path) 
     derived = evaluate("jinan-hitech", budget, figures, [target])
     assert derived == evaluate("jinan-hitech", budget, figures, [written])
     assert {round(r.annual_target or 0, 3) for r in derived} == {round(130.2 * 1.09, 3)}
+
+
+@pytest.mark.parametrize("base", ["2020年", "2020年完成", "2020年基数"])
+@pytest.mark.parametrize("suffix", ["增速", "增长"])
+def test_base_year_headers_and_growth_rows_by_either_suffix(
+    tmp_path: Path, base: str, suffix: str
+) -> None:
+    path = write_sheet(
+        tmp_path / "plan.xlsx",
+        [
+            ["序号", "指标名称", "单位", base, "2025年目标", "年均增长(%)", "属性"],
+            [1, f"规模以上工业增加值{suffix}", "%", 22.4, "--", 13.5, "预期性"],
+            [2, "一般公共预算收入", "亿元", 130.2, 200, 9.0, "约束性"],
+        ],
+        sheet="表2",
+    )
+    got = records(list(read_plan_table(path, CATALOGUE, plan="p", zone="jinan-hitech")))
+    assert [
+        (t.indicator, t.kind, t.base_year, t.base_value, t.target_value, t.binding, t.unit)
+        for t in got
+    ] == [
+        ("industrial_value_added", "growth", 2020, 22.4, None, False, "PCT"),
+        ("budget_revenue", "level", 2020, 130.2, 200.0, True, "CNY_100M"),
+    ]
