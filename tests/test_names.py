@@ -246,3 +246,18 @@ def test_sdmx_csv_21_merge_is_an_insert(action: str) -> None:
     odd = {**row, "ACTION": action, "X" * 70: "1"}  # a long name: the general path reads it
     assert validate_observation(odd, CATALOGUE, now=NOW) == inserted
     assert validate_observation({**row, "ACTION": "I"}, CATALOGUE, now=NOW).action == "I"
+
+
+@pytest.mark.parametrize(
+    ("written", "nearest"),
+    [("亿", "亿元 (CNY_100M)"), ("千美元", "万美元 (USD_10K)"), ("人次", "人 (PERSON)")],
+)
+def test_an_unknown_unit_suggests_the_nearest_as_clerks_write_them(
+    written: str, nearest: str
+) -> None:
+    row = _feed_row("济宁高新区", "进出口额", UNIT_MEASURE=written)
+    with pytest.raises(RejectedInput) as info:
+        validate_observation(row, CATALOGUE, now=NOW)
+    assert info.value.reason == "unit_mismatch"
+    assert info.value.detail.startswith(f"UNIT_MEASURE {written!r} is not a known unit")
+    assert nearest in info.value.detail.split("; nearest: ")[1]

@@ -18,7 +18,7 @@ from typing import Any
 
 from parkpulse.schemas.catalogue import UNITS, Catalogue, Indicator, convert_unit
 from parkpulse.schemas.errors import RejectedInput
-from parkpulse.schemas.names import UnknownName, resolve, unit_code
+from parkpulse.schemas.names import UnknownName, resolve, unit_code, unit_suggestions
 
 MAX_FIELD_CHARS = 64 * 1024  # a longer field is not data, it is an accident (or an attack)
 MAX_NUMBER_CHARS = 64  # "huge strings" of digits are rejected before float() sees them
@@ -248,9 +248,11 @@ def read_unit(names: Names, field: str, value: Any) -> tuple[str, str]:
         raise RejectedInput("malformed", f"{names.name(field)} is missing")
     code = unit_code(written)
     if code is None:
+        nearest = unit_suggestions(written)
         raise RejectedInput(
             "unit_mismatch",
-            f"{names.name(field)} {show(written)} is not a known unit ({', '.join(UNITS)})",
+            f"{names.name(field)} {show(written)} is not a known unit ({', '.join(UNITS)})"
+            + ("; nearest: " + ", ".join(nearest) if nearest else ""),
         )
     return code, written
 

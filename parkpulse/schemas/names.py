@@ -38,6 +38,7 @@ __all__ = [
     "resolve",
     "suggest",
     "unit_code",
+    "unit_suggestions",
 ]
 
 KINDS = ("zone", "indicator", "unit")
@@ -185,6 +186,26 @@ for _alias, _code in UNIT_ALIASES.items():
 def unit_code(text: str) -> str | None:
     """The unit code ``text`` names (``CNY_100M`` for 亿元, 億元, cny_100m …), or None."""
     return _UNIT_NAMES.lookup("unit", text)
+
+
+def unit_suggestions(text: str, n: int = SUGGESTIONS) -> list[str]:
+    """The units nearest an unknown ``text``, one name each, as a clerk writes them: ``亿元
+    (CNY_100M)`` for 亿, ``万美元 (USD_10K)`` for 千美元 (best first, at most ``n``)."""
+    if len(text) > MAX_SUGGEST_CHARS:
+        return []
+    candidates = _UNIT_NAMES.folded["unit"]
+    out: list[str] = []
+    seen: set[str] = set()
+    for match in difflib.get_close_matches(
+        fold(text, "unit"), list(candidates), n=n * 4, cutoff=SIMILARITY
+    ):
+        code = candidates[match]
+        if code not in seen:
+            seen.add(code)
+            out.append(code if match == code.lower() else f"{match} ({code})")
+        if len(out) == n:
+            break
+    return out
 
 
 def names_of(catalogue: Catalogue) -> Names:
