@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from parkpulse.schemas.catalogue import Catalogue
-from parkpulse.schemas.names import UnknownName, lookup, resolve
+from parkpulse.schemas.names import UnknownName, lookup, plan_id, resolve
 
 FILTER_KINDS = ("zone", "indicator")
 
@@ -29,6 +29,8 @@ def resolve_filters(
         if value is not None and name in FILTER_KINDS:
             value = value.strip()
             value = lookup(name, value, catalogue) or value
+        elif value is not None and name == "plan":
+            value = plan_id(value.strip())
         out[name] = value
     return out
 

@@ -193,3 +193,8 @@ def test_report_by_chinese_name_asks_for_the_id(
     )
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("parkpulse: --zone '烟台高薪区' is not a known zone;")
+
+
+def test_status_plan_by_its_chinese_name(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    asked = _run(monkeypatch, tmp_path, [ROW], "--plan", "十四五", "--format", "json")
+    assert asked[0]["plan"] == "14th-fyp" and asked[-1] == {"exit": 0}

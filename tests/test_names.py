@@ -16,6 +16,7 @@ from parkpulse.schemas.names import (
     fold,
     lookup,
     names_of,
+    plan_id,
     resolve,
     unit_code,
 )
@@ -261,3 +262,31 @@ def test_an_unknown_unit_suggests_the_nearest_as_clerks_write_them(
     assert info.value.reason == "unit_mismatch"
     assert info.value.detail.startswith(f"UNIT_MEASURE {written!r} is not a known unit")
     assert nearest in info.value.detail.split("; nearest: ")[1]
+
+
+@pytest.mark.parametrize(
+    ("written", "plan"),
+    [
+        ("十四五", "14th-fyp"),
+        ("“十四五”规划", "14th-fyp"),
+        ("十四五时期", "14th-fyp"),
+        ("十三五", "13th-fyp"),
+        ("14th-fyp", "14th-fyp"),
+        ("it-bureau", "it-bureau"),  # a planner's own id stays as written
+        ("十四五中期评估", "十四五中期评估"),
+    ],
+)
+def test_a_five_year_plan_by_its_chinese_name(written: str, plan: str) -> None:
+    assert plan_id(written) == plan
+    raw = {
+        "plan": written,
+        "zone": "济南高新区",
+        "indicator": "一般公共预算收入",
+        "kind": "level",
+        "base_year": "2020",
+        "base_value": "130.2",
+        "target_year": "2025",
+        "target_value": "200",
+        "unit": "亿元",
+    }
+    assert validate_target(raw, CATALOGUE).plan == plan

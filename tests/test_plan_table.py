@@ -244,3 +244,10 @@ def test_base_year_headers_and_growth_rows_by_either_suffix(
         ("industrial_value_added", "growth", 2020, 22.4, None, False, "PCT"),
         ("budget_revenue", "level", 2020, 130.2, 200.0, True, "CNY_100M"),
     ]
+
+
+@pytest.mark.parametrize("plan", ["十四五", "“十四五”规划"])
+def test_the_plan_option_by_its_chinese_name(tmp_path: Path, plan: str) -> None:
+    path = write_xlsx(tmp_path / "plan.xlsx", TABLE_2)
+    got = records(list(read_plan_table(path, CATALOGUE, plan=plan, zone="济南高新区")))
+    assert got == expected_targets(SHARED)

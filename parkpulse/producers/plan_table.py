@@ -34,7 +34,15 @@ from parkpulse.producers.feed import FeedRow, check_conflicts
 from parkpulse.producers.sheets import Sheet, cell_text, figure, is_footnote, read_sheets
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.errors import RejectedInput
-from parkpulse.schemas.names import UnknownName, lookup, names_of, resolve, unit_code
+from parkpulse.schemas.names import (
+    PLAN_NAMES,
+    UnknownName,
+    lookup,
+    names_of,
+    plan_id,
+    resolve,
+    unit_code,
+)
 from parkpulse.schemas.targets import validate_target
 
 HEADER_SCAN_ROWS = 30
@@ -43,7 +51,6 @@ _UNIT_SUFFIX = re.compile(r"^(?P<name>.+?)\((?P<unit>[^()]+)\)$")
 _GROWTH_SUFFIXES = ("增长率", "增速", "增长")
 _CUMULATIVE = re.compile(r"^\[([^\[\]]+)\]$")
 _QUALITATIVE = re.compile(r"完成.*下达")
-_PLANS = {"十三五": "13th-fyp", "十四五": "14th-fyp", "十五五": "15th-fyp"}
 _BINDING = {"约束性": True, "预期性": False}
 
 
@@ -156,7 +163,7 @@ def _sheet_targets(
     zone: str | None,
 ) -> list[FeedRow]:
     title = " ".join(cell_text(v) for row in sheet.rows[: cols.header_rows] for v in row if v)
-    plan = plan or next((p for word, p in _PLANS.items() if word in title), None)
+    plan = plan_id(plan) if plan else next((p for w, p in PLAN_NAMES.items() if w in title), None)
     zone_id = _zone_of(zone, title, catalogue)
     out: list[FeedRow] = []
     for at in range(cols.header_rows + 1, len(sheet.rows)):

@@ -35,6 +35,7 @@ __all__ = [
     "fold",
     "lookup",
     "names_of",
+    "plan_id",
     "resolve",
     "suggest",
     "unit_code",
@@ -186,6 +187,20 @@ for _alias, _code in UNIT_ALIASES.items():
 def unit_code(text: str) -> str | None:
     """The unit code ``text`` names (``CNY_100M`` for 亿元, 億元, cny_100m …), or None."""
     return _UNIT_NAMES.lookup("unit", text)
+
+
+# Five-year plans by the names planners write (十四五, “十四五”规划, 十四五时期 → 14th-fyp).
+PLAN_NAMES = {"十三五": "13th-fyp", "十四五": "14th-fyp", "十五五": "15th-fyp"}
+_PLAN_SUFFIXES = ("规划纲要", "规划", "时期", "期间", "计划")
+
+
+def plan_id(text: str) -> str:
+    """The plan id ``text`` names: a five-year plan's Chinese name is its id; anything else is
+    a plan id as written (plan ids are the planners' own)."""
+    folded = fold(text)
+    for suffix in _PLAN_SUFFIXES:
+        folded = folded.removesuffix(suffix)
+    return PLAN_NAMES.get(folded, text)
 
 
 def unit_suggestions(text: str, n: int = SUGGESTIONS) -> list[str]:

@@ -21,6 +21,7 @@ from parkpulse.schemas.fields import (
     show,
     unit_factor,
 )
+from parkpulse.schemas.names import plan_id
 from parkpulse.schemas.records import ACTIONS, TARGET_KINDS, PlanTarget
 
 __all__ = ["validate_target"]
@@ -108,8 +109,9 @@ def validate_target(raw: Mapping[str, Any], catalogue: Catalogue) -> PlanTarget:
 
 def _plan_id(fields: Fields) -> str:
     """The plan id: printable, without the '|' that joins a key's parts, at most 100 chars."""
-    plan = fields.text("plan", required=True)
-    assert plan is not None
+    written = fields.text("plan", required=True)
+    assert written is not None
+    plan = plan_id(written)
     if "|" in plan or not plan.isprintable() or len(plan) > 100:
         raise RejectedInput(
             "malformed",
