@@ -613,9 +613,10 @@ def _explain(args: argparse.Namespace, settings: Settings, console: Console) -> 
     from parkpulse.filters import resolve_filters
 
     catalogue = _catalogue(settings)
-    named = resolve_filters({"zone": args.zone, "indicator": args.indicator}, catalogue)
+    given = {"zone": args.zone, "indicator": args.indicator, "plan": args.plan}
+    named = resolve_filters(given, catalogue)
     zone, indicator = named["zone"] or args.zone, named["indicator"] or args.indicator
-    params = {"zone": zone, "indicator": indicator, "plan": args.plan, "period": args.period}
+    params = {"zone": zone, "indicator": indicator, "plan": named["plan"], "period": args.period}
 
     def fetch() -> Any:
         check_request(catalogue, zone, indicator, args.period)

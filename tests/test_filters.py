@@ -153,6 +153,8 @@ def test_explain_by_chinese_names_asks_for_the_ids(
              "period": None},
         )
     ]  # fmt: skip
+    asked, _ = _ask(monkeypatch, tmp_path, None, "explain", "济南高新区", "进出口总额", "十四五")
+    assert asked[0][1]["plan"] == "14th-fyp"
     assert code == 1  # the fake stack holds no row
 
 
