@@ -567,3 +567,13 @@ def test_footnotes_are_skipped_but_a_name_beginning_with_zhu_is_read(
         ("1-10月!A4", "unknown_indicator"),  # not dropped as a footnote: the clerk is told
     ]
     assert out[1].error is not None and "nearest: new_enterprises" in out[1].error.detail
+
+
+@pytest.mark.parametrize(
+    "title", ["濟寧高新區2021年1-10月主要經濟指標", "济宁高新技术产业开发区２０２１年１－１０月"]
+)
+def test_a_title_in_traditional_or_full_width_characters_names_the_zone(
+    tmp_path: Path, title: str
+) -> None:
+    path = write_xlsx(tmp_path / "b.xlsx", JINING_2021, title=title)
+    assert accepted(list(read_bulletin(path, CATALOGUE, now=NOW))) == seed_records()

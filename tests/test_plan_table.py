@@ -251,3 +251,12 @@ def test_the_plan_option_by_its_chinese_name(tmp_path: Path, plan: str) -> None:
     path = write_xlsx(tmp_path / "plan.xlsx", TABLE_2)
     got = records(list(read_plan_table(path, CATALOGUE, plan=plan, zone="济南高新区")))
     assert got == expected_targets(SHARED)
+
+
+def test_a_title_in_traditional_characters_names_the_zone(tmp_path: Path) -> None:
+    path = write_sheet(
+        tmp_path / "plan.xlsx",
+        [["表2  濟南高新區“十四五”時期發展目標"], HEADER, *TABLE_2],
+        sheet="表2",
+    )
+    assert records(list(read_plan_table(path, CATALOGUE))) == expected_targets(SHARED)

@@ -49,10 +49,10 @@ from parkpulse.schemas.errors import RejectedInput
 from parkpulse.schemas.names import (
     UnknownName,
     lookup,
-    names_of,
     resolve,
     resolve_option,
     unit_code,
+    zone_in,
 )
 from parkpulse.schemas.records import Observation
 from parkpulse.schemas.validation import validate_observation
@@ -248,7 +248,7 @@ def _context(sheet: Sheet, layout: Layout, catalogue: Catalogue, options: ReadOp
     title = " ".join(cell_text(v) for row in sheet.rows[: layout.header_row] for v in row if v)
     zone = resolve_option("zone", options.zone, catalogue)
     if zone is None and layout.zone is None:
-        zone = _zone_in(title, catalogue) or RejectedInput(
+        zone = zone_in(title, catalogue) or RejectedInput(
             "malformed", "no zone: give --zone or a title naming it (烟台高新区2024年1-6月…)"
         )
     year_in_title = _YEAR.search(title)
@@ -263,13 +263,6 @@ def _context(sheet: Sheet, layout: Layout, catalogue: Catalogue, options: ReadOp
         what = "no period: give --period or a title naming it (2024年1-6月, 上半年)"
         return _Context(zone, RejectedInput("bad_period", what))
     return _Context(zone, period)
-
-
-def _zone_in(text: str, catalogue: Catalogue) -> str | None:
-    """The one zone whose name (4 characters or more) ``text`` contains, else None."""
-    names = names_of(catalogue).exact["zone"]
-    found = {names[n] for n in names if len(n) >= 4 and n in text}
-    return found.pop() if len(found) == 1 else None
 
 
 def _sheet_rows(

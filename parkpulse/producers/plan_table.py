@@ -38,10 +38,10 @@ from parkpulse.schemas.names import (
     PLAN_NAMES,
     UnknownName,
     lookup,
-    names_of,
     plan_id,
     resolve,
     unit_code,
+    zone_in,
 )
 from parkpulse.schemas.targets import validate_target
 
@@ -218,10 +218,9 @@ def _zone_of(zone: str | None, title: str, catalogue: Catalogue) -> str | Reject
             return resolve("zone", zone, catalogue)
         except UnknownName as exc:
             return RejectedInput(exc.reason, f"--zone {exc.detail}")
-    names = names_of(catalogue).exact["zone"]
-    named = {names[n] for n in names if len(n) >= 4 and n in title}
-    if len(named) == 1:
-        return named.pop()
+    named = zone_in(title, catalogue)
+    if named is not None:
+        return named
     return RejectedInput("malformed", "no zone: give --zone (the title names none)")
 
 

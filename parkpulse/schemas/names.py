@@ -40,6 +40,7 @@ __all__ = [
     "suggest",
     "unit_code",
     "unit_suggestions",
+    "zone_in",
 ]
 
 KINDS = ("zone", "indicator", "unit")
@@ -251,6 +252,15 @@ def names_of(catalogue: Catalogue) -> Names:
         _INDEX.clear()
     _INDEX[id(catalogue)] = (catalogue, names)
     return names
+
+
+def zone_in(text: str, catalogue: Catalogue) -> str | None:
+    """The one zone whose name (4 characters or more) a title contains, else None: compared
+    folded, so 濟南高新區2021年… names jinan-hitech as 济南高新区2021年… does."""
+    folded = fold(text)
+    names = names_of(catalogue).folded["zone"]
+    found = {ident for name, ident in names.items() if len(name) >= 4 and name in folded}
+    return found.pop() if len(found) == 1 else None
 
 
 def lookup(kind: str, text: str, catalogue: Catalogue) -> str | None:
