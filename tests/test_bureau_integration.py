@@ -11,11 +11,13 @@ import pytest
 
 from tests.conftest import RunningStack, wait_until
 from tests.fault_support import HEADER
+from tests.sheets import write_sheet
 from tests.test_plan_table import TABLE_2, write_xlsx
 
 pytestmark = pytest.mark.integration
 
 ZONE = "wuxi-hitech"
+HEADER_ZH = ["指标名称", "计量单位", "本月", "1-6月", "同比增长(%)"]
 
 
 def bulletin(path: Path, import_export: float, budget: object = 60.2) -> Path:
@@ -24,7 +26,7 @@ def bulletin(path: Path, import_export: float, budget: object = 60.2) -> Path:
     assert ws is not None
     ws.title = "1-6月"
     ws.append(["无锡高新区2021年1-6月主要经济指标"])
-    ws.append(["指标名称", "计量单位", "本月", "1-6月", "同比增长(%)"])
+    ws.append(HEADER_ZH)
     ws.append(["外贸进出口总额", "亿元", None, import_export, 30.5])
     ws.append(["一般公共预算收入", "亿元", None, budget, 8.0])
     ws.append(["注:快报数。"])
@@ -107,15 +109,11 @@ def test_a_bulletin_figure_the_worker_rejects_names_its_cell(
         encoding="utf-8",
     )
     assert stack.cli("produce", str(feed)).returncode == 0
-    book = openpyxl.Workbook()
-    ws = book.active
-    assert ws is not None
-    ws.title = "1-6月"
-    ws.append(["无锡高新区2020年1-6月主要经济指标"])
-    ws.append(["指标名称", "计量单位", "本月", "1-6月", "同比增长(%)"])
-    ws.append(["社会消费品零售总额", "亿元", None, 155.0, None])
-    book.save(tmp_path / "conflict.xlsx")
-    result = stack.cli("produce", str(tmp_path / "conflict.xlsx"))
+    title = "无锡高新区2020年1-6月主要经济指标"
+    sheet = [[title], HEADER_ZH, ["社会消费品零售总额", "亿元", "", 155.0, ""]]
+    result = stack.cli(
+        "produce", str(write_sheet(tmp_path / "conflict.xlsx", sheet, sheet="1-6月"))
+    )
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert "conflict.xlsx: 0 published, 1 rejected (1 by the worker)" in result.stdout
     assert "conflict.xlsx:1-6月!D3 conflict:" in result.stderr

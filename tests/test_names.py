@@ -171,21 +171,23 @@ def test_an_unknown_name_in_a_feed_is_a_dead_letter_with_suggestions() -> None:
     assert info.value.detail.startswith("ZONE '济宁高薪区' is not a known zone; nearest: jining")
 
 
+TARGET_ROW = {
+    "plan": "14th-fyp",
+    "zone": "济南高新区",
+    "indicator": "一般公共预算收入",
+    "kind": "level",
+    "base_year": "2020",
+    "base_value": "130.2",
+    "target_year": "2025",
+    "target_value": "200",
+    "annual_growth_pct": "9.0",
+    "binding": "预期性",
+    "unit": "亿元",
+}
+
+
 def test_a_target_row_takes_names() -> None:
-    raw = {
-        "plan": "14th-fyp",
-        "zone": "济南高新区",
-        "indicator": "一般公共预算收入",
-        "kind": "level",
-        "base_year": "2020",
-        "base_value": "130.2",
-        "target_year": "2025",
-        "target_value": "200",
-        "annual_growth_pct": "9.0",
-        "binding": "预期性",
-        "unit": "亿元",
-    }
-    target = validate_target(raw, CATALOGUE)
+    target = validate_target(TARGET_ROW, CATALOGUE)
     assert (target.zone, target.indicator, target.unit) == (
         "jinan-hitech",
         "budget_revenue",
@@ -278,15 +280,4 @@ def test_an_unknown_unit_suggests_the_nearest_as_clerks_write_them(
 )
 def test_a_five_year_plan_by_its_chinese_name(written: str, plan: str) -> None:
     assert plan_id(written) == plan
-    raw = {
-        "plan": written,
-        "zone": "济南高新区",
-        "indicator": "一般公共预算收入",
-        "kind": "level",
-        "base_year": "2020",
-        "base_value": "130.2",
-        "target_year": "2025",
-        "target_value": "200",
-        "unit": "亿元",
-    }
-    assert validate_target(raw, CATALOGUE).plan == plan
+    assert validate_target({**TARGET_ROW, "plan": written}, CATALOGUE).plan == plan
