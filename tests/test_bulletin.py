@@ -370,9 +370,6 @@ def test_a_bulletin_and_the_sdmx_feed_of_the_same_figures_give_the_same_status_r
     zone: str, year: int, series: dict[str, tuple[Any, ...]]
 ) -> None:
     from parkpulse.schemas.records import PlanTarget
-    from parkpulse.schemas.wire import observation_to_wire, target_to_wire
-    from parkpulse.streams.rollup import Input, Rollup
-    from parkpulse.topics import OBSERVATIONS, TARGETS
 
     targets = []
     sheets: dict[tuple[int, int], list[list[Any]]] = {}
@@ -404,6 +401,24 @@ def test_a_bulletin_and_the_sdmx_feed_of_the_same_figures_give_the_same_status_r
                 f"dataflow,PARKPULSE:ZONE_MONTHLY(1.0),I,{zone},{indicator},{y}-{m:02d},YTD,"
                 f"{value},CNY_100M,{yoy or ''}"
             )
+    from_bulletin, from_feed = _both_statuses(zone, year, targets, sheets, lines)
+    assert from_bulletin  # every indicator has a target and a figure in its plan's years
+    assert from_bulletin == from_feed
+
+
+def _both_statuses(
+    zone: str,
+    year: int,
+    targets: list[Any],
+    sheets: dict[tuple[int, int], list[list[Any]]],
+    lines: list[str],
+) -> tuple[list[Any], list[Any]]:
+    """The status rows of the same figures as a bulletin (a sheet per month) and as the SDMX
+    feed's ``lines``, rolled up with ``targets`` (evaluated in March of the year after)."""
+    from parkpulse.schemas.wire import observation_to_wire, target_to_wire
+    from parkpulse.streams.rollup import Input, Rollup
+    from parkpulse.topics import OBSERVATIONS, TARGETS
+
     book = openpyxl.Workbook()
     book.remove(book.active)  # type: ignore[arg-type]
     for (y, m), rows in sorted(sheets.items()):
@@ -433,7 +448,68 @@ def test_a_bulletin_and_the_sdmx_feed_of_the_same_figures_give_the_same_status_r
             accepted(list(read_bulletin(Path(folder) / "b.xlsx", CATALOGUE, now=now)))
         )
         from_feed = statuses(accepted(list(read_feed(feed, CATALOGUE, now=now))))
-    assert from_bulletin  # every indicator has a target and a figure in its plan's years
+    return from_bulletin, from_feed
+
+
+# Stocks and ratios: a bulletin's figure is the level at the period's end (LEVEL in the feed).
+LEVELS = sorted(i.id for i in CATALOGUE.indicators.values() if i.kind != "flow")
+UNIT_WRITTEN = {
+    "COUNT": "个",
+    "PCT": "%",
+    "UG_PER_M3": "微克/立方米",
+    "PERSON_10K": "万人",
+    "CNY_10K": "万元",
+    "CNY_10K_PER_MU": "万元/亩",
+}
+_LEVEL = st.decimals(min_value=1, max_value=99, places=1).map(str)
+_LEVEL_SERIES = st.dictionaries(
+    st.sampled_from(LEVELS),
+    st.tuples(
+        st.dictionaries(st.integers(min_value=0, max_value=10), _LEVEL, min_size=1, max_size=4),
+        _LEVEL,  # base level (the December before the plan's base year's end)
+        _LEVEL,  # target level
+    ),
+    min_size=1,
+    max_size=3,
+)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    st.sampled_from(sorted(CATALOGUE.zones)),
+    st.integers(min_value=2017, max_value=2021),
+    _LEVEL_SERIES,
+)
+def test_stocks_and_ratios_from_a_bulletin_and_the_sdmx_feed_give_the_same_status_rows(
+    zone: str, year: int, series: dict[str, tuple[Any, ...]]
+) -> None:
+    from parkpulse.schemas.records import PlanTarget
+
+    targets = []
+    sheets: dict[tuple[int, int], list[list[Any]]] = {}
+    lines = [SDMX_HEADER]
+    for indicator, (figures, base, target) in series.items():
+        ind = CATALOGUE.indicators[indicator]
+        whole = ind.unit == "COUNT"
+        level = (lambda v: str(int(float(v)))) if whole else str
+        kind = "share" if ind.kind == "ratio" else "level"
+        targets.append(
+            PlanTarget(
+                "prop-plan", zone, indicator, kind, year - 1, float(level(base)), year + 2,
+                float(level(target)), None, False, ind.unit,
+            )
+        )  # fmt: skip
+        for at, value in figures.items():
+            y, m = (year - 1, 12) if at == 0 else (year, at)
+            sheets.setdefault((y, m), []).append(
+                [ind.name_zh, UNIT_WRITTEN[ind.unit], "", level(value), ""]
+            )
+            lines.append(
+                f"dataflow,PARKPULSE:ZONE_MONTHLY(1.0),I,{zone},{indicator},{y}-{m:02d},LEVEL,"
+                f"{level(value)},{ind.unit},"
+            )
+    from_bulletin, from_feed = _both_statuses(zone, year, targets, sheets, lines)
+    assert from_bulletin
     assert from_bulletin == from_feed
 
 
