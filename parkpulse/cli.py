@@ -453,7 +453,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings, console: Console) ->
         return 0
     if args.verb == "suspect":
         rows = query(settings, "/api/suspect", {"zone": args.zone}, "suspect_figures")
-        _print(console, args.format, rows, scoreboard.suspect_table(rows))
+        table = scoreboard.suspect_table(rows, settings.lang, _catalogue(settings))
+        _print(console, args.format, rows, table)
         return 0
     raise AssertionError(args.verb)  # argparse only lets known verbs through
 
@@ -599,15 +600,10 @@ def _explain(args: argparse.Namespace, settings: Settings, console: Console) -> 
     from parkpulse.explain import ExplainError, check_request, explanation_doc, run_explain
 
     catalogue = _catalogue(settings)
-    params = {
-        "zone": args.zone,
-        "indicator": args.indicator,
-        "plan": args.plan,
-        "period": args.period,
-    }
 
     def fetch() -> Any:
-        check_request(catalogue, args.zone, args.indicator, args.period)
+        zone, indicator = check_request(catalogue, args.zone, args.indicator, args.period)
+        params = {"zone": zone, "indicator": indicator, "plan": args.plan, "period": args.period}
         try:
             return query(settings, "/api/explain", params, partial(explanation_doc, catalogue))
         except urllib.error.HTTPError as exc:  # the API says why in its JSON body

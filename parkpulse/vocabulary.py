@@ -145,6 +145,23 @@ TEXT: dict[Lang, dict[str, str]] = {
         "projected": "年末预计",
         "inputs": "输入",
         "explain_title": "计算过程",
+        "step": "项目",
+        "formula": "公式",
+        "numbers": "代入数值",
+        "result": "结果",
+        "explain_link": "计算过程",
+        "status_growth_note": (
+            "增速目标：实际与序时进度为累计同比增速(%)，状态看差距(百分点)；"
+            "完成度 = (1 + 实际增速) ÷ (1 + 目标增速)。"
+            "每个数的计算过程：parkpulse explain 园区 指标"
+        ),
+        "gap_note": (
+            "完成度 = 实际 ÷ 序时进度（越低越好的指标：序时进度 ÷ 实际）；"
+            "差距 = (完成度 − 1) × 100。"
+            "增速目标：差距 = 实际增速 − 目标增速（百分点），状态按差距判断；"
+            "其完成度 = (1 + 实际增速) ÷ (1 + 目标增速)，"
+            "例如 7.8% 对 15% 为 93.7%，差距 −7.2 个百分点。"
+        ),
         "no_row": "没有这一行状态",
         # The monthly brief (parkpulse/brief_page.py); {placeholders} are filled by str.format.
         "brief_title": "{month} 月度简报",
@@ -226,6 +243,22 @@ TEXT: dict[Lang, dict[str, str]] = {
         "projected": "projected year end",
         "inputs": "inputs",
         "explain_title": "how the numbers are made",
+        "step": "step",
+        "formula": "formula",
+        "numbers": "numbers",
+        "result": "result",
+        "explain_link": "explain",
+        "status_growth_note": (
+            "Growth targets: actual and expected are YTD year-on-year growth (%), the status "
+            "follows the gap (pp); attainment = (1 + actual) ÷ (1 + target). "
+            "How each number is made: parkpulse explain ZONE INDICATOR"
+        ),
+        "gap_note": (
+            "attainment = actual ÷ expected (lower is better: expected ÷ actual); "
+            "gap = (attainment − 1) × 100. Growth targets: gap = actual growth − target growth "
+            "in percentage points, and the status follows the gap; their attainment is "
+            "(1 + actual) ÷ (1 + target), e.g. 7.8 % against 15 % is 93.7 %, a gap of −7.2 pp."
+        ),
         "no_row": "no such status row",
         "brief_title": "monthly brief {month}",
         "brief_compared": "compared with {previous}",
