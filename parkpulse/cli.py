@@ -622,13 +622,16 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     from parkpulse.brief import BriefError
     from parkpulse.brief_page import default_out, make_brief
     from parkpulse.chromium import ChromiumFailed, ChromiumMissing
-    from parkpulse.filters import resolve_filters, unmatched
+    from parkpulse.filters import answer_error, resolve_filters, unmatched
 
     catalogue = _catalogue(settings)
     zone = resolve_filters({"zone": args.zone}, catalogue)["zone"]
 
     def fetch(zone: str | None) -> list[dict[str, Any]]:
-        rows = query(settings, "/api/status/history", {"zone": zone}, "status_rows")
+        try:
+            rows = query(settings, "/api/status/history", {"zone": zone}, "status_rows")
+        except QueryRefused as exc:  # a name the API refuses as an id: say what it names
+            raise FilterError(answer_error({"zone": zone}, catalogue, str(exc))) from None
         problem = unmatched({"zone": zone}, catalogue) if not rows else None
         if problem is not None:
             raise problem
