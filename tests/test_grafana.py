@@ -626,3 +626,27 @@ def test_zone_ranking_on_the_demo_data_is_the_boards(demo_run, demo_chdb, demo_v
             assert row["share_on_track"] == "None"
         else:
             assert float(row["share_on_track"]) == pytest.approx(zone.share_on_track)
+
+
+def _counted_statuses(panel: dict[str, Any]) -> set[str]:
+    """The status codes a panel's queries count (SQL `status = 'x'` / `IN (…)`, PromQL
+    `status="x"`)."""
+    found: set[str] = set()
+    for target in panel.get("targets", []):
+        query = target.get("rawSql") or target.get("expr") or ""
+        for clause in re.findall(r"status\s*(?:=|IN)\s*(\([^)]*\)|'[a-z_]+'|\"[a-z_]+\")", query):
+            found |= set(re.findall(r"[a-z_]+", clause)) & set(STATUSES)
+    return found
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
+def test_status_counts_are_titled_with_the_vocabulary(path):
+    """A single number counting statuses is titled with their words (落后, 预警, 已完成 + 正常)."""
+    counted = 0
+    for panel in all_panels(load(path)):
+        if panel.get("type") != "stat" or not (codes := _counted_statuses(panel)):
+            continue
+        counted += 1
+        for code in codes:
+            assert STATUS_LABELS["zh"][code] in panel["title"], (panel["title"], code)
+    assert counted or path.stem == "indicator-trend"
