@@ -200,6 +200,7 @@ def work(
         asyncio.run(ensure_topics(settings))
         store = ClickHouseStore.open(settings.clickhouse)
         metrics = PipelineMetrics()
+        metrics.show_names(catalogue, settings.lang)
         metrics_addr = metrics.serve(settings.metrics_host, settings.metrics_port)
         ready_store, ready_metrics = store, metrics
 

@@ -243,6 +243,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
 def exported_metric_names() -> set[str]:
     """Every sample name a PipelineMetrics registry exposes (one key shown, every counter
     touched), plus Prometheus' own ``up``: what alert rules and boards may read."""
+    from parkpulse.schemas.catalogue import load_catalogue
     from parkpulse.schemas.records import IndicatorStatus
     from parkpulse.sinks.metrics import PipelineMetrics
 
@@ -265,4 +266,5 @@ def exported_metric_names() -> set[str]:
     m.count_sink_rows("observations", 1)
     m.count_sink_error("observations")
     m.show_consumer_lag({("parkpulse.observations", 0): 1})
+    m.show_names(load_catalogue(), "zh")
     return {s.name for family in m.registry.collect() for s in family.samples} | {"up"}
