@@ -169,3 +169,34 @@ def test_the_suspect_table_speaks_the_language(
     out = console.export_text()
     assert all(word in out for word in present), out
     assert not any(word in out for word in absent), out
+
+
+def test_the_static_report_speaks_the_language_setting() -> None:
+    """DATA_DIR/report.html (parkpulse/report.py) in PARKPULSE_LANG: headers, status words, names,
+    units and the gap."""
+    from parkpulse.report import render_zone
+
+    rows = rows_of("gdp", GDP) + rows_of("budget_revenue", BUDGET)
+    chinese = render_zone(JINAN, rows, CATALOGUE, "zh")
+    assert "济南高新技术产业开发区" in chinese and "落后" in chinese and "差距(百分点)" in chinese
+    assert "一般公共预算收入" in chinese and "亿元" in chinese and "-2.2" in chinese
+    english = render_zone(JINAN, rows, CATALOGUE, "en")
+    assert "Jinan High-tech Industrial Development Zone" in english and "gap pp" in english
+    assert "General public budget revenue" in english and "CNY 100M" in english
+    assert "behind" in english and not re.search(r"[\u4e00-\u9fff]", english)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_pages_render_offline(lang: str) -> None:
+    """Nothing to fetch: no script, stylesheet, image or font from anywhere."""
+    rows = rows_of("gdp", GDP) + rows_of("budget_revenue", BUDGET)
+    found = explain(JINAN, CATALOGUE.indicators["gdp"], GDP, load_plan_targets())
+    assert found is not None
+    for page in (
+        overview(rows, CATALOGUE, lang, "zh"),  # type: ignore[arg-type]
+        zone_page(JINAN, rows, CATALOGUE, lang, "zh"),  # type: ignore[arg-type]
+        explain_page(as_doc(found), CATALOGUE, lang, "zh"),  # type: ignore[arg-type]
+    ):
+        assert "<svg" in page or "<table" in page
+        assert not re.search(r"<script|<link|<img|@import|url\(|src=", page)
+        assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", page)
