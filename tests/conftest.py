@@ -127,11 +127,15 @@ class RunningStack:
         return int(self.proc.returncode)
 
 
-def start_stack(data_dir: Path, *extra: str, ready_timeout: float = 120) -> RunningStack:
-    """Start ``parkpulse run`` on free ports and wait for its ``ready`` line."""
+def start_stack(
+    data_dir: Path, *extra: str, ready_timeout: float = 120, settings: dict[str, str] | None = None
+) -> RunningStack:
+    """Start ``parkpulse run`` on free ports and wait for its ``ready`` line (``settings``: the
+    PARKPULSE_* variables it runs with, none by default)."""
     ports = [free_port() for _ in range(3)]
     data_dir.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARKPULSE_")}
+    env.update(settings or {})
     proc = subprocess.Popen(
         [
             PARKPULSE,
