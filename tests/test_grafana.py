@@ -29,7 +29,7 @@ import yaml
 
 from parkpulse.board.pages import rank_zones
 from parkpulse.schemas.records import STATUSES
-from parkpulse.vocabulary import STATUS_LABELS
+from parkpulse.vocabulary import STATUS_LABELS, UNIT_LABELS
 from tests.conftest import exported_metric_names
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -579,7 +579,7 @@ def overrides_by_name(panel: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 @pytest.mark.parametrize("query", CLICKHOUSE_QUERIES, ids=lambda q: q.id)
 def test_status_words_are_the_vocabulary(query, dashboard_chdb, board_variables):
     """A status column shows 已完成 正常 预警 落后 无数据 不评估 (parkpulse/vocabulary.py); a
-    column named after a status code is titled with its word."""
+    column named after a status code is titled with its word; a unit column shows 亿元, 万人…"""
     if query.query_type == "variable":
         return
     board = load(GRAFANA / "dashboards" / f"{query.board}.json")
@@ -594,6 +594,10 @@ def test_status_words_are_the_vocabulary(query, dashboard_chdb, board_variables)
     for code in set(columns) & set(STATUSES):
         titles = [p["value"] for p in named.get(code, []) if p["id"] == "displayName"]
         assert titles == [STATUS_LABELS["zh"][code]], (query.id, code)
+    if "unit" in columns:  # units in Chinese, as everywhere a planner reads them
+        (mapping,) = [p["value"] for p in named.get("unit", []) if p["id"] == "mappings"]
+        (options,) = [m["options"] for m in mapping if m["type"] == "value"]
+        assert {code: o["text"] for code, o in options.items()} == UNIT_LABELS["zh"], query.id
 
 
 def ranking(chdb: ChdbProcess, variables: dict[str, tuple[dict, set]]) -> list[dict[str, str]]:
