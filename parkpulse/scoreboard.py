@@ -117,8 +117,8 @@ def status_table(
     for row in rows:
         zone, indicator = row.get("zone", ""), row.get("indicator", "")
         needs = _num(row.get("required_growth_pct"), "{:+.1f}")
-        if row.get("out_of_reach"):
-            needs += " [bold red]![/]"
+        if row.get("out_of_reach"):  # needs more than the best rest of a year on record
+            needs += f" [bold red]⚠ {text('out_of_reach', lang)}[/]"
         # A status resting on an implausible figure is marked, with why.
         mark = (
             f" [bold magenta]⚠ {text('suspect_mark', lang)}: {row['suspect']}[/]"

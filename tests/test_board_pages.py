@@ -133,6 +133,8 @@ def test_status_tables_give_each_rows_unit_and_say_how_to_read_a_growth_target()
     lines = {line.split("│")[2].strip(): line for line in out.splitlines() if "│" in line}
     assert "│ 亿元 " in lines["一般公共预算收入"] and "│ % " in lines["地区生产总值"]
     assert "单位" in out and "状态看差距(百分点)" in out
+    assert budget[0]["out_of_reach"] and "⚠ 年度目标难以实现" in lines["一般公共预算收入"]
+    assert "难以实现" not in lines["地区生产总值"]
     console = Console(width=250, record=True)
     console.print(status_table(budget, lang="en", catalogue=CATALOGUE))
     out = console.export_text()
