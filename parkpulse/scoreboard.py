@@ -21,6 +21,7 @@ from parkpulse.vocabulary import (
     indicator_name,
     indicator_unit,
     status_label,
+    suspect_label,
     text,
     zone_name,
 )
@@ -121,7 +122,8 @@ def status_table(
             needs += f" [bold red]⚠ {text('out_of_reach', lang)}[/]"
         # A status resting on an implausible figure is marked, with why.
         mark = (
-            f" [bold magenta]⚠ {text('suspect_mark', lang)}: {row['suspect']}[/]"
+            f" [bold magenta]⚠ {text('suspect_mark', lang)}: "
+            f"{suspect_label(row['suspect'], lang)}[/]"
             if row.get("suspect")
             else ""
         )
@@ -197,7 +199,7 @@ def suspect_table(
             _num(row.get("value")),
             _num(row.get("previous")),
             row.get("previous_period", ""),
-            f"[bold magenta]{row.get('reason', '')}[/]",
+            f"[bold magenta]{suspect_label(row.get('reason', ''), lang)}[/]",
         )
     return table
 

@@ -119,6 +119,8 @@ TEXT: dict[Lang, dict[str, str]] = {
         "deadletter_title": "拒收记录",
         "suspect_title": "存疑数据",
         "suspect_mark": "存疑",
+        "suspect_ytd_fell": "累计值较前期回落",
+        "suspect_jump": "较上期突变",
         "value": "数值",
         "previous": "前值",
         "previous_period": "前值期别",
@@ -217,6 +219,8 @@ TEXT: dict[Lang, dict[str, str]] = {
         "deadletter_title": "dead letters",
         "suspect_title": "suspect figures",
         "suspect_mark": "suspect",
+        "suspect_ytd_fell": "YTD fell",
+        "suspect_jump": "jump",
         "value": "value",
         "previous": "previous",
         "previous_period": "previous period",
@@ -303,6 +307,11 @@ def lang_of(value: str | None) -> Lang:
 def status_label(status: str, lang: Lang) -> str:
     """The word for a status code (an unknown code is shown as it is)."""
     return STATUS_LABELS[lang].get(status, status)
+
+
+def suspect_label(reason: str, lang: Lang) -> str:
+    """Why a figure looks implausible (streams/plausibility.REASONS), in words; else as given."""
+    return TEXT[lang].get(f"suspect_{reason}", reason)
 
 
 def unit_label(unit: str, lang: Lang) -> str:

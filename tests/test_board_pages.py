@@ -157,7 +157,10 @@ def test_explain_takes_names_as_status_does() -> None:
 
 @pytest.mark.parametrize(
     ("lang", "present", "absent"),
-    [("zh", ["园区", "济南高新技术产业开发区"], ["zone"]), ("en", ["zone", "Jinan"], ["园区"])],
+    [
+        ("zh", ["园区", "济南高新技术产业开发区", "累计值较前期回落"], ["zone", "ytd_fell"]),
+        ("en", ["zone", "Jinan", "YTD fell"], ["园区", "ytd_fell"]),
+    ],
 )
 def test_the_suspect_table_speaks_the_language(
     lang: str, present: list[str], absent: list[str]
