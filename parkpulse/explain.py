@@ -16,7 +16,7 @@ from rich.table import Table
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.names import UnknownName, resolve
 from parkpulse.sinks.clickhouse import ClickHouseStore
-from parkpulse.streams.plan import Explanation, explain, num
+from parkpulse.streams.plan import Explanation, explain, num, plans_of
 from parkpulse.vocabulary import (
     STATUS_LABELS,
     TEXT,
@@ -65,6 +65,15 @@ def explanation_doc(
     """The explanation of one row as JSON-ready data (English keys), or None when no row."""
     zone, indicator = check_request(catalogue, zone, indicator, period)
     observations, targets = store.zones_state([zone])[zone][:2]
+    plans = plans_of(zone, indicator, targets)
+    if plan is None and len(plans) > 1:
+        raise ExplainError(
+            f"{indicator} has {len(plans)} plans in {zone}: {', '.join(plans)}; name one"
+        )
+    if plan is not None and plans and plan not in plans:
+        raise ExplainError(
+            f"no plan {plan!r} for {indicator} in {zone}; its plans: {', '.join(plans)}"
+        )
     found = explain(zone, catalogue.indicators[indicator], observations, targets, plan, period)
     return None if found is None else as_doc(found)
 

@@ -205,3 +205,34 @@ def test_pages_render_offline(lang: str) -> None:
         assert "<svg" in page or "<table" in page
         assert not re.search(r"<script|<link|<img|@import|url\(|src=", page)
         assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", page)
+
+
+class _Store:
+    """What explanation_doc asks of the store: a zone's figures and targets."""
+
+    def __init__(self, observations: list[Observation], targets: list[Any]) -> None:
+        self.state = (observations, targets, [], [])
+
+    def zones_state(self, zones: list[str]) -> dict[str, Any]:
+        return dict.fromkeys(zones, self.state)
+
+
+def test_explain_names_the_plans_when_an_indicator_has_several() -> None:
+    from dataclasses import replace
+
+    from parkpulse.explain import explanation_doc
+
+    (five_year,) = [t for t in load_plan_targets() if t.zone == JINAN and t.indicator == "gdp"]
+    annual = replace(five_year, plan="annual-2021", base_year=2020, target_year=2021)
+    store = _Store(GDP, [five_year, annual])
+    with pytest.raises(
+        ExplainError, match="gdp has 2 plans in jinan-hitech: 14th-fyp, annual-2021"
+    ):
+        explanation_doc(CATALOGUE, store, JINAN, "gdp")  # type: ignore[arg-type]
+    with pytest.raises(ExplainError, match="no plan '15th-fyp' for gdp"):
+        explanation_doc(CATALOGUE, store, JINAN, "gdp", "15th-fyp")  # type: ignore[arg-type]
+    doc = explanation_doc(CATALOGUE, store, "济南高新区", "地区生产总值", "annual-2021")  # type: ignore[arg-type]
+    assert doc is not None and doc["target"]["plan"] == "annual-2021"
+    single = _Store(GDP, [five_year])
+    doc = explanation_doc(CATALOGUE, single, JINAN, "gdp")  # type: ignore[arg-type]
+    assert doc is not None and doc["row"]["plan"] == "14th-fyp"
