@@ -66,7 +66,10 @@ def sentence(change: Change, catalogue: Catalogue | None, lang: Lang) -> str:
     if change.kind == "growth" and change.gap_pp is not None:
         parts.append(
             text("brief_gap", lang).format(
-                value=_signed(change.gap_pp), change=_signed(change.gap_change_pp) or "—"
+                actual=_fmt(change.actual, "{:.1f}") or "—",
+                target=_fmt(change.expected, "{:.1f}") or "—",
+                value=_signed(change.gap_pp),
+                change=_signed(change.gap_change_pp) or "—",
             )
         )
     elif change.attainment is not None:

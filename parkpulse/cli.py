@@ -453,7 +453,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings, console: Console) ->
         return 0
     if args.verb == "suspect":
         rows = _filtered(settings, "/api/suspect", "suspect_figures", {"zone": args.zone})
-        _print(console, args.format, rows, scoreboard.suspect_table(rows))
+        table = scoreboard.suspect_table(rows, settings.lang, _catalogue(settings))
+        _print(console, args.format, rows, table)
         return 0
     raise AssertionError(args.verb)  # argparse only lets known verbs through
 
@@ -610,16 +611,14 @@ def _explain(args: argparse.Namespace, settings: Settings, console: Console) -> 
     from functools import partial
 
     from parkpulse.explain import ExplainError, check_request, explanation_doc, run_explain
-    from parkpulse.filters import resolve_filters
+    from parkpulse.schemas.names import plan_id
 
     catalogue = _catalogue(settings)
-    given = {"zone": args.zone, "indicator": args.indicator, "plan": args.plan}
-    named = resolve_filters(given, catalogue)
-    zone, indicator = named["zone"] or args.zone, named["indicator"] or args.indicator
-    params = {"zone": zone, "indicator": indicator, "plan": named["plan"], "period": args.period}
+    plan = args.plan and plan_id(args.plan.strip())
 
     def fetch() -> Any:
-        check_request(catalogue, zone, indicator, args.period)
+        zone, indicator = check_request(catalogue, args.zone, args.indicator, args.period)
+        params = {"zone": zone, "indicator": indicator, "plan": plan, "period": args.period}
         try:
             return query(settings, "/api/explain", params, partial(explanation_doc, catalogue))
         except urllib.error.HTTPError as exc:  # the API says why in its JSON body
@@ -638,13 +637,16 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     from parkpulse.brief import BriefError
     from parkpulse.brief_page import default_out, make_brief
     from parkpulse.chromium import ChromiumFailed, ChromiumMissing
-    from parkpulse.filters import resolve_filters, unmatched
+    from parkpulse.filters import answer_error, resolve_filters, unmatched
 
     catalogue = _catalogue(settings)
     zone = resolve_filters({"zone": args.zone}, catalogue)["zone"]
 
     def fetch(zone: str | None) -> list[dict[str, Any]]:
-        rows = query(settings, "/api/status/history", {"zone": zone}, "status_rows")
+        try:
+            rows = query(settings, "/api/status/history", {"zone": zone}, "status_rows")
+        except QueryRefused as exc:  # a name the API refuses as an id: say what it names
+            raise FilterError(answer_error({"zone": zone}, catalogue, str(exc))) from None
         problem = unmatched({"zone": zone}, catalogue) if not rows else None
         if problem is not None:
             raise problem

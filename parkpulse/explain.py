@@ -14,10 +14,11 @@ from rich.console import Console
 from rich.table import Table
 
 from parkpulse.schemas.catalogue import Catalogue
-from parkpulse.schemas.names import names_of
+from parkpulse.schemas.names import UnknownName, resolve
 from parkpulse.sinks.clickhouse import ClickHouseStore
-from parkpulse.streams.plan import explain, num
+from parkpulse.streams.plan import Explanation, explain, num, plans_of
 from parkpulse.vocabulary import (
+    STATUS_LABELS,
     TEXT,
     Lang,
     indicator_name,
@@ -36,24 +37,21 @@ class ExplainError(ValueError):
     """A request that cannot be explained (unknown zone or indicator, bad period)."""
 
 
-def check_request(catalogue: Catalogue, zone: str, indicator: str, period: str | None) -> None:
-    """Raise ExplainError for an unknown zone or indicator id (with the nearest known names) or
-    a period that is not ``YYYY-MM``."""
-    if zone not in catalogue.zones:
-        raise ExplainError(f"unknown zone {zone!r}{_nearest('zone', zone, catalogue)}")
-    if indicator not in catalogue.indicators:
-        raise ExplainError(
-            f"unknown indicator {indicator!r}{_nearest('indicator', indicator, catalogue)}"
-        )
+def check_request(
+    catalogue: Catalogue, zone: str, indicator: str, period: str | None
+) -> tuple[str, str]:
+    """The ids of ``zone`` and ``indicator``, each given by id or by name (济南高新区,
+    一般公共预算收入, as ``status --zone`` takes them); ExplainError (with the nearest names)
+    when one names nothing, or when ``period`` is not YYYY-MM."""
+    ids = []
+    for kind, value in (("zone", zone), ("indicator", indicator)):
+        try:
+            ids.append(resolve(kind, value.strip(), catalogue))
+        except UnknownName as exc:
+            raise ExplainError(f"unknown {kind}: {exc.detail}") from None
     if period is not None and not MONTH.match(period):
         raise ExplainError(f"period must be YYYY-MM, got {period!r}")
-
-
-def _nearest(kind: str, text: str, catalogue: Catalogue) -> str:
-    """``; nearest: id (name), …`` for an unknown name, or "" when none is near."""
-    names = names_of(catalogue)
-    labels = [names.labels[kind].get(i, i) for i in names.suggest(kind, text)]
-    return "; nearest: " + ", ".join(labels) if labels else ""
+    return ids[0], ids[1]
 
 
 def explanation_doc(
@@ -65,11 +63,23 @@ def explanation_doc(
     period: str | None = None,
 ) -> dict[str, Any] | None:
     """The explanation of one row as JSON-ready data (English keys), or None when no row."""
-    check_request(catalogue, zone, indicator, period)
+    zone, indicator = check_request(catalogue, zone, indicator, period)
     observations, targets = store.zones_state([zone])[zone][:2]
+    plans = plans_of(zone, indicator, targets)
+    if plan is None and len(plans) > 1:
+        raise ExplainError(
+            f"{indicator} has {len(plans)} plans in {zone}: {', '.join(plans)}; name one"
+        )
+    if plan is not None and plans and plan not in plans:
+        raise ExplainError(
+            f"no plan {plan!r} for {indicator} in {zone}; its plans: {', '.join(plans)}"
+        )
     found = explain(zone, catalogue.indicators[indicator], observations, targets, plan, period)
-    if found is None:
-        return None
+    return None if found is None else as_doc(found)
+
+
+def as_doc(found: Explanation) -> dict[str, Any]:
+    """An explanation as JSON-ready data (English keys): what /api/explain serves."""
     return {
         "row": found.row.to_dict(),
         "target": found.target.to_dict(),
@@ -89,26 +99,78 @@ def _value(value: Any, lang: Lang) -> str:
     return num(value)
 
 
-def render(doc: Mapping[str, Any], lang: Lang, catalogue: Catalogue) -> Table:
-    """The explanation as a table: name, formula, numbers filled in, result."""
+# The columns of an explanation, as vocabulary keys: step, formula, numbers filled in, result.
+COLUMNS = ("step", "formula", "numbers", "result")
+
+
+def title(doc: Mapping[str, Any], lang: Lang, catalogue: Catalogue) -> str:
+    """Zone · indicator (unit) · plan · period — what the explanation is of."""
     row, target = doc["row"], doc["target"]
-    unit = (
-        catalogue.indicators[row["indicator"]].unit
-        if row["indicator"] in catalogue.indicators
-        else ""
-    )
-    title = (
+    found = catalogue.indicators.get(row["indicator"])
+    # A growth target's numbers are percentages, whatever the indicator's own unit.
+    unit = "%" if row["kind"] == "growth" else unit_label(found.unit if found else "", lang)
+    return (
         f"{zone_name(row['zone'], catalogue, lang)} · "
-        f"{indicator_name(row['indicator'], catalogue, lang)} ({unit_label(unit, lang)}) · "
+        f"{indicator_name(row['indicator'], catalogue, lang)} ({unit}) · "
         f"{target['plan']} · {row['period']} — {text('explain_title', lang)}"
     )
-    inputs = ", ".join(f"{k}={v}" for k, v in doc["inputs"].items() if v is not None)
-    table = Table(title=title, caption=f"{text('inputs', lang)}: {inputs}", show_lines=False)
-    for header in ("", "formula", "=", "="):
-        table.add_column(header)
-    for step in doc["steps"]:
-        label = TEXT[lang].get(STEP_TEXT.get(step["name"], step["name"]), step["name"])
-        table.add_row(label, step["formula"], step["numbers"], _value(step["value"], lang))
+
+
+def inputs_line(doc: Mapping[str, Any]) -> str:
+    """The row's inputs in the formulas' notation (B, V0, T, VT, g_pct, actual, …)."""
+    return ", ".join(f"{k}={v}" for k, v in doc["inputs"].items() if v is not None)
+
+
+# Words in the engine's formulas (status rules, where a figure came from) and what a reader
+# sees for them; status codes and step names come from the vocabulary.
+PHRASES: dict[Lang, dict[str, str]] = {
+    "zh": {
+        "target met": "年度目标已达到",
+        "else": "否则",
+        "met": "已达到",
+        "bureau YoY": "统计局公布的同比",
+        "computed": "由上年同期计算",
+    },
+    "en": {"target met": "year's target met", "bureau YoY": "the bureau's YoY"},
+}
+WORDS_IN_FORMULAS = (
+    "required_growth_pct", "best_rest_growth_pct", "gap_pp", "attainment", "actual", "expected",
+)  # fmt: skip
+
+
+def _words(formula: str, lang: Lang) -> str:
+    """``formula`` with the codes in it (on_track, gap_pp, …) as the words of ``lang``."""
+    words = {
+        **{code: status_label(code, lang) for code in STATUS_LABELS[lang]},
+        **{name: text(name, lang) for name in WORDS_IN_FORMULAS},
+        **PHRASES[lang],
+    }
+    pattern = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+    return re.sub(rf"(?<!\w)(?:{pattern})(?!\w)", lambda m: words[m.group(0)], formula)
+
+
+def rows(doc: Mapping[str, Any], lang: Lang) -> list[tuple[str, str, str, str]]:
+    """One (step, formula, numbers, result) per step, in ``lang``: the step, the words in the
+    formula (status rules, gap_pp, …) and the result; the notation (A(y), s(m), YTD) stays."""
+    return [
+        (
+            TEXT[lang].get(STEP_TEXT.get(step["name"], step["name"]), step["name"]),
+            _words(step["formula"], lang),
+            _words(step["numbers"], lang),
+            _value(step["value"], lang),
+        )
+        for step in doc["steps"]
+    ]
+
+
+def render(doc: Mapping[str, Any], lang: Lang, catalogue: Catalogue) -> Table:
+    """The explanation as a table: name, formula, numbers filled in, result."""
+    caption = f"{text('inputs', lang)}: {inputs_line(doc)}"
+    table = Table(title=title(doc, lang, catalogue), caption=caption, show_lines=False)
+    for header in COLUMNS:
+        table.add_column(text(header, lang))
+    for row in rows(doc, lang):
+        table.add_row(*row)
     return table
 
 

@@ -23,9 +23,11 @@ from parkpulse.vocabulary import (
     DEFAULT_LANG,
     STATUS_COLOUR,
     Lang,
+    indicator_name,
     indicator_unit,
     status_label,
     text,
+    zone_name,
 )
 
 # A rewrite waits at least this many times as long as the last one took: at national scale the
@@ -76,17 +78,22 @@ def _page_head(generated_at: datetime, title: str | None = None, lang: Lang = DE
     )
 
 
-def render_zone(zone: str, rows: Iterable[Mapping[str, Any]], catalogue: Catalogue) -> str:
-    """One zone's section: its status table and a chart per (indicator, plan)."""
+def render_zone(
+    zone: str,
+    rows: Iterable[Mapping[str, Any]],
+    catalogue: Catalogue,
+    lang: Lang = DEFAULT_LANG,
+) -> str:
+    """One zone's section: its status table and a chart per (indicator, plan), in ``lang``."""
     series: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
     for row in rows:
         series[(row["indicator"], row["plan"])].append(row)
-    name = catalogue.zones[zone].name_zh if zone in catalogue.zones else zone
+    name = zone_name(zone, catalogue, lang)
     parts = [
         f"<section id='{html.escape(zone)}'><h2>{html.escape(name)} ({html.escape(zone)})</h2>",
         "<table><thead><tr>"
         + "".join(
-            f"<th>{html.escape(text(key, DEFAULT_LANG))}</th>"
+            f"<th>{html.escape(text(key, lang))}</th>"
             for key in (
                 "indicator",
                 "plan",
@@ -96,6 +103,7 @@ def render_zone(zone: str, rows: Iterable[Mapping[str, Any]], catalogue: Catalog
                 "actual",
                 "expected",
                 "annual_target",
+                "gap_pp",
                 "required_growth",
             )
         )
@@ -103,7 +111,7 @@ def render_zone(zone: str, rows: Iterable[Mapping[str, Any]], catalogue: Catalog
     ]
     charts = []
     for (indicator, plan), history in sorted(series.items()):
-        tr, figure = _indicator_entry(indicator, plan, history, catalogue)
+        tr, figure = _indicator_entry(indicator, plan, history, catalogue, lang)
         parts.append(tr)
         charts.append(figure)
     parts.append("</tbody></table><div class='charts'>" + "".join(charts) + "</div></section>")
@@ -111,50 +119,60 @@ def render_zone(zone: str, rows: Iterable[Mapping[str, Any]], catalogue: Catalog
 
 
 def _indicator_entry(
-    indicator: str, plan: str, history: Sequence[Mapping[str, Any]], catalogue: Catalogue
+    indicator: str,
+    plan: str,
+    history: Sequence[Mapping[str, Any]],
+    catalogue: Catalogue,
+    lang: Lang = DEFAULT_LANG,
 ) -> tuple[str, str]:
     """One (indicator, plan) of a zone: its table row (the latest month) and its chart."""
     rows = sorted(history, key=lambda r: r["period"])
     last = rows[-1]
-    label = (
-        catalogue.indicators[indicator].name_zh if indicator in catalogue.indicators else indicator
-    )
+    label = indicator_name(indicator, catalogue, lang)
+    unit = "%" if last["kind"] == "growth" else indicator_unit(indicator, catalogue, lang)
     tr = (
         f"<tr><td>{html.escape(label)} <small>{html.escape(indicator)}</small></td>"
         f"<td>{html.escape(plan)}</td><td>{html.escape(last['period'])}</td>"
-        f"<td>{_badge(last['status'])}</td>"
+        f"<td>{_badge(last['status'], lang)}</td>"
         f"<td>{_fmt(last.get('attainment'), '{:.1%}')}</td>"
-        f"<td>{_fmt(last.get('actual'))}</td><td>{_fmt(last.get('expected'))}</td>"
+        f"<td>{_fmt(last.get('actual'))} <small>{html.escape(unit)}</small></td>"
+        f"<td>{_fmt(last.get('expected'))}</td>"
         f"<td>{_fmt(last.get('annual_target'))}</td>"
+        f"<td>{_fmt(last.get('gap_pp'), '{:+.1f}')}</td>"
         f"<td>{_fmt(last.get('required_growth_pct'), '{:+.1f}')}</td></tr>"
     )
-    unit = "%" if last["kind"] == "growth" else indicator_unit(indicator, catalogue, "zh")
-    svg = line_chart(rows, unit, DEFAULT_LANG, nonnegative=last["kind"] != "growth")
+    svg = line_chart(rows, unit, lang, nonnegative=last["kind"] != "growth")
     figure = (
         f"<figure>{svg}<figcaption>{html.escape(label)} · {html.escape(plan)}</figcaption></figure>"
     )
     return tr, figure
 
 
-async def write_report(store: ClickHouseStore, catalogue: Catalogue, path: Path) -> Path:
+async def write_report(
+    store: ClickHouseStore, catalogue: Catalogue, path: Path, lang: Lang = DEFAULT_LANG
+) -> Path:
     """Write the report from the store zone by zone, atomically (a browser never sees half a
     file). One zone's rows are held at a time, and the worker's own writes go between them."""
     tmp = path.with_suffix(".html.tmp")
     zones = await store.arun(store.status_zones)
     with tmp.open("w", encoding="utf-8") as fh:
-        fh.write(_page_head(datetime.now(UTC)))
+        fh.write(_page_head(datetime.now(UTC), lang=lang))
         for zone in zones:
             rows = await store.arun(store.status_rows, zone)
-            fh.write(render_zone(zone, rows, catalogue))
+            fh.write(render_zone(zone, rows, catalogue, lang))
         fh.write("</body></html>")
     tmp.replace(path)
     return path
 
 
 async def keep_report_fresh(
-    store: ClickHouseStore, catalogue: Catalogue, path: Path, every: float = 2.0
+    store: ClickHouseStore,
+    catalogue: Catalogue,
+    path: Path,
+    every: float = 2.0,
+    lang: Lang = DEFAULT_LANG,
 ) -> None:
-    """Rewrite the report whenever the status rows change (runs until cancelled).
+    """Rewrite the report (in ``lang``) whenever the status rows change (runs until cancelled).
 
     A cheap fingerprint of the table (its newest version), checked every ``every`` seconds,
     decides (``throttle.report_due``): rewrites are at least REWRITE_SHARE times the last one's
@@ -173,7 +191,7 @@ async def keep_report_fresh(
         now = time.monotonic()
         busy_gap = max(REWRITE_BUSY_EVERY, REWRITE_BUSY_SHARE * took)
         if report_due(fingerprint, last, seen, now - written_at, REWRITE_SHARE * took, busy_gap):
-            await write_report(store, catalogue, path)
+            await write_report(store, catalogue, path, lang)
             last = fingerprint
             mark.write_text(str(fingerprint))
             written_at = time.monotonic()

@@ -19,7 +19,9 @@ from parkpulse.vocabulary import (
     DEFAULT_LANG,
     Lang,
     indicator_name,
+    indicator_unit,
     status_label,
+    suspect_label,
     text,
     zone_name,
 )
@@ -105,18 +107,23 @@ def status_table(
         ("actual", "right"),
         ("expected", "right"),
         ("annual_target", "right"),
+        ("unit", "left"),
         ("gap_pp", "right"),
         ("required_growth", "right"),
     ):
         table.add_column(text(key, lang), justify=justify)  # type: ignore[arg-type]
+    rows = list(rows)
+    if any(row.get("kind") == "growth" for row in rows):  # how to read a growth target's row
+        table.caption = text("status_growth_note", lang)
     for row in rows:
         zone, indicator = row.get("zone", ""), row.get("indicator", "")
         needs = _num(row.get("required_growth_pct"), "{:+.1f}")
-        if row.get("out_of_reach"):
-            needs += " [bold red]![/]"
+        if row.get("out_of_reach"):  # needs more than the best rest of a year on record
+            needs += f" [bold red]⚠ {text('out_of_reach', lang)}[/]"
         # A status resting on an implausible figure is marked, with why.
         mark = (
-            f" [bold magenta]⚠ {text('suspect_mark', lang)}: {row['suspect']}[/]"
+            f" [bold magenta]⚠ {text('suspect_mark', lang)}: "
+            f"{suspect_label(row['suspect'], lang)}[/]"
             if row.get("suspect")
             else ""
         )
@@ -130,6 +137,8 @@ def status_table(
             _num(row.get("actual")),
             _num(row.get("expected")),
             _num(row.get("annual_target")),
+            # A growth target's actual and expected are growth rates, in % whatever the unit.
+            "%" if row.get("kind") == "growth" else indicator_unit(indicator, catalogue, lang),
             _num(row.get("gap_pp"), "{:+.1f}"),
             needs,
         )
@@ -164,7 +173,11 @@ def scorecard_table(
     return table
 
 
-def suspect_table(rows: Iterable[Mapping[str, Any]], lang: Lang = DEFAULT_LANG) -> Table:
+def suspect_table(
+    rows: Iterable[Mapping[str, Any]],
+    lang: Lang = DEFAULT_LANG,
+    catalogue: Catalogue | None = None,
+) -> Table:
     """Figures accepted but flagged implausible: the figure, what it was compared with, why."""
     table = Table(title=text("suspect_title", lang), header_style="bold")
     for key, justify in (
@@ -178,14 +191,15 @@ def suspect_table(rows: Iterable[Mapping[str, Any]], lang: Lang = DEFAULT_LANG) 
     ):
         table.add_column(text(key, lang), justify=justify)  # type: ignore[arg-type]
     for row in rows:
+        zone, indicator = row.get("zone", ""), row.get("indicator", "")
         table.add_row(
-            row.get("zone", ""),
-            row.get("indicator", ""),
+            _named(zone_name(zone, catalogue, lang), zone),
+            _named(indicator_name(indicator, catalogue, lang), indicator),
             row.get("period", ""),
             _num(row.get("value")),
             _num(row.get("previous")),
             row.get("previous_period", ""),
-            f"[bold magenta]{row.get('reason', '')}[/]",
+            f"[bold magenta]{suspect_label(row.get('reason', ''), lang)}[/]",
         )
     return table
 

@@ -200,6 +200,7 @@ def work(
         asyncio.run(ensure_topics(settings))
         store = ClickHouseStore.open(settings.clickhouse)
         metrics = PipelineMetrics()
+        metrics.show_names(catalogue, settings.lang)
         metrics_addr = metrics.serve(settings.metrics_host, settings.metrics_port)
         ready_store, ready_metrics = store, metrics
 
@@ -257,7 +258,7 @@ def _background_jobs(
         "publish": lambda: _publish_startup(settings, store, metrics, catalogue, demo, replay),
         "landing": lambda: _mark_landed(settings, store, metrics),
         "trim": keep_trimmed,
-        "report": lambda: keep_report_fresh(store, catalogue, report),
+        "report": lambda: keep_report_fresh(store, catalogue, report, lang=settings.lang),
     }
     if scoreboard:
         jobs["scoreboard"] = lambda: _scoreboard(store, console, settings.lang, catalogue)

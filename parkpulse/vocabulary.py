@@ -119,6 +119,8 @@ TEXT: dict[Lang, dict[str, str]] = {
         "deadletter_title": "拒收记录",
         "suspect_title": "存疑数据",
         "suspect_mark": "存疑",
+        "suspect_ytd_fell": "累计值较前期回落",
+        "suspect_jump": "较上期突变",
         "value": "数值",
         "previous": "前值",
         "previous_period": "前值期别",
@@ -145,6 +147,23 @@ TEXT: dict[Lang, dict[str, str]] = {
         "projected": "年末预计",
         "inputs": "输入",
         "explain_title": "计算过程",
+        "step": "项目",
+        "formula": "公式",
+        "numbers": "代入数值",
+        "result": "结果",
+        "explain_link": "计算过程",
+        "status_growth_note": (
+            "增速目标：实际与序时进度为累计同比增速(%)，状态看差距(百分点)；"
+            "完成度 = (1 + 实际增速) ÷ (1 + 目标增速)。"
+            "每个数的计算过程：parkpulse explain 园区 指标"
+        ),
+        "gap_note": (
+            "完成度 = 实际 ÷ 序时进度（越低越好的指标：序时进度 ÷ 实际）；"
+            "差距 = (完成度 − 1) × 100。"
+            "增速目标：差距 = 实际增速 − 目标增速（百分点），状态按差距判断；"
+            "其完成度 = (1 + 实际增速) ÷ (1 + 目标增速)，"
+            "例如 7.8% 对 15% 为 93.7%，差距 −7.2 个百分点。"
+        ),
         "no_row": "没有这一行状态",
         # The monthly brief (parkpulse/brief_page.py); {placeholders} are filled by str.format.
         "brief_title": "{month} 月度简报",
@@ -165,7 +184,7 @@ TEXT: dict[Lang, dict[str, str]] = {
         "brief_new": "本月首次评估为{status}",
         "brief_attainment": "完成度 {value}（{change}个百分点）",
         "brief_attainment_new": "完成度 {value}",
-        "brief_gap": "较增速目标差 {value} 个百分点（{change}）",
+        "brief_gap": "增速 {actual}%，目标 {target}%，差距 {value} 个百分点（{change}）",
         "brief_actual": "实际 {actual}，序时进度 {expected} {unit}",
         "brief_required": "剩余月份需增长 {value}%",
         "brief_reach": "需增长 {required}%，历年剩余月份最高仅 {best}%",
@@ -200,6 +219,8 @@ TEXT: dict[Lang, dict[str, str]] = {
         "deadletter_title": "dead letters",
         "suspect_title": "suspect figures",
         "suspect_mark": "suspect",
+        "suspect_ytd_fell": "YTD fell",
+        "suspect_jump": "jump",
         "value": "value",
         "previous": "previous",
         "previous_period": "previous period",
@@ -226,6 +247,22 @@ TEXT: dict[Lang, dict[str, str]] = {
         "projected": "projected year end",
         "inputs": "inputs",
         "explain_title": "how the numbers are made",
+        "step": "step",
+        "formula": "formula",
+        "numbers": "numbers",
+        "result": "result",
+        "explain_link": "explain",
+        "status_growth_note": (
+            "Growth targets: actual and expected are YTD year-on-year growth (%), the status "
+            "follows the gap (pp); attainment = (1 + actual) ÷ (1 + target). "
+            "How each number is made: parkpulse explain ZONE INDICATOR"
+        ),
+        "gap_note": (
+            "attainment = actual ÷ expected (lower is better: expected ÷ actual); "
+            "gap = (attainment − 1) × 100. Growth targets: gap = actual growth − target growth "
+            "in percentage points, and the status follows the gap; their attainment is "
+            "(1 + actual) ÷ (1 + target), e.g. 7.8 % against 15 % is 93.7 %, a gap of −7.2 pp."
+        ),
         "no_row": "no such status row",
         "brief_title": "monthly brief {month}",
         "brief_compared": "compared with {previous}",
@@ -245,7 +282,7 @@ TEXT: dict[Lang, dict[str, str]] = {
         "brief_new": "first evaluated as {status}",
         "brief_attainment": "attainment {value} ({change} pp)",
         "brief_attainment_new": "attainment {value}",
-        "brief_gap": "{value} pp against the growth target ({change})",
+        "brief_gap": "growth {actual}% against {target}%, gap {value} pp ({change})",
         "brief_actual": "actual {actual}, expected {expected} {unit}",
         "brief_required": "needs {value}% growth for the rest of the year",
         "brief_reach": "needs {required}% growth, best rest of year on record {best}%",
@@ -270,6 +307,11 @@ def lang_of(value: str | None) -> Lang:
 def status_label(status: str, lang: Lang) -> str:
     """The word for a status code (an unknown code is shown as it is)."""
     return STATUS_LABELS[lang].get(status, status)
+
+
+def suspect_label(reason: str, lang: Lang) -> str:
+    """Why a figure looks implausible (streams/plausibility.REASONS), in words; else as given."""
+    return TEXT[lang].get(f"suspect_{reason}", reason)
 
 
 def unit_label(unit: str, lang: Lang) -> str:

@@ -127,11 +127,15 @@ class RunningStack:
         return int(self.proc.returncode)
 
 
-def start_stack(data_dir: Path, *extra: str, ready_timeout: float = 120) -> RunningStack:
-    """Start ``parkpulse run`` on free ports and wait for its ``ready`` line."""
+def start_stack(
+    data_dir: Path, *extra: str, ready_timeout: float = 120, settings: dict[str, str] | None = None
+) -> RunningStack:
+    """Start ``parkpulse run`` on free ports and wait for its ``ready`` line (``settings``: the
+    PARKPULSE_* variables it runs with, none by default)."""
     ports = [free_port() for _ in range(3)]
     data_dir.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARKPULSE_")}
+    env.update(settings or {})
     proc = subprocess.Popen(
         [
             PARKPULSE,
@@ -243,6 +247,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
 def exported_metric_names() -> set[str]:
     """Every sample name a PipelineMetrics registry exposes (one key shown, every counter
     touched), plus Prometheus' own ``up``: what alert rules and boards may read."""
+    from parkpulse.schemas.catalogue import load_catalogue
     from parkpulse.schemas.records import IndicatorStatus
     from parkpulse.sinks.metrics import PipelineMetrics
 
@@ -265,4 +270,5 @@ def exported_metric_names() -> set[str]:
     m.count_sink_rows("observations", 1)
     m.count_sink_error("observations")
     m.show_consumer_lag({("parkpulse.observations", 0): 1})
+    m.show_names(load_catalogue(), "zh")
     return {s.name for family in m.registry.collect() for s in family.samples} | {"up"}

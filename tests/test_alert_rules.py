@@ -133,6 +133,13 @@ def test_zone_alerts_lead_to_the_board_and_speak_chinese(rule):
     assert annotations["board_url"] == BOARD_URL
     assert re.search(r"[\u4e00-\u9fff]", annotations["summary_zh"])
     assert "$labels.zone" in annotations["summary_zh"]
+    # Chinese names from what the worker exports (the id without it), and its language.
+    for text in (annotations["summary_zh"], annotations["zone_name_zh"]):
+        assert "parkpulse_zone_info{zone='%s'}\" $labels.zone" in text and '"name_zh"' in text
+    if "indicator" in rule["expr"]:
+        assert "parkpulse_indicator_info" in annotations["summary_zh"]
+        assert "parkpulse_indicator_info" in annotations["indicator_name_zh"]
+    assert "parkpulse_language_info" in annotations["lang"]
 
 
 @pytest.mark.parametrize("rule", alert_rules(), ids=lambda r: r["alert"])
@@ -213,10 +220,10 @@ def test_each_alert_routes_to_its_receiver(rule):
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_the_wecom_receiver_sends_the_chinese_template():
+def test_the_wecom_receiver_writes_in_the_workers_language():
     receivers = {r["name"]: r for r in alertmanager_config()["receivers"]}
     (wechat,) = receivers[WECOM]["wechat_configs"]
-    assert wechat["message"] == '{{ template "parkpulse.wechat.zh" . }}'
+    assert wechat["message"] == '{{ template "parkpulse.wechat" . }}'
     assert wechat["send_resolved"] is True
     assert alertmanager_config()["templates"] == ["templates/*.tmpl"]
 
@@ -235,40 +242,44 @@ def fired_in_rule_tests(alertname: str, indicator: str) -> dict[str, Any]:
     raise AssertionError(f"no firing {alertname} for {indicator} in the rule tests")
 
 
+# The two alerts of the rendering test (IndicatorBehindPlan firing, ZoneFeedStale resolved) as
+# WeCom lines, in each language.
+BEHIND_ZH = [
+    "【告警】济南高新技术产业开发区：指标 进出口总额 落后于 14th-fyp 规划序时进度（完成度 89.3%）",
+    "园区：济南高新技术产业开发区",
+    "指标：进出口总额（规划 14th-fyp）",
+    "实际 / 序时进度：391.60 / 438.50",
+    "剩余月份需增长：31.24%",
+    "看板：http://localhost:6066/zone/jinan-hitech",
+]
+STALE_ZH = [
+    "【已恢复】济南高新技术产业开发区：发布截止日已过，仍未收到新的月度数据（已逾期 1h 10m 0s）",
+    "园区：济南高新技术产业开发区",
+    "看板：http://localhost:6066/zone/jinan-hitech",
+]
+BEHIND_EN = [
+    "[FIRING] jinan-hitech: import_export_total is behind the 14th-fyp plan (attainment 89.3%)",
+    "zone: jinan-hitech",
+    "indicator: import_export_total (plan 14th-fyp)",
+    "actual / expected: 391.60 / 438.50",
+    "required growth for the rest of the year: 31.24%",
+    "board: http://localhost:6066/zone/jinan-hitech",
+]
+STALE_EN = [
+    "[RESOLVED] jinan-hitech: no new monthly figure by the publication deadline"
+    " (overdue by 1h 10m 0s)",
+    "zone: jinan-hitech",
+    "board: http://localhost:6066/zone/jinan-hitech",
+]
+
+
 @pytest.mark.parametrize(
     ("template", "lines"),
     [
-        (
-            "parkpulse.wechat.zh",
-            [
-                "【告警】jinan-hitech：指标 import_export_total 落后于 14th-fyp 规划序时进度"
-                "（完成度 89.3%）",
-                "园区：jinan-hitech",
-                "指标：import_export_total（规划 14th-fyp）",
-                "实际 / 序时进度：391.60 / 438.50",
-                "剩余月份需增长：31.24%",
-                "看板：http://localhost:6066/zone/jinan-hitech",
-                "【已恢复】jinan-hitech：发布截止日已过，仍未收到新的月度数据（已逾期 1h 10m 0s）",
-                "园区：jinan-hitech",
-                "看板：http://localhost:6066/zone/jinan-hitech",
-            ],
-        ),
-        (
-            "parkpulse.wechat.en",
-            [
-                "[FIRING] jinan-hitech: import_export_total is behind the 14th-fyp plan"
-                " (attainment 89.3%)",
-                "zone: jinan-hitech",
-                "indicator: import_export_total (plan 14th-fyp)",
-                "actual / expected: 391.60 / 438.50",
-                "required growth for the rest of the year: 31.24%",
-                "board: http://localhost:6066/zone/jinan-hitech",
-                "[RESOLVED] jinan-hitech: no new monthly figure by the publication deadline"
-                " (overdue by 1h 10m 0s)",
-                "zone: jinan-hitech",
-                "board: http://localhost:6066/zone/jinan-hitech",
-            ],
-        ),
+        ("parkpulse.wechat.zh", BEHIND_ZH + STALE_ZH),
+        ("parkpulse.wechat.en", BEHIND_EN + STALE_EN),
+        # Each alert in its worker's language: the behind alert's `lang` says zh, the stale en.
+        ("parkpulse.wechat", BEHIND_ZH + STALE_EN),
     ],
 )
 def test_the_wecom_message_shows_zone_indicator_numbers_and_board_link(template, lines, tmp_path):

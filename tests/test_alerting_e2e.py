@@ -344,7 +344,13 @@ def test_behind_plan_pages_oncall_and_the_correction_resolves_it(
         # The planners' WeCom chat gets it too, with the numbers and the link to the zone's page.
         annotations = alert["annotations"]
         assert annotations["board_url"] == f"http://localhost:6066/zone/{ZONE}"
-        assert annotations["summary_zh"].startswith(f"{ZONE}：约束性指标 {INDICATOR} 落后于")
+        # In Chinese with the names the worker exports, in the worker's language (zh default).
+        assert annotations["summary_zh"].startswith(
+            "天津滨海高新技术产业开发区：约束性指标 高新技术企业数 落后于"
+        ), annotations["summary_zh"]
+        assert annotations["zone_name_zh"] == "天津滨海高新技术产业开发区"
+        assert annotations["indicator_name_zh"] == "高新技术企业数"
+        assert annotations["lang"] == "zh"
         assert annotations["actual"] == "50.00"
         expected = float(annotations["expected"])
         assert expected == pytest.approx(

@@ -87,6 +87,30 @@ def test_zone_page_has_every_indicator_a_chart_and_this_months_figures(
     assert catalogue.indicators["budget_revenue"].name_zh in row_html
     english = render(f"{board.api}/zone/{JINAN}?lang=en", tmp_path)
     assert STATUS_LABELS["en"][budget["status"]] in english and "CNY 100M" in english
+    # Every row links to its explanation; a growth target's row shows its gap.
+    links = re.findall(r'class="explain" href="([^"]+)"', dom)
+    assert len(links) == len(rows)
+    growth = next(r for r in rows if r["kind"] == "growth" and r["gap_pp"] is not None)
+    row_html = dom[dom.index(f'data-indicator="{growth["indicator"]}"') :]
+    assert f'<td class="gap">{growth["gap_pp"]:+.1f}</td>' in row_html[: row_html.index("</tr>")]
+
+
+def test_the_explanation_page_of_a_growth_target(board: RunningStack, tmp_path: Path) -> None:
+    """The zone page's link leads to the row's formulas with its numbers (the issue's 93.7 %)."""
+    rows = [r for r in board.get_json("/api/status") if r["zone"] == JINAN]
+    growth = next(r for r in rows if r["kind"] == "growth" and r["attainment"] is not None)
+    url = f"{board.api}/zone/{JINAN}/explain/{growth['indicator']}?plan={growth['plan']}"
+    dom = render(url, tmp_path, tmp_path / "explain.png", "1200,700")
+    steps = dict(re.findall(r"<tr data-step=\"([a-z_]+)\">(.*?)</tr>", dom))
+    assert set(steps) == {"actual", "expected", "attainment", "gap_pp", "status"}
+    assert (
+        f"(1 + {growth['actual']:.1f}/100) / (1 + {growth['expected']:.1f}/100)"
+        in steps["attainment"]
+    )
+    assert STATUS_LABELS["zh"][growth["status"]] in steps["status"] and "公式" in dom
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(f"{board.api}/zone/{JINAN}/explain/no_such_thing", timeout=10)
+    assert caught.value.code == 400
 
 
 def test_unknown_zone_is_a_404(board: RunningStack) -> None:
@@ -123,6 +147,9 @@ def test_explain_fills_the_formulas_with_the_rows_numbers(board: RunningStack) -
     assert "unknown indicator" in bad.stderr
     missing = board.cli("explain", JINAN, "budget_revenue", "--period", "2030-06")
     assert missing.returncode == 1 and "no status row" in missing.stderr
+    # Names as status --zone takes them, for the same row.
+    named = _explain(board, "济南高新区", "一般公共预算收入", "14th-fyp", "--period", "2023-06")
+    assert named == doc
 
 
 def test_status_filters_and_sorts(board: RunningStack) -> None:
@@ -158,3 +185,6 @@ def test_the_monthly_brief_asks_the_running_stack(board: RunningStack, tmp_path:
     }
     listed = set(re.findall(r'<tr data-indicator="([^"]+)" data-plan="([^"]+)"', page))
     assert june and june <= listed
+    unknown = board.cli("report", "--month", "2023-06", "--zone", "不存在")
+    assert unknown.returncode == 1 and unknown.stderr.strip().count("\n") == 0
+    assert "'不存在' is not a known zone" in unknown.stderr

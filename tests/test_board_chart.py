@@ -71,20 +71,45 @@ def _month_labels(n: int, width: int = 420) -> list[tuple[float, str]]:
     return [(float(x), period) for x, period in MONTH_LABEL.findall(svg)]
 
 
+# "2020-01" at 10 px in DejaVu Sans (what headless Chromium draws): six digits of 6.36 px and
+# a hyphen of 3.61 px.
+LABEL_PX = 6 * 6.36 + 3.61
+
+
+def _drawn(labels: list[tuple[float, str]], n: int) -> list[tuple[float, float]]:
+    """Each label's left and right edge as drawn: the first from its x, the last up to its x
+    (text-anchor start and end), the others centred."""
+    out = []
+    for x, period in labels:
+        if n > 1 and period == "2020-01":
+            out.append((x, x + LABEL_PX))
+        elif n > 1 and period == f"{2020 + (n - 1) // 12}-{(n - 1) % 12 + 1:02d}":
+            out.append((x - LABEL_PX, x))
+        else:
+            out.append((x - LABEL_PX / 2, x + LABEL_PX / 2))
+    return out
+
+
 def test_a_year_of_months_labels_every_other_and_the_last() -> None:
-    # 12 months on 352 px are 32 px apart: every second month, and December takes October's
-    # place (32 px from it, too close for both).
+    # 12 months on 352 px are 32 px apart, labels 44.8 px wide (7 × 6.4) kept 6 px apart:
+    # January is drawn from x = 56 to 100.8, so March (centred at 120, from 97.6) is drawn over
+    # it and May (from 161.6) is the first clear; every other month after; December, drawn up to
+    # x = 408 (from 363.2), takes November's place (centred at 376, up to 398.4).
     labels = [period for _, period in _month_labels(12)]
-    assert labels == ["2020-01", "2020-03", "2020-05", "2020-07", "2020-09", "2020-12"]
+    assert labels == ["2020-01", "2020-05", "2020-07", "2020-09", "2020-12"]
+    # 36 months (the board's three years) are 10.06 px apart: every sixth is a candidate; July
+    # 2020 (from 93.9) is drawn over January, December 2022 over July 2022 (up to 380.1).
+    labels = [period for _, period in _month_labels(36)]
+    assert labels == ["2020-01", "2021-01", "2021-07", "2022-01", "2022-12"]
 
 
 @given(st.integers(1, 150), st.sampled_from([200, 420, 900]))
-def test_month_labels_never_crowd_and_keep_the_first_and_last(n: int, width: int) -> None:
+def test_month_labels_never_overlap_and_keep_the_first_and_last(n: int, width: int) -> None:
     labels = _month_labels(n, width)
-    xs = [x for x, _ in labels]
     assert labels[0][1] == "2020-01"
-    assert all(b - a >= 48 - 0.1 for a, b in itertools.pairwise(xs))  # printed to 0.1 px
-    if n > 1 and width - 56 - 12 >= 48:  # room for both ends
+    drawn = _drawn(labels, n)
+    assert all(right[0] - left[1] >= 0 for left, right in itertools.pairwise(drawn)), labels
+    if n > 1 and width - 56 - 12 >= 2 * LABEL_PX + 8:  # room for both ends
         assert labels[-1][1] == f"{2020 + (n - 1) // 12}-{(n - 1) % 12 + 1:02d}"
 
 

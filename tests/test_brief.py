@@ -64,7 +64,7 @@ HISTORY = [
         binding=True,
     ),
     row("gdp", "2023-05", "behind", 0.97, kind="growth", gap_pp=-3.0),
-    row("gdp", "2023-06", "on_track", 1.004, kind="growth", gap_pp=0.5),
+    row("gdp", "2023-06", "on_track", 1.004, kind="growth", gap_pp=0.5, actual=10.5, expected=10.0),
     row("import_export_total", "2023-05", "at_risk", 0.96),
     row("import_export_total", "2023-06", "behind", 0.93),
     row("fixed_asset_investment", "2023-05", "behind", 0.80),
@@ -141,13 +141,19 @@ def test_the_page_says_it_in_chinese() -> None:
     assert "完成度 90.0%（-12.0个百分点）" in budget and "剩余月份需增长 +24.5%" in budget
     assert "实际 270.00，序时进度 300.00 亿元" in budget
     recovered = jinan[jinan.index('<ul class="changes" data-list="recovered">') :]
-    assert "较增速目标差 +0.5 个百分点（+3.5）" in recovered[: recovered.index("</ul>")]
+    # A growth target in its own terms: the growth against the target, the gap in pp (a gap
+    # above the target is not read as one short of it).
+    assert (
+        "增速 10.5%，目标 10.0%，差距 +0.5 个百分点（+3.5）"
+        in recovered[: recovered.index("</ul>")]
+    )
     reach = jinan[jinan.index('<ul class="changes" data-list="out_of_reach">') :]
     assert "需增长 +24.5%，历年剩余月份最高仅 +12.0%" in reach[: reach.index("</ul>")]
     assert "新落后或预警 3 项" in jinan and "恢复正常 1 项" in jinan
     assert jinan.count("<tr data-indicator=") == 7
     english = render_brief(build_brief(HISTORY, "2023-06"), catalogue, "en")
     assert "on track → behind" in english and "monthly brief 2023-06" in english
+    assert "growth 10.5% against 10.0%, gap +0.5 pp (+3.5)" in english
 
 
 # -- properties ---------------------------------------------------------------------------

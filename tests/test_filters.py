@@ -161,11 +161,16 @@ def test_explain_by_chinese_names_asks_for_the_ids(
 @pytest.mark.parametrize(
     ("zone", "indicator", "said"),
     [
-        ("济南高薪区", "进出口总额", "unknown zone '济南高薪区'; nearest: jinan-hitech"),
+        (
+            "济南高薪区",
+            "进出口总额",
+            "unknown zone: '济南高薪区' is not a known zone; nearest: jinan-hitech",
+        ),
         (
             "济南高新区",
             "进出口总量",
-            "unknown indicator '进出口总量'; nearest: import_export_total",
+            "unknown indicator: '进出口总量' is not in the indicator catalogue; nearest:"
+            " import_export_total",
         ),
     ],
 )

@@ -29,7 +29,7 @@ import yaml
 
 from parkpulse.board.pages import rank_zones
 from parkpulse.schemas.records import STATUSES
-from parkpulse.vocabulary import STATUS_LABELS
+from parkpulse.vocabulary import STATUS_LABELS, UNIT_LABELS
 from tests.conftest import exported_metric_names
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -579,7 +579,7 @@ def overrides_by_name(panel: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 @pytest.mark.parametrize("query", CLICKHOUSE_QUERIES, ids=lambda q: q.id)
 def test_status_words_are_the_vocabulary(query, dashboard_chdb, board_variables):
     """A status column shows 已完成 正常 预警 落后 无数据 不评估 (parkpulse/vocabulary.py); a
-    column named after a status code is titled with its word."""
+    column named after a status code is titled with its word; a unit column shows 亿元, 万人…"""
     if query.query_type == "variable":
         return
     board = load(GRAFANA / "dashboards" / f"{query.board}.json")
@@ -594,6 +594,10 @@ def test_status_words_are_the_vocabulary(query, dashboard_chdb, board_variables)
     for code in set(columns) & set(STATUSES):
         titles = [p["value"] for p in named.get(code, []) if p["id"] == "displayName"]
         assert titles == [STATUS_LABELS["zh"][code]], (query.id, code)
+    if "unit" in columns:  # units in Chinese, as everywhere a planner reads them
+        (mapping,) = [p["value"] for p in named.get("unit", []) if p["id"] == "mappings"]
+        (options,) = [m["options"] for m in mapping if m["type"] == "value"]
+        assert {code: o["text"] for code, o in options.items()} == UNIT_LABELS["zh"], query.id
 
 
 def ranking(chdb: ChdbProcess, variables: dict[str, tuple[dict, set]]) -> list[dict[str, str]]:
@@ -626,3 +630,27 @@ def test_zone_ranking_on_the_demo_data_is_the_boards(demo_run, demo_chdb, demo_v
             assert row["share_on_track"] == "None"
         else:
             assert float(row["share_on_track"]) == pytest.approx(zone.share_on_track)
+
+
+def _counted_statuses(panel: dict[str, Any]) -> set[str]:
+    """The status codes a panel's queries count (SQL `status = 'x'` / `IN (…)`, PromQL
+    `status="x"`)."""
+    found: set[str] = set()
+    for target in panel.get("targets", []):
+        query = target.get("rawSql") or target.get("expr") or ""
+        for clause in re.findall(r"status\s*(?:=|IN)\s*(\([^)]*\)|'[a-z_]+'|\"[a-z_]+\")", query):
+            found |= set(re.findall(r"[a-z_]+", clause)) & set(STATUSES)
+    return found
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
+def test_status_counts_are_titled_with_the_vocabulary(path):
+    """A single number counting statuses is titled with their words (落后, 预警, 已完成 + 正常)."""
+    counted = 0
+    for panel in all_panels(load(path)):
+        if panel.get("type") != "stat" or not (codes := _counted_statuses(panel)):
+            continue
+        counted += 1
+        for code in codes:
+            assert STATUS_LABELS["zh"][code] in panel["title"], (panel["title"], code)
+    assert counted or path.stem == "indicator-trend"

@@ -20,7 +20,7 @@ from parkpulse.schemas.records import IndicatorStatus, SuspectFigure
 from parkpulse.scoreboard import STATUS_JSON_KEYS
 from parkpulse.sinks.batch import SinkBatch
 from parkpulse.sinks.clickhouse import ClickHouseStore
-from parkpulse.vocabulary import DEFAULT_LANG, text
+from parkpulse.vocabulary import DEFAULT_LANG, suspect_label, text
 from tests.chdb_http_shim import ClickHouseShim
 from tests.conftest import RunningStack, wait_until
 
@@ -102,8 +102,8 @@ def test_implausible_figures_are_accepted_marked_listed_and_counted(
     assert list(row) == list(STATUS_JSON_KEYS) and "suspect" in row
     assert (row["period"], row["suspect"]) == ("2016-04", "jump")
     table = stack.cli("status", "--zone", ZONE, "--plan", "sus-plan").stdout
-    assert f"{text('suspect_mark', DEFAULT_LANG)}: jump" in table
-    assert "ytd_fell" in stack.cli("suspect", "--zone", ZONE).stdout
+    assert f"{text('suspect_mark', DEFAULT_LANG)}: {suspect_label('jump', DEFAULT_LANG)}" in table
+    assert suspect_label("ytd_fell", DEFAULT_LANG) in stack.cli("suspect", "--zone", ZONE).stdout
 
     # Replaying the same feed counts nothing again.
     assert stack.cli("produce", str(tmp_path / "feed.csv")).returncode == 0

@@ -95,3 +95,25 @@ def test_tables_speak_the_language_and_json_keeps_codes() -> None:
     console.print(status_table(ROWS, lang="en", catalogue=catalogue))
     assert "behind" in console.export_text() and "落后" not in console.export_text()
     assert {r["status"] for r in status_json(ROWS)} == {"behind", "at_risk", "on_track"}
+
+
+def test_the_readme_says_attainment_gap_and_required_growth_for_each_target_kind() -> None:
+    """README "In plain words, per target kind": every kind the engine evaluates, each with
+    attainment, gap and required growth (or why it has none)."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("In plain words, per target kind") :]
+    section = section[: section.index("\n\n")]
+    items = {
+        line[2 : line.index("**", 2)]: line
+        for line in ("\n" + section).split("\n- ")[1:]
+        if line.startswith("**")
+    }
+    items = {k: " ".join(v.split()) for k, v in items.items()}
+    evaluated = set(TARGET_KINDS) - {"qualitative"}
+    assert {k.split(",")[0] for k in items} == evaluated
+    for kind, words in items.items():
+        assert "*attainment*" in words.lower() and "*gap*" in words.lower(), kind
+        assert "*required growth*" in words.lower(), kind
+    assert "1.078/1.15 = 93.7 %" in items["growth"] and "−7.2 pp" in items["growth"]

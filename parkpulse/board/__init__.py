@@ -1,7 +1,8 @@
 """The planners' board, served by the worker at its API address (zh by default, ``?lang=en``).
 
 ``register`` adds the pages beside the store they read: ``/`` (the overview matrix),
-``/zone/{zone}`` (one zone), ``/api/explain`` (one row's formulas, for ``parkpulse explain``)
+``/zone/{zone}`` (one zone), ``/zone/{zone}/explain/{indicator}`` (one row's formulas with
+their numbers, ``?plan=&period=``), ``/api/explain`` (one row's formulas, for ``parkpulse explain``)
 and ``/api/labels`` (the vocabulary, for other front ends).
 """
 
@@ -12,7 +13,7 @@ from typing import Any
 
 import faust
 
-from parkpulse.board.pages import overview, zone_page
+from parkpulse.board.pages import explain_page, overview, zone_page
 from parkpulse.config import Settings
 from parkpulse.explain import ExplainError, explanation_doc
 from parkpulse.schemas.catalogue import Catalogue
@@ -55,6 +56,21 @@ def register(
         if not rows:
             return self.text(f"no status rows for zone {zone}", status=404)
         return self.html(zone_page(zone, rows, catalogue, lang(request), default))
+
+    @app.page("/zone/{zone}/explain/{indicator}")
+    async def board_explain(self: Any, request: Any, zone: str, indicator: str) -> Any:
+        q = request.query
+        plan, period = q.get("plan") or None, q.get("period") or None
+        try:
+            doc = await store.arun(explanation_doc, catalogue, store, zone, indicator, plan, period)
+        except ExplainError as exc:
+            return self.text(str(exc), status=400)
+        except ClickHouseUnavailable:
+            return self.text(UNAVAILABLE, status=503)
+        if doc is None:
+            where = " ".join(v for v in (zone, indicator, plan, period) if v)
+            return self.text(f"no status row for {where}", status=404)
+        return self.html(explain_page(doc, catalogue, lang(request), default))
 
     @app.page("/api/explain")
     async def api_explain(self: Any, request: Any) -> Any:

@@ -141,17 +141,41 @@ def _gridlines(frame: _Frame, ticks: Sequence[float]) -> list[str]:
     return lines
 
 
-def _labelled_months(frame: _Frame) -> list[int]:
+# The width of one character of a 10 px label, generous (DejaVu Sans: digits 6.36 px, "-" 3.61).
+LABEL_CHAR_PX = 6.4
+LABEL_GAP_PX = 6
+
+
+def _label_extent(frame: _Frame, i: int, label: str) -> tuple[float, float]:
+    """Where month ``i``'s label is drawn, left to right: the first anchored at its start, the
+    last at its end, the others centred on their month."""
+    x, width = frame.x(i), len(label) * LABEL_CHAR_PX
+    if frame.n > 1 and i == 0:
+        return x, x + width
+    if frame.n > 1 and i == frame.n - 1:
+        return x - width, x
+    return x - width / 2, x + width / 2
+
+
+def _labelled_months(frame: _Frame, rows: Sequence[Mapping[str, Any]]) -> list[int]:
     """The months labelled on the x axis: the first and last and evenly spaced ones between,
-    never two closer than 48 pixels (the last month wins over the one before it)."""
+    no two labels closer than LABEL_GAP_PX as drawn (the last month wins over those before)."""
     n = frame.n
+
+    def clear(a: int, b: int) -> bool:
+        left = _label_extent(frame, a, str(rows[a]["period"]))
+        right = _label_extent(frame, b, str(rows[b]["period"]))
+        return right[0] - left[1] >= LABEL_GAP_PX
+
     shown: list[int] = []
     for i in sorted({0, n - 1, *range(0, n, max(1, math.ceil(n / 7)))}):
-        if shown and frame.x(i) - frame.x(shown[-1]) < 48:
-            if i == n - 1 and len(shown) > 1:
-                shown[-1] = i
-            continue
-        shown.append(i)
+        if i == n - 1 and i > 0:
+            while len(shown) > 1 and not clear(shown[-1], i):
+                shown.pop()
+            if clear(shown[-1], i):
+                shown.append(i)
+        elif not shown or clear(shown[-1], i):
+            shown.append(i)
     return shown
 
 
@@ -162,7 +186,7 @@ def _month_labels(frame: _Frame, rows: Sequence[Mapping[str, Any]]) -> list[str]
     return [
         f'<text x="{frame.x(i):.1f}" y="{frame.height - BOTTOM + 14}" font-size="10" '
         f'text-anchor="{anchor.get(i, "middle")}">{html.escape(str(rows[i]["period"]))}</text>'
-        for i in _labelled_months(frame)
+        for i in _labelled_months(frame, rows)
     ]
 
 

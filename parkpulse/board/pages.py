@@ -12,8 +12,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
+from parkpulse import explain
 from parkpulse.board.chart import line_chart
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.vocabulary import (
@@ -47,6 +48,7 @@ td.name,th.name{text-align:left}
 .matrix th.ind{writing-mode:vertical-rl;text-align:left;max-height:190px;font-weight:500}
 .status{color:#fff;border-radius:4px;padding:1px 6px;font-weight:600;white-space:nowrap}
 .flag{color:#cf222e;font-weight:700}
+.note{font-size:12px;color:#57606a;max-width:80em}
 .legend span{margin-right:10px}
 .charts{display:flex;flex-wrap:wrap;gap:12px}
 figure{margin:0;border:1px solid #d0d7de;border-radius:6px;padding:6px}
@@ -107,6 +109,12 @@ def indicator_order(rows: Iterable[Row], catalogue: Catalogue) -> list[str]:
 def zone_link(zone: str, lang: Lang, default_lang: Lang) -> str:
     suffix = "" if lang == default_lang else f"?lang={lang}"
     return f"/zone/{quote(zone)}{suffix}"
+
+
+def explain_link(zone: str, indicator: str, plan: str, lang: Lang, default_lang: Lang) -> str:
+    """The page with one (indicator, plan)'s latest row worked out, formula by formula."""
+    query = {"plan": plan, **({} if lang == default_lang else {"lang": lang})}
+    return f"/zone/{quote(zone)}/explain/{quote(indicator)}?{urlencode(query)}"
 
 
 def overview(rows: Sequence[Row], catalogue: Catalogue, lang: Lang, default_lang: Lang) -> str:
@@ -178,12 +186,16 @@ def zone_page(
     name = zone_name(zone, catalogue, lang)
     headers = (
         "indicator", "plan", "kind", "period", "status", "actual", "expected",
-        "annual_target", "attainment", "required_growth", "best_rest_growth", "out_of_reach",
+        "annual_target", "attainment", "gap_pp", "required_growth", "best_rest_growth",
+        "out_of_reach", "explain_link",
     )  # fmt: skip
     head = "".join(f"<th>{html.escape(text(h, lang))}</th>" for h in headers)
     trs, figures = [], []
     for indicator, plan in keys:
-        tr, figure = _indicator_entry(indicator, plan, series[(indicator, plan)], catalogue, lang)
+        link = explain_link(zone, indicator, plan, lang, default_lang)
+        tr, figure = _indicator_entry(
+            indicator, plan, series[(indicator, plan)], catalogue, lang, link
+        )
         trs.append(tr)
         figures.append(figure)
     back = "/" if lang == default_lang else f"/?lang={lang}"
@@ -191,13 +203,19 @@ def zone_page(
         f"<p><a href='{back}'>← {html.escape(text('overview', lang))}</a></p>"
         f"<h1>{html.escape(name)} <small>{html.escape(zone)}</small></h1>"
         f"<table class='indicators'><thead><tr>{head}</tr></thead><tbody>{''.join(trs)}"
-        f"</tbody></table><div class='charts'>{''.join(figures)}</div>"
+        f"</tbody></table><p class='note'>{html.escape(text('gap_note', lang))}</p>"
+        f"<div class='charts'>{''.join(figures)}</div>"
     )
     return _page(f"{name} — {text('board_title', lang)}", content, lang)
 
 
 def _indicator_entry(
-    indicator: str, plan: str, history: Sequence[Row], catalogue: Catalogue, lang: Lang
+    indicator: str,
+    plan: str,
+    history: Sequence[Row],
+    catalogue: Catalogue,
+    lang: Lang,
+    link: str,
 ) -> tuple[str, str]:
     """One (indicator, plan) of a zone: its table row (the latest month) and its chart."""
     rows = sorted(history, key=lambda r: r["period"])
@@ -220,10 +238,13 @@ def _indicator_entry(
         f"<td>{html.escape(last['period'])}</td><td>{badge(last['status'], lang)}</td>"
         f"<td>{_fmt(last.get('actual'))} <small>{html.escape(value_unit)}</small></td>"
         f"<td>{_fmt(last.get('expected'))}</td><td>{_fmt(last.get('annual_target'))}</td>"
-        f"<td>{_fmt(last.get('attainment'), '{:.1%}')}</td>"
+        f"<td class='attainment'>{_fmt(last.get('attainment'), '{:.1%}')}</td>"
+        f"<td class='gap'>{_fmt(last.get('gap_pp'), '{:+.1f}')}</td>"
         f"<td>{_fmt(last.get('required_growth_pct'), '{:+.1f}')}</td>"
         f"<td>{_fmt(last.get('best_rest_growth_pct'), '{:+.1f}')}</td>"
-        f'<td class="name">{flag}</td></tr>'
+        f'<td class="name">{flag}</td>'
+        f'<td class="name"><a class="explain" href="{html.escape(link)}">'
+        f"{html.escape(text('explain_link', lang))}</a></td></tr>"
     )
     chart = line_chart(rows, value_unit, lang, nonnegative=last["kind"] != "growth")
     figure = (
@@ -232,3 +253,28 @@ def _indicator_entry(
         f"{badge(last['status'], lang)} {flag}</figcaption></figure>"
     )
     return tr, figure
+
+
+def explain_page(
+    doc: Mapping[str, Any], catalogue: Catalogue, lang: Lang, default_lang: Lang
+) -> str:
+    """One row worked out: its inputs, then each formula with its numbers and result (what
+    ``parkpulse explain`` prints), linked back to its zone."""
+    zone = doc["row"]["zone"]
+    head = "".join(f"<th class='name'>{html.escape(text(c, lang))}</th>" for c in explain.COLUMNS)
+    trs = "".join(
+        f"<tr data-step='{html.escape(step['name'])}'>"
+        + "".join(f"<td class='name'>{html.escape(cell)}</td>" for cell in cells)
+        + "</tr>"
+        for step, cells in zip(doc["steps"], explain.rows(doc, lang), strict=True)
+    )
+    heading = explain.title(doc, lang, catalogue)
+    content = (
+        f"<p><a href='{zone_link(zone, lang, default_lang)}'>← "
+        f"{html.escape(zone_name(zone, catalogue, lang))}</a></p>"
+        f"<h1>{html.escape(heading)}</h1><p>{html.escape(text('inputs', lang))}: "
+        f"<code>{html.escape(explain.inputs_line(doc))}</code></p>"
+        f"<table class='explain'><thead><tr>{head}</tr></thead><tbody>{trs}</tbody></table>"
+        f"<p class='note'>{html.escape(text('gap_note', lang))}</p>"
+    )
+    return _page(heading, content, lang)

@@ -14,7 +14,9 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 from prometheus_client.parser import text_string_to_metric_families
 
+from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.errors import REASONS
+from parkpulse.sinks.name_gauges import NameGauges
 from parkpulse.sinks.status_gauges import (
     LagGauges,
     StatusGauges,
@@ -45,8 +47,10 @@ class PipelineMetrics:
         # (status_gauges.py), not whatever this process happened to process.
         self.statuses = StatusGauges()
         self.lag = LagGauges()
+        self.names = NameGauges()  # what alert messages call zones and indicators
         r.register(self.statuses)
         r.register(self.lag)
+        r.register(self.names)
         self.events = Counter(
             "parkpulse_events_total",
             "Records consumed (direction=in) or produced (direction=out) per topic; a batch"
@@ -97,6 +101,10 @@ class PipelineMetrics:
         """Export exactly these latest status rows (one per zone, indicator, plan) from now on;
         returns how many keys are exported."""
         return self.statuses.show(rows)
+
+    def show_names(self, catalogue: Catalogue, lang: str) -> None:
+        """Export the catalogue's names and the language setting (for alert messages)."""
+        self.names.show(catalogue, lang)
 
     # -- pipeline -------------------------------------------------------------------------
 

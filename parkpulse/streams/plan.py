@@ -773,6 +773,11 @@ def _cumulative_steps(
     return steps
 
 
+def plans_of(zone: str, indicator: str, targets: Iterable[PlanTarget]) -> list[str]:
+    """The plans with a current (not withdrawn) target for ``zone`` and ``indicator``."""
+    return [t.plan for t in _current_targets(zone, indicator, targets)]
+
+
 def explain(
     zone: str,
     indicator: Indicator,
