@@ -152,14 +152,18 @@ async def write_report(
     store: ClickHouseStore, catalogue: Catalogue, path: Path, lang: Lang = DEFAULT_LANG
 ) -> Path:
     """Write the report from the store zone by zone, atomically (a browser never sees half a
-    file). One zone's rows are held at a time, and the worker's own writes go between them."""
+    file). One zone's rows are held at a time, and the worker's own writes go between them;
+    after each zone it rests as long as the zone took to render, so the worker's loop and the
+    metrics endpoint keep at least half the interpreter (a national page is seconds of CPU)."""
     tmp = path.with_suffix(".html.tmp")
     zones = await store.arun(store.status_zones)
     with tmp.open("w", encoding="utf-8") as fh:
         fh.write(_page_head(datetime.now(UTC), lang=lang))
         for zone in zones:
             rows = await store.arun(store.status_rows, zone)
+            started = time.monotonic()
             fh.write(render_zone(zone, rows, catalogue, lang))
+            await asyncio.sleep(time.monotonic() - started)
         fh.write("</body></html>")
     tmp.replace(path)
     return path

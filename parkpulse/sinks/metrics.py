@@ -11,11 +11,12 @@ import urllib.request
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.parser import text_string_to_metric_families
 
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.errors import REASONS
+from parkpulse.sinks.exposition import metrics_body, serve_metrics
 from parkpulse.sinks.name_gauges import NameGauges
 from parkpulse.sinks.status_gauges import (
     LagGauges,
@@ -148,7 +149,10 @@ class PipelineMetrics:
         """Serve ``/metrics`` on ``host:port`` from a daemon thread (port 0 picks a free one)."""
         if self._server is not None:
             raise RuntimeError("metrics endpoint already serving")
-        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        statuses = self.statuses
+        server = serve_metrics(
+            host, port, lambda: metrics_body(self.registry, statuses.names, statuses.text())
+        )
         self._server = server
         bound = server.server_address
         return str(bound[0]), int(bound[1])
@@ -161,11 +165,18 @@ class PipelineMetrics:
             server.server_close()
 
 
-def read_samples(url: str, timeout: float = 10) -> list[Any]:
-    """Every sample on the endpoint at ``url``, parsed as Prometheus parses it: what the
-    benchmark and the tests read off a running worker."""
+def read_samples(url: str, timeout: float = 10, name: str | None = None) -> list[Any]:
+    """Every sample on the endpoint at ``url`` (of the family ``name`` alone, when given),
+    parsed as Prometheus parses it: what the benchmark and the tests read off a running worker.
+    With ``name``, only its lines are parsed (a national worker exports ~40,000 lines)."""
     with urllib.request.urlopen(url, timeout=timeout) as resp:
         text = resp.read().decode()
+    if name is not None:
+        text = "".join(
+            line
+            for line in text.splitlines(keepends=True)
+            if line.startswith((f"{name}{{", f"{name} "))
+        )
     return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
 
 
@@ -174,7 +185,7 @@ def read_metric(url: str, name: str, timeout: float = 10, **labels: str) -> floa
     (0 when there are none)."""
     return sum(
         sample.value
-        for sample in read_samples(url, timeout)
+        for sample in read_samples(url, timeout, name)
         if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
     )
 
@@ -184,6 +195,6 @@ def read_statuses(url: str, timeout: float = 10) -> set[tuple[str, str, str, str
     ``parkpulse_indicator_status`` at 1)."""
     return {
         (s.labels["zone"], s.labels["indicator"], s.labels["plan"], s.labels["status"])
-        for s in read_samples(url, timeout)
-        if s.name == "parkpulse_indicator_status" and s.value == 1
+        for s in read_samples(url, timeout, "parkpulse_indicator_status")
+        if s.value == 1
     }

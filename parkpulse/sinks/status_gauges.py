@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 
 from parkpulse.schemas.periods import SHANGHAI, evaluated_month
 from parkpulse.schemas.records import STATUSES
+from parkpulse.sinks.exposition import render_gauges
 
 PUBLICATION_DAY = 20  # a month's figure is due by the 20th of the month after
 KEY_LABELS = ("zone", "indicator", "plan")
@@ -37,10 +38,11 @@ def feed_deadline(year: int, month: int) -> float:
     return datetime(index // 12, index % 12 + 1, PUBLICATION_DAY, tzinfo=SHANGHAI).timestamp()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Families:
     metrics: tuple[Metric, ...]
     keys: int
+    text: bytes | None = None  # rendered on the first scrape that needs it
 
 
 def _field(row: Any, name: str) -> Any:
@@ -156,13 +158,17 @@ class StatusGauges(Collector):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._families = _Families(build_families(()), 0)
+        self._shown: list[Any] = []
+        self.names = frozenset(family.name for family in self._families.metrics)
 
     def show(self, rows: Iterable[Any]) -> int:
         """Export exactly ``rows`` from now on (every key not among them disappears)."""
         rows = list(rows)
+        if rows == self._shown:  # a refresh that found nothing new keeps the rendered text
+            return self._families.keys
         families = _Families(build_families(rows), len(rows))
         with self._lock:
-            self._families = families
+            self._families, self._shown = families, rows
         return families.keys
 
     @property
@@ -173,6 +179,14 @@ class StatusGauges(Collector):
         with self._lock:
             families = self._families
         yield from families.metrics
+
+    def text(self) -> bytes:
+        """The families in the text format (exposition.py), rendered once per ``show``."""
+        with self._lock:
+            families = self._families
+            if families.text is None:
+                families.text = render_gauges(families.metrics)
+            return families.text
 
 
 class LagGauges(Collector):

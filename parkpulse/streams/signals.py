@@ -100,8 +100,8 @@ class StatusSignals:
 
         The stored status is read once before the first assignment too, so a restarted worker
         exports its keys the moment it is assigned (``reassigned``), not one read later."""
-        if not self._rows:
-            self._rows = await self._retry(self.store.latest_status)
+        if not self._rows:  # urgent: ahead of the report's and reloads' reads
+            self._rows = await self._retry(self.store.latest_status, urgent=True)
             if self.app.consumer.assignment():
                 self.reassigned()
         while True:
@@ -143,9 +143,13 @@ def register(app: faust.App, deps: Deps) -> StatusSignals:
     """The status gauges' task, the lag timer and ``/api/health``; returns the signals (the
     roll-up stage tells them when status rows changed)."""
 
-    async def read(fn: Callable[[], Any]) -> Any:
+    async def read(fn: Callable[[], Any], urgent: bool = False) -> Any:
         return await retry_store(
-            deps.store, fn, metrics=deps.metrics, stopping=lambda: bool(app.should_stop)
+            deps.store,
+            fn,
+            metrics=deps.metrics,
+            stopping=lambda: bool(app.should_stop),
+            urgent=urgent,
         )
 
     signals = StatusSignals(app, deps.store, deps.metrics, deps.settings, read)
