@@ -14,9 +14,11 @@ from parkpulse.schemas.records import STATUSES
 from parkpulse.sinks.connection import Connection
 from parkpulse.sinks.tables import STATUS_COLUMNS, SUSPECT_COLUMNS
 
-# deadletter_page's filters, each off when its parameter is NULL
+# deadletter_page's filters, each off when its parameter is NULL. An origin names a file: its
+# rows' dead letters, and its cells' (a bureau table's reject has origin ``file:sheet!cell``).
 DEADLETTER_FILTER = (
-    " WHERE ({origin:Nullable(String)} IS NULL OR origin = {origin:Nullable(String)})"
+    " WHERE ({origin:Nullable(String)} IS NULL OR origin = {origin:Nullable(String)}"
+    " OR startsWith(origin, concat({origin:Nullable(String)}, ':')))"
     " AND ({reason:Nullable(String)} IS NULL OR reason = {reason:Nullable(String)})"
     " AND ({since:Nullable(String)} IS NULL"
     " OR received_at >= parseDateTime64BestEffort({since:Nullable(String)}, 3, 'UTC'))"
