@@ -10,7 +10,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import orjson
 from rich.console import Console
@@ -51,8 +51,16 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error in one line (what is wrong, where the help is), not the
+    usage block and the error under it; exit status 2 as argparse's."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="parkpulse", description="High-tech zone metrics against their plan targets."
     )
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -452,7 +460,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings, console: Console) ->
             console.print(page_summary(page))
         return 0
     if args.verb == "suspect":
-        rows = query(settings, "/api/suspect", {"zone": args.zone}, "suspect_figures")
+        rows = _suspect(args, settings)
         _print(console, args.format, rows, scoreboard.suspect_table(rows))
         return 0
     raise AssertionError(args.verb)  # argparse only lets known verbs through
@@ -460,7 +468,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings, console: Console) ->
 
 def _status(args: argparse.Namespace, settings: Settings) -> list[dict[str, Any]]:
     """The status rows the filters (ids or names) select; FilterError when one names nothing."""
-    from parkpulse.filters import answer_error, resolve_filters, unmatched
+    from parkpulse.filters import answer_error, resolve_filters, unknown_plan, unmatched
     from parkpulse.schemas.catalogue import load_catalogue
 
     catalogue = load_catalogue(settings.reference_dir)
@@ -468,6 +476,25 @@ def _status(args: argparse.Namespace, settings: Settings) -> list[dict[str, Any]
     params = resolve_filters(given, catalogue)
     try:
         rows: list[dict[str, Any]] = query(settings, "/api/status", params, "latest_status")
+    except QueryRefused as exc:
+        raise FilterError(answer_error(params, catalogue, str(exc))) from None
+    problem = unmatched(params, catalogue) if not rows else None
+    if problem is None and not rows and params["plan"] is not None:
+        stored = query(settings, "/api/status", {}, "latest_status")
+        problem = unknown_plan(params["plan"], (r["plan"] for r in stored))
+    if problem is not None:
+        raise problem
+    return rows
+
+
+def _suspect(args: argparse.Namespace, settings: Settings) -> list[dict[str, Any]]:
+    """The suspect figures of ``--zone`` (an id or a name); FilterError when it names nothing."""
+    from parkpulse.filters import answer_error, resolve_filters, unmatched
+
+    catalogue = _catalogue(settings)
+    params = resolve_filters({"zone": args.zone}, catalogue)
+    try:
+        rows: list[dict[str, Any]] = query(settings, "/api/suspect", params, "suspect_figures")
     except QueryRefused as exc:
         raise FilterError(answer_error(params, catalogue, str(exc))) from None
     problem = unmatched(params, catalogue) if not rows else None
@@ -597,17 +624,16 @@ def _explain(args: argparse.Namespace, settings: Settings, console: Console) -> 
     from functools import partial
 
     from parkpulse.explain import ExplainError, check_request, explanation_doc, run_explain
+    from parkpulse.filters import resolve_filters, unmatched
 
     catalogue = _catalogue(settings)
-    params = {
-        "zone": args.zone,
-        "indicator": args.indicator,
-        "plan": args.plan,
-        "period": args.period,
-    }
+    named = resolve_filters({"zone": args.zone, "indicator": args.indicator}, catalogue)
+    params = {**named, "plan": args.plan, "period": args.period}
 
     def fetch() -> Any:
-        check_request(catalogue, args.zone, args.indicator, args.period)
+        if (problem := unmatched(named, catalogue)) is not None:  # with the nearest names
+            raise ExplainError(str(problem).removeprefix("--"))
+        check_request(catalogue, str(params["zone"]), str(params["indicator"]), args.period)
         try:
             return query(settings, "/api/explain", params, partial(explanation_doc, catalogue))
         except urllib.error.HTTPError as exc:  # the API says why in its JSON body
