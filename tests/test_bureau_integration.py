@@ -116,6 +116,7 @@ def test_a_table_that_is_no_table_is_refused_whole_and_a_files_cells_are_its_own
 
         (letter,) = wait_until(one, timeout=60)["rows"]
         assert (letter["origin"], letter["reason"]) == (name, "malformed")
+        assert letter["detail"].startswith("the file is not a feed: ")
 
     cells = bulletin(tmp_path / "cells.xlsx", 1.0, budget="abc")
     assert stack.cli("produce", str(cells)).returncode == 2

@@ -25,6 +25,7 @@ from parkpulse.producers.feed import (
 from parkpulse.producers.read_options import ReadOptions, kept_options
 from parkpulse.producers.sheets import is_workbook
 from parkpulse.schemas.catalogue import Catalogue
+from parkpulse.schemas.errors import RejectedInput
 
 SNIFF_BYTES = 64 * 1024
 
@@ -83,8 +84,10 @@ def table_refusal(path: Path, first: object) -> NotAFeed | None:
     letter, never kept for replays), not reported as a feed whose one row was rejected."""
     if not isinstance(first, FeedRow) or first.line != 0 or first.error is None:
         return None
-    whole = replace(first, place="")  # the file's dead letter has the file's origin, no cell
-    return NotAFeed(path, f"is not a feed: {first.error.detail}", whole)
+    what = f"is not a feed: {first.error.detail}"
+    # The file's dead letter, as any refused file's: the file's origin (no cell), "the file …".
+    whole = replace(first, place="", error=RejectedInput("malformed", f"the file {what}"))
+    return NotAFeed(path, what, whole)
 
 
 def kind_of(path: Path, kind: str) -> str:
