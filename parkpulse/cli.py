@@ -10,7 +10,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import orjson
 from rich.console import Console
@@ -51,8 +51,16 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error in one line (what is wrong, where the help is), not the
+    usage block and the error under it; exit status 2 as argparse's."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="parkpulse", description="High-tech zone metrics against their plan targets."
     )
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -470,7 +478,7 @@ def _filtered(
 ) -> list[dict[str, Any]]:
     """The rows of ``path`` the filters (ids or names) select; FilterError when one names
     nothing."""
-    from parkpulse.filters import answer_error, resolve_filters, unmatched
+    from parkpulse.filters import answer_error, resolve_filters, unknown_plan, unmatched
     from parkpulse.schemas.catalogue import load_catalogue
 
     catalogue = load_catalogue(settings.reference_dir)
@@ -480,6 +488,9 @@ def _filtered(
     except QueryRefused as exc:
         raise FilterError(answer_error(params, catalogue, str(exc))) from None
     problem = unmatched(params, catalogue) if not rows else None
+    if problem is None and not rows and params.get("plan") is not None:
+        stored = query(settings, "/api/status", {}, "latest_status")
+        problem = unknown_plan(params["plan"], (r["plan"] for r in stored))
     if problem is not None:
         raise problem
     return rows

@@ -8,12 +8,14 @@ the nearest known names, so the command can fail with that one line.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Iterable, Mapping
 
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.names import UnknownName, lookup, plan_id, resolve
 
 FILTER_KINDS = ("zone", "indicator")
+PLAN_SUGGESTIONS = 3
 
 
 class FilterError(ValueError):
@@ -54,3 +56,14 @@ def answer_error(filters: Mapping[str, str | None], catalogue: Catalogue, messag
     one (the server refuses a value that cannot be an id), else the server's own words."""
     problem = unmatched(filters, catalogue)
     return str(problem) if problem is not None else message
+
+
+def unknown_plan(plan: str | None, stored: Iterable[str]) -> FilterError | None:
+    """Why an empty answer to ``--plan`` is an error: plans are not in the catalogue but in the
+    stored targets, so a plan that none of them has matches nothing (with the nearest ones)."""
+    known = sorted(set(stored))
+    if plan is None or plan in known:
+        return None
+    nearest = difflib.get_close_matches(plan, known, n=PLAN_SUGGESTIONS, cutoff=0.5)
+    hint = f"; nearest: {', '.join(nearest)}" if nearest else f"; stored: {len(known)} plans"
+    return FilterError(f"--plan {plan!r} is not a plan of any stored target{hint}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import html
 import math
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -154,18 +155,26 @@ async def write_report(
     """Write the report from the store zone by zone, atomically (a browser never sees half a
     file). One zone's rows are held at a time, and the worker's own writes go between them;
     after each zone it rests as long as the zone took to render, so the worker's loop and the
-    metrics endpoint keep at least half the interpreter (a national page is seconds of CPU)."""
-    tmp = path.with_suffix(".html.tmp")
-    zones = await store.arun(store.status_zones)
-    with tmp.open("w", encoding="utf-8") as fh:
-        fh.write(_page_head(datetime.now(UTC), lang=lang))
-        for zone in zones:
-            rows = await store.arun(store.status_rows, zone)
-            started = time.monotonic()
-            fh.write(render_zone(zone, rows, catalogue, lang))
-            await asyncio.sleep(time.monotonic() - started)
-        fh.write("</body></html>")
-    tmp.replace(path)
+    metrics endpoint keep at least half the interpreter (a national page is seconds of CPU).
+
+    The temporary file is this write's own: replicas sharing a DATA_DIR (``docker compose up
+    --scale worker=3`` with one volume) each write the page, and none renames another's half."""
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(name)
+    try:
+        zones = await store.arun(store.status_zones)
+        with open(handle, "w", encoding="utf-8") as fh:
+            fh.write(_page_head(datetime.now(UTC), lang=lang))
+            for zone in zones:
+                rows = await store.arun(store.status_rows, zone)
+                started = time.monotonic()
+                fh.write(render_zone(zone, rows, catalogue, lang))
+                await asyncio.sleep(time.monotonic() - started)
+            fh.write("</body></html>")
+        tmp.chmod(0o644)  # mkstemp's 0600 would hide the page from a web server's user
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 

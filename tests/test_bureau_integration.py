@@ -128,3 +128,46 @@ def test_a_bulletin_figure_the_worker_rejects_names_its_cell(
         "conflict",
         3,
     )
+
+
+def test_a_table_that_is_no_table_is_refused_whole_and_a_files_cells_are_its_own(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    """A workbook (or Chinese text) holding no bulletin is no feed: exit 1, one line, one dead
+    letter under the file's name, not kept for replays; ``deadletter --origin FILE`` finds a
+    bulletin's cell rejects (origin ``FILE:sheet!cell``) as its own."""
+    book = openpyxl.Workbook()
+    book.active.append(["hello", "world"])  # type: ignore[union-attr]
+    book.save(tmp_path / "no-bulletin.xlsx")
+    (tmp_path / "junk.xlsx").write_bytes(bytes(range(1, 256)) * 20)  # no zip, no workbook
+    (tmp_path / "纪要.csv").write_text("会议纪要\n今天开会\n", encoding="utf-8")
+    for name in ("no-bulletin.xlsx", "junk.xlsx", "纪要.csv"):
+        result = stack.cli("produce", str(tmp_path / name))
+        assert result.returncode == 1, (name, result.stdout, result.stderr)
+        (line,) = [x for x in result.stderr.splitlines() if not x.startswith("{")]
+        assert line.startswith(f"parkpulse: {tmp_path / name} is not a feed: "), line
+        assert "published" not in result.stdout
+        feeds = stack.data_dir / "feeds"
+        assert not [p for p in feeds.rglob("*") if p.name.endswith(f"-{name}")]  # not kept
+
+        def one(name: str = name) -> dict | None:
+            page = orjson.loads(
+                stack.cli("deadletter", "--origin", name, "--format", "json").stdout
+            )
+            return page if page["total"] == 1 else None
+
+        (letter,) = wait_until(one, timeout=60)["rows"]
+        assert (letter["origin"], letter["reason"]) == (name, "malformed")
+        assert letter["detail"].startswith("the file is not a feed: ")
+
+    cells = bulletin(tmp_path / "cells.xlsx", 1.0, budget="abc")
+    assert stack.cli("produce", str(cells)).returncode == 2
+
+    def of_file() -> dict | None:
+        page = orjson.loads(
+            stack.cli("deadletter", "--origin", "cells.xlsx", "--format", "json").stdout
+        )
+        return page if page["total"] == 1 else None
+
+    (letter,) = wait_until(of_file, timeout=60)["rows"]
+    assert letter["origin"] == "cells.xlsx:1-6月!D4"

@@ -4,7 +4,8 @@ worker kill and a broker kill.
 Unit part: ``producers/kept.py`` (entries, the landed rule, origins). Integration part: a
 ``parkpulse run`` of its own (Tansu + worker + chdb): a worker killed with the broker alive
 re-publishes nothing; a broker killed re-publishes only the kept files that had not landed; a
-replay, automatic or by hand, lands on the same dead-letter rows.
+replay, automatic or by hand, lands on the same dead-letter rows; a ``run`` started again on
+the same DATA_DIR exports the stored statuses as gauges within seconds.
 """
 
 from __future__ import annotations
@@ -178,5 +179,15 @@ def test_restarts_republish_only_what_has_not_landed(tmp_path: Path) -> None:
             for r in stack.get_json("/api/status/history?zone=xian-hitech")
         }
         assert rows  # the figures are all in
+
+        # `parkpulse run` stopped and started again on the same DATA_DIR: within seconds the
+        # new worker exports exactly what `parkpulse status` shows, though no figure changed.
+        wait_until(stack.signals_match_status, timeout=30)
+        shown = stack.exported_statuses()
+        assert shown and any(key[3] != "no_data" for key in shown)
+        assert stack.stop() == 0
+        stack = start_stack(tmp_path / "stack", "--no-demo", "--no-scoreboard")
+        wait_until(stack.signals_match_status, timeout=30)
+        assert stack.exported_statuses() == shown
     finally:
         assert stack.stop() == 0

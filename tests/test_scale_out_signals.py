@@ -49,6 +49,12 @@ def lag_partitions(worker: Worker) -> set[tuple[str, str]]:
     }
 
 
+def lag_split(a: Worker, b: Worker) -> bool:
+    """Both workers export lag, each for its own partitions only (none for the other's)."""
+    mine, theirs = lag_partitions(a), lag_partitions(b)
+    return bool(mine) and bool(theirs) and not (mine & theirs)
+
+
 def _scrape(worker: Worker) -> list | None:
     try:
         return read_samples(worker.metrics)
@@ -136,7 +142,7 @@ def test_each_key_is_exported_by_exactly_one_live_worker(
         wait_until(lambda: assigned(a) > 0 and assigned(b) > 0, timeout=60, every=0.5)
         want = wait_until(lambda: settled([a, b], len(want)), timeout=30, every=0.5)
         assert exported(a) and exported(b)  # both own zones with figures
-        wait_until(lambda: not (lag_partitions(a) & lag_partitions(b)), timeout=30, every=0.5)
+        wait_until(lambda: lag_split(a, b), timeout=30, every=0.5)
 
         # B leaves gracefully: A takes every key back within seconds.
         b.proc.send_signal(signal.SIGTERM)
@@ -150,6 +156,19 @@ def test_each_key_is_exported_by_exactly_one_live_worker(
         a = start_worker(broker, root / "a", **opts)
         assert wait_until(lambda: settled([a], len(want)), timeout=30, every=0.5) == want
         assert any(k[3] == "behind" for k in want)
+
+        # B joins again and is killed (-9) while A runs: once the group gives up on B, A exports
+        # B's keys too, and lag for B's partitions.
+        b = start_worker(broker, root / "b", **opts)
+        wait_until(lambda: assigned(a) > 0 and assigned(b) > 0, timeout=60, every=0.5)
+        wait_until(lambda: settled([a, b], len(want)), timeout=30, every=0.5)
+        wait_until(lambda: lag_split(a, b), timeout=30, every=0.5)
+        theirs = lag_partitions(b)
+        b.proc.kill()
+        b.wait()
+        b = None
+        assert wait_until(lambda: settled([a], len(want)), timeout=30, every=0.5) == want
+        wait_until(lambda: theirs <= lag_partitions(a), timeout=30, every=0.5)
     finally:
         for worker in (b, a):
             if worker is not None:

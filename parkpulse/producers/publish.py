@@ -15,6 +15,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from parkpulse.producers.columnar import ZoneFigures, feed_items
 from parkpulse.producers.feed import FeedRow, FeedSummary, NotAFeed, not_a_feed, to_deadletter
 from parkpulse.producers.kept import Entry, archive, last_offsets, origin_of, record
 from parkpulse.producers.read_options import ReadOptions, keep_options
-from parkpulse.producers.readers import bureau_table, kind_of
+from parkpulse.producers.readers import bureau_table, kind_of, table_refusal
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.envelope import ENVELOPE_MAX
 from parkpulse.schemas.records import Observation, PlanTarget, Registration
@@ -70,6 +71,7 @@ def refusal(path: Path, kind: str) -> NotAFeed | None:
 
 
 PROGRESS_EVERY = 1000
+_SOURCE_TOPIC = {"targets": TARGETS, "registrations": REGISTRATIONS}  # else OBSERVATIONS
 
 
 def _wire(row: FeedRow, origin: str) -> tuple[str, str, dict[str, Any]]:
@@ -129,7 +131,7 @@ async def publish(
                     producer, path, kind, catalogue, now, bar, envelope, options
                 )
                 results.append(done)
-                if keep:
+                if keep and done.refused is None:
                     kept = archive(settings, path, kind)
                     keep_options(kept, options)
                     entry = Entry(
@@ -203,8 +205,12 @@ async def _publish_file(
 ) -> Published:
     """Read, check and send one file; delivery confirmed before it is reported."""
     origin = origin_of(path)  # a replayed kept copy lands on the same dead-letter rows
-    rows = feed_items(path, kind, catalogue, now=now, options=options, origin=origin)
-    source_topic = {"targets": TARGETS, "registrations": REGISTRATIONS}.get(kind, OBSERVATIONS)
+    rows = iter(feed_items(path, kind, catalogue, now=now, options=options, origin=origin))
+    first = next(rows, None)
+    if (refused := table_refusal(path, first)) is not None:  # a workbook that holds no table
+        return await _refuse_file(producer, refused, kind)
+    rows = chain([first], rows) if first is not None else rows
+    source_topic = _SOURCE_TOPIC.get(kind, OBSERVATIONS)
     task = bar.add_task(origin, total=None)
     summary = FeedSummary()
     sender = _FileSender(producer, envelope)
@@ -242,7 +248,7 @@ async def _publish_file(
 async def _refuse_file(producer: AIOKafkaProducer, refused: NotAFeed, kind: str) -> Published:
     """A file that is no feed: one dead letter for the whole file when it has content."""
     if refused.dead_letter is not None:
-        source_topic = TARGETS if kind == "targets" else OBSERVATIONS
+        source_topic = _SOURCE_TOPIC.get(kind, OBSERVATIONS)
         dead = to_deadletter(refused.dead_letter, origin_of(refused.path), source_topic)
         value = orjson.dumps(dead.to_dict())
         await producer.send_and_wait(DEADLETTER, value=value, key=source_topic.encode())

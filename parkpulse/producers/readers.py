@@ -18,12 +18,14 @@ from parkpulse.producers.feed import (
     FEED_KEY_COLUMNS,
     TARGET_KEY_COLUMNS,
     FeedRow,
+    NotAFeed,
     read_feed,
     read_targets,
 )
 from parkpulse.producers.read_options import ReadOptions, kept_options
 from parkpulse.producers.sheets import is_workbook
 from parkpulse.schemas.catalogue import Catalogue
+from parkpulse.schemas.errors import RejectedInput
 
 SNIFF_BYTES = 64 * 1024
 
@@ -71,6 +73,21 @@ def bureau_table(path: Path, kind: str) -> bool:
             return False
     columns = TARGET_KEY_COLUMNS if kind == "targets" else FEED_KEY_COLUMNS
     return not _english_header(path, columns)
+
+
+def table_refusal(path: Path, first: object) -> NotAFeed | None:
+    """Whether a bureau table is no table at all, judged by the first item its reader gave.
+
+    The bulletin, plan-table and register-export readers say so in one whole-file reject (line
+    0, ``malformed``) and nothing else: not a readable workbook, or no sheet with their header.
+    Such a file is refused like any other file that is no feed (one line, exit 1, one dead
+    letter, never kept for replays), not reported as a feed whose one row was rejected."""
+    if not isinstance(first, FeedRow) or first.line != 0 or first.error is None:
+        return None
+    what = f"is not a feed: {first.error.detail}"
+    # The file's dead letter, as any refused file's: the file's origin (no cell), "the file …".
+    whole = replace(first, place="", error=RejectedInput("malformed", f"the file {what}"))
+    return NotAFeed(path, what, whole)
 
 
 def kind_of(path: Path, kind: str) -> str:

@@ -14,8 +14,8 @@ from parkpulse.schemas.records import STATUSES
 from parkpulse.sinks.connection import Connection
 from parkpulse.sinks.tables import STATUS_COLUMNS, SUSPECT_COLUMNS
 
-# deadletter_page's filters, each off when its parameter is NULL; a file's origin also takes
-# its cells' (a bureau table's reject is ``bulletin.xlsx:1-6月!D7``)
+# deadletter_page's filters, each off when its parameter is NULL. An origin names a file: its
+# rows' dead letters, and its cells' (a bureau table's reject has origin ``file:sheet!cell``).
 DEADLETTER_FILTER = (
     " WHERE ({origin:Nullable(String)} IS NULL OR origin = {origin:Nullable(String)}"
     " OR startsWith(origin, concat({origin:Nullable(String)}, ':')))"

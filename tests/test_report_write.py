@@ -1,0 +1,45 @@
+"""The HTML report written by several workers into one DATA_DIR (``docker compose up --scale
+worker=3`` shares the worker volume): every write completes, the page on disk is whole."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from parkpulse.report import write_report
+from parkpulse.schemas.catalogue import load_catalogue
+
+CATALOGUE = load_catalogue()
+ZONES = ["jinan-hitech", "wuxi-hitech", "xian-hitech"]
+
+
+class Store:
+    """The reads write_report makes, each giving the event loop a turn (as the store's thread
+    does), so concurrent writes interleave zone by zone."""
+
+    def status_zones(self) -> list[str]:
+        return ZONES
+
+    def status_rows(self, zone: str) -> list[dict[str, Any]]:
+        return []
+
+    async def arun(self, fn: Callable[..., Any], *args: Any) -> Any:
+        await asyncio.sleep(0)
+        return fn(*args)
+
+
+def test_replicas_writing_one_report_each_finish_and_leave_a_whole_page(tmp_path: Path) -> None:
+    path = tmp_path / "report.html"
+
+    async def three() -> list[Path]:
+        store: Any = Store()
+        return list(await asyncio.gather(*(write_report(store, CATALOGUE, path) for _ in "abc")))
+
+    assert asyncio.run(three()) == [path] * 3
+    page = path.read_text(encoding="utf-8")
+    assert page.count("</body></html>") == 1 and page.endswith("</body></html>")
+    assert all(page.count(f"<section id='{zone}'>") == 1 for zone in ZONES)
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]  # no temporary file left
+    assert path.stat().st_mode & 0o777 == 0o644
