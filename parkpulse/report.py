@@ -9,6 +9,7 @@ import asyncio
 import html
 import math
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -40,6 +41,7 @@ REWRITE_SHARE = 20
 # the page is rewritten at the next check.
 REWRITE_BUSY_EVERY = 120.0
 REWRITE_BUSY_SHARE = 100
+SIGNALS_FIRST = 30.0  # seconds a starting worker's report waits for its gauges, at most
 
 CSS = """
 body{font-family:system-ui,"Noto Sans CJK SC",sans-serif;margin:24px;color:#1f2328}
@@ -184,8 +186,12 @@ async def keep_report_fresh(
     path: Path,
     every: float = 2.0,
     lang: Lang = DEFAULT_LANG,
+    after: threading.Event | None = None,
 ) -> None:
     """Rewrite the report (in ``lang``) whenever the status rows change (runs until cancelled).
+
+    ``after``: the first check waits for it (at most SIGNALS_FIRST seconds): a restarted worker
+    exports its gauges before it spends seconds of the interpreter on the page.
 
     A cheap fingerprint of the table (its newest version), checked every ``every`` seconds,
     decides (``throttle.report_due``): rewrites are at least REWRITE_SHARE times the last one's
@@ -199,6 +205,9 @@ async def keep_report_fresh(
     last = _read_fingerprint(mark) if path.exists() else None
     seen: int | None = None
     written_at, took = -math.inf, 0.0
+    waited = time.monotonic() + SIGNALS_FIRST
+    while after is not None and not after.is_set() and time.monotonic() < waited:
+        await asyncio.sleep(every / 10)
     while True:
         fingerprint = await store.arun(store.status_fingerprint)
         now = time.monotonic()

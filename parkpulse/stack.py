@@ -258,7 +258,9 @@ def _background_jobs(
         "publish": lambda: _publish_startup(settings, store, metrics, catalogue, demo, replay),
         "landing": lambda: _mark_landed(settings, store, metrics),
         "trim": keep_trimmed,
-        "report": lambda: keep_report_fresh(store, catalogue, report, lang=settings.lang),
+        "report": lambda: keep_report_fresh(
+            store, catalogue, report, lang=settings.lang, after=metrics.statuses.shown
+        ),
     }
     if scoreboard:
         jobs["scoreboard"] = lambda: _scoreboard(store, console, settings.lang, catalogue)

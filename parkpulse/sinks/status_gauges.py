@@ -159,11 +159,13 @@ class StatusGauges(Collector):
         self._lock = threading.Lock()
         self._families = _Families(build_families(()), 0)
         self._shown: list[Any] = []
+        self.shown = threading.Event()  # set by the first ``show`` (the report waits for it)
         self.names = frozenset(family.name for family in self._families.metrics)
 
     def show(self, rows: Iterable[Any]) -> int:
         """Export exactly ``rows`` from now on (every key not among them disappears)."""
         rows = list(rows)
+        self.shown.set()
         if rows == self._shown:  # a refresh that found nothing new keeps the rendered text
             return self._families.keys
         families = _Families(build_families(rows), len(rows))
