@@ -26,8 +26,12 @@ format: $(STAMP)
 system-deps:
 	@./scripts/system-deps.sh
 
+# Two pytest processes (pytest-xdist), a test file's tests in one of them: the integration
+# tests mostly wait on real parts, and the suite takes ~2/3 of its serial time on 2 cores.
+PYTEST_WORKERS ?= 2
+
 test: lint system-deps
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/parkpulse bench $(ARGS)

@@ -64,20 +64,30 @@ def cli_ok(stack: RunningStack, *args: str) -> str:
     return result.stdout
 
 
-def start_mid_backfill(stack: RunningStack, backfill: Backfill) -> float:
+def start_mid_backfill(stack: RunningStack, backfill: Backfill, hold: bool = False) -> float:
     """Publish the targets and the feed through the CLI; return the figures in ClickHouse when
     the first landed, once produce is through (the fault follows at once). ``--wait 0``: produce
     must not wait for the worker's verdict. The figures are watched while produce still runs,
     one figure per message (a batch of the roll-up takes 100 of ~1,500): a worker may take the
-    whole feed before produce's process has exited."""
+    whole feed before produce's process has exited. ``hold``: the worker is stopped (SIGSTOP)
+    once the first figures landed and until the caller continues it, so the feed cannot have
+    landed when the fault comes, however fast the worker is against produce."""
     cli_ok(stack, "targets", str(backfill.targets))
     producing = ThreadPoolExecutor(1).submit(
         cli_ok, stack, "produce", "--wait", "0", "--envelope", "1", str(backfill.feed)
     )
     wait_until(lambda: rows_written(stack) > 0, timeout=60, every=0.01)
-    written = rows_written(stack)
+    written = rows_written(stack)  # asked of the worker, so before it is held
+    if hold:
+        os.kill(_worker(stack), signal.SIGSTOP)
     producing.result(timeout=120)
     return written
+
+
+def _worker(stack: RunningStack) -> int:
+    pid = stack.worker_pid()
+    assert pid is not None
+    return pid
 
 
 @dataclass
@@ -97,9 +107,10 @@ def tansu_killed(root: Path, backfill: Backfill) -> Recovery:
     try:
         run_children = children(stack.proc.pid)
         tansu = next(pid for pid, cmd in run_children.items() if "--listener-url" in cmd)
-        out.written_before = start_mid_backfill(stack, backfill)
+        out.written_before = start_mid_backfill(stack, backfill, hold=True)
         os.kill(tansu, signal.SIGKILL)
         killed = time.monotonic()
+        os.kill(_worker(stack), signal.SIGCONT)
         wait_until(lambda: sum("ready" in line for line in stack.lines) >= 2, timeout=90)
         wait_until(lambda: statuses(stack, backfill.zones) == out.expected, timeout=90)
         out.seconds = time.monotonic() - killed
