@@ -85,6 +85,8 @@ def test_plain_records_read_as_the_validator_reads_them() -> None:
         reg(REGISTRATION_ID="X"),
         {k: v for k, v in reg().items() if k != "registered_capital"},
         {k: v for k, v in reg().items() if k != "zone"},
+        # six names, as many as a plain record's, but one of them another
+        {**{k: v for k, v in reg().items() if k != "registered_capital"}, "unit": "CNY_10K"},
         [1, 2],
     ],
 )
