@@ -39,7 +39,7 @@ def main() -> None:
     sim_dir = sim.simulate(Path(tempfile.mkdtemp(prefix="parkpulse-regcpu-")) / "sim", feeds=False)
     catalogue = load_catalogue(sim_dir.reference_dir)
     stream = sim.RegistrationStream(sim.sim_zones(), seed=sim.SEED)
-    sent = datetime.now(UTC).isoformat()
+    sent = "2026-01-01T00:00:00+00:00"  # fixed, so that --digest compares runs
     messages = [
         Message(orjson.dumps(registration_envelope(records, sent_at=sent)), 0, i, zone.encode())
         for i, (zone, records) in enumerate(sim.envelopes(stream(0, args.registrations)))
