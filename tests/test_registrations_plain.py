@@ -85,11 +85,34 @@ def test_plain_records_read_as_the_validator_reads_them() -> None:
         reg(REGISTRATION_ID="X"),
         {k: v for k, v in reg().items() if k != "registered_capital"},
         {k: v for k, v in reg().items() if k != "zone"},
+        # six names, as many as a plain record's, but one of them another
+        {**{k: v for k, v in reg().items() if k != "registered_capital"}, "unit": "CNY_10K"},
         [1, 2],
     ],
 )
 def test_one_record_that_is_not_plain_sends_the_envelope_to_the_validator(odd: Any) -> None:
     assert plain_records([reg("P1"), odd], CATALOGUE, now=NOW) is None
+
+
+@pytest.mark.parametrize(
+    ("capitals", "plain"),
+    [
+        ([1.5, None, 0.0, -0.0], True),
+        ([1.5, -2.5], False),
+        ([math.nan, 1.5], False),
+        ([1.5, math.nan], False),
+        ([1.5, math.inf], False),
+        ([1e308, 1e308], False),  # each finite, their sum not: read one by one, both valid
+    ],
+)
+def test_amounts_without_ints_are_checked_together(capitals: list[Any], plain: bool) -> None:
+    records = [reg(f"C{i}", registered_capital=c) for i, c in enumerate(capitals)]
+    valid, _ = validate_records(records, CATALOGUE, now=NOW)
+    fast = plain_records(records, CATALOGUE, now=NOW)
+    assert (fast is not None) == plain
+    assert fast is None or list(fast) == valid
+    if capitals == [1e308, 1e308]:
+        assert len(valid) == 2
 
 
 def test_a_stray_under_another_zones_key_is_not_plain() -> None:
@@ -134,7 +157,10 @@ VALUES: dict[str, list[Any]] = {
     ],
     "entity_type": ["enterprise", "individual_business", "Enterprise", "企业", 3],
     "industry_code": ["I65", "C3971", "c3971", "Z99", "A", " I65", 7],
-    "registered_capital": [None, 0, 12.5, 500, -1, math.nan, math.inf, "12", True, 2**60],
+    "registered_capital": [
+        *(None, 0, 12.5, 500, -1, math.nan, math.inf, "12", True, 2**60),
+        *(-2.5, -0.0, 1e308),
+    ],
 }
 EXTRAS: list[dict[str, Any]] = [
     {},

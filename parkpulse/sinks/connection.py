@@ -18,7 +18,7 @@ import atexit
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from importlib import resources
 from typing import Any, Self, TypeVar
@@ -344,16 +344,20 @@ class Connection:
         data: Sequence[Sequence[Any]],
         *,
         column_oriented: bool = False,
+        settings: Mapping[str, Any] | None = None,
     ) -> None:
-        """Insert ``data``: rows, or (``column_oriented``) one sequence per column."""
+        """Insert ``data``: rows, or (``column_oriented``) one sequence per column; ``settings``
+        are ClickHouse settings of this insert alone."""
         if not data or (column_oriented and not data[0]):
             return
+        extra = {"settings": dict(settings)} if settings else {}
         try:
             self._client.insert(
                 self._table(table),
                 data,
                 column_names=list(columns),
                 column_oriented=column_oriented,
+                **extra,
             )
         except Exception as exc:
             raise self._mapped(exc, f"insert into {table}", table) from None
