@@ -17,10 +17,16 @@ from typing import Any, TypeVar
 
 import orjson
 import pytest
+from hypothesis import settings
 
 from parkpulse.broker import TansuBroker, free_port
 from parkpulse.procfs import children
 from parkpulse.sinks.metrics import read_metric, read_statuses
+
+# No per-example deadline: the suite runs in two processes beside real brokers and workers, and
+# an example's wall time says nothing about its correctness (speed goals live in `make bench`).
+settings.register_profile("parkpulse", deadline=None)
+settings.load_profile("parkpulse")
 
 T = TypeVar("T")
 PARKPULSE = str(Path(sys.executable).with_name("parkpulse"))

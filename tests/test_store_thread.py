@@ -10,7 +10,7 @@ import sys
 import threading
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from parkpulse.sinks.connection import StoreThread
@@ -34,7 +34,6 @@ def test_urgent_calls_pass_the_ordinary_ones_queued() -> None:
     assert run_all([False, False, True, False, True]) == [2, 4, 0, 1, 3]
 
 
-@settings(deadline=None)  # threads: a loaded machine may take its time to switch
 @given(st.lists(st.booleans(), max_size=30))
 def test_each_kind_runs_in_submission_order_urgent_first(jobs: list[bool]) -> None:
     urgent = [i for i, u in enumerate(jobs) if u]
