@@ -165,10 +165,13 @@ class PipelineMetrics:
             server.server_close()
 
 
-def read_samples(url: str, timeout: float = 10, name: str | None = None) -> list[Any]:
-    """Every sample on the endpoint at ``url`` (of the family ``name`` alone, when given),
-    parsed as Prometheus parses it: what the benchmark and the tests read off a running worker.
-    With ``name``, only its lines are parsed (a national worker exports ~40,000 lines)."""
+def read_samples(
+    url: str, timeout: float = 10, name: str | None = None, value: float | None = None
+) -> list[Any]:
+    """Every sample on the endpoint at ``url`` (of the family ``name`` alone, and of ``value``
+    alone, when given), parsed as Prometheus parses it: what the benchmark and the tests read
+    off a running worker. With ``name``/``value`` only those lines are parsed (a national worker
+    exports ~40,000 lines; parsing them all is seconds of the reader's CPU)."""
     with urllib.request.urlopen(url, timeout=timeout) as resp:
         text = resp.read().decode()
     if name is not None:
@@ -176,6 +179,7 @@ def read_samples(url: str, timeout: float = 10, name: str | None = None) -> list
             line
             for line in text.splitlines(keepends=True)
             if line.startswith((f"{name}{{", f"{name} "))
+            and (value is None or float(line.rsplit(None, 1)[-1]) == value)
         )
     return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
 
@@ -195,6 +199,5 @@ def read_statuses(url: str, timeout: float = 10) -> set[tuple[str, str, str, str
     ``parkpulse_indicator_status`` at 1)."""
     return {
         (s.labels["zone"], s.labels["indicator"], s.labels["plan"], s.labels["status"])
-        for s in read_samples(url, timeout, "parkpulse_indicator_status")
-        if s.value == 1
+        for s in read_samples(url, timeout, "parkpulse_indicator_status", value=1)
     }
