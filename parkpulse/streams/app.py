@@ -45,10 +45,10 @@ BATCH_WITHIN = 0.2  # seconds: a figure is in ClickHouse well within 2 s of arri
 # events behind it, STREAM_BUFFER messages queued per topic, and what the Kafka fetcher has
 # prefetched (one answer of FETCH_RESPONSE_BYTES). Past that, Faust stops fetching.
 # Faust's default, 4096, kept ~4,100 figure envelopes (55–65 MB) alive through the backfill
-# (gc: 4,278 Events, 4,064 ConsumerMessages at 323 MB anonymous). 1024 is ten roll-up
-# batches: peak 361 → 299 MB, the same CPU; 256 cut 20 MB more but looked slower by the clock
-# (README "Worker memory").
-STREAM_BUFFER = 1024
+# (gc: 4,278 Events, 4,064 ConsumerMessages at 323 MB anonymous). 256 is two and a half
+# roll-up batches: the same backfill CPU, ~25 MB less at the peak than 1024 (README "Worker
+# memory").
+STREAM_BUFFER = 256
 FETCH_MAX_BYTES = 1 << 20
 FETCH_RESPONSE_BYTES = 1 << 20  # one fetch answer (see bound_fetches)
 
