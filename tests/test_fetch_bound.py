@@ -14,7 +14,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from parkpulse.broker import TansuBroker
-from parkpulse.streams.app import FETCH_RESPONSE_BYTES
+from parkpulse.config import Settings
+from parkpulse.streams.app import FETCH_RESPONSE_BYTES, REGISTRATIONS_TAKE, ROLLUP_TAKE, create_app
 from parkpulse.streams.faust_internals import bound_consumer_fetches
 from tests.conftest import RunningStack
 
@@ -70,3 +71,11 @@ def test_the_worker_sets_it(stack: RunningStack) -> None:
     # Once per worker start (other tests of the session kill and restart the stack's worker).
     assert events and {e["event"] for e in events} == {"fetch_bound"}
     assert {e["max_bytes"] for e in events} == {FETCH_RESPONSE_BYTES}
+
+
+def test_the_stream_buffer_holds_a_few_batches() -> None:
+    # Faust's default (4096 messages per stream) kept ~4,100 figure envelopes alive through a
+    # backfill, ~60 MB of the worker's peak (README "Worker memory"): a few batches.
+    app = create_app(Settings(broker="kafka://127.0.0.1:1"))
+    assert 2 * ROLLUP_TAKE <= app.conf.stream_buffer_maxsize <= 3 * ROLLUP_TAKE
+    assert app.conf.stream_buffer_maxsize >= 2 * REGISTRATIONS_TAKE
