@@ -29,6 +29,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -90,6 +91,7 @@ def write_run_file(
     """DATA_DIR/run.json: where the running stack listens (never any secret)."""
     info = {
         "pid": pid or os.getpid(),
+        "host": socket.gethostname(),  # replicas sharing one DATA_DIR have the same pid (1)
         "broker": settings.broker_url,
         "api": f"http://{settings.api_host}:{settings.api_port}",
         "metrics": f"http://{metrics_addr[0]}:{metrics_addr[1]}/metrics",
@@ -98,6 +100,18 @@ def write_run_file(
         "broker_epoch": settings.broker_epoch,
     }
     settings.run_file.write_bytes(orjson.dumps(info, option=orjson.OPT_INDENT_2))
+
+
+def remove_run_file(settings: Settings, pid: int | None = None) -> None:
+    """Remove DATA_DIR/run.json if this process (``pid``, on this host) wrote it: replicas
+    sharing a DATA_DIR (``docker compose up --scale worker=3``) each write it when ready, and
+    one stopping must not take away the others' (the last one written points at a live one)."""
+    try:
+        info = orjson.loads(settings.run_file.read_bytes())
+    except (FileNotFoundError, orjson.JSONDecodeError):
+        return
+    if info.get("pid") == (pid or os.getpid()) and info.get("host") == socket.gethostname():
+        settings.run_file.unlink(missing_ok=True)
 
 
 async def _scoreboard(
@@ -220,8 +234,7 @@ def work(
         for task in background:
             task.cancel()
         if supervisor_pid is None:  # a supervised worker leaves run.json to its supervisor
-            with contextlib.suppress(FileNotFoundError):
-                settings.run_file.unlink()
+            remove_run_file(settings)
         if store is not None:
             store.close()
         if metrics is not None:
@@ -468,8 +481,7 @@ class Supervisor:
         finally:
             self._kill_worker()
             self.broker.stop()
-            with contextlib.suppress(FileNotFoundError):
-                self.settings.run_file.unlink()
+            remove_run_file(self.settings)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             log_event(log, "stopped")
