@@ -151,9 +151,11 @@ def dashboard_chdb(tmp_path_factory) -> Iterator[ChdbProcess]:
         chdb.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def demo_chdb(demo_run) -> Iterator[ChdbProcess]:
-    """The embedded ClickHouse that `parkpulse run` filled with the demo feed (now stopped)."""
+    """The embedded ClickHouse that `parkpulse run` filled with the demo feed (now stopped),
+    held for this module only: `parkpulse report` on the same data path (test_brief_report)
+    needs it free, whichever order the two modules run in."""
     chdb = ChdbProcess(demo_run.data_dir / "clickhouse")
     try:
         yield chdb
@@ -364,7 +366,7 @@ def board_variables(dashboard_chdb) -> dict[str, tuple[dict, set]]:
     return {path.stem: resolve_variables(dashboard_chdb, load(path)) for path in DASHBOARDS}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def demo_variables(demo_chdb) -> dict[str, tuple[dict, set]]:
     return {path.stem: resolve_variables(demo_chdb, load(path)) for path in DASHBOARDS}
 
