@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from parkpulse.board.pages import badge, fmt
 from parkpulse.brief import BriefError, Change, MonthlyBrief, ZoneBrief, build_brief, parse_month
 from parkpulse.chromium import find_chromium, print_pdf
-from parkpulse.report import _badge, _fmt, _page_head
+from parkpulse.report import _page_head
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.vocabulary import (
     Lang,
@@ -46,11 +47,11 @@ LISTS: tuple[tuple[str, Callable[[ZoneBrief], list[Change]]], ...] = (
 
 
 def _pct(value: float | None) -> str:
-    return _fmt(value, "{:.1%}")
+    return fmt(value, "{:.1%}")
 
 
 def _signed(value: float | None) -> str:
-    return _fmt(value, "{:+.1f}")
+    return fmt(value, "{:+.1f}")
 
 
 def sentence(change: Change, catalogue: Catalogue | None, lang: Lang) -> str:
@@ -66,8 +67,8 @@ def sentence(change: Change, catalogue: Catalogue | None, lang: Lang) -> str:
     if change.kind == "growth" and change.gap_pp is not None:
         parts.append(
             text("brief_gap", lang).format(
-                actual=_fmt(change.actual, "{:.1f}") or "—",
-                target=_fmt(change.expected, "{:.1f}") or "—",
+                actual=fmt(change.actual, "{:.1f}") or "—",
+                target=fmt(change.expected, "{:.1f}") or "—",
                 value=_signed(change.gap_pp),
                 change=_signed(change.gap_change_pp) or "—",
             )
@@ -84,8 +85,8 @@ def sentence(change: Change, catalogue: Catalogue | None, lang: Lang) -> str:
     if change.kind != "growth" and change.actual is not None and change.expected is not None:
         parts.append(
             text("brief_actual", lang).format(
-                actual=_fmt(change.actual),
-                expected=_fmt(change.expected),
+                actual=fmt(change.actual),
+                expected=fmt(change.expected),
                 unit=indicator_unit(change.indicator, catalogue, lang),
             )
         )
@@ -138,13 +139,13 @@ def _table(zone: ZoneBrief, catalogue: Catalogue | None, lang: Lang) -> str:
     head = "".join(f"<th>{html.escape(text(h, lang))}</th>" for h in headers)
     rows = []
     for c in zone.changes:
-        before = _badge(c.previous_status, lang) if c.previous_status else ""
+        before = badge(c.previous_status, lang) if c.previous_status else ""
         rows.append(
             f'<tr data-indicator="{html.escape(c.indicator)}" data-plan="{html.escape(c.plan)}"'
             f' data-movement="{c.movement}">'
             f"<td>{html.escape(indicator_name(c.indicator, catalogue, lang))}</td>"
             f"<td>{html.escape(c.plan)}</td><td>{html.escape(c.period)}</td>"
-            f"<td>{before}</td><td>{_badge(c.status, lang)}</td>"
+            f"<td>{before}</td><td>{badge(c.status, lang)}</td>"
             f"<td>{_pct(c.attainment)}</td><td>{_signed(c.attainment_change_pp)}</td>"
             f"<td>{_signed(c.gap_pp)}</td><td>{_signed(c.gap_change_pp)}</td>"
             f"<td>{_signed(c.required_growth_pct)}</td>"

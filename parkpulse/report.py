@@ -18,16 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from parkpulse.board.chart import line_chart
+from parkpulse.board.pages import badge, fmt
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.sinks.clickhouse import ClickHouseStore
 from parkpulse.throttle import report_due
 from parkpulse.vocabulary import (
     DEFAULT_LANG,
-    STATUS_COLOUR,
     Lang,
     indicator_name,
     indicator_unit,
-    status_label,
     text,
     zone_name,
 )
@@ -55,18 +54,6 @@ figure{margin:0;border:1px solid #d0d7de;border-radius:6px;padding:6px}
 figcaption{font-size:12px}
 .legend{font-size:12px;color:#57606a}
 """
-
-
-def _fmt(value: Any, spec: str = "{:,.2f}") -> str:
-    return "" if value is None else spec.format(value)
-
-
-def _badge(status: str, lang: Lang = DEFAULT_LANG) -> str:
-    colour = STATUS_COLOUR.get(status, "#8c959f")
-    return (
-        f'<span class="status" data-status="{html.escape(status)}" style="background:{colour}">'
-        f"{html.escape(status_label(status, lang))}</span>"
-    )
 
 
 def _page_head(generated_at: datetime, title: str | None = None, lang: Lang = DEFAULT_LANG) -> str:
@@ -136,13 +123,13 @@ def _indicator_entry(
     tr = (
         f"<tr><td>{html.escape(label)} <small>{html.escape(indicator)}</small></td>"
         f"<td>{html.escape(plan)}</td><td>{html.escape(last['period'])}</td>"
-        f"<td>{_badge(last['status'], lang)}</td>"
-        f"<td>{_fmt(last.get('attainment'), '{:.1%}')}</td>"
-        f"<td>{_fmt(last.get('actual'))} <small>{html.escape(unit)}</small></td>"
-        f"<td>{_fmt(last.get('expected'))}</td>"
-        f"<td>{_fmt(last.get('annual_target'))}</td>"
-        f"<td>{_fmt(last.get('gap_pp'), '{:+.1f}')}</td>"
-        f"<td>{_fmt(last.get('required_growth_pct'), '{:+.1f}')}</td></tr>"
+        f"<td>{badge(last['status'], lang)}</td>"
+        f"<td>{fmt(last.get('attainment'), '{:.1%}')}</td>"
+        f"<td>{fmt(last.get('actual'))} <small>{html.escape(unit)}</small></td>"
+        f"<td>{fmt(last.get('expected'))}</td>"
+        f"<td>{fmt(last.get('annual_target'))}</td>"
+        f"<td>{fmt(last.get('gap_pp'), '{:+.1f}')}</td>"
+        f"<td>{fmt(last.get('required_growth_pct'), '{:+.1f}')}</td></tr>"
     )
     svg = line_chart(rows, unit, lang, nonnegative=last["kind"] != "growth")
     figure = (

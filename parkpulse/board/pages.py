@@ -66,6 +66,7 @@ def _page(title: str, body: str, lang: Lang) -> str:
 
 
 def badge(status: str, lang: Lang) -> str:
+    """A status word on its colour (the board's, the report's and the brief's)."""
     colour = STATUS_COLOUR.get(status, "#8c959f")
     return (
         f'<span class="status" data-status="{html.escape(status)}" '
@@ -73,7 +74,8 @@ def badge(status: str, lang: Lang) -> str:
     )
 
 
-def _fmt(value: Any, spec: str = "{:,.2f}") -> str:
+def fmt(value: Any, spec: str = "{:,.2f}") -> str:
+    """``value`` in ``spec``; "" when unknown."""
     return "" if value is None else spec.format(value)
 
 
@@ -236,12 +238,12 @@ def _indicator_entry(
         f"</td><td class='name'>{html.escape(plan)}</td>"
         f"<td class='name'>{html.escape(kind_label(last['kind'], lang))}</td>"
         f"<td>{html.escape(last['period'])}</td><td>{badge(last['status'], lang)}</td>"
-        f"<td>{_fmt(last.get('actual'))} <small>{html.escape(value_unit)}</small></td>"
-        f"<td>{_fmt(last.get('expected'))}</td><td>{_fmt(last.get('annual_target'))}</td>"
-        f"<td class='attainment'>{_fmt(last.get('attainment'), '{:.1%}')}</td>"
-        f"<td class='gap'>{_fmt(last.get('gap_pp'), '{:+.1f}')}</td>"
-        f"<td>{_fmt(last.get('required_growth_pct'), '{:+.1f}')}</td>"
-        f"<td>{_fmt(last.get('best_rest_growth_pct'), '{:+.1f}')}</td>"
+        f"<td>{fmt(last.get('actual'))} <small>{html.escape(value_unit)}</small></td>"
+        f"<td>{fmt(last.get('expected'))}</td><td>{fmt(last.get('annual_target'))}</td>"
+        f"<td class='attainment'>{fmt(last.get('attainment'), '{:.1%}')}</td>"
+        f"<td class='gap'>{fmt(last.get('gap_pp'), '{:+.1f}')}</td>"
+        f"<td>{fmt(last.get('required_growth_pct'), '{:+.1f}')}</td>"
+        f"<td>{fmt(last.get('best_rest_growth_pct'), '{:+.1f}')}</td>"
         f'<td class="name">{flag}</td>'
         f'<td class="name"><a class="explain" href="{html.escape(link)}">'
         f"{html.escape(text('explain_link', lang))}</a></td></tr>"
