@@ -17,6 +17,7 @@ Both run side by side, each on its own DATA_DIR; both must end with the engine's
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -64,24 +65,30 @@ def cli_ok(stack: RunningStack, *args: str) -> str:
     return result.stdout
 
 
-def start_mid_backfill(stack: RunningStack, backfill: Backfill, hold: bool = False) -> float:
+def start_mid_backfill(
+    stack: RunningStack, backfill: Backfill, hold: bool = False
+) -> tuple[float, int | None]:
     """Publish the targets and the feed through the CLI; return the figures in ClickHouse when
-    the first landed, once produce is through (the fault follows at once). ``--wait 0``: produce
+    the first landed, once produce is through (the fault follows at once), and the pid of the
+    worker held (None unless ``hold``). ``--wait 0``: produce
     must not wait for the worker's verdict. The figures are watched while produce still runs,
     one figure per message (a batch of the roll-up takes 100 of ~1,500): a worker may take the
     whole feed before produce's process has exited. ``hold``: the worker is stopped (SIGSTOP)
     once the first figures landed and until the caller continues it, so the feed cannot have
-    landed when the fault comes, however fast the worker is against produce."""
+    landed when the fault comes, however fast the worker is against produce. The caller
+    continues the pid it was given: once the broker is killed, the supervisor may kill that
+    worker (a SIGKILL ends a stopped process) before the caller can look it up again."""
     cli_ok(stack, "targets", str(backfill.targets))
     producing = ThreadPoolExecutor(1).submit(
         cli_ok, stack, "produce", "--wait", "0", "--envelope", "1", str(backfill.feed)
     )
     wait_until(lambda: rows_written(stack) > 0, timeout=60, every=0.01)
     written = rows_written(stack)  # asked of the worker, so before it is held
-    if hold:
-        os.kill(_worker(stack), signal.SIGSTOP)
+    held = _worker(stack) if hold else None
+    if held is not None:
+        os.kill(held, signal.SIGSTOP)
     producing.result(timeout=120)
-    return written
+    return written, held
 
 
 def _worker(stack: RunningStack) -> int:
@@ -107,10 +114,12 @@ def tansu_killed(root: Path, backfill: Backfill) -> Recovery:
     try:
         run_children = children(stack.proc.pid)
         tansu = next(pid for pid, cmd in run_children.items() if "--listener-url" in cmd)
-        out.written_before = start_mid_backfill(stack, backfill, hold=True)
+        out.written_before, held = start_mid_backfill(stack, backfill, hold=True)
+        assert held is not None
         os.kill(tansu, signal.SIGKILL)
         killed = time.monotonic()
-        os.kill(_worker(stack), signal.SIGCONT)
+        with contextlib.suppress(ProcessLookupError):  # the supervisor may have killed it
+            os.kill(held, signal.SIGCONT)
         wait_until(lambda: sum("ready" in line for line in stack.lines) >= 2, timeout=90)
         wait_until(lambda: statuses(stack, backfill.zones) == out.expected, timeout=90)
         out.seconds = time.monotonic() - killed
@@ -149,7 +158,7 @@ def run_killed(root: Path, backfill: Backfill) -> Recovery:
     stack = start_stack(data_dir, *RUN_FLAGS)
     try:
         family = children(stack.proc.pid)
-        out.written_before = start_mid_backfill(stack, backfill)
+        out.written_before, _ = start_mid_backfill(stack, backfill)
         stack.proc.kill()
         stack.proc.wait()
         killed = time.monotonic()
