@@ -22,6 +22,7 @@ from pathlib import Path
 
 import orjson
 
+from parkpulse.memory import gc_paused
 from parkpulse.producers.feed import read_feed, read_targets
 from parkpulse.producers.publish import _wire
 from parkpulse.schemas.catalogue import load_catalogue
@@ -139,13 +140,19 @@ def main() -> None:
     start, wall = time.process_time(), time.perf_counter()
     for i in range(0, len(msgs), args.take):
         t0 = time.process_time()
-        inputs = [
-            record
-            for n, (topic, value, key) in enumerate(msgs[i : i + args.take])
-            for record in read_message(
-                topic, "target" if topic == TARGETS_BY_ZONE else "observation", value, 0, i + n, key
-            )
-        ]
+        with gc_paused():  # as the agent reads a batch (streams/rollup_stage.py)
+            inputs = [
+                record
+                for n, (topic, value, key) in enumerate(msgs[i : i + args.take])
+                for record in read_message(
+                    topic,
+                    "target" if topic == TARGETS_BY_ZONE else "observation",
+                    value,
+                    0,
+                    i + n,
+                    key,
+                )
+            ]
         t1 = time.process_time()
         missing = sorted({x.zone for x in inputs} - {None} - {z for z in rollup.zones()})
         missing = [z for z in missing if z in catalogue.zones]
@@ -155,7 +162,8 @@ def main() -> None:
                 rollup.load(zone, *states[zone])
         t_load += time.process_time() - t1
         t1 = time.process_time()
-        result = rollup.apply(inputs)
+        with gc_paused():
+            result = rollup.apply(inputs)
         t2 = time.process_time()
         sent = status_messages(result)
         t3 = time.process_time()

@@ -37,10 +37,8 @@ spread zones before a worker's zones outgrow it.
 
 from __future__ import annotations
 
-import gc
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -48,6 +46,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from parkpulse.memory import gc_paused
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.deadletter import dead_letter
 from parkpulse.schemas.errors import RejectedInput, key_of, wrong_key
@@ -230,24 +229,6 @@ class Batch:
 
     registrations: RegistrationColumns = field(default_factory=RegistrationColumns)
     deadletters: list[DeadLetter] = field(default_factory=list)
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Python's cyclic collector held off while a batch is decoded and validated.
-
-    Decoding makes a dict per registration: left on, the collector ran every 700 of them and
-    scanned the worker's whole heap again and again (23 % of the worker's Python time on main,
-    py-spy --native). Paused, the dicts are freed before it runs; the batch itself is columns,
-    a handful of lists. Nothing in between awaits, so only this batch's objects wait for it.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def read_batch(messages: Sequence[Message], catalogue: Catalogue, now: datetime) -> Batch:

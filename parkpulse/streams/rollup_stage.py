@@ -17,6 +17,7 @@ import faust
 import orjson
 
 from parkpulse.logs import get_logger, log_event
+from parkpulse.memory import gc_paused
 from parkpulse.schemas.records import DeadLetter
 from parkpulse.schemas.wire import status_wire
 from parkpulse.sinks.retry import retry_store, write_durably
@@ -112,7 +113,8 @@ class RollupStep:
         for topic in {i.topic for i in inputs}:
             metrics.count_events(topic, "in", sum(1 for i in inputs if i.topic == topic))
         await self.load_missing(inputs)
-        result = self.rollup.apply(inputs)
+        with gc_paused():
+            result = self.rollup.apply(inputs)
         dead = result.batch.deadletters
         result.batch.deadletters = []
         if len(result.batch):
@@ -166,7 +168,9 @@ def register(
     async def roll_up(stream: faust.StreamT) -> None:
         """Figures and targets per zone → status rows (ClickHouse first, then the topic)."""
         async for events in stream.take_events(ROLLUP_TAKE, within=BATCH_WITHIN):
-            await step.process(inputs_of(events))
+            with gc_paused():
+                inputs = inputs_of(events)
+            await step.process(inputs)
 
     @app.on_rebalance_complete.connect
     async def forget_state(sender: faust.App, **kwargs: Any) -> None:
