@@ -47,7 +47,7 @@ from rich.live import Live
 from parkpulse.broker import TansuBroker, die_with_parent
 from parkpulse.config import Settings, child_environment
 from parkpulse.logs import get_logger, log_event, setup_logging
-from parkpulse.memory import keep_trimmed, tune_chdb_heap, tune_malloc
+from parkpulse.memory import keep_trimmed, tune_chdb_heap, tune_collector, tune_malloc
 from parkpulse.producers import kept
 from parkpulse.producers.demo import write_demo_feed
 from parkpulse.producers.publish import publish
@@ -228,6 +228,7 @@ def work(
                 background.append(asyncio.create_task(_keep_going(name, factory)))
 
         app = build_app(settings, store, metrics, catalogue, on_ready=_guarded(on_ready))
+        tune_collector()
         code = _run_worker(app, settings)
         return code
     finally:

@@ -7,6 +7,7 @@ import platform
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -94,3 +95,49 @@ def test_keep_trimmed_gives_back_what_glibc_holds_free_inside_its_heap() -> None
     """)
     before, after = map(int, out.split())
     assert before - after >= 50, (before, after)
+
+
+INSERT_THEN_COUNT = """
+    import gc, sys
+    from pathlib import Path
+    from parkpulse.config import ClickHouseTarget
+    from parkpulse.schemas.records import Observation
+    from parkpulse.sinks.batch import SinkBatch
+    from parkpulse.sinks.clickhouse import ClickHouseStore
+
+    store = ClickHouseStore.open(ClickHouseTarget(embedded_path=Path(sys.argv[1])))
+    batch = SinkBatch()
+    batch.observations = [
+        Observation("jinan-hitech", "gdp", f"2021-{m:02d}", "YTD", 1.0 * m, "cny_100m")
+        for m in range(1, 13)
+    ]
+    gc.collect()
+    gc.disable()  # what is still alive now waits for no collector: only references hold it
+    store.run(store.write, batch)
+    held = [o for o in gc.get_objects() if type(o).__name__ == "InsertContext"]
+    rows = store.run(store.query, "SELECT count() AS n FROM {db}.observations")[0]["n"]
+    print(len(held), rows)
+    store.close()
+"""
+
+
+def test_an_insert_holds_no_batch_once_written(tmp_path: Path) -> None:
+    # the driver's insert context refers to itself; released, it goes with its columns at once
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(INSERT_THEN_COUNT), str(tmp_path / "ch")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout.split()[-2:] == ["0", "12"]
+
+
+def test_the_collector_runs_less_often_and_skips_what_the_worker_started_with() -> None:
+    out = _run("""
+        import gc
+        from parkpulse.memory import GC_THRESHOLDS, tune_collector
+        tune_collector()
+        print(gc.get_threshold() == GC_THRESHOLDS, gc.get_freeze_count() > 1000)
+    """)
+    assert out == "True True"
