@@ -56,7 +56,7 @@ from rich.table import Table
 
 from parkpulse.broker import TansuBroker, free_port
 from parkpulse.config import Settings, child_environment
-from parkpulse.procfs import children, status_mb
+from parkpulse.procfs import children, cpu_seconds, status_mb
 from parkpulse.producers import simulate as sim
 from parkpulse.producers.publish import publish
 from parkpulse.schemas.catalogue import Catalogue, load_catalogue, parse_target_row
@@ -645,9 +645,11 @@ def _backfill(
         f"backfill: publishing {rows:,} figures in {len(simulated.feed_files)} files (the produce"
         f" path) while the worker consumes; expecting {expected:,} status rows …"
     )
-    summaries, publish_seconds, seconds = _publish_and_watch(
+    worker_cpu = cpu_seconds(worker.proc.pid)
+    summaries, publish_seconds, seconds, publish_cpu = _publish_and_watch(
         simulated, settings, catalogue, worker, expected
     )
+    worker_cpu = cpu_seconds(worker.proc.pid) - worker_cpu
     final = worker.get("/api/counts")["indicator_status"]
     if final < target:
         raise BenchError(f"{final} status rows in ClickHouse (FINAL), expected {target}")
@@ -663,6 +665,12 @@ def _backfill(
         "seconds": round(seconds, 2),
         "figures_per_s": round(rows / seconds),
         "publish_rows_per_s": round(rows / publish_seconds),
+        # CPU seconds, which what else runs on the machine barely moves: the worker's (all its
+        # threads, chdb's included) from the first figure to the last status row, and the
+        # publishing thread's (read, validate, encode, send; pyarrow reads on that thread)
+        "worker_cpu_seconds": round(worker_cpu, 2),
+        "publish_cpu_seconds": round(publish_cpu, 2),
+        "publish_rows_per_cpu_s": round(rows / publish_cpu),
     }
 
 
@@ -691,10 +699,10 @@ def _publish_and_watch(
     catalogue: Catalogue,
     worker: Worker,
     expected: int,
-) -> tuple[list[Any], float, float]:
+) -> tuple[list[Any], float, float, float]:
     """Publish the feed files (the produce path) while watching ``parkpulse.status`` until the
     ``expected`` status rows went out; returns the publish summaries, the seconds publishing
-    took and the seconds until the last status row."""
+    took, the seconds until the last status row and the publishing thread's CPU seconds."""
     files = [(path, "observations") for path in simulated.feed_files]
     published: list[Any] = []
     watcher = StatusWatcher(settings, prefix="sim-")
@@ -702,8 +710,9 @@ def _publish_and_watch(
     started = time.monotonic()
 
     def run_publish() -> None:
+        cpu = time.thread_time()
         summaries = asyncio.run(publish(settings, files, catalogue, progress=False))
-        published.append((summaries, time.monotonic()))
+        published.append((summaries, time.monotonic(), time.thread_time() - cpu))
 
     publisher = threading.Thread(target=run_publish, daemon=True)
     publisher.start()
@@ -722,8 +731,8 @@ def _publish_and_watch(
     publisher.join(timeout=60)
     if not published:
         raise BenchError("publishing the backfill did not finish")
-    summaries, published_at = published[0]
-    return summaries, published_at - started, done_at - started
+    summaries, published_at, publish_cpu = published[0]
+    return summaries, published_at - started, done_at - started, publish_cpu
 
 
 def _child_with(pid: int, marker: str) -> int:
@@ -932,6 +941,19 @@ def _backfill_rows(results: dict[str, Any], mark: Callable[[str], str]) -> list[
                 _goal("produce_rows_per_s"),
             )
         )
+    if "publish_rows_per_cpu_s" in backfill:
+        rows += [
+            (
+                "  produce path per CPU second of its thread",
+                f"{backfill['publish_rows_per_cpu_s']:,} rows/s",
+                "",
+            ),
+            (
+                "  worker CPU, first figure → last status row (all threads)",
+                f"{backfill['worker_cpu_seconds']} s",
+                "",
+            ),
+        ]
     return rows
 
 

@@ -1,4 +1,4 @@
-"""What Linux's /proc says about a process: its children and its memory.
+"""What Linux's /proc says about a process: its children, its memory and its CPU time.
 
 The bench measures the worker through it, and the tests find the processes a stack started
 (the worker, its Tansu) through it. Linux only, as the embedded stack is.
@@ -6,6 +6,7 @@ The bench measures the worker through it, and the tests find the processes a sta
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 PROC = Path("/proc")
@@ -45,3 +46,10 @@ def status_mb(pid: int, field: str) -> float:
         if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     raise KeyError(f"no {field} in /proc/{pid}/status")
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time ``pid`` has used so far, all its threads, user and system (``OSError`` when
+    it is gone). A measure the other processes on the machine barely move, unlike wall time."""
+    fields = (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -66,6 +66,9 @@ def _holds_together(results: dict[str, Any]) -> None:
     assert None not in results["goals_met"].values()  # every goal was measured
     produce = backfill["feed_rows"] / backfill["publish_seconds"]  # publish_seconds is rounded
     assert backfill["publish_rows_per_s"] == pytest.approx(produce, rel=0.05)
+    # one thread's CPU time cannot exceed the wall time it ran: per CPU second is the higher rate
+    assert backfill["publish_rows_per_cpu_s"] >= backfill["publish_rows_per_s"] * 0.95
+    assert backfill["worker_cpu_seconds"] > 0
     # Recovery with the history loaded: a killed worker's successor exports the stored status;
     # a killed broker gets only the files that had not landed (all had: none).
     recovery = results["recovery"]

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from parkpulse.schemas.quick_init import quick_init
+
 BASES = ("YTD", "MONTH", "QUARTER", "YEAR", "LEVEL")
 ACTIONS = ("I", "A", "R", "D")
 OBS_STATUSES = ("A", "P", "E")
@@ -22,6 +24,7 @@ def _flat(record: Any) -> dict[str, Any]:
     return {name: getattr(record, name) for name in record.__dataclass_fields__}
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Observation:
     """One published figure, already validated and converted to the indicator's unit.
@@ -82,6 +85,7 @@ class PlanTarget:
         return _flat(self)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class IndicatorStatus:
     """The evaluation of one (zone, indicator, plan) at one month, with the inputs it used."""

@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace
 
 from parkpulse.schemas.catalogue import Indicator
 from parkpulse.schemas.periods import YearMonth
+from parkpulse.schemas.quick_init import quick_init
 from parkpulse.schemas.records import (
     STATUSES,
     IndicatorStatus,
@@ -70,6 +71,7 @@ def thresholds_for(indicator: str, table: Mapping[str, Thresholds] | None) -> Th
 # -- target paths ------------------------------------------------------------------------
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class _Path:
     """The yearly target path of a level or share target; None where it cannot be known."""
@@ -144,6 +146,7 @@ def seasonal_share(series: Series, at: YearMonth) -> tuple[float, str]:
 # -- one reading per kind ------------------------------------------------------------------
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class _Reading:
     """The inputs of one status row before attainment and status."""
