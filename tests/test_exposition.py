@@ -57,6 +57,27 @@ def test_the_rendered_text_is_prometheus_clients(shown: list[dict[str, Any]]) ->
     assert gauges.text() == generate_latest(registry)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(rows(), max_size=8), st.data())
+def test_a_build_after_another_gives_what_a_fresh_build_gives(
+    before: list[dict[str, Any]], data: st.DataObject
+) -> None:
+    # the next refresh keeps some rows as they were, changes others, drops and adds some
+    kept = data.draw(st.lists(st.sampled_from(before), max_size=8)) if before else []
+    changed = [
+        {**row, "attainment": data.draw(VALUES), "status": data.draw(st.sampled_from(STATUSES))}
+        for row in data.draw(
+            st.lists(st.sampled_from(before), max_size=4) if before else st.just([])
+        )
+    ]
+    after = data.draw(st.permutations(kept + changed + data.draw(st.lists(rows(), max_size=3))))
+    cache: dict[Any, Any] = {}
+    build_families(before, cache)
+    assert render_gauges(build_families(after, cache)) == render_gauges(build_families(after))
+    assert render_gauges(build_families(after, cache)) == render_gauges(build_families(after))
+    assert len(cache) <= len(after)  # this build's rows only: it does not grow
+
+
 def test_only_gauges_are_rendered() -> None:
     with pytest.raises(ValueError, match="gauges"):
         render_gauges([CounterMetricFamily("parkpulse_x", "x", value=1)])
