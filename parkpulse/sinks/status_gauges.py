@@ -108,13 +108,8 @@ def _per_key_families() -> list[GaugeMetricFamily]:
 
 def _row_samples(fields: tuple[Any, ...]) -> _RowSamples:
     """A row's samples, made as ``add_metric`` makes them (in families of its own, then taken)."""
-    key, current, binding, values, period = (
-        [str(v) for v in fields[:3]],
-        fields[3],
-        fields[4],
-        fields[5:-1],
-        fields[-1],
-    )
+    key = [str(v) for v in fields[:3]]
+    current, binding, *values, period = fields[3:]
     scratch = _per_key_families()
     binding_family, *value_families, status_family, last_period = scratch
     binding_family.add_metric(key, 1.0 if binding else 0.0)
@@ -139,7 +134,7 @@ def build_families(rows: Iterable[Any], cache: RowCache | None = None) -> tuple[
     a national worker's 3,237 keys: the others' ~12 samples each are not made again (building
     all of them took ~0.25 s of the interpreter, several times a minute)."""
     families = _per_key_families()
-    old = dict(cache) if cache is not None else {}
+    old = cache.copy() if cache is not None else {}
     fresh: RowCache = {}
     latest_month: dict[str, tuple[int, int]] = {}
     for row in rows:
