@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 
 from parkpulse.schemas.catalogue import Indicator
-from parkpulse.schemas.periods import YearMonth
+from parkpulse.schemas.periods import YearMonth, months_of
 from parkpulse.schemas.quick_init import quick_init
 from parkpulse.schemas.records import (
     STATUSES,
@@ -193,10 +193,14 @@ def _required_growth(
 
 def rest_of_year_growth(series: Series, year: int, month: int) -> float | None:
     """((YTD(k,12) − YTD(k,m)) / (YTD(k−1,12) − YTD(k−1,m)) − 1)·100 for k = ``year``."""
-    figures = [series.ytd.get(YearMonth(y, m)) for y in (year, year - 1) for m in (12, month)]
-    if month >= 12 or any(f is None for f in figures):
+    if not 1 <= month < 12:  # December has no rest of year; no series has a month 0
         return None
-    full, upto, prior_full, prior_upto = figures  # type: ignore[misc]
+    # Asked for every year and month of a flow's history: one year's months made once.
+    this, last, ytd = months_of(year), months_of(year - 1), series.ytd
+    full, upto = ytd.get(this[11]), ytd.get(this[month - 1])
+    prior_full, prior_upto = ytd.get(last[11]), ytd.get(last[month - 1])
+    if full is None or upto is None or prior_full is None or prior_upto is None:
+        return None
     remainder = prior_full - prior_upto
     if remainder <= 0:
         return None
