@@ -44,6 +44,8 @@ class YearMonth(NamedTuple):
 
     def previous_year(self) -> YearMonth:
         """The same month one year earlier."""
+        if 1 <= self.month <= 12:  # asked of every month evaluated: the month made once
+            return months_of(self.year - 1)[self.month - 1]
         return YearMonth(self.year - 1, self.month)
 
 

@@ -142,7 +142,7 @@ def seasonal_share(series: Series, at: YearMonth) -> tuple[float, str]:
 
 def _last_year(series: Series, at: YearMonth) -> tuple[float | None, float | None]:
     """YTD(y−1, m) and YTD(y−1, 12): what s(m) and the required growth of month m both read."""
-    return series.ytd.get(at.previous_year()), series.ytd.get(YearMonth(at.year - 1, 12))
+    return series.ytd.get(at.previous_year()), series.ytd.get(months_of(at.year - 1)[11])
 
 
 def _seasonal(prior: float | None, full: float | None, month: int) -> tuple[float, str]:
@@ -222,7 +222,9 @@ def _rest_growth_by_year(series: Series, month: int) -> tuple[list[int], list[fl
     order; the same maximum ``max`` takes of them in that order (the first of equals kept)."""
     years: list[int] = []
     best: list[float] = []
-    for k in sorted({m.year for m in series.ytd}):
+    if "years" not in series.memo:  # the same for every month
+        series.memo["years"] = sorted({m.year for m in series.ytd})
+    for k in series.memo["years"]:
         g = rest_of_year_growth(series, k, month)
         if g is not None:
             years.append(k)
