@@ -33,6 +33,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
+from operator import attrgetter
 
 from parkpulse.schemas.catalogue import Indicator
 from parkpulse.schemas.periods import YearMonth, months_of
@@ -535,7 +536,10 @@ def assess(
             for row in rows
         ]
     suspects = _suspect_figures(zone, indicator, found)
-    return Assessment(sorted(rows, key=lambda r: (r.plan, r.period)), suspects)
+    return Assessment(sorted(rows, key=_PLAN_THEN_PERIOD), suspects)
+
+
+_PLAN_THEN_PERIOD = attrgetter("plan", "period")
 
 
 def judge(
