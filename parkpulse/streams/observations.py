@@ -232,16 +232,19 @@ def _flow_ytd_monthly(
 def _flow_ytd(figures: list[_Figure]) -> tuple[dict[YearMonth, float], dict[YearMonth, float]]:
     """A flow's YTD by month (its MONTH and QUARTER figures chained in) and the MONTH figures
     as published: the judging of a flow needs the first alone."""
-    with_value = [f for f in figures if f.obs.value is not None]
-    ytd = _first_by_month([f for f in with_value if _is_ytd_figure(f)], YTD_BASES, "value")
-    monthly = {
-        f.at: f.obs.value for f in with_value if f.obs.basis == "MONTH" and f.period.kind == "month"
-    }
-    quarters = {
-        f.at: f.obs.value
-        for f in with_value
-        if f.obs.basis == "QUARTER" and f.period.kind == "quarter"
-    }
+    ytd_figures: list[_Figure] = []
+    monthly: dict[YearMonth, float] = {}
+    quarters: dict[YearMonth, float] = {}
+    for f in figures:  # one pass sorts them: the bases are apart, the order is the figures'
+        if f.obs.value is None:
+            continue
+        if _is_ytd_figure(f):
+            ytd_figures.append(f)
+        elif f.obs.basis == "MONTH" and f.period.kind == "month":
+            monthly[f.at] = f.obs.value
+        elif f.obs.basis == "QUARTER" and f.period.kind == "quarter":
+            quarters[f.at] = f.obs.value
+    ytd = _first_by_month(ytd_figures, YTD_BASES, "value")
     return _chain_ytd(ytd, monthly, quarters), monthly
 
 
