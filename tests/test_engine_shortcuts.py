@@ -19,11 +19,19 @@ from parkpulse.streams.observations import (
     _chain_ytd,
     _figures,
     _first_by_month,
+    _flow_ytd,
+    _is_ytd_figure,
     _monthly_from_ytd,
     derive_series,
     derive_values,
 )
 from parkpulse.streams.plan import best_rest_growth, rest_of_year_growth, seasonal_share
+from parkpulse.streams.plausibility import (
+    LEVEL_LOOKBACK_MONTHS,
+    _judge,
+    _months_apart,
+    suspicions,
+)
 
 FAST = settings(max_examples=100, deadline=None)
 years = st.integers(1, 9999)
@@ -183,3 +191,62 @@ def test_judging_derives_the_values_the_engine_evaluates(feed, kind) -> None:
     series = derive_series(feed, kind)
     got = derive_values(feed, kind)
     assert list(got.items()) == list((series.ytd if kind == "flow" else series.level).items())
+
+
+def _flow_ytd_reference(figures) -> tuple[dict, dict]:
+    with_value = [f for f in figures if f.obs.value is not None]
+    ytd = _first_by_month([f for f in with_value if _is_ytd_figure(f)], YTD_BASES, "value")
+    monthly = {
+        f.at: f.obs.value for f in with_value if f.obs.basis == "MONTH" and f.period.kind == "month"
+    }
+    quarters = {
+        f.at: f.obs.value
+        for f in with_value
+        if f.obs.basis == "QUARTER" and f.period.kind == "quarter"
+    }
+    return _chain_ytd_reference(ytd, monthly, quarters), monthly
+
+
+@FAST
+@given(feed=st.lists(observations, max_size=25))
+def test_one_pass_over_a_flows_figures_is_the_three_filters(feed) -> None:
+    figures = _figures(feed)
+    got, want = _flow_ytd(figures), _flow_ytd_reference(figures)
+    assert [list(m.items()) for m in got] == [list(m.items()) for m in want]
+
+
+def _suspicions_reference(values, kind, factor) -> dict:
+    flow = kind == "flow"
+    out = {}
+    before = None
+    for at in sorted(values):
+        value = values[at]
+        if value != value or value in (float("inf"), float("-inf")):
+            continue
+        if before is not None:
+            previous_at, previous = before
+            comparable = (
+                previous_at.year == at.year
+                if flow
+                else _months_apart(previous_at, at) <= LEVEL_LOOKBACK_MONTHS
+            )
+            if comparable:
+                found = _judge(at, value, previous_at, previous, flow, factor)
+                if found is not None:
+                    out[at] = found
+        before = (at, value)
+    return out
+
+
+@FAST
+@given(
+    values=st.dictionaries(
+        st.builds(YearMonth, st.integers(2019, 2021), months),
+        st.floats(-10, 1e4) | st.sampled_from([float("nan"), float("inf"), 0.0]),
+    ),
+    kind=st.sampled_from(["flow", "stock"]),
+    factor=st.sampled_from([1.5, 10.0, float("inf")]),
+)
+def test_suspicions_are_the_walk_they_were(values, kind, factor) -> None:
+    got = suspicions(values, kind, factor)
+    assert list(got.items()) == list(_suspicions_reference(values, kind, factor).items())
