@@ -264,7 +264,8 @@ def _computed_yoy(values: Mapping[YearMonth, float]) -> dict[YearMonth, float]:
 
 def _live(observations: Iterable[Observation]) -> list[Observation]:
     kept = resolve(observations)
-    return [kept[key] for key in sorted(kept) if not kept[key].is_delete]
+    # By key (keys are unique, so the sort never compares two observations).
+    return [obs for _, obs in sorted(kept.items()) if not obs.is_delete]
 
 
 def derive_series(observations: Iterable[Observation], kind: str = "flow") -> Series:
