@@ -40,11 +40,25 @@ class YearMonth(NamedTuple):
     @property
     def label(self) -> str:
         """The ``YYYY-MM`` form used for status rows."""
-        return f"{self.year:04d}-{self.month:02d}"
+        return _label(self)
 
     def previous_year(self) -> YearMonth:
         """The same month one year earlier."""
+        if 1 <= self.month <= 12:  # asked of every month evaluated: the month made once
+            return months_of(self.year - 1)[self.month - 1]
         return YearMonth(self.year - 1, self.month)
+
+
+@lru_cache(maxsize=4096)  # every status row is labelled: the same few hundred months
+def _label(at: tuple[int, int]) -> str:
+    return f"{at[0]:04d}-{at[1]:02d}"
+
+
+@lru_cache(maxsize=1024)
+def months_of(year: int) -> tuple[YearMonth, ...]:
+    """The twelve months of ``year``, January first: ``months_of(y)[m - 1]`` is YearMonth(y, m),
+    made once for the loops that walk a year month by month."""
+    return tuple(YearMonth(year, month) for month in range(1, 13))
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,10 +14,11 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import itemgetter
 from typing import NamedTuple
 
 from parkpulse.schemas.errors import RejectedInput
-from parkpulse.schemas.periods import Period, YearMonth, parse_period
+from parkpulse.schemas.periods import Period, YearMonth, months_of, parse_period
 from parkpulse.schemas.records import Observation
 
 ObservationKey = tuple[str, str, str, str, str]
@@ -92,9 +93,10 @@ def resolve(observations: Iterable[Observation]) -> dict[ObservationKey, Observa
     """
     kept: dict[ObservationKey, Observation] = {}
     for obs in observations:
-        current = kept.get(obs.key)
+        key = obs.key
+        current = kept.get(key)
         if current is None or _order(obs) > _order(current):
-            kept[obs.key] = obs
+            kept[key] = obs
     return kept
 
 
@@ -142,14 +144,28 @@ def _figures(observations: Iterable[Observation]) -> list[_Figure]:
 
 def _first_by_month(figures: Iterable[_Figure], bases: tuple[str, ...], field: str) -> dict:
     """``field`` per month, from the first basis in ``bases`` that has it at that month."""
+    rank = _ranks(bases)
     ranked = sorted(
-        (f for f in figures if f.obs.basis in bases and getattr(f.obs, field) is not None),
-        key=lambda f: (bases.index(f.obs.basis), f.obs.period),
+        [
+            (rank[f.obs.basis], f.obs.period, f.at, value)
+            for f in figures
+            if f.obs.basis in rank and (value := getattr(f.obs, field)) is not None
+        ],
+        key=_BASIS_THEN_PERIOD,  # a stable sort on these two alone, as ``bases.index`` ranked
     )
     out: dict[YearMonth, float] = {}
-    for figure in ranked:
-        out.setdefault(figure.at, getattr(figure.obs, field))
+    for _, _, at, value in ranked:
+        out.setdefault(at, value)
     return out
+
+
+_BASIS_THEN_PERIOD = itemgetter(0, 1)
+
+
+@lru_cache(maxsize=16)
+def _ranks(bases: tuple[str, ...]) -> dict[str, int]:
+    """Each basis by its place in ``bases`` (the first one found wins a month)."""
+    return {basis: i for i, basis in enumerate(bases)}
 
 
 def _is_ytd_figure(figure: _Figure) -> bool:
@@ -170,12 +186,13 @@ def _chain_ytd(
     """
     out = dict(ytd)
     for year in sorted({at.year for at in (*ytd, *monthly, *quarters)}):
+        months = months_of(year)  # months[m - 1] is month m
         for month in range(1, 13):
-            at = YearMonth(year, month)
+            at = months[month - 1]
             if at in out:
                 continue
-            before = out.get(YearMonth(year, month - 1)) if month > 1 else 0.0
-            quarter_start = out.get(YearMonth(year, month - 3)) if month > 3 else 0.0
+            before = out.get(months[month - 2]) if month > 1 else 0.0
+            quarter_start = out.get(months[month - 4]) if month > 3 else 0.0
             if before is not None and at in monthly:
                 out[at] = before + monthly[at]
             elif at in quarters and quarter_start is not None:
@@ -193,26 +210,42 @@ def _monthly_from_ytd(
             continue
         if at.month == 1:
             out[at] = value
-        elif (before := ytd.get(YearMonth(at.year, at.month - 1))) is not None:
+        elif (before := ytd.get(_month_before(at))) is not None:
             out[at] = value - before
     return out
+
+
+def _month_before(at: YearMonth) -> YearMonth:
+    """Month m−1 of the same year."""
+    if 1 < at.month <= 12:  # every month parsed here: one of the year's months made once
+        return months_of(at.year)[at.month - 2]
+    return YearMonth(at.year, at.month - 1)
 
 
 def _flow_ytd_monthly(
     figures: list[_Figure],
 ) -> tuple[dict[YearMonth, float], dict[YearMonth, float]]:
-    with_value = [f for f in figures if f.obs.value is not None]
-    ytd = _first_by_month([f for f in with_value if _is_ytd_figure(f)], YTD_BASES, "value")
-    monthly = {
-        f.at: f.obs.value for f in with_value if f.obs.basis == "MONTH" and f.period.kind == "month"
-    }
-    quarters = {
-        f.at: f.obs.value
-        for f in with_value
-        if f.obs.basis == "QUARTER" and f.period.kind == "quarter"
-    }
-    ytd = _chain_ytd(ytd, monthly, quarters)
+    ytd, monthly = _flow_ytd(figures)
     return ytd, _monthly_from_ytd(ytd, monthly)
+
+
+def _flow_ytd(figures: list[_Figure]) -> tuple[dict[YearMonth, float], dict[YearMonth, float]]:
+    """A flow's YTD by month (its MONTH and QUARTER figures chained in) and the MONTH figures
+    as published: the judging of a flow needs the first alone."""
+    ytd_figures: list[_Figure] = []
+    monthly: dict[YearMonth, float] = {}
+    quarters: dict[YearMonth, float] = {}
+    for f in figures:  # one pass sorts them: the bases are apart, the order is the figures'
+        if f.obs.value is None:
+            continue
+        if _is_ytd_figure(f):
+            ytd_figures.append(f)
+        elif f.obs.basis == "MONTH" and f.period.kind == "month":
+            monthly[f.at] = f.obs.value
+        elif f.obs.basis == "QUARTER" and f.period.kind == "quarter":
+            quarters[f.at] = f.obs.value
+    ytd = _first_by_month(ytd_figures, YTD_BASES, "value")
+    return _chain_ytd(ytd, monthly, quarters), monthly
 
 
 def _prefer(primary: Mapping, secondary: Mapping) -> dict:
@@ -231,7 +264,8 @@ def _computed_yoy(values: Mapping[YearMonth, float]) -> dict[YearMonth, float]:
 
 def _live(observations: Iterable[Observation]) -> list[Observation]:
     kept = resolve(observations)
-    return [kept[key] for key in sorted(kept) if not kept[key].is_delete]
+    # By key (keys are unique, so the sort never compares two observations).
+    return [obs for _, obs in sorted(kept.items()) if not obs.is_delete]
 
 
 def derive_series(observations: Iterable[Observation], kind: str = "flow") -> Series:
@@ -278,7 +312,7 @@ def derive_values(
     for source in ("registrations", "bureau"):  # the bureau's figure wins month by month
         mine = [f for f in figures if f.obs.source == source]
         if kind == "flow":
-            values = _flow_ytd_monthly(mine)[0]
+            values = _flow_ytd(mine)[0]
         else:
             values = _first_by_month(mine, LEVEL_BASES, "value")
         out = _prefer(values, out)

@@ -32,9 +32,11 @@ import statistics
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
+from operator import attrgetter
 
 from parkpulse.schemas.catalogue import Indicator
-from parkpulse.schemas.periods import YearMonth
+from parkpulse.schemas.periods import YearMonth, months_of
 from parkpulse.schemas.quick_init import quick_init
 from parkpulse.schemas.records import (
     STATUSES,
@@ -136,11 +138,18 @@ def _within_year(
 
 def seasonal_share(series: Series, at: YearMonth) -> tuple[float, str]:
     """s(m) = YTD(y−1, m) / YTD(y−1, 12) when both are known, else m/12; with its source."""
-    prior = series.ytd.get(at.previous_year())
-    full = series.ytd.get(YearMonth(at.year - 1, 12))
+    return _seasonal(*_last_year(series, at), at.month)
+
+
+def _last_year(series: Series, at: YearMonth) -> tuple[float | None, float | None]:
+    """YTD(y−1, m) and YTD(y−1, 12): what s(m) and the required growth of month m both read."""
+    return series.ytd.get(at.previous_year()), series.ytd.get(months_of(at.year - 1)[11])
+
+
+def _seasonal(prior: float | None, full: float | None, month: int) -> tuple[float, str]:
     if prior is not None and full is not None and full > 0 and prior >= 0:
         return prior / full, "prior_year"
-    return at.month / 12, "linear"
+    return month / 12, "linear"
 
 
 # -- one reading per kind ------------------------------------------------------------------
@@ -171,12 +180,11 @@ def _meets(actual: float, target: float | None, higher_is_better: bool) -> bool:
 
 
 def _required_growth(
-    series: Series, at: YearMonth, annual: float | None, actual: float
+    prior: float | None, full: float | None, month: int, annual: float | None, actual: float
 ) -> float | None:
-    """((A(y) − actual) / (YTD(y−1,12) − YTD(y−1,m)) − 1)·100, when last year's remainder is > 0."""
-    prior = series.ytd.get(at.previous_year())
-    full = series.ytd.get(YearMonth(at.year - 1, 12))
-    if annual is None or prior is None or full is None or at.month == 12:
+    """((A(y) − actual) / (YTD(y−1,12) − YTD(y−1,m)) − 1)·100, when last year's remainder is > 0;
+    ``prior`` and ``full`` are YTD(y−1, m) and YTD(y−1, 12)."""
+    if annual is None or prior is None or full is None or month == 12:
         return None
     remainder = full - prior
     if remainder <= 0:
@@ -186,10 +194,14 @@ def _required_growth(
 
 def rest_of_year_growth(series: Series, year: int, month: int) -> float | None:
     """((YTD(k,12) − YTD(k,m)) / (YTD(k−1,12) − YTD(k−1,m)) − 1)·100 for k = ``year``."""
-    figures = [series.ytd.get(YearMonth(y, m)) for y in (year, year - 1) for m in (12, month)]
-    if month >= 12 or any(f is None for f in figures):
+    if not 1 <= month < 12:  # December has no rest of year; no series has a month 0
         return None
-    full, upto, prior_full, prior_upto = figures  # type: ignore[misc]
+    # Asked for every year and month of a flow's history: one year's months made once.
+    this, last, ytd = months_of(year), months_of(year - 1), series.ytd
+    full, upto = ytd.get(this[11]), ytd.get(this[month - 1])
+    prior_full, prior_upto = ytd.get(last[11]), ytd.get(last[month - 1])
+    if full is None or upto is None or prior_full is None or prior_upto is None:
+        return None
     remainder = prior_full - prior_upto
     if remainder <= 0:
         return None
@@ -211,7 +223,9 @@ def _rest_growth_by_year(series: Series, month: int) -> tuple[list[int], list[fl
     order; the same maximum ``max`` takes of them in that order (the first of equals kept)."""
     years: list[int] = []
     best: list[float] = []
-    for k in sorted({m.year for m in series.ytd}):
+    if "years" not in series.memo:  # the same for every month
+        series.memo["years"] = sorted({m.year for m in series.ytd})
+    for k in series.memo["years"]:
         g = rest_of_year_growth(series, k, month)
         if g is not None:
             years.append(k)
@@ -237,18 +251,17 @@ def _flow_out_of_reach(
     return out_of_reach(required, best) if higher_is_better else None
 
 
-def _level_flow(
-    target: PlanTarget, ind: Indicator, series: Series, at: YearMonth
-) -> _Reading | None:
+def _level_flow(ind: Indicator, series: Series, at: YearMonth, path: _Path) -> _Reading | None:
     """Flow level: actual = YTD(y, m); expected = A(y)·s(m); projected_year_end = actual / s(m)."""
     actual = series.ytd.get(at)
     if actual is None:
         return None
-    annual = _path(target, ind, series, geometric=True).at(at.year)
-    share, source = seasonal_share(series, at)
+    annual = path.at(at.year)
+    prior, full = _last_year(series, at)
+    share, source = _seasonal(prior, full, at.month)
     # A lower-is-better flow only proves its year's target once the year is complete.
     met = _meets(actual, annual, ind.higher_is_better) and (ind.higher_is_better or at.month == 12)
-    required = _required_growth(series, at, annual, actual)
+    required = _required_growth(prior, full, at.month, annual, actual)
     best = best_rest_growth(series, at)
     return _Reading(
         actual=actual,
@@ -264,32 +277,40 @@ def _level_flow(
 
 
 def _level_path_reading(
-    target: PlanTarget, ind: Indicator, series: Series, at: YearMonth, geometric: bool
+    ind: Indicator, series: Series, at: YearMonth, path: _Path
 ) -> _Reading | None:
     """Stock level (geometric path) or share (linear path): actual = the latest level."""
     actual = series.latest_level(at)
     if actual is None:
         return None
-    path = _path(target, ind, series, geometric)
     annual = path.at(at.year)
     start = path.at(at.year - 1)
     return _Reading(
         actual=actual,
-        expected=_within_year(start, annual, at.month, geometric),
+        expected=_within_year(start, annual, at.month, path.geometric),
         annual_target=annual,
         met=_meets(actual, annual, ind.higher_is_better),
     )
 
 
-def _level(target: PlanTarget, ind: Indicator, series: Series, at: YearMonth) -> _Reading | None:
-    if ind.kind == "flow":
-        return _level_flow(target, ind, series, at)
+def _path_reader(
+    target: PlanTarget, ind: Indicator, series: Series
+) -> Callable[[YearMonth], _Reading | None]:
+    """The reader of a level or share target by month: its yearly path worked out once (a flow's
+    V0 read from the data, VT from the growth), not once per month."""
+    geometric = target.kind == "level"  # a share moves on a straight line
+    try:
+        path = _path(target, ind, series, geometric)
+    except ArithmeticError:  # absurd magnitudes overflow a power: no month has a usable path
+        return _no_reading
+    if geometric and ind.kind == "flow":
+        return partial(_level_flow, ind, series, path=path)
     # A level target on a ratio indicator is evaluated like a stock.
-    return _level_path_reading(target, ind, series, at, geometric=True)
+    return partial(_level_path_reading, ind, series, path=path)
 
 
-def _share(target: PlanTarget, ind: Indicator, series: Series, at: YearMonth) -> _Reading | None:
-    return _level_path_reading(target, ind, series, at, geometric=False)
+def _no_reading(at: YearMonth) -> None:
+    return None
 
 
 def _cumulative(
@@ -325,12 +346,17 @@ def _growth(target: PlanTarget, ind: Indicator, series: Series, at: YearMonth) -
     return _Reading(actual=actual, expected=g_pct, annual_target=g_pct)
 
 
-_READERS: dict[str, Callable[[PlanTarget, Indicator, Series, YearMonth], _Reading | None]] = {
-    "level": _level,
-    "share": _share,
-    "cumulative": _cumulative,
-    "growth": _growth,
-}
+def _reader(
+    target: PlanTarget, ind: Indicator, series: Series
+) -> Callable[[YearMonth], _Reading | None] | None:
+    """The reading of ``target`` by month, None for a kind the engine cannot read."""
+    if target.kind in ("level", "share"):
+        return _path_reader(target, ind, series)
+    if target.kind == "cumulative":
+        return partial(_cumulative, target, ind, series)
+    if target.kind == "growth":
+        return partial(_growth, target, ind, series)
+    return None
 
 
 # -- attainment and status -----------------------------------------------------------------
@@ -380,10 +406,16 @@ def _finish(
             status = "on_track" if _meets(reading.actual, reading.expected, hib) else "behind"
         else:
             status = _grade(attainment, limits.at_risk_attainment, 1.0)
-    return _row(
-        target,
-        at.label,
-        status,
+    # Built here rather than through _row: a row per target and month, and keyword-packing
+    # the numbers into a dict and out again cost as much as the status itself.
+    return IndicatorStatus(
+        zone=target.zone,
+        indicator=target.indicator,
+        plan=target.plan,
+        period=at.label,
+        kind=target.kind,
+        status=status,
+        binding=target.binding,
         actual=reading.actual,
         expected=reading.expected,
         annual_target=reading.annual_target,
@@ -435,11 +467,13 @@ def _evaluate_target(
             for m in months
         ]
         return rows or [_row(target, first, "not_evaluated")]
-    reader = _READERS.get(target.kind)
+    reader = _reader(target, ind, series)
+    if reader is None:
+        return [_row(target, first, "no_data")]
     rows = []
     for month in months:
         try:
-            reading = reader(target, ind, series, month) if reader else None
+            reading = reader(month)
             if reading is not None:
                 rows.append(_finish(target, ind, month, reading, limits))
         except ArithmeticError:  # absurd magnitudes overflow a power: no usable figure that month
@@ -502,7 +536,10 @@ def assess(
             for row in rows
         ]
     suspects = _suspect_figures(zone, indicator, found)
-    return Assessment(sorted(rows, key=lambda r: (r.plan, r.period)), suspects)
+    return Assessment(sorted(rows, key=_PLAN_THEN_PERIOD), suspects)
+
+
+_PLAN_THEN_PERIOD = attrgetter("plan", "period")
 
 
 def judge(

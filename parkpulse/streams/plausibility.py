@@ -76,21 +76,18 @@ def suspicions(
         raise ValueError(f"the jump factor must be greater than 1, got {factor}")
     flow = kind == "flow"
     out: dict[YearMonth, Suspicion] = {}
-    before: tuple[YearMonth, float] | None = None
-    for at in sorted(values):
-        value = values[at]
+    previous_at: YearMonth | None = None
+    previous = 0.0
+    for at, value in sorted(values.items()):  # months are unique: values are never compared
         if not math.isfinite(value):
             continue
-        if before is not None:
-            previous_at, previous = before
-            comparable = (
-                previous_at.year == at.year
-                if flow
-                else _months_apart(previous_at, at) <= LEVEL_LOOKBACK_MONTHS
-            )
-            if comparable:
-                found = _judge(at, value, previous_at, previous, flow, factor)
-                if found is not None:
-                    out[at] = found
-        before = (at, value)
+        if previous_at is not None and (
+            previous_at.year == at.year
+            if flow
+            else _months_apart(previous_at, at) <= LEVEL_LOOKBACK_MONTHS
+        ):
+            found = _judge(at, value, previous_at, previous, flow, factor)
+            if found is not None:
+                out[at] = found
+        previous_at, previous = at, value
     return out
