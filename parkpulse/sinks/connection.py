@@ -178,7 +178,7 @@ def release_insert(context: Any) -> None:
     """Let an insert's data go now. The driver's insert context keeps a bound method of itself
     (``_next_block_data``): a reference cycle, so the context and the columns it holds (a
     backfill batch's, tens of MB) would wait for a full collection of the cyclic collector,
-    which the worker runs rarely (streams/app.py, GC_THRESHOLDS)."""
+    which the worker runs rarely (memory.GC_THRESHOLDS)."""
     if context is not None:
         vars(context).pop("_next_block_data", None)
 
