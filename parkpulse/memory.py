@@ -101,7 +101,7 @@ def tune_chdb_heap() -> bool:
 # the process's CPU 54.3 → 48.5 s, mostly the store thread's inserts (clickhouse-connect builds a
 # Python object per value) and the reads; anonymous peak unchanged (465 → 466 MB): the worker
 # makes little cyclic garbage once the driver's insert contexts no longer hold themselves
-# (sinks/connection.release_insert).
+# (sinks/connection.Connection.insert).
 GC_THRESHOLDS = (100_000, 50, 100)
 
 

@@ -174,15 +174,6 @@ def classify(exc: BaseException) -> type[ClickHouseError]:
     return ClickHouseUnavailable
 
 
-def release_insert(context: Any) -> None:
-    """Let an insert's data go now. The driver's insert context keeps a bound method of itself
-    (``_next_block_data``): a reference cycle, so the context and the columns it holds (a
-    backfill batch's, tens of MB) would wait for a full collection of the cyclic collector,
-    which the worker runs rarely (memory.GC_THRESHOLDS)."""
-    if context is not None:
-        vars(context).pop("_next_block_data", None)
-
-
 def client_kwargs(target: ClickHouseTarget) -> dict[str, Any]:
     """``clickhouse_connect.get_client`` keyword arguments for a ClickHouse server.
 
@@ -359,17 +350,21 @@ class Connection:
         are ClickHouse settings of this insert alone."""
         if not data or (column_oriented and not data[0]):
             return
-        context = None
+        extra = {"settings": dict(settings)} if settings else {}
+        # The driver's insert context keeps a bound method of itself, a reference cycle: what it
+        # is given (a batch's columns, tens of MB) would wait for a full collection of Python's
+        # cyclic collector, which the worker runs rarely (memory.GC_THRESHOLDS). It is given a
+        # list of its own, emptied once the insert is done.
+        given = list(data)
         try:
-            context = self._client.create_insert_context(
+            self._client.insert(
                 self._table(table),
-                list(columns),
+                given,
+                column_names=list(columns),
                 column_oriented=column_oriented,
-                settings=dict(settings) if settings else None,
-                data=data,
+                **extra,
             )
-            self._client.insert(context=context)
         except Exception as exc:
             raise self._mapped(exc, f"insert into {table}", table) from None
         finally:
-            release_insert(context)
+            given.clear()
