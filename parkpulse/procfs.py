@@ -20,9 +20,7 @@ def children(pid: int) -> dict[int, str]:
         if not entry.name.isdigit():
             continue
         try:
-            stat = (entry / "stat").read_text()
-            # the command name in parentheses may hold spaces: the fields follow the last ")"
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            if int(_stat_fields(entry)[1]) == pid:
                 out[int(entry.name)] = cmdline(int(entry.name))
         except (OSError, IndexError, ValueError):
             continue
@@ -51,5 +49,11 @@ def status_mb(pid: int, field: str) -> float:
 def cpu_seconds(pid: int) -> float:
     """The CPU time ``pid`` has used so far, all its threads, user and system (``OSError`` when
     it is gone). A measure the other processes on the machine barely move, unlike wall time."""
-    fields = (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    fields = _stat_fields(PROC / str(pid))
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(entry: Path) -> list[str]:
+    """The fields of ``entry/stat`` after the command name, from the state on (proc(5) field 3
+    is index 0). The command name in parentheses may hold spaces: they follow the last ")"."""
+    return (entry / "stat").read_text().rsplit(")", 1)[1].split()

@@ -19,10 +19,11 @@ def test_glibc_takes_the_settings_and_others_are_left_alone() -> None:
     assert tune_malloc() is (platform.libc_ver()[0] == "glibc")
 
 
-def _run(code: str, env: dict[str, str] | None = None) -> str:
-    """``code`` in a fresh interpreter (chdb's allocator reads its options once, at load)."""
+def _run(code: str, env: dict[str, str] | None = None, *args: str) -> str:
+    """``code`` in a fresh interpreter (chdb's allocator reads its options once, at load),
+    ``args`` as its ``sys.argv[1:]``."""
     done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
+        [sys.executable, "-c", textwrap.dedent(code), *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -127,14 +128,8 @@ INSERT_THEN_LOOK = """
 def test_an_insert_holds_no_batch_once_written(tmp_path: Path) -> None:
     # the driver's insert context refers to itself; what it was given is emptied, so the
     # batch's columns go at once, not at the next full collection
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(INSERT_THEN_LOOK), str(tmp_path / "ch")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    assert done.stdout.split()[-2:] == ["0", "12"]
+    out = _run(INSERT_THEN_LOOK, None, str(tmp_path / "ch"))
+    assert out.split()[-2:] == ["0", "12"]
 
 
 def test_the_collector_runs_less_often_and_skips_what_the_worker_started_with() -> None:
