@@ -62,6 +62,7 @@ from parkpulse.producers.publish import publish
 from parkpulse.schemas.catalogue import Catalogue, load_catalogue, parse_target_row
 from parkpulse.schemas.records import Observation, PlanTarget
 from parkpulse.sinks.metrics import read_metric, read_statuses
+from parkpulse.streams.app import FETCH_WAIT_MS
 from parkpulse.streams.plan import evaluate
 from parkpulse.topics import REGISTRATIONS, STATUS, client_options, ensure_topics
 
@@ -291,6 +292,7 @@ class StatusWatcher:
             group_id=None,
             auto_offset_reset="earliest",
             enable_auto_commit=False,
+            fetch_max_wait_ms=FETCH_WAIT_MS,  # as the worker: the last row is seen when it lands
         )
         await consumer.start()
         try:

@@ -52,15 +52,17 @@ def test_committed_offsets_are_the_consumer_s_and_faust_updates_them(app: faust.
 def test_the_fetch_bound_reaches_the_fetcher_of_faust_s_consumer_thread(app: faust.App) -> None:
     thread = app.consumer._thread
     with pytest.raises(ConsumerNotStarted):  # the path exists, and guards an unstarted thread
-        bound_fetches(app, 1 << 20)
-    thread._consumer = SimpleNamespace(_fetcher=SimpleNamespace(_fetch_max_bytes=50 << 20))
-    assert bound_fetches(app, 1 << 20) is True
-    assert thread._consumer._fetcher._fetch_max_bytes == 1 << 20
+        bound_fetches(app, 1 << 20, 100)
+    fetcher = SimpleNamespace(_fetch_max_bytes=50 << 20, _fetch_max_wait_ms=1500)
+    thread._consumer = SimpleNamespace(_fetcher=fetcher)
+    assert bound_fetches(app, 1 << 20, 100) is True
+    assert (fetcher._fetch_max_bytes, fetcher._fetch_max_wait_ms) == (1 << 20, 100)
     # A started aiokafka consumer has that fetcher, which keeps the bound there and sends it
     # in each fetch request.
     assert "self._fetcher = Fetcher(" in inspect.getsource(AIOKafkaConsumer.start)
-    assert "self._fetch_max_bytes = fetch_max_bytes" in inspect.getsource(Fetcher.__init__)
-    assert "self._fetch_max_bytes," in inspect.getsource(Fetcher)
+    for name in ("fetch_max_bytes", "fetch_max_wait_ms"):
+        assert f"self._{name} = {name}" in inspect.getsource(Fetcher.__init__)
+        assert f"self._{name}," in inspect.getsource(Fetcher)
 
 
 @pytest.mark.asyncio

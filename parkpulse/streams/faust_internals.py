@@ -43,14 +43,17 @@ def committed_offsets(app: faust.App) -> Mapping[Any, int | None]:
     return app.consumer._committed_offset  # type: ignore[attr-defined,no-any-return]
 
 
-def bound_consumer_fetches(consumer: AIOKafkaConsumer, max_bytes: int) -> None:
+def bound_consumer_fetches(consumer: AIOKafkaConsumer, max_bytes: int, max_wait_ms: int) -> None:
     """Cap one fetch answer of a started aiokafka consumer at ``max_bytes`` (Kafka's
-    ``fetch.max.bytes``, applied to the running fetcher)."""
+    ``fetch.max.bytes``) and the broker's wait for data at ``max_wait_ms`` (``fetch.max.wait.ms``),
+    applied to the running fetcher."""
     consumer._fetcher._fetch_max_bytes = max_bytes  # type: ignore[attr-defined]
+    consumer._fetcher._fetch_max_wait_ms = max_wait_ms  # type: ignore[attr-defined]
 
 
-def bound_fetches(app: faust.App, max_bytes: int) -> bool:
-    """Cap what one Kafka fetch answer brings into the worker at ``max_bytes``.
+def bound_fetches(app: faust.App, max_bytes: int, max_wait_ms: int) -> bool:
+    """Cap what one Kafka fetch answer brings into the worker at ``max_bytes``, and how long the
+    broker may hold a fetch for data at ``max_wait_ms``.
 
     Faust passes ``consumer_max_fetch_size`` as aiokafka's per-partition limit, which Tansu does
     not honour: it answers with up to aiokafka's ``fetch_max_bytes`` (50 MB by default) per
@@ -63,11 +66,11 @@ def bound_fetches(app: faust.App, max_bytes: int) -> bool:
     """
     try:
         consumer = app.consumer._thread._ensure_consumer()  # type: ignore[attr-defined]
-        bound_consumer_fetches(consumer, max_bytes)
+        bound_consumer_fetches(consumer, max_bytes, max_wait_ms)
     except AttributeError:
         log_event(log, "fetch_bound_not_set", level=logging.WARNING, max_bytes=max_bytes)
         return False
-    log_event(log, "fetch_bound", max_bytes=max_bytes)
+    log_event(log, "fetch_bound", max_bytes=max_bytes, max_wait_ms=max_wait_ms)
     return True
 
 

@@ -24,7 +24,7 @@ from parkpulse.streams import (
     signals,
     targets_stage,
 )
-from parkpulse.streams.app import FETCH_RESPONSE_BYTES, create_app, declare_topics
+from parkpulse.streams.app import FETCH_RESPONSE_BYTES, FETCH_WAIT_MS, create_app, declare_topics
 from parkpulse.streams.deps import Deps
 from parkpulse.streams.faust_internals import bound_fetches
 
@@ -52,7 +52,7 @@ def build_app(
     async def announce_ready() -> None:
         while not app.consumer.assignment():
             await asyncio.sleep(0.05)
-        bound_fetches(app, FETCH_RESPONSE_BYTES)
+        bound_fetches(app, FETCH_RESPONSE_BYTES, FETCH_WAIT_MS)
         if on_ready is not None:
             await on_ready(app)
 
