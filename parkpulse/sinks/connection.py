@@ -28,6 +28,7 @@ from clickhouse_connect.driver import options as driver_options
 from clickhouse_connect.driver.exceptions import DatabaseError, DataError, OperationalError
 
 from parkpulse.config import ClickHouseTarget
+from parkpulse.sinks.schema_types import declared_types, insert_types
 
 T = TypeVar("T")
 
@@ -208,6 +209,9 @@ def schema_statements() -> list[str]:
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
+TABLE_TYPES = declared_types(schema_statements())  # what every insert tells the driver
+
+
 class Connection:
     """parkpulse's ClickHouse database (embedded chdb or a server), behind one thread.
 
@@ -350,7 +354,10 @@ class Connection:
         are ClickHouse settings of this insert alone."""
         if not data or (column_oriented and not data[0]):
             return
-        extra = {"settings": dict(settings)} if settings else {}
+        names = list(columns)
+        extra: dict[str, Any] = {"settings": dict(settings)} if settings else {}
+        if (types := insert_types(TABLE_TYPES, table, names)) is not None:
+            extra["column_type_names"] = types  # or the driver asks DESCRIBE TABLE each time
         # The driver's insert context keeps a bound method of itself, a reference cycle: what it
         # is given (a batch's columns, tens of MB) would wait for a full collection of Python's
         # cyclic collector, which the worker runs rarely (memory.GC_THRESHOLDS). It is given a
@@ -360,7 +367,7 @@ class Connection:
             self._client.insert(
                 self._table(table),
                 given,
-                column_names=list(columns),
+                column_names=names,
                 column_oriented=column_oriented,
                 **extra,
             )

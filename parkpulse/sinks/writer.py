@@ -98,17 +98,20 @@ class BatchWriter(Connection):
         derived from it. Inputs first would let a redelivered input look already applied while
         its status rows were never written. One ``now`` and ``version`` for the whole batch, so
         a part written again in halves repeats its rows; a batch built again (a retry) writes
-        the same rows under a later version, which wins.
+        the same rows under a later version, which wins. The time columns (``DateTime64(3)``)
+        get the batch's time as milliseconds: the driver converts a datetime per row (~2.3 s of
+        a national backfill's 840k rows), an int it writes as it is.
         """
         now = datetime.now(UTC)
+        stamp = millis(now)
         version = time.time_ns() // 1000
         return [
-            _status_part(batch, now, version),
-            _scorecard_part(batch, now, version),
+            _status_part(batch, stamp, version),
+            _scorecard_part(batch, stamp, version),
             _deadletter_part(batch, now),
-            _suspect_part(batch, now, version),
-            _target_part(batch, now),
-            _observation_part(batch, now),
+            _suspect_part(batch, stamp, version),
+            _target_part(batch, stamp),
+            _observation_part(batch, stamp),
         ]
 
     def insert_part(self, part: Part) -> None:
@@ -177,13 +180,13 @@ def registration_part(registrations: Sequence[Registration]) -> Part:
     )
 
 
-def _status_part(batch: SinkBatch, now: datetime, version: int) -> Part:
+def _status_part(batch: SinkBatch, stamp: int, version: int) -> Part:
     # Figures and status rows go column by column (the driver's row-to-column pass costs
     # more than building the batch did).
     statuses = [*batch.statuses, *batch.status_tombstones]
     columns = [
         *_columns(statuses, _STATUS_VALUES, len(STATUS_COLUMNS)),
-        [now] * len(statuses),
+        [stamp] * len(statuses),
         [version] * len(statuses),
         [0] * len(batch.statuses) + [1] * len(batch.status_tombstones),
     ]
@@ -191,7 +194,7 @@ def _status_part(batch: SinkBatch, now: datetime, version: int) -> Part:
     return Part("indicator_status", names, columns, statuses, column_oriented=True)
 
 
-def _scorecard_part(batch: SinkBatch, now: datetime, version: int) -> Part:
+def _scorecard_part(batch: SinkBatch, stamp: int, version: int) -> Part:
     rows = [
         [
             sc.zone,
@@ -200,7 +203,7 @@ def _scorecard_part(batch: SinkBatch, now: datetime, version: int) -> Part:
             sc.worst_binding_indicator,
             sc.worst_binding_attainment,
             sc.median_attainment,
-            now,
+            stamp,
             version,
         ]
         for sc in batch.scorecards
@@ -224,10 +227,10 @@ def _deadletter_part(batch: SinkBatch, now: datetime) -> Part:
     return Part("deadletter", DEADLETTER_COLUMNS, rows, batch.deadletters)
 
 
-def _suspect_part(batch: SinkBatch, now: datetime, version: int) -> Part:
+def _suspect_part(batch: SinkBatch, stamp: int, version: int) -> Part:
     figures = [*batch.suspects, *batch.suspect_tombstones]
     rows = [
-        [*(getattr(f, c) for c in SUSPECT_COLUMNS), now, version, int(deleted)]
+        [*(getattr(f, c) for c in SUSPECT_COLUMNS), stamp, version, int(deleted)]
         for figures_of, deleted in ((batch.suspects, False), (batch.suspect_tombstones, True))
         for f in figures_of
     ]
@@ -235,21 +238,21 @@ def _suspect_part(batch: SinkBatch, now: datetime, version: int) -> Part:
     return Part("suspect_figures", names, rows, figures)
 
 
-def _target_part(batch: SinkBatch, now: datetime) -> Part:
+def _target_part(batch: SinkBatch, stamp: int) -> Part:
     rows = [
         [*(getattr(t, c) for c in TARGET_COLUMNS)]
-        + [now, _delete_version(t.revision, t.action == "D"), int(t.action == "D")]
+        + [stamp, _delete_version(t.revision, t.action == "D"), int(t.action == "D")]
         for t in batch.targets
     ]
     return Part("plan_targets", (*TARGET_COLUMNS, *_META), rows, batch.targets)
 
 
-def _observation_part(batch: SinkBatch, now: datetime) -> Part:
+def _observation_part(batch: SinkBatch, stamp: int) -> Part:
     obs = batch.observations
     deleted = [o.is_delete for o in obs]
     columns = [
         *_columns(obs, _OBSERVATION_VALUES, len(OBSERVATION_COLUMNS)),
-        [now] * len(obs),
+        [stamp] * len(obs),
         [_delete_version(o.revision, d) for o, d in zip(obs, deleted, strict=True)],
         [int(d) for d in deleted],
     ]
@@ -261,6 +264,12 @@ def _columns(records: Sequence[Any], values: attrgetter, width: int) -> list[Seq
     if not records:
         return [[] for _ in range(width)]
     return list(zip(*map(values, records), strict=True))
+
+
+def millis(moment: datetime) -> int:
+    """``moment`` as a ``DateTime64(3)`` value: milliseconds since the epoch, as the driver
+    would convert it (whole seconds, then the microseconds cut to milliseconds)."""
+    return (int(moment.timestamp()) * 1_000_000 + moment.microsecond) // 1000
 
 
 def _delete_version(revision: int, deleted: bool) -> int:
