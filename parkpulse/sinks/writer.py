@@ -41,6 +41,8 @@ REGISTRATION_INSERT_SETTINGS: Mapping[str, Any] = MappingProxyType({"optimize_on
 _PLAIN_TIME_CHARS = len("2021-04-15T09:30:00+08:00")
 _BEIJING_SUFFIX = np.frombuffer(b"+08:00", np.uint8)
 _OBSERVATION_VALUES = attrgetter(*OBSERVATION_COLUMNS)
+_OBSERVATION_ACTION = OBSERVATION_COLUMNS.index("action")
+_OBSERVATION_REVISION = OBSERVATION_COLUMNS.index("revision")
 _STATUS_VALUES = attrgetter(*STATUS_COLUMNS)
 SCORECARD_COLUMNS = (
     "zone",
@@ -249,12 +251,19 @@ def _target_part(batch: SinkBatch, stamp: int) -> Part:
 
 def _observation_part(batch: SinkBatch, stamp: int) -> Part:
     obs = batch.observations
-    deleted = [o.is_delete for o in obs]
+    values = _columns(obs, _OBSERVATION_VALUES, len(OBSERVATION_COLUMNS))
+    deleted = [
+        int(action == "D") for action in values[_OBSERVATION_ACTION]
+    ]  # Observation.is_delete
     columns = [
-        *_columns(obs, _OBSERVATION_VALUES, len(OBSERVATION_COLUMNS)),
+        *values,
         [stamp] * len(obs),
-        [_delete_version(o.revision, d) for o, d in zip(obs, deleted, strict=True)],
-        [int(d) for d in deleted],
+        # _delete_version, a column at a time
+        [
+            revision * 2 + d
+            for revision, d in zip(values[_OBSERVATION_REVISION], deleted, strict=True)
+        ],
+        deleted,
     ]
     return Part("observations", (*OBSERVATION_COLUMNS, *_META), columns, obs, column_oriented=True)
 
