@@ -62,9 +62,8 @@ from parkpulse.producers.publish import publish
 from parkpulse.schemas.catalogue import Catalogue, load_catalogue, parse_target_row
 from parkpulse.schemas.records import Observation, PlanTarget
 from parkpulse.sinks.metrics import read_metric, read_statuses
-from parkpulse.streams.app import FETCH_WAIT_MS
 from parkpulse.streams.plan import evaluate
-from parkpulse.topics import REGISTRATIONS, STATUS, client_options, ensure_topics
+from parkpulse.topics import FETCH_WAIT_MS, REGISTRATIONS, STATUS, client_options, ensure_topics
 
 # Issue 14's goals, each read from one run's results: where in the results, "≤"/"≥", the limit
 # and its unit. Throughput is judged against the ceiling measured in the same run (the VM's speed

@@ -21,6 +21,10 @@ DEADLETTER = "parkpulse.deadletter"
 
 ALL_TOPICS = (OBSERVATIONS, TARGETS, TARGETS_BY_ZONE, REGISTRATIONS, STATUS, DEADLETTER)
 COMPACTED = (TARGETS, TARGETS_BY_ZONE, STATUS)
+# Longest a consumer's fetch waits at the broker for records. Faust fixes 1,500 ms and Tansu holds
+# a fetch that found nothing for a good part of its wait even when records arrive meanwhile, so
+# the worker sets this on its fetcher (streams/faust_internals.py ``bound_fetches``).
+FETCH_WAIT_MS = 250
 
 
 def ssl_context(security: KafkaSecurity) -> ssl.SSLContext | None:

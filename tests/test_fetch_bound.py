@@ -20,12 +20,12 @@ from parkpulse.broker import TansuBroker
 from parkpulse.config import Settings
 from parkpulse.streams.app import (
     FETCH_RESPONSE_BYTES,
-    FETCH_WAIT_MS,
     REGISTRATIONS_TAKE,
     ROLLUP_TAKE,
     create_app,
 )
 from parkpulse.streams.faust_internals import bound_consumer_fetches
+from parkpulse.topics import FETCH_WAIT_MS
 from tests.conftest import RunningStack
 
 RECORD = 20_000
@@ -77,8 +77,9 @@ async def _median_wait_ms(bootstrap: str, topic: str, max_wait_ms: int) -> float
     was already waiting for it; 15 records, 60 ms apart."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
-    await consumer.start()
     await producer.start()
+    await producer.send_and_wait(topic, b"0", partition=0)  # the topic exists before the consumer
+    await consumer.start()
     bound_consumer_fetches(consumer, FETCH_RESPONSE_BYTES, max_wait_ms)
     waits: list[float] = []
 
@@ -107,10 +108,16 @@ async def test_a_waiting_fetch_answers_soon_after_a_record_arrives(
     tansu_broker: TansuBroker,
 ) -> None:
     # At Faust's 1,500 ms Tansu answered a record that arrived during the wait after a median
-    # ~250–375 ms (a live registration's latency was mostly this); bounded, within tens of ms.
-    topic = f"wait-{uuid.uuid4().hex[:8]}"
-    assert await _median_wait_ms(tansu_broker.bootstrap, topic, FETCH_WAIT_MS) < 100
-    assert await _median_wait_ms(tansu_broker.bootstrap, topic, FAUST_FETCH_WAIT_MS) > 100
+    # ~250–375 ms (a live registration's latency was mostly this); bounded, within tens of ms
+    # (measured 12–28 ms at 100–250 ms). Should Tansu one day answer at once, the comparison
+    # fails: the bound is then no longer needed.
+    bounded = await _median_wait_ms(
+        tansu_broker.bootstrap, f"w-{uuid.uuid4().hex[:8]}", FETCH_WAIT_MS
+    )
+    faust = await _median_wait_ms(
+        tansu_broker.bootstrap, f"w-{uuid.uuid4().hex[:8]}", FAUST_FETCH_WAIT_MS
+    )
+    assert bounded < FETCH_WAIT_MS and bounded * 3 < faust, (bounded, faust)
 
 
 def test_the_worker_sets_it(stack: RunningStack) -> None:

@@ -26,9 +26,8 @@ def declared_types(statements: Iterable[str]) -> dict[str, dict[str, str]]:
         table, body = found.groups()
         columns: dict[str, str] = {}
         for definition in _top_level(_COMMENT.sub("", body)):
-            name, _, rest = definition.strip().partition(" ")
-            if name:
-                columns[name.strip("`")] = _CLAUSE.split(rest.strip(), maxsplit=1)[0].strip()
+            name, rest = (definition.split(None, 1) + [""])[:2]
+            columns[name.strip("`")] = _CLAUSE.split(rest.strip(), maxsplit=1)[0].strip()
         tables[table] = columns
     return tables
 
@@ -39,14 +38,17 @@ def insert_types(
     """The types of ``columns`` of ``table`` in order, or None when any is not declared (the
     driver then asks the server, as it would anyway)."""
     declared = tables.get(table, {})
-    types = [declared.get(column) for column in columns]
-    return None if None in types else types  # type: ignore[return-value]
+    names = list(columns)
+    if not all(name in declared for name in names):
+        return None
+    return [declared[name] for name in names]
 
 
 def _top_level(body: str) -> list[str]:
     """``body`` cut at the commas outside parentheses (a type such as ``DateTime64(3, 'UTC')``
     keeps its own)."""
-    parts, depth, start = [], 0, 0
+    parts: list[str] = []
+    depth = start = 0
     for i, char in enumerate(body):
         if char == "(":
             depth += 1

@@ -100,7 +100,7 @@ class BatchWriter(Connection):
         derived from it. Inputs first would let a redelivered input look already applied while
         its status rows were never written. One ``now`` and ``version`` for the whole batch, so
         a part written again in halves repeats its rows; a batch built again (a retry) writes
-        the same rows under a later version, which wins. The time columns (``DateTime64(3)``)
+        the same rows under a later version, which wins. The write-time columns (``DateTime64(3)``)
         get the batch's time as milliseconds: the driver converts a datetime per row (~2.3 s of
         a national backfill's 840k rows), an int it writes as it is.
         """
@@ -252,17 +252,11 @@ def _target_part(batch: SinkBatch, stamp: int) -> Part:
 def _observation_part(batch: SinkBatch, stamp: int) -> Part:
     obs = batch.observations
     values = _columns(obs, _OBSERVATION_VALUES, len(OBSERVATION_COLUMNS))
-    deleted = [
-        int(action == "D") for action in values[_OBSERVATION_ACTION]
-    ]  # Observation.is_delete
+    deleted = [int(action == "D") for action in values[_OBSERVATION_ACTION]]  # is_delete
     columns = [
         *values,
         [stamp] * len(obs),
-        # _delete_version, a column at a time
-        [
-            revision * 2 + d
-            for revision, d in zip(values[_OBSERVATION_REVISION], deleted, strict=True)
-        ],
+        list(map(_delete_version, values[_OBSERVATION_REVISION], deleted)),
         deleted,
     ]
     return Part("observations", (*OBSERVATION_COLUMNS, *_META), columns, obs, column_oriented=True)
@@ -281,7 +275,7 @@ def millis(moment: datetime) -> int:
     return (int(moment.timestamp()) * 1_000_000 + moment.microsecond) // 1000
 
 
-def _delete_version(revision: int, deleted: bool) -> int:
+def _delete_version(revision: int, deleted: int) -> int:
     # At equal revision a delete wins: the version orders (revision, is_delete).
     return revision * 2 + int(deleted)
 

@@ -51,7 +51,6 @@ BATCH_WITHIN = 0.2  # seconds: a figure is in ClickHouse well within 2 s of arri
 STREAM_BUFFER = 256
 FETCH_MAX_BYTES = 1 << 20
 FETCH_RESPONSE_BYTES = 1 << 20  # one fetch answer (see bound_fetches)
-FETCH_WAIT_MS = 100  # longest a fetch waits at the broker for records (Faust's: 1,500)
 
 # Faust buffers up to stream_buffer_maxsize (4096 by default) messages per topic before it
 # stops fetching; of 75 KB registration envelopes that is 300 MB. Two batches' worth keeps it busy.

@@ -24,9 +24,10 @@ from parkpulse.streams import (
     signals,
     targets_stage,
 )
-from parkpulse.streams.app import FETCH_RESPONSE_BYTES, FETCH_WAIT_MS, create_app, declare_topics
+from parkpulse.streams.app import FETCH_RESPONSE_BYTES, create_app, declare_topics
 from parkpulse.streams.deps import Deps
 from parkpulse.streams.faust_internals import bound_fetches
+from parkpulse.topics import FETCH_WAIT_MS
 
 
 def build_app(
