@@ -19,6 +19,7 @@ import time
 import tracemalloc
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import orjson
 
@@ -29,8 +30,8 @@ from parkpulse.schemas.catalogue import load_catalogue
 from parkpulse.schemas.wire import observation_envelope
 from parkpulse.sinks.batch import SinkBatch
 from parkpulse.streams.app import ROLLUP_TAKE
-from parkpulse.streams.rollup import Rollup, read_message
-from parkpulse.streams.rollup_stage import status_messages
+from parkpulse.streams.rollup import Rollup
+from parkpulse.streams.rollup_stage import EventBatch, status_messages
 from parkpulse.topics import OBSERVATIONS, TARGETS_BY_ZONE
 
 
@@ -97,6 +98,13 @@ class Durable:
         }
 
 
+def event(offset: int, topic: str, value: bytes, key: bytes | None) -> SimpleNamespace:
+    """A message as the agent gets it from Faust (what ``EventBatch`` reads of it)."""
+    return SimpleNamespace(
+        message=SimpleNamespace(topic=topic, partition=0, offset=offset, key=key), value=value
+    )
+
+
 def rss_anon_mb() -> float:
     """This process's anonymous resident memory (what the issue's goal counts), in MB."""
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -140,30 +148,21 @@ def main() -> None:
     start, wall = time.process_time(), time.perf_counter()
     for i in range(0, len(msgs), args.take):
         t0 = time.process_time()
-        with gc_paused():  # as the agent reads a batch (streams/rollup_stage.py)
-            inputs = [
-                record
-                for n, (topic, value, key) in enumerate(msgs[i : i + args.take])
-                for record in read_message(
-                    topic,
-                    "target" if topic == TARGETS_BY_ZONE else "observation",
-                    value,
-                    0,
-                    i + n,
-                    key,
-                )
-            ]
+        batch = EventBatch(
+            [event(i + n, *message) for n, message in enumerate(msgs[i : i + args.take])]
+        )
         t1 = time.process_time()
-        missing = sorted({x.zone for x in inputs} - {None} - {z for z in rollup.zones()})
-        missing = [z for z in missing if z in catalogue.zones]
+        missing = sorted(
+            z for z in batch.zones() if z in catalogue.zones and not rollup.is_loaded(z)
+        )
         if missing:
             states = (store or durable).zones_state(missing)
             for zone in missing:
                 rollup.load(zone, *states[zone])
         t_load += time.process_time() - t1
         t1 = time.process_time()
-        with gc_paused():
-            result = rollup.apply(inputs)
+        with gc_paused():  # as the agent does; its messages read as apply reaches them
+            result = rollup.apply(batch)
         t2 = time.process_time()
         sent = status_messages(result)
         t3 = time.process_time()
@@ -193,14 +192,14 @@ def main() -> None:
     wall = time.perf_counter() - wall
     print(
         f"messages {len(msgs)} figures {figures} status msgs {statuses} | cpu {total:.2f}s "
-        f"(wall {wall:.2f}s) read {t_read:.2f} load {t_load:.2f} apply {t_apply:.2f} "
+        f"(wall {wall:.2f}s) events {t_read:.2f} load {t_load:.2f} apply {t_apply:.2f} "
         f"status_msgs {t_send:.2f} write {t_write:.2f}"
     )
     print(f"anon peak {peak_anon:.0f} MB, rows held at most {held_peak:.0f}")
     if not args.tracemalloc:  # what the roll-up's state held: anon freed by dropping it
         before = rss_anon_mb()
         rollup.forget()
-        result = inputs = sent = None  # type: ignore[assignment]
+        result = batch = sent = None  # type: ignore[assignment]
         gc.collect()
         print(
             f"anon at the end {before:.0f} MB, without the roll-up's state {rss_anon_mb():.0f} MB"

@@ -37,18 +37,20 @@ BATCH_MAX = 5000  # targets or dead letters per batch
 # (100), so a batch holds at most 10k figures; Faust queues two batches' worth per topic. Bare
 # figures (the registrations stage's, every EMIT_EVERY) come 100 to a batch, so a batch's fixed
 # cost (a ClickHouse insert per table) is paid a few times per emit, not once per 40 figures.
-# Measured on the backfill bench: 100 holds ~60 MB less than 200 and is no slower (38–48 s
-# against 47–50 s); 50 is no better.
-ROLLUP_TAKE = 100
+# Measured on the backfill bench (worker CPU seconds, back to back): 100 → 57.5, 150 → 49.2, 200 →
+# 40.5 (fewer, larger inserts: fewer parts to merge, fewer zone reloads). The records are read
+# message by message as the roll-up reaches them (rollup_stage.EventBatch), so 200 holds no more
+# at the peak than 100 did when a batch was decoded at once.
+ROLLUP_TAKE = 200
 BATCH_WITHIN = 0.2  # seconds: a figure is in ClickHouse well within 2 s of arriving
 # What a worker holds while its sink waits: the batch being written, a take buffer of BATCH_MAX
 # events behind it, STREAM_BUFFER messages queued per topic, and what the Kafka fetcher has
 # prefetched (one answer of FETCH_RESPONSE_BYTES). Past that, Faust stops fetching.
 # Faust's default, 4096, kept ~4,100 figure envelopes (55–65 MB) alive through the backfill
-# (gc: 4,278 Events, 4,064 ConsumerMessages at 323 MB anonymous). 256 is two and a half
-# roll-up batches: the same backfill CPU, ~25 MB less at the peak than 1024 (README "Worker
-# memory").
-STREAM_BUFFER = 256
+# (gc: 4,278 Events, 4,064 ConsumerMessages at 323 MB anonymous). Two roll-up batches: 256 (two
+# and a half of 100 then) had the same backfill CPU as 1024 and ~25 MB less at the peak (README
+# "Worker memory").
+STREAM_BUFFER = 400
 FETCH_MAX_BYTES = 1 << 20
 FETCH_RESPONSE_BYTES = 1 << 20  # one fetch answer (see bound_fetches)
 

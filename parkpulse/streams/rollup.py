@@ -9,7 +9,7 @@ No I/O here: the agent loads missing zones (from ClickHouse) and writes what ``a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -288,8 +288,9 @@ class Rollup:
 
     # -- one batch ----------------------------------------------------------------------
 
-    def apply(self, inputs: Sequence[Input], now: datetime | None = None) -> RollupResult:
-        """Validate, merge and recompute; every input is either accepted or dead-lettered."""
+    def apply(self, inputs: Iterable[Input], now: datetime | None = None) -> RollupResult:
+        """Validate, merge and recompute; every input is either accepted or dead-lettered.
+        ``inputs`` are read once, in order (the stage reads a batch's messages lazily)."""
         now = now or datetime.now(UTC)
         result = RollupResult()
         touched: set[tuple[str, str]] = set()
