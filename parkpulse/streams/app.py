@@ -34,13 +34,11 @@ T = TypeVar("T")
 
 BATCH_MAX = 5000  # targets or dead letters per batch
 # Messages per roll-up batch: a message is one figure or an envelope of up to ENVELOPE_MAX
-# (100), so a batch holds at most 10k figures; Faust queues two batches' worth per topic. Bare
-# figures (the registrations stage's, every EMIT_EVERY) come 100 to a batch, so a batch's fixed
-# cost (a ClickHouse insert per table) is paid a few times per emit, not once per 40 figures.
-# Measured on the backfill bench (worker CPU seconds, back to back): 100 → 57.5, 150 → 49.2, 200 →
-# 40.5 (fewer, larger inserts: fewer parts to merge, fewer zone reloads). The records are read
-# message by message as the roll-up reaches them (rollup_stage.EventBatch), so 200 holds no more
-# at the peak than 100 did when a batch was decoded at once.
+# (100), so a batch holds at most 20k figures; Faust queues two batches' worth per topic. A
+# batch's fixed cost (a ClickHouse insert per table, a zone-state read) is paid per take: the
+# backfill bench's worker CPU seconds, 100 → 57.5, 150 → 49.2, 200 → 40.5–46.1. Its records are
+# read message by message as the roll-up reaches them (rollup_stage.EventBatch): 200 decoded at
+# once peaked at 339 MB anonymous, read lazily at 265–267 MB (100 at once: ~300 MB).
 ROLLUP_TAKE = 200
 BATCH_WITHIN = 0.2  # seconds: a figure is in ClickHouse well within 2 s of arriving
 # What a worker holds while its sink waits: the batch being written, a take buffer of BATCH_MAX

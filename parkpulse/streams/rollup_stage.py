@@ -1,11 +1,11 @@
 """The roll-up: figures and targets per zone → status rows, written to ClickHouse, then sent.
 
 ``observations`` + ``targets-by-zone`` (co-partitioned by zone) are one stream here. The agent
-reads a batch into ``Input``s and hands it to ``RollupStep.process``: load the zones it has not
-seen since it started (or since a rebalance) from ClickHouse, apply the pure ``Rollup``
-(streams/rollup.py), write what changed (the batch is acknowledged only once that is durable),
-then send the status rows and the rejected inputs on. The pages that read the status table sit
-at the end.
+hands each batch of events to ``RollupStep.process``: load the zones it has not seen since it
+started (or since a rebalance) from ClickHouse, apply the pure ``Rollup`` (streams/rollup.py) to
+the batch's records, read message by message (``EventBatch``), write what changed (the batch is
+acknowledged only once that is durable), then send the status rows and the rejected inputs on.
+The pages that read the status table sit at the end.
 """
 
 from __future__ import annotations
