@@ -406,16 +406,10 @@ def _finish(
             status = "on_track" if _meets(reading.actual, reading.expected, hib) else "behind"
         else:
             status = _grade(attainment, limits.at_risk_attainment, 1.0)
-    # Built here rather than through _row: a row per target and month, and keyword-packing
-    # the numbers into a dict and out again cost as much as the status itself.
-    return IndicatorStatus(
-        zone=target.zone,
-        indicator=target.indicator,
-        plan=target.plan,
-        period=at.label,
-        kind=target.kind,
-        status=status,
-        binding=target.binding,
+    return _row(
+        target,
+        at.label,
+        status,
         actual=reading.actual,
         expected=reading.expected,
         annual_target=reading.annual_target,
@@ -430,8 +424,23 @@ def _finish(
 
 
 def _row(
-    target: PlanTarget, period: str, status: str, **numbers: float | str | bool | None
+    target: PlanTarget,
+    period: str,
+    status: str,
+    *,
+    actual: float | None = None,
+    expected: float | None = None,
+    annual_target: float | None = None,
+    attainment: float | None = None,
+    gap_pp: float | None = None,
+    projected_year_end: float | None = None,
+    required_growth_pct: float | None = None,
+    seasonal_source: str | None = None,
+    best_rest_growth_pct: float | None = None,
+    out_of_reach: bool | None = None,
 ) -> IndicatorStatus:
+    # The numbers by name, not packed into a dict (**numbers) and out again: a row per target
+    # and month, where that packing cost as much as working out the status.
     return IndicatorStatus(
         zone=target.zone,
         indicator=target.indicator,
@@ -440,7 +449,16 @@ def _row(
         kind=target.kind,
         status=status,
         binding=target.binding,
-        **numbers,  # type: ignore[arg-type]
+        actual=actual,
+        expected=expected,
+        annual_target=annual_target,
+        attainment=attainment,
+        gap_pp=gap_pp,
+        projected_year_end=projected_year_end,
+        required_growth_pct=required_growth_pct,
+        seasonal_source=seasonal_source,
+        best_rest_growth_pct=best_rest_growth_pct,
+        out_of_reach=out_of_reach,
     )
 
 
