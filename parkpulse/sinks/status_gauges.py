@@ -84,7 +84,7 @@ _VALUE_GAUGES = (
 
 # What a row's samples are made of: rows with the same fields give the same samples.
 _READ = (*KEY_LABELS, "status", "binding", *(field for field, _, _ in _VALUE_GAUGES), "period")
-_READ_DICT = itemgetter(*_READ)
+_READ_MAPPING = itemgetter(*_READ)
 _READ_RECORD = attrgetter(*_READ)
 
 
@@ -138,7 +138,7 @@ def build_families(rows: Iterable[Any], cache: RowCache | None = None) -> tuple[
     fresh: RowCache = {}
     latest_month: dict[str, tuple[int, int]] = {}
     for row in rows:
-        fields = _READ_DICT(row) if type(row) is dict else _read(row)
+        fields = _read(row)
         if fields[3] not in STATUSES:
             continue  # a status this build does not know: never a label value
         made = old.get(fields) or _row_samples(fields)
@@ -154,7 +154,7 @@ def build_families(rows: Iterable[Any], cache: RowCache | None = None) -> tuple[
 
 
 def _read(row: Any) -> tuple[Any, ...]:
-    return tuple(row[name] for name in _READ) if isinstance(row, Mapping) else _READ_RECORD(row)
+    return _READ_MAPPING(row) if isinstance(row, Mapping) else _READ_RECORD(row)
 
 
 def _binding_family() -> GaugeMetricFamily:
