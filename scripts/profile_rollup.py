@@ -1,8 +1,9 @@
 """Profile the worker's roll-up in-process, without Kafka (issue 14).
 
-Reads a simulated feed as the producer would (read_feed → wire records → envelopes of 100 per
-zone), then feeds the messages through ``Rollup.apply`` in batches of ROLLUP_TAKE messages,
-optionally writing each batch into a throwaway embedded chdb. Prints the time of each part.
+Reads a simulated feed as the producer does (the columnar reader, column envelopes of 100 per
+zone; ``--dicts``: dict envelopes of the same figures), then feeds the messages through
+``Rollup.apply`` in batches of ROLLUP_TAKE messages, optionally writing each batch into a
+throwaway embedded chdb. Prints the time of each part.
 
     .venv/bin/python scripts/profile_rollup.py var/bench/sim [--store] [--zones N] [--tracemalloc]
 """
@@ -24,9 +25,11 @@ from types import SimpleNamespace
 import orjson
 
 from parkpulse.memory import gc_paused
-from parkpulse.producers.feed import read_feed, read_targets
+from parkpulse.producers.columnar import ZoneFigures, read_feed_columns
+from parkpulse.producers.feed import read_targets
 from parkpulse.producers.publish import _wire
 from parkpulse.schemas.catalogue import load_catalogue
+from parkpulse.schemas.envelope import ENVELOPE_MAX
 from parkpulse.schemas.wire import observation_envelope
 from parkpulse.sinks.batch import SinkBatch
 from parkpulse.streams.app import ROLLUP_TAKE
@@ -35,9 +38,12 @@ from parkpulse.streams.rollup_stage import EventBatch, status_messages
 from parkpulse.topics import OBSERVATIONS, TARGETS_BY_ZONE
 
 
-def messages(sim: Path, zones: int | None) -> list[tuple[str, bytes, bytes | None]]:
-    """(topic, value, key) in the order the producer sends them: targets, then each feed."""
-    cache = Path(tempfile.gettempdir()) / f"parkpulse-rollup-{sim.resolve().name}-{zones}.pickle"
+def messages(sim: Path, zones: int | None, dicts: bool) -> list[tuple[str, bytes, bytes | None]]:
+    """(topic, value, key) in the order the producer sends them: targets, then each feed's
+    figures, zone by zone in column envelopes of 100 (``dicts``: as dict envelopes)."""
+    form = "dicts" if dicts else "columns"
+    name = f"parkpulse-rollup-{sim.resolve().name}-{zones}-{form}.pickle"
+    cache = Path(tempfile.gettempdir()) / name
     if cache.exists():
         return pickle.loads(cache.read_bytes())
     catalogue = load_catalogue(sim / "reference")
@@ -49,22 +55,16 @@ def messages(sim: Path, zones: int | None) -> list[tuple[str, bytes, bytes | Non
             wire = _wire(row, "plan_targets.csv")[2]
             out.append((TARGETS_BY_ZONE, orjson.dumps(wire), None))
     for path in sorted((sim / "feeds").glob("observations-*.csv")):
-        pending: dict[str, list] = {}
-        for row in read_feed(path, catalogue, now=now):
-            if row.record is None or (keep is not None and row.record.zone not in keep):
+        for item in read_feed_columns(path, catalogue, now=now, origin=path.name):
+            if not isinstance(item, ZoneFigures) or (keep is not None and item.zone not in keep):
                 continue
-            _, zone, wire = _wire(row, path.name)
-            pending.setdefault(zone, []).append(wire)
-            if len(pending[zone]) >= 100:
-                out.append(
-                    (
-                        OBSERVATIONS,
-                        orjson.dumps(observation_envelope(pending.pop(zone))),
-                        zone.encode(),
-                    )
-                )
-        for zone, records in pending.items():
-            out.append((OBSERVATIONS, orjson.dumps(observation_envelope(records)), zone.encode()))
+            if dicts:
+                records = item.records
+                chunks = [records[i : i + ENVELOPE_MAX] for i in range(0, len(item), ENVELOPE_MAX)]
+                values = [orjson.dumps(observation_envelope(chunk)) for chunk in chunks]
+            else:
+                values = item.envelopes(ENVELOPE_MAX)
+            out.extend((OBSERVATIONS, value, item.zone.encode()) for value in values)
     cache.write_bytes(pickle.dumps(out))
     return out
 
@@ -121,9 +121,10 @@ def main() -> None:
     parser.add_argument("--tracemalloc", action="store_true")
     parser.add_argument("--digest", action="store_true", help="hash every batch's output")
     parser.add_argument("--take", type=int, default=ROLLUP_TAKE)
+    parser.add_argument("--dicts", action="store_true", help="figures in dict envelopes")
     args = parser.parse_args()
     catalogue = load_catalogue(args.sim / "reference")
-    msgs = messages(args.sim, args.zones)
+    msgs = messages(args.sim, args.zones, args.dicts)
     gc.collect()
     inputs_mb = sum(len(value) + 33 for _, value, _ in msgs) / 1e6
     print(

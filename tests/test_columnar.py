@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from parkpulse.producers.columnar import ZoneFigures, _by_lines, read_feed_columns
 from parkpulse.producers.feed import FeedRow, read_feed
-from parkpulse.schemas.wire import OBSERVATION_WIRE_FIELDS, observation_envelope
+from parkpulse.schemas.envelope import envelope_records
+from parkpulse.schemas.wire import COLUMNS_FIELD, OBSERVATION_WIRE_FIELDS, observation_envelope
 from tests.test_feed import CATALOGUE, HEADER, NOW, PREFIX, line, write
 
 ORIGIN = "feed.csv"
@@ -23,7 +24,7 @@ def verdicts(items: Any) -> tuple[list[tuple[int, str, str, str]], dict[str, lis
     for item in items:
         if isinstance(item, ZoneFigures):
             assert item.zone not in zones
-            zones[item.zone] = item.rows  # the JSON text each figure travels in
+            zones[item.zone] = [orjson.dumps(r) for r in item.records]  # types and all
         else:
             assert isinstance(item, FeedRow) and item.error is not None
             rejected.append((item.line, item.text, item.error.reason, item.error.detail))
@@ -96,7 +97,7 @@ def test_files_it_does_not_take_go_to_the_line_reader(tmp_path: Path) -> None:
         assert columns == lines
 
 
-def test_figures_travel_as_the_text_orjson_writes_for_their_envelopes(tmp_path: Path) -> None:
+def test_figures_travel_as_column_envelopes_of_their_records(tmp_path: Path) -> None:
     rows = [line(period=f"2021-{m:02d}", value=f"{m}.25") for m in range(1, 8)]
     rows.append(line(zone="jining-hitech", yoy=""))
     path = write(tmp_path / "feed.csv", HEADER, *rows)
@@ -105,8 +106,16 @@ def test_figures_travel_as_the_text_orjson_writes_for_their_envelopes(tmp_path: 
     jinan = zones[0]
     assert [tuple(record) for record in jinan.records] == [OBSERVATION_WIRE_FIELDS] * 7
     assert [r["obs_value"] for r in jinan.records] == [m + 0.25 for m in range(1, 8)]
+    assert [r["line"] for r in jinan.records] == list(range(2, 9))
     assert jinan.envelopes(1) == [orjson.dumps(r) for r in jinan.records]
     for size in (3, 100):
         chunks = [jinan.records[at : at + size] for at in range(0, 7, size)]
-        assert jinan.envelopes(size) == [orjson.dumps(observation_envelope(c)) for c in chunks]
+        envelopes = [orjson.loads(e) for e in jinan.envelopes(size)]
+        assert [envelope_records(e) for e in envelopes] == chunks
+        for envelope, chunk in zip(envelopes, chunks, strict=True):  # what all share, once
+            assert envelope[COLUMNS_FIELD]["zone"] == "jinan-hitech"
+            lines = [r["line"] for r in chunk]
+            assert envelope[COLUMNS_FIELD]["line"] == (lines if len(chunk) > 1 else lines[0])
+    whole = jinan.envelopes(100)[0]
+    assert len(whole) * 3 < len(orjson.dumps(observation_envelope(jinan.records)))
     assert zones[1].records[0]["yoy_pct"] is None

@@ -6,13 +6,16 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from parkpulse.schemas.catalogue import load_catalogue
 from parkpulse.schemas.records import Observation, PlanTarget
 from parkpulse.schemas.wire import (
+    COLUMNS_FIELD,
     ENVELOPE_FIELD,
+    observation_columns,
     observation_envelope,
     observation_to_wire,
     target_to_wire,
@@ -170,6 +173,54 @@ def test_an_envelope_whose_records_are_not_a_list_is_one_dead_letter() -> None:
     (dead,) = result.deadletters
     assert (dead.reason, dead.origin) == ("malformed", "parkpulse.observations/0@5")
     assert "must be a list" in dead.detail and dead.raw == message.decode()
+
+
+def columns(*records: dict) -> bytes:
+    records_ = list(records)
+    return orjson.dumps(
+        observation_columns({k: [r[k] for r in records_] for k in records_[0]}, len(records_))
+    )
+
+
+def test_a_column_envelope_is_read_as_its_records_one_by_one() -> None:
+    good = [
+        {**observation_to_wire(r), "origin": "f.csv", "line": n} for n, r in enumerate(FEED[1:], 2)
+    ]
+    bad = {**observation_to_wire(obs("2021-04", 1.0)), "zone": "atlantis", "origin": "f.csv"}
+    bad["line"] = 8
+    negative = {**observation_to_wire(obs("2021-05", -1.0)), "origin": "f.csv", "line": 9}
+    message = columns(*good[:2], bad, good[2], negative)
+    assert orjson.loads(message)[COLUMNS_FIELD]["origin"] == "f.csv"  # shared: sent once
+    inputs = read_message(OBSERVATIONS, "observation", message, 2, 17, ZONE.encode())
+    assert [i.doc for i in inputs] == [*good[:2], bad, good[2], negative]
+    rollup = fresh()
+    rollup.apply([as_input(TARGET)], NOW)
+    result = rollup.apply(inputs, NOW)
+    assert result.accepted == 3
+    assert [(d.reason, d.origin, d.line) for d in result.deadletters] == [
+        ("unknown_zone", "f.csv", 8),
+        ("bad_value", "f.csv", 9),
+    ]
+    assert orjson.loads(result.deadletters[0].raw) == bad  # the record, not the envelope
+    dicts = fresh()  # the same figures in a dict envelope give the same rows
+    dicts.apply([as_input(TARGET)], NOW)
+    again = read_message(OBSERVATIONS, "observation", envelope(*good), 2, 18, ZONE.encode())
+    assert dicts.apply(again, NOW).statuses == result.statuses
+
+
+@pytest.mark.parametrize(
+    ("cols", "says"),
+    [
+        (["not", "an", "object"], "must be an object"),
+        ({"zone": ZONE, "time_period": ["2021-03", "2021-04"], "line": [1]}, "[1, 2] values"),
+    ],
+)
+def test_a_column_envelope_that_is_no_table_is_one_dead_letter(cols: object, says: str) -> None:
+    message = orjson.dumps({COLUMNS_FIELD: cols})
+    inputs = read_message(OBSERVATIONS, "observation", message, 0, 6)
+    (dead,) = fresh().apply(inputs, NOW).deadletters
+    assert (dead.reason, dead.origin) == ("malformed", "parkpulse.observations/0@6")
+    assert says in dead.detail and dead.raw == message.decode()
 
 
 def test_only_the_observations_topic_reads_envelopes() -> None:

@@ -1,76 +1,71 @@
-"""Figures read as columns, written as the JSON text they travel in (issue 14).
+"""Figures read as columns, sent as columns (issue 14).
 
 The columnar reader (producers/columnar.py) knows, per column, each distinct value as the
 validator reads it and which one each row holds (``Field``), and the numbers as arrays
-(``Numbers``). Here a file's accepted rows become their wire records' JSON text without a dict
-per row: a distinct value's text is written once, the numbers by orjson in one list, and each
-row is one pyarrow gather of its pieces into one buffer per file. ``ZoneFigures`` holds one
-zone's slice of it; an envelope of a hundred figures is one slice more. The text is exactly what
-``orjson.dumps`` writes for ``observation_envelope`` of the same records (tests/test_columnar.py).
+(``Numbers``). Here a file's accepted rows become wire columns without a dict per row
+(``wire_columns``: one list per field, a distinct value one shared object); ``ZoneFigures``
+holds one zone's, and each envelope of a hundred figures is a slice of them, sent as a column
+envelope (``wire.observation_columns``) that the worker reads back as the same records as the
+dict envelope of them (tests/test_columnar.py, tests/test_envelope_columns.py).
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
 import orjson
-import pyarrow as pa
 
+from parkpulse.schemas.envelope import records_of_columns
 from parkpulse.schemas.wire import (
     OBSERVATION_WIRE_FIELDS,
     STRUCTURE,
     STRUCTURE_ID,
-    observation_envelope_text,
+    observation_columns,
 )
 
-__all__ = ["Field", "Numbers", "ZoneFigures", "objects", "repeats", "wire_texts"]
+__all__ = ["Field", "Numbers", "ZoneFigures", "objects", "repeats", "wire_columns"]
 
 
 @dataclass(frozen=True, slots=True)
 class ZoneFigures:
-    """The accepted figures of one zone in a file, in line order, as the JSON text of their
-    wire records (``observation_to_wire`` with ``origin`` and ``line``): each record's text
-    follows a comma in ``text``, from ``bounds[i]`` to ``bounds[i + 1]``. One buffer per file,
-    so an envelope of a hundred figures is one slice of it."""
+    """The accepted figures of one zone in a file, in line order, as wire columns: per field of
+    ``OBSERVATION_WIRE_FIELDS``, a list of one value per figure or the value all of them share
+    (``wire.observation_columns``). An envelope of a hundred figures is a slice of each list."""
 
     zone: str
-    text: bytes
-    bounds: list[int]
+    columns: dict[str, Any]
+    count: int
 
     @classmethod
-    def of(cls, zone: str, rows: list[bytes]) -> ZoneFigures:
-        """From each record's JSON text."""
-        bounds = [0]
-        for row in rows:
-            bounds.append(bounds[-1] + 1 + len(row))
-        return cls(zone, b"".join(b"," + row for row in rows), bounds)
+    def of(cls, zone: str, records: list[dict[str, Any]]) -> ZoneFigures:
+        """From wire records that all have the same fields."""
+        names = list(records[0]) if records else list(OBSERVATION_WIRE_FIELDS)
+        return cls(zone, {name: [r[name] for r in records] for name in names}, len(records))
 
     def __len__(self) -> int:
-        return len(self.bounds) - 1
-
-    @property
-    def rows(self) -> list[bytes]:
-        """Each record's JSON text."""
-        text, bounds = self.text, self.bounds
-        return [text[start + 1 : end] for start, end in itertools.pairwise(bounds)]
+        return self.count
 
     @property
     def records(self) -> list[dict[str, Any]]:
-        """The wire records, decoded (publishing sends ``envelopes``)."""
-        return [orjson.loads(row) for row in self.rows]
+        """The wire records (publishing sends ``envelopes``)."""
+        return records_of_columns(self.columns, self.count)
 
     def envelopes(self, size: int) -> list[bytes]:
         """The messages carrying these figures, ``size`` to an envelope (1: bare records)."""
         if size == 1:
-            return self.rows
-        text, bounds, n = self.text, self.bounds, len(self)
+            return [orjson.dumps(record) for record in self.records]
         return [
-            observation_envelope_text(text[bounds[at] + 1 : bounds[min(at + size, n)]])
-            for at in range(0, n, size)
+            orjson.dumps(observation_columns(self.part(at, end), end - at))
+            for at in range(0, self.count, size)
+            for end in [min(at + size, self.count)]
         ]
+
+    def part(self, start: int, end: int) -> dict[str, Any]:
+        """The columns of figures ``start`` to ``end``."""
+        return {k: v[start:end] if type(v) is list else v for k, v in self.columns.items()}
 
 
 @dataclass(slots=True)
@@ -139,78 +134,36 @@ class Numbers:
         floats, has = self.floats[rows].tolist(), self.has[rows].tolist()
         return [v if h else None for v, h in zip(floats, has, strict=True)]
 
-    def texts(self, rows: np.ndarray) -> tuple[list[bytes], np.ndarray]:
-        """The JSON texts of the numbers of ``rows`` as orjson writes them, then null; and per
-        row, which one."""
-        text = orjson.dumps(self.floats[rows].tolist())[1:-1]
-        texts = [*(text.split(b",") if text else []), b"null"]
-        codes = np.where(self.has[rows], np.arange(len(rows), dtype=np.int64), len(rows))
-        return texts, codes
 
-
-def wire_texts(
+def wire_columns(
     fields: dict[str, Any], rows: np.ndarray, lines: np.ndarray, origin: str
-) -> tuple[bytes, np.ndarray]:
-    """The wire records of ``rows`` as JSON text in one buffer, each after a comma, and
-    where each starts (then where the last ends). Fields in ``OBSERVATION_WIRE_FIELDS``
-    order; a distinct value's text is written once (with its name), the numbers by orjson
-    in one list; each row's text is then one gather of its pieces (pyarrow ``take``)."""
-    n = len(rows)
+) -> dict[str, Any]:
+    """The wire records of ``rows`` (in that order) as columns, fields in
+    ``OBSERVATION_WIRE_FIELDS`` order: a list per field of what the validator read, each
+    distinct value one object shared by its rows; the constants once."""
     indicator = fields["indicator"]
-    every = np.arange(n, dtype=np.int64)
-    sources: dict[str, Any] = {
+
+    def each(field: Field, read: Any = None) -> list[Any]:
+        values = (
+            field.values if read is None else [None if v is None else read(v) for v in field.values]
+        )
+        return objects(values)[field.codes[rows]].tolist()
+
+    return {
         "structure": STRUCTURE,
         "structure_id": STRUCTURE_ID,
-        "action": (fields["action"], orjson.dumps),
-        "zone": (fields["zone"], orjson.dumps),
-        "indicator": (indicator, lambda i: orjson.dumps(i.id)),
-        "time_period": (fields["period"], orjson.dumps),
-        "basis": (fields["basis"], orjson.dumps),
-        "obs_value": fields["value"],
-        "unit_measure": (indicator, lambda i: orjson.dumps(i.unit)),
-        "yoy_pct": fields["yoy"],
-        "obs_status": (fields["obs_status"], orjson.dumps),
-        "revision": (fields["revision"], orjson.dumps),
-        "published_at": (fields["published_at"], orjson.dumps),
-        "source": (fields["source"], orjson.dumps),
+        "action": each(fields["action"]),
+        "zone": each(fields["zone"]),
+        "indicator": each(indicator, attrgetter("id")),
+        "time_period": each(fields["period"]),
+        "basis": each(fields["basis"]),
+        "obs_value": fields["value"].at(rows),
+        "unit_measure": each(indicator, attrgetter("unit")),
+        "yoy_pct": fields["yoy"].at(rows),
+        "obs_status": each(fields["obs_status"]),
+        "revision": each(fields["revision"]),
+        "published_at": each(fields["published_at"]),
+        "source": each(fields["source"]),
         "origin": origin,
-        "line": lines,
+        "line": lines.tolist(),
     }
-    pieces: list[Any] = []  # tables of texts, one after another
-    picks: list[np.ndarray] = []  # per row, which text of all the tables
-    size = 0
-
-    def add(texts: Any, codes: np.ndarray) -> None:
-        nonlocal size
-        pieces.append(
-            pa.array(texts, pa.large_binary())
-            if isinstance(texts, list)
-            else texts.cast(pa.large_binary())
-        )
-        picks.append(codes + size)
-        size += len(texts)
-
-    pending = b","
-    for at, name in enumerate(OBSERVATION_WIRE_FIELDS):
-        pending += (b"{" if at == 0 else b",") + orjson.dumps(name) + b":"
-        source = sources[name]
-        if isinstance(source, tuple):  # a Field: its distinct values, with the name
-            field, encode = source
-            texts = [b"" if v is None else pending + encode(v) for v in field.values]
-            add(texts, field.codes[rows])  # (None: no row here holds it)
-        elif isinstance(source, Numbers):
-            add([pending], np.zeros(n, dtype=np.int64))
-            texts, codes = source.texts(rows)
-            add(texts, codes)
-        elif isinstance(source, np.ndarray):  # the line numbers
-            add([pending], np.zeros(n, dtype=np.int64))
-            add(pa.array(source, pa.int64()).cast(pa.string()), every)
-        else:  # a constant
-            pending += orjson.dumps(source)
-            continue
-        pending = b""
-    add([pending + b"}"], np.zeros(n, dtype=np.int64))
-    gathered = pa.concat_arrays(pieces).take(pa.array(np.stack(picks, axis=1).ravel()))
-    offsets = np.frombuffer(gathered.buffers()[1], dtype=np.int64)
-    offsets = offsets[gathered.offset : gathered.offset + len(gathered) + 1]
-    return gathered.buffers()[2].to_pybytes(), offsets[:: len(picks)]

@@ -13,14 +13,12 @@ not ending a line,
 a byte-order mark inside, text that is not UTF-8) is read line by line whole.
 
 What comes out is the rejected rows (``FeedRow``) and the accepted figures already in their
-wire form, grouped by zone in line order (``ZoneFigures``): the records and envelopes the
-line-by-line path would send, written as JSON text without a Python object per row in between
-(producers/column_text.py).
+wire form, grouped by zone in line order (``ZoneFigures``): the records the line-by-line path
+would send, as columns without a Python object per row in between (producers/column_text.py).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -30,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -41,7 +38,7 @@ from parkpulse.producers.column_text import (
     ZoneFigures,
     objects,
     repeats,
-    wire_texts,
+    wire_columns,
 )
 from parkpulse.producers.feed import (
     FEED_KEY_COLUMNS,
@@ -56,6 +53,7 @@ from parkpulse.producers.feed import (
 from parkpulse.producers.read_options import ReadOptions, kept_options
 from parkpulse.producers.readers import bureau_table, rows_of
 from parkpulse.schemas.catalogue import Catalogue, Indicator
+from parkpulse.schemas.envelope import records_of_columns
 from parkpulse.schemas.errors import RejectedInput
 from parkpulse.schemas.fields import MAX_NUMBER_CHARS, WHOLE_UNITS, Names, lookup_ids
 from parkpulse.schemas.records import Observation
@@ -178,14 +176,13 @@ def _plan(path: Path, data: bytes) -> _Plan | None:
 
 def _by_lines(rows: Iterable[FeedRow], origin: str) -> Iterator[FeedRow | ZoneFigures]:
     """Rows of the line reader as the columnar reader gives them."""
-    zones: dict[str, list[bytes]] = {}
+    zones: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         if row.record is None:
             yield row
         else:
             assert isinstance(row.record, Observation)
-            wire = orjson.dumps(_wire(row.record, origin, row.line))
-            zones.setdefault(row.record.zone, []).append(wire)
+            zones.setdefault(row.record.zone, []).append(_wire(row.record, origin, row.line))
     for zone, records in zones.items():
         yield ZoneFigures.of(zone, records)
 
@@ -520,34 +517,34 @@ class _Columns:
         accepted: list[tuple[int, FeedRow]],
     ) -> Iterator[ZoneFigures]:
         """The columns' rows and the lines the line reader accepted, merged in line order."""
-        text, bounds = wire_texts(fields, rows, lines, self.origin) if len(rows) else (b"", [0])
-        texts = [text[a + 1 : b] for a, b in itertools.pairwise(bounds)]
-        merged = list(zip(lines.tolist(), fields["zone"].at(rows), texts, strict=True))
+        columns = wire_columns(fields, rows, lines, self.origin)
+        merged = list(zip(lines.tolist(), records_of_columns(columns, len(rows)), strict=True))
         for line, row in accepted:
             assert isinstance(row.record, Observation)
-            wire = orjson.dumps(_wire(row.record, self.origin, line))
-            merged.append((line, row.record.zone, wire))
+            merged.append((line, _wire(row.record, self.origin, line)))
         merged.sort(key=lambda item: item[0])
-        zones: dict[str, list[bytes]] = {}
-        for _, zone_id, wire in merged:
-            zones.setdefault(zone_id, []).append(wire)
+        zones: dict[str, list[dict[str, Any]]] = {}
+        for _, wire in merged:
+            zones.setdefault(wire["zone"], []).append(wire)
         for zone_id, records in zones.items():
             yield ZoneFigures.of(zone_id, records)
 
     def _grouped_zones(
         self, fields: dict[str, Any], rows: np.ndarray, lines: np.ndarray
     ) -> Iterator[ZoneFigures]:
-        """Only the columns' rows: each zone's slice of one text buffer, grouped with numpy."""
+        """Only the columns' rows: each zone's slice of the file's wire columns, grouped with
+        numpy."""
         zone = fields["zone"]
         codes = zone.codes[rows]
         order = np.argsort(codes, kind="stable")  # each zone's rows together, in line order
         ordered = codes[order]
         starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
         ends = np.r_[starts[1:], len(order)]
-        text, bounds = wire_texts(fields, rows[order], lines[order], self.origin)
+        figures = ZoneFigures("", wire_columns(fields, rows[order], lines[order], self.origin), 0)
         for group in np.argsort(order[starts], kind="stable").tolist():  # by first line
             start, end = int(starts[group]), int(ends[group])
-            yield ZoneFigures(zone.values[ordered[start]], text, bounds[start : end + 1].tolist())
+            part = figures.part(start, end)
+            yield ZoneFigures(zone.values[ordered[start]], part, end - start)
 
 
 def _numbers(

@@ -17,14 +17,15 @@ import orjson
 from parkpulse.schemas.records import IndicatorStatus, Observation, PlanTarget, Registration
 
 __all__ = [
+    "COLUMNS_FIELD",
     "ENVELOPE_FIELD",
     "OBSERVATION_WIRE_FIELDS",
     "REGISTRATIONS_FIELD",
     "STRUCTURE",
     "STRUCTURE_ID",
     "batch_id_of",
+    "observation_columns",
     "observation_envelope",
-    "observation_envelope_text",
     "observation_to_wire",
     "registration_envelope",
     "registration_to_wire",
@@ -37,6 +38,7 @@ STRUCTURE = "dataflow"
 STRUCTURE_ID = "PARKPULSE:ZONE_MONTHLY(1.0)"
 
 ENVELOPE_FIELD = "observations"  # the list in a batch envelope of the observations topic
+COLUMNS_FIELD = "observation_columns"  # the columns of a column envelope of that topic
 REGISTRATIONS_FIELD = "registrations"  # the list in a registrations envelope
 
 
@@ -119,10 +121,27 @@ def observation_envelope(records: list[dict[str, Any]]) -> dict[str, Any]:
     return {ENVELOPE_FIELD: records}
 
 
-def observation_envelope_text(records: bytes) -> bytes:
-    """``orjson.dumps(observation_envelope(...))`` of records already written as JSON text and
-    joined by commas (the columnar reader writes a file's figures as text, not as dicts)."""
-    return b'{"' + ENVELOPE_FIELD.encode() + b'":[' + records + b"]}"
+def observation_columns(columns: dict[str, Any], count: int) -> dict[str, Any]:
+    """The column envelope a producer sends for ``count`` figures of one zone: per wire field, a
+    list of one value per figure, or the one value all of them share. A list of one repeated
+    value (of one type) travels as that value; one list is kept when all would go, so the
+    envelope still says how many figures it holds (schemas/envelope.py reads it back)."""
+    out = {name: _shared_value(column) for name, column in columns.items()}
+    if count != 1 and out and all(type(v) is not list for v in out.values()):
+        name = next(iter(columns))
+        out[name] = [out[name]] * count
+    return {COLUMNS_FIELD: out}
+
+
+def _shared_value(column: Any) -> Any:
+    if type(column) is not list or not column:
+        return column
+    first = column[0]
+    if type(first) is list or column.count(first) != len(column) or len(set(map(type, column))) > 1:
+        return column  # (1 == 1.0 == True, but JSON tells them apart)
+    if type(first) is float and len(set(map(float.hex, column))) > 1:
+        return column  # 0.0 and -0.0
+    return first
 
 
 def batch_id_of(registration_ids: Iterable[str]) -> str:
