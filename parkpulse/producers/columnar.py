@@ -67,9 +67,7 @@ from parkpulse.schemas.validation import (
     observation_reader,
     validate_observation,
 )
-from parkpulse.schemas.wire import (
-    observation_to_wire,
-)
+from parkpulse.schemas.wire import observation_to_wire, shared_columns
 
 __all__ = ["ZoneFigures", "feed_items", "read_feed_columns"]
 
@@ -118,39 +116,59 @@ class _Whole(Exception):
 
 @dataclass(slots=True)
 class _Plan:
-    text: str  # the file, decoded, without its byte-order mark and with LF line ends
-    body: bytes  # the same after the header line, as UTF-8
+    data: bytes  # the file as UTF-8, without its byte-order mark (lines end in LF or CRLF)
+    start: int  # where the rows begin: after the header line
     header: CsvHeader
     keys: tuple[str, ...]  # the header names a row's mapping has, in order
     columns: dict[str, int]  # validated field -> column position in the CSV
+    _text: str | None = None
     _lines: list[str] | None = None
 
     @property
+    def body(self) -> memoryview:
+        """The rows' bytes (not copied)."""
+        return memoryview(self.data)[self.start :]
+
+    @property
     def lines(self) -> list[str]:
-        """The file's lines (split only when some line is read line by line)."""
+        """The file's lines (decoded and split only when some line is read line by line)."""
         if self._lines is None:
-            self._lines = self.text.split("\n")
+            if self._text is None:
+                self._text = self.data.decode("utf-8")
+            lines = self._text.split("\n")
+            self._lines = (
+                [line.removesuffix("\r") for line in lines] if "\r" in self._text else lines
+            )
         return self._lines
+
+    def blank_lines(self) -> bool:
+        """Whether an empty line stands between two others (the end may hold any number)."""
+        ats = [self.data.find(blank) for blank in (b"\n\n", b"\n\r\n")]
+        at = min((a for a in ats if a >= 0), default=-1)
+        return at >= 0 and bool(self.data[at:].strip(b"\r\n"))
 
 
 def _plan(path: Path, data: bytes) -> _Plan | None:
     """How to read ``data`` as columns, or None when it goes to the line reader whole."""
     if path.suffix.lower() in JSON_SUFFIXES:
         return None
-    if b"\r" in data:  # CRLF line ends are what the line reader strips; a lone CR is not
-        if data.count(b"\r") != data.count(b"\r\n"):
+    # CRLF line ends are what the line reader strips (pyarrow reads them too); a lone CR is not
+    if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
+        return None
+    text = None  # ASCII is UTF-8 as it is, without a byte-order mark (a scan, not a decode)
+    if not data.isascii():
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
             return None
-        data = data.replace(b"\r\n", b"\n")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
+        if text.startswith("\ufeff"):
+            text, data = text[1:], data[3:]
+        if "\ufeff" in text:
+            return None
+    if not data or data[:1] in (b"\n", b"\r"):
         return None
-    if text.startswith("\ufeff"):
-        text, data = text[1:], data[3:]
-    if "\ufeff" in text or not text or text[0] == "\n":
-        return None
-    end = text.find("\n")
-    first = text if end < 0 else text[:end]
+    end = data.find(b"\n")
+    first = (data if end < 0 else data[:end]).decode("utf-8").removesuffix("\r")
     if len(first) > MAX_LINE_BYTES // 4:  # a long header: the line reader says what it is
         return None
     if path.suffix.lower() != ".csv" and first.lstrip().startswith("{"):
@@ -170,8 +188,7 @@ def _plan(path: Path, data: bytes) -> _Plan | None:
         if field in columns:
             return None  # two columns name one field: the validator compares them
         columns[field] = at
-    body = data[data.index(b"\n") + 1 :] if end >= 0 else b""
-    return _Plan(text, body, header, keys, columns)
+    return _Plan(data, end + 1 if end >= 0 else len(data), header, keys, columns, text)
 
 
 def _by_lines(rows: Iterable[FeedRow], origin: str) -> Iterator[FeedRow | ZoneFigures]:
@@ -257,7 +274,7 @@ class _Columns:
         # those with another field count, which pyarrow skips (no quotes: a comma splits).
         n = table.num_rows
         skipped: list[int] = []
-        if not skips and "\n\n" not in plan.text.rstrip("\n"):  # every line a row
+        if not skips and not plan.blank_lines():  # every line a row
             numbers = np.arange(2, n + 2, dtype=np.int64)
         else:
             lines = plan.lines
@@ -274,7 +291,7 @@ class _Columns:
         if len(numbers) != n:  # pyarrow split the lines otherwise: read them line by line
             raise _Whole
         ok = np.ones(n, dtype=bool)
-        quotes = b'"' in plan.body
+        quotes = plan.data.find(b'"', plan.start) >= 0
         for column in table.columns:  # long fields and quotes: the line reader's business
             ok &= _np(pc.less_equal(pc.binary_length(column), _FAST_FIELD_BYTES))
             if quotes:
@@ -285,10 +302,10 @@ class _Columns:
 
     def _slow(self, numbers: Iterable[int]) -> dict[int, FeedRow]:
         """The line reader's rows of these lines (blank ones have none)."""
-        lines, header = self.plan.lines, self.plan.header
+        header = self.plan.header
         rows: dict[int, FeedRow] = {}
         for number in numbers:
-            text = lines[number - 1]
+            text = self.plan.lines[number - 1]
             if len(text) * 4 > MAX_LINE_BYTES and len(text.encode()) > MAX_LINE_BYTES:
                 raise _Whole
             if text.strip():
@@ -543,7 +560,7 @@ class _Columns:
         figures = ZoneFigures("", wire_columns(fields, rows[order], lines[order], self.origin), 0)
         for group in np.argsort(order[starts], kind="stable").tolist():  # by first line
             start, end = int(starts[group]), int(ends[group])
-            part = figures.part(start, end)
+            part = shared_columns(figures.part(start, end), end - start)  # the zone's, once
             yield ZoneFigures(zone.values[ordered[start]], part, end - start)
 
 

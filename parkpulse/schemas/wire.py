@@ -29,6 +29,7 @@ __all__ = [
     "observation_to_wire",
     "registration_envelope",
     "registration_to_wire",
+    "shared_columns",
     "status_wire",
     "target_to_wire",
 ]
@@ -123,22 +124,29 @@ def observation_envelope(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 def observation_columns(columns: dict[str, Any], count: int) -> dict[str, Any]:
     """The column envelope a producer sends for ``count`` figures of one zone: per wire field, a
-    list of one value per figure, or the one value all of them share. A list of one repeated
-    value (of one type) travels as that value; one list is kept when all would go, so the
-    envelope still says how many figures it holds (schemas/envelope.py reads it back)."""
+    list of one value per figure, or the one value all of them share (``shared_columns``);
+    schemas/envelope.py reads it back as the records."""
+    return {COLUMNS_FIELD: shared_columns(columns, count)}
+
+
+def shared_columns(columns: dict[str, Any], count: int) -> dict[str, Any]:
+    """``columns`` with each list of one repeated value (of one type) as that value; one list
+    is kept when all would go, so they still say how many figures they hold."""
     out = {name: _shared_value(column) for name, column in columns.items()}
     if count != 1 and out and all(type(v) is not list for v in out.values()):
         name = next(iter(columns))
         out[name] = [out[name]] * count
-    return {COLUMNS_FIELD: out}
+    return out
 
 
 def _shared_value(column: Any) -> Any:
     if type(column) is not list or not column:
         return column
     first = column[0]
-    if type(first) is list or column.count(first) != len(column) or len(set(map(type, column))) > 1:
-        return column  # (1 == 1.0 == True, but JSON tells them apart)
+    if column[-1] != first or type(first) is list or column.count(first) != len(column):
+        return column  # (the last value first: most columns that vary differ there)
+    if len(set(map(type, column))) > 1:
+        return column  # 1 == 1.0 == True, but JSON tells them apart
     if type(first) is float and len(set(map(float.hex, column))) > 1:
         return column  # 0.0 and -0.0
     return first
