@@ -131,8 +131,10 @@ class Numbers:
 
     def at(self, rows: np.ndarray) -> list[float | None]:
         """The numbers of these rows (None: none)."""
-        floats, has = self.floats[rows].tolist(), self.has[rows].tolist()
-        return [v if h else None for v, h in zip(floats, has, strict=True)]
+        values: list[float | None] = self.floats[rows].tolist()
+        for at in np.flatnonzero(~self.has[rows]).tolist():
+            values[at] = None
+        return values
 
 
 def wire_columns(

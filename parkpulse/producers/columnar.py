@@ -141,11 +141,12 @@ class _Plan:
             )
         return self._lines
 
-    def blank_lines(self) -> bool:
-        """Whether an empty line stands between two others (the end may hold any number)."""
-        ats = [self.data.find(blank) for blank in (b"\n\n", b"\n\r\n")]
-        at = min((a for a in ats if a >= 0), default=-1)
-        return at >= 0 and bool(self.data[at:].strip(b"\r\n"))
+    def lines_after_header(self) -> int:
+        """How many lines follow the header, empty lines at the end not counted."""
+        end = len(self.data)
+        while end > self.start and self.data[end - 1] in b"\r\n":
+            end -= 1
+        return self.data.count(b"\n", self.start, end) + 1 if end > self.start else 0
 
 
 def _plan(path: Path, data: bytes) -> _Plan | None:
@@ -274,7 +275,7 @@ class _Columns:
         # those with another field count, which pyarrow skips (no quotes: a comma splits).
         n = table.num_rows
         skipped: list[int] = []
-        if not skips and not plan.blank_lines():  # every line a row
+        if not skips and plan.lines_after_header() == n:  # every line a row
             numbers = np.arange(2, n + 2, dtype=np.int64)
         else:
             lines = plan.lines
