@@ -142,14 +142,17 @@ def wire_columns(
 ) -> dict[str, Any]:
     """The wire records of ``rows`` (in that order) as columns, fields in
     ``OBSERVATION_WIRE_FIELDS`` order: a list per field of what the validator read, each
-    distinct value one object shared by its rows; the constants once."""
+    distinct value one object shared by its rows, or the one value all the rows hold."""
     indicator = fields["indicator"]
 
-    def each(field: Field, read: Any = None) -> list[Any]:
+    def each(field: Field, read: Any = None) -> Any:
         values = (
             field.values if read is None else [None if v is None else read(v) for v in field.values]
         )
-        return objects(values)[field.codes[rows]].tolist()
+        codes = field.codes[rows]
+        if len(codes) and (codes == codes[0]).all():
+            return values[codes[0]]
+        return objects(values)[codes].tolist()
 
     return {
         "structure": STRUCTURE,

@@ -20,6 +20,7 @@ would send, as columns without a Python object per row in between (producers/col
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -110,6 +111,9 @@ def read_feed_columns(
     yield from items
 
 
+_LONE_CR = re.compile(rb"\r(?!\n)")
+
+
 class _Whole(Exception):
     """The file goes to the line reader whole (a line too long to read as a row)."""
 
@@ -154,7 +158,7 @@ def _plan(path: Path, data: bytes) -> _Plan | None:
     if path.suffix.lower() in JSON_SUFFIXES:
         return None
     # CRLF line ends are what the line reader strips (pyarrow reads them too); a lone CR is not
-    if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
+    if b"\r" in data and _LONE_CR.search(data):
         return None
     text = None  # ASCII is UTF-8 as it is, without a byte-order mark (a scan, not a decode)
     if not data.isascii():
@@ -550,19 +554,18 @@ class _Columns:
     def _grouped_zones(
         self, fields: dict[str, Any], rows: np.ndarray, lines: np.ndarray
     ) -> Iterator[ZoneFigures]:
-        """Only the columns' rows: each zone's slice of the file's wire columns, grouped with
-        numpy."""
+        """Only the columns' rows: each zone's wire columns, its rows grouped with numpy."""
         zone = fields["zone"]
         codes = zone.codes[rows]
         order = np.argsort(codes, kind="stable")  # each zone's rows together, in line order
-        ordered = codes[order]
+        ordered, rows, lines = codes[order], rows[order], lines[order]
         starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
         ends = np.r_[starts[1:], len(order)]
-        figures = ZoneFigures("", wire_columns(fields, rows[order], lines[order], self.origin), 0)
         for group in np.argsort(order[starts], kind="stable").tolist():  # by first line
             start, end = int(starts[group]), int(ends[group])
-            part = shared_columns(figures.part(start, end), end - start)  # the zone's, once
-            yield ZoneFigures(zone.values[ordered[start]], part, end - start)
+            columns = wire_columns(fields, rows[start:end], lines[start:end], self.origin)
+            count = end - start
+            yield ZoneFigures(zone.values[ordered[start]], shared_columns(columns, count), count)
 
 
 def _numbers(
