@@ -41,6 +41,7 @@ from parkpulse.schemas.wire import (
     registration_to_wire,
     target_to_wire,
 )
+from parkpulse.streams.keyed_send import partition_of, submit
 from parkpulse.topics import DEADLETTER, OBSERVATIONS, REGISTRATIONS, TARGETS, client_options
 
 log = get_logger("produce")
@@ -151,13 +152,17 @@ async def publish(
 class _FileSender:
     """What one file sends: figures and registrations gathered into envelopes per zone (Faust
     costs ~90 µs per Kafka message, so one message per figure would cap a worker near 11k
-    figures/s), targets and dead letters one per message; every send's future kept, so the
+    figures/s); a file's figure envelopes queued as record batches per partition when it is
+    read (``submit``: no partitioner call or future per message, one broker round trip per
+    batch); targets and dead letters one per message. Every send's delivery is kept, so the
     file is reported only once all are delivered."""
 
     def __init__(self, producer: AIOKafkaProducer, envelope: int) -> None:
         self.producer = producer
         self.envelope = envelope
         self.pending: list[asyncio.Future[Any]] = []
+        self.partitions: dict[int, list[tuple[bytes, bytes]]] = {}  # figure envelopes
+        self.batches: list[tuple[asyncio.Future[Any], int]] = []  # delivery, records
         self.envelopes: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (topic, zone) -> wire
 
     async def send(self, topic: str, value: bytes, key: str | bytes) -> None:
@@ -165,10 +170,11 @@ class _FileSender:
         self.pending.append(await self.producer.send(topic, value=value, key=key))
 
     async def figures(self, row: ZoneFigures) -> None:
-        """Accepted figures read as columns, already JSON text in envelopes."""
+        """Accepted figures read as columns, in column envelopes gathered by partition."""
         key = row.zone.encode()
-        for value in row.envelopes(self.envelope):
-            await self.send(OBSERVATIONS, value, key)
+        partition = partition_of(key, len(await self.producer.partitions_for(OBSERVATIONS)))
+        gathered = self.partitions.setdefault(partition, [])
+        gathered += ((key, value) for value in row.envelopes(self.envelope))
 
     async def record(self, topic: str, key: str, wire: dict[str, Any]) -> None:
         if topic not in (OBSERVATIONS, REGISTRATIONS):
@@ -186,11 +192,19 @@ class _FileSender:
             topic, orjson.dumps(wrap(records) if self.envelope > 1 else records[0]), zone
         )
 
-    async def delivered(self) -> list[Any]:
-        """Send what is still gathered; wait for every send (acks=all) and give their metadata."""
+    async def delivered(self) -> dict[tuple[str, int], int]:
+        """Send what is still gathered; wait for every send (acks=all) and give the last
+        offset per topic and partition."""
         for topic, zone in list(self.envelopes):
             await self._send_envelope(topic, zone)
-        return [await fut for fut in self.pending]
+        for partition, messages in self.partitions.items():  # each zone's in order
+            self.batches += await submit(self.producer, OBSERVATIONS, partition, messages)
+        out = last_offsets([await fut for fut in self.pending])
+        for fut, count in self.batches:
+            meta = await fut  # a batch's metadata: the offset of its first record
+            tp = (str(meta.topic), int(meta.partition))
+            out[tp] = max(out.get(tp, -1), int(meta.offset) + count - 1)
+        return out
 
 
 async def _publish_file(
@@ -231,7 +245,7 @@ async def _publish_file(
             await sender.record(*_wire(row, origin))
         if n % PROGRESS_EVERY == 0:
             bar.update(task, completed=n)
-    delivered = await sender.delivered()
+    offsets = await sender.delivered()
     total = summary.accepted + summary.rejected
     bar.update(task, total=total, completed=total)
     log_event(
@@ -242,7 +256,7 @@ async def _publish_file(
         accepted=summary.accepted,
         rejected=summary.rejected,
     )
-    return Published(path, kind, summary, None, last_offsets(delivered), frozenset(rejected_lines))
+    return Published(path, kind, summary, None, offsets, frozenset(rejected_lines))
 
 
 async def _refuse_file(producer: AIOKafkaProducer, refused: NotAFeed, kind: str) -> Published:

@@ -145,8 +145,8 @@ def _shared_value(column: Any) -> Any:
     first = column[0]
     if column[-1] != first or type(first) is list or column.count(first) != len(column):
         return column  # (the last value first: most columns that vary differ there)
-    if len(set(map(type, column))) > 1:
-        return column  # 1 == 1.0 == True, but JSON tells them apart
+    if type(first) is not str and len(set(map(type, column))) > 1:
+        return column  # 1 == 1.0 == True, but JSON tells them apart (a text equals only texts)
     if type(first) is float and len(set(map(float.hex, column))) > 1:
         return column  # 0.0 and -0.0
     return first

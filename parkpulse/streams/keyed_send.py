@@ -5,8 +5,9 @@ partitioner call (aiokafka's murmur2 is pure Python), an accumulator append and 
 gather (~50 µs in all, a sixth of the worker's time). Here rows are grouped by partition (the
 same murmur2 choice as aiokafka's DefaultPartitioner, cached per key: status keys repeat), packed
 into record batches with ``create_batch`` and submitted with ``send_batch``; each partition's
-batches go in order, so rows of one key keep their order. ``send_all`` is the few-messages way,
-through a Faust topic (dead letters, re-keyed targets, derived figures).
+batches go in order, so rows of one key keep their order (``submit`` queues one partition's:
+``produce`` sends a zone's envelopes so). ``send_all`` is the few-messages way, through a Faust
+topic (dead letters, re-keyed targets, derived figures).
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
-import faust
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
+
+if TYPE_CHECKING:  # the producer CLI imports this module without starting Faust
+    import faust
 
 
 @lru_cache(maxsize=1 << 16)
@@ -44,18 +48,28 @@ async def send_keyed(
 async def _send_partition(
     producer: AIOKafkaProducer, topic: str, partition: int, rows: list[tuple[bytes, bytes]]
 ) -> int:
-    delivered: list[asyncio.Future[object]] = []
+    await asyncio.gather(*(done for done, _ in await submit(producer, topic, partition, rows)))
+    return len(rows)
+
+
+async def submit(
+    producer: AIOKafkaProducer, topic: str, partition: int, rows: Iterable[tuple[bytes, bytes]]
+) -> list[tuple[asyncio.Future[Any], int]]:
+    """Queue ``(key, value)`` rows for one partition as record batches, in order, without
+    waiting for the broker: each batch's delivery (its ``RecordMetadata`` gives the offset of
+    its first record) and how many records it holds."""
+    queued: list[tuple[asyncio.Future[Any], int]] = []
     batch = producer.create_batch()
     for key, value in rows:
         if batch.append(key=key, value=value, timestamp=None) is not None:
             continue
-        delivered.append(await producer.send_batch(batch, topic, partition=partition))
+        count = batch.record_count()
+        queued.append((await producer.send_batch(batch, topic, partition=partition), count))
         batch = producer.create_batch()
         batch.append(key=key, value=value, timestamp=None)  # a new batch takes any first record
-    if batch.record_count():
-        delivered.append(await producer.send_batch(batch, topic, partition=partition))
-    await asyncio.gather(*delivered)
-    return len(rows)
+    if count := batch.record_count():
+        queued.append((await producer.send_batch(batch, topic, partition=partition), count))
+    return queued
 
 
 async def send_all(topic: faust.TopicT, messages: Iterable[tuple[bytes, bytes]]) -> int:
