@@ -1,6 +1,6 @@
 """Rows per second of the produce path without a broker: read, validate, encode, envelope.
 
-Runs ``publish._publish_file`` against a producer that only counts what it is given, so what
+Runs ``publish._queue_file`` against a producer that only counts what it is given, so what
 is timed is everything ``parkpulse produce`` does in Python per row, in CPU seconds of this
 process (the VM is shared: wall time varies with the other processes). Usage::
 
@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from parkpulse.producers.publish import _progress, _publish_file
+from parkpulse.producers.publish import Published, _progress, _queue_file
 from parkpulse.producers.readers import ReadOptions
 from parkpulse.schemas.catalogue import load_catalogue
 
@@ -30,18 +30,46 @@ class _Meta:
 
 
 class CountingProducer:
-    """Takes every message like aiokafka's producer, delivers none."""
+    """Takes every message like aiokafka's producer (one at a time or in record batches),
+    delivers none."""
 
     def __init__(self) -> None:
         self.messages = 0
         self.bytes = 0
 
-    async def send(self, topic: str, value: bytes, key: bytes) -> asyncio.Future[Any]:
-        self.messages += 1
-        self.bytes += len(value)
+    def _delivered(self, topic: str) -> asyncio.Future[Any]:
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         fut.set_result(_Meta(topic, self.messages))
         return fut
+
+    async def send(self, topic: str, value: bytes, key: bytes) -> asyncio.Future[Any]:
+        self.messages += 1
+        self.bytes += len(value)
+        return self._delivered(topic)
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        return {0}
+
+    def create_batch(self) -> _Batch:
+        return _Batch()
+
+    async def send_batch(self, batch: _Batch, topic: str, *, partition: int) -> Any:
+        self.messages += batch.count
+        self.bytes += batch.size
+        return self._delivered(topic)
+
+
+class _Batch:
+    def __init__(self) -> None:
+        self.count = self.size = 0
+
+    def append(self, *, key: bytes, value: bytes, timestamp: None) -> object:
+        self.count += 1
+        self.size += len(value)
+        return self
+
+    def record_count(self) -> int:
+        return self.count
 
 
 async def run(files: list[Path], reference: Path | None) -> tuple[int, float, int]:
@@ -52,8 +80,8 @@ async def run(files: list[Path], reference: Path | None) -> tuple[int, float, in
     start = time.process_time()  # CPU seconds: the VM is shared, wall time is noisy
     with _progress(False) as bar:
         for path in files:
-            done = await _publish_file(
-                producer,
+            queued = await _queue_file(
+                producer,  # type: ignore[arg-type]
                 path,
                 "observations",
                 catalogue,
@@ -62,6 +90,7 @@ async def run(files: list[Path], reference: Path | None) -> tuple[int, float, in
                 100,
                 ReadOptions(),  # type: ignore[arg-type]
             )
+            done = queued if isinstance(queued, Published) else await queued.delivered()
             rows += done.summary.accepted + done.summary.rejected
     return rows, time.process_time() - start, producer.messages
 

@@ -79,15 +79,15 @@ def _folder(settings: Settings, name: str) -> Path:
     return settings.data_dir / ARCHIVE_DIR / name
 
 
-def archive(settings: Settings, path: Path, kind: str) -> Path:
-    """Keep a copy of a published file under DATA_DIR/feeds/ (named by content, so once); a
-    file that is already a kept copy stays where it is."""
+def archive(settings: Settings, path: Path, kind: str, *, name: str | None = None) -> Path:
+    """Keep a copy of a published file under DATA_DIR/feeds/ (named by content, so once:
+    ``name`` is its ``kept_name`` when known); a file that is already a kept copy stays where
+    it is."""
     folder = _folder(settings, kind)
     if path.parent.resolve() == folder.resolve():
         return path
-    digest = kept_name(path)
     folder.mkdir(parents=True, exist_ok=True)
-    dest = folder / digest
+    dest = folder / (name or kept_name(path))
     if not dest.exists():
         shutil.copyfile(path, dest)
     return dest

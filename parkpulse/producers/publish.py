@@ -12,6 +12,7 @@ here are returned for ``producers.verdict``, which adds the worker's rejects.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -22,13 +23,20 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from parkpulse.config import Settings
 from parkpulse.logs import get_logger, log_event
 from parkpulse.producers.columnar import ZoneFigures, feed_items
 from parkpulse.producers.feed import FeedRow, FeedSummary, NotAFeed, not_a_feed, to_deadletter
-from parkpulse.producers.kept import Entry, archive, last_offsets, origin_of, record
+from parkpulse.producers.kept import Entry, archive, kept_name, last_offsets, origin_of, record
 from parkpulse.producers.read_options import ReadOptions, keep_options
 from parkpulse.producers.readers import bureau_table, kind_of, table_refusal
 from parkpulse.schemas.catalogue import Catalogue
@@ -120,33 +128,70 @@ async def publish(
     )
     await producer.start()
     results: list[Published] = []
+    landing: asyncio.Task[Published] | None = None  # the file before, landing meanwhile
+
+    async def landed() -> None:
+        nonlocal landing
+        if landing is not None:
+            results.append(await landing)
+            landing = None
+
     try:
         with _progress(progress) as bar:
             for path, given in files:
                 kind = kind_of(path, given)  # a register export is recognised by its header
                 refused = refusal(path, kind)
                 if refused is not None:
+                    await landed()
                     results.append(await _refuse_file(producer, refused, kind))
                     continue  # not kept: a replay would refuse it again
-                done = await _publish_file(
+                queued = await _queue_file(
                     producer, path, kind, catalogue, now, bar, envelope, options
                 )
-                results.append(done)
-                if keep and done.refused is None:
-                    kept = archive(settings, path, kind)
-                    keep_options(kept, options)
-                    entry = Entry(
-                        kept.name,
-                        kind,
-                        origin_of(path),
-                        settings.broker_epoch or "",
-                        done.last_offsets,
-                    )
-                    record(settings, entry)
+                await landed()
+                if isinstance(queued, Published):  # a workbook that holds no table
+                    results.append(queued)
+                    continue
+                keeping = _Keeping(settings, path, kind, options) if keep else None
+                landing = asyncio.create_task(_land(queued, keeping))
+            await landed()
         await producer.flush()
     finally:
+        if landing is not None:  # the file before was sent whole: kept once it is delivered
+            with contextlib.suppress(Exception):
+                await landing
         await producer.stop()
     return results
+
+
+@dataclass
+class _Keeping:
+    """Where a published file is kept once delivered; its content digest is taken meanwhile
+    on another thread (reading and hashing the file again was ~6 % of a backfill's publish)."""
+
+    settings: Settings
+    path: Path
+    kind: str
+    options: ReadOptions
+    name: asyncio.Future[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.name = asyncio.get_running_loop().run_in_executor(None, kept_name, self.path)
+
+    async def keep(self, published: Published) -> None:
+        kept = archive(self.settings, self.path, self.kind, name=await self.name)
+        keep_options(kept, self.options)
+        epoch = self.settings.broker_epoch or ""
+        origin = origin_of(self.path)
+        record(self.settings, Entry(kept.name, self.kind, origin, epoch, published.last_offsets))
+
+
+async def _land(queued: _Queued, keeping: _Keeping | None) -> Published:
+    """A queued file once its sends are delivered, kept with its ledger entry."""
+    published = await queued.delivered()
+    if keeping is not None:
+        await keeping.keep(published)
+    return published
 
 
 class _FileSender:
@@ -192,13 +237,16 @@ class _FileSender:
             topic, orjson.dumps(wrap(records) if self.envelope > 1 else records[0]), zone
         )
 
-    async def delivered(self) -> dict[tuple[str, int], int]:
-        """Send what is still gathered; wait for every send (acks=all) and give the last
-        offset per topic and partition."""
+    async def flush(self) -> None:
+        """Send what is still gathered, without waiting for the broker."""
         for topic, zone in list(self.envelopes):
             await self._send_envelope(topic, zone)
         for partition, messages in self.partitions.items():  # each zone's in order
             self.batches += await submit(self.producer, OBSERVATIONS, partition, messages)
+        self.partitions = {}
+
+    async def delivered(self) -> dict[tuple[str, int], int]:
+        """Wait for every send (acks=all); the last offset per topic and partition."""
         out = last_offsets([await fut for fut in self.pending])
         for fut, count in self.batches:
             meta = await fut  # a batch's metadata: the offset of its first record
@@ -207,7 +255,7 @@ class _FileSender:
         return out
 
 
-async def _publish_file(
+async def _queue_file(
     producer: AIOKafkaProducer,
     path: Path,
     kind: str,
@@ -216,8 +264,9 @@ async def _publish_file(
     bar: Progress,
     envelope: int,
     options: ReadOptions,
-) -> Published:
-    """Read, check and send one file; delivery confirmed before it is reported."""
+) -> _Queued | Published:
+    """Read, check and send one file without waiting for the broker (a workbook that holds
+    no table: its refusal, sent)."""
     origin = origin_of(path)  # a replayed kept copy lands on the same dead-letter rows
     rows = iter(feed_items(path, kind, catalogue, now=now, options=options, origin=origin))
     first = next(rows, None)
@@ -225,10 +274,8 @@ async def _publish_file(
         return await _refuse_file(producer, refused, kind)
     rows = chain([first], rows) if first is not None else rows
     source_topic = _SOURCE_TOPIC.get(kind, OBSERVATIONS)
-    task = bar.add_task(origin, total=None)
-    summary = FeedSummary()
-    sender = _FileSender(producer, envelope)
-    rejected_lines: set[int] = set()
+    queued = _Queued(path, kind, origin, _FileSender(producer, envelope), bar)
+    summary, sender = queued.summary, queued.sender
     for n, row in enumerate(rows, start=1):
         if isinstance(row, ZoneFigures):
             summary.accepted += len(row)
@@ -238,25 +285,50 @@ async def _publish_file(
         if row.duplicate:
             pass  # a register export's repeated row: its first copy is sent
         elif row.error is not None:
-            rejected_lines.add(row.line)
+            queued.rejected_lines.add(row.line)
             dead = to_deadletter(row, origin=origin, source_topic=source_topic)
             await sender.send(DEADLETTER, orjson.dumps(dead.to_dict()), source_topic)
         else:
             await sender.record(*_wire(row, origin))
         if n % PROGRESS_EVERY == 0:
-            bar.update(task, completed=n)
-    offsets = await sender.delivered()
-    total = summary.accepted + summary.rejected
-    bar.update(task, total=total, completed=total)
-    log_event(
-        log,
-        "file_published",
-        file=origin,
-        kind=kind,
-        accepted=summary.accepted,
-        rejected=summary.rejected,
-    )
-    return Published(path, kind, summary, None, offsets, frozenset(rejected_lines))
+            bar.update(queued.task, completed=n)
+    await sender.flush()
+    await asyncio.sleep(0)  # the producer's sender writes them while the next file is read
+    return queued
+
+
+@dataclass
+class _Queued:
+    """A file read and sent, its delivery not yet confirmed."""
+
+    path: Path
+    kind: str
+    origin: str
+    sender: _FileSender
+    bar: Progress
+    summary: FeedSummary = field(default_factory=FeedSummary)
+    rejected_lines: set[int] = field(default_factory=set)
+    task: TaskID = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.task = self.bar.add_task(self.origin, total=None)
+
+    async def delivered(self) -> Published:
+        """The file's summary once every send is delivered."""
+        offsets = await self.sender.delivered()
+        summary = self.summary
+        total = summary.accepted + summary.rejected
+        self.bar.update(self.task, total=total, completed=total)
+        log_event(
+            log,
+            "file_published",
+            file=self.origin,
+            kind=self.kind,
+            accepted=summary.accepted,
+            rejected=summary.rejected,
+        )
+        rejected = frozenset(self.rejected_lines)
+        return Published(self.path, self.kind, summary, None, offsets, rejected)
 
 
 async def _refuse_file(producer: AIOKafkaProducer, refused: NotAFeed, kind: str) -> Published:
