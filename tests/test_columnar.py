@@ -59,6 +59,9 @@ ODD = st.sampled_from(
         PREFIX + "I,jinan-hitech,gdp,2021-03,YTD,1,CNY_100M,1,A,0,not-a-date",
         PREFIX + "I,jinan-hitech,gdp,2021-03,YTD,1,CNY_100M,1,A,0,2021-04-15T09:00:00+08:00",
         PREFIX + "I,jinan-hitech,gdp,2021-03,YTD," + "9" * 70 + ",CNY_100M,1,A,0,",
+        "x" * 70_000
+        + ",PARKPULSE:ZONE_MONTHLY(1.0),I,jinan-hitech,gdp,2021-03,YTD,1,CNY_100M,1,A,0,",
+        PREFIX + "I," + "j" * 5000 + ",gdp,2021-03,YTD,1,CNY_100M,1,A,0,",  # long: line reader
         PREFIX + "I,jinan-hitech,gdp,2021-03,YTD,1\r,CNY_100M,1,A,0,",  # a lone CR: the line
         PREFIX + "I,jinan-hitech,gdp,2021-05,YTD,1,CNY_100M,1,A,0,\r",  # reader's, file whole
     ]

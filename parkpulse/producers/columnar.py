@@ -62,6 +62,7 @@ from parkpulse.schemas.validation import (
     ACTION_SPELLINGS,
     BASIS_SPELLINGS,
     OBSERVATION_ALIASES,
+    OBSERVATION_FIELDS,
     REMEMBERED_CHARS,
     SOURCE_SPELLINGS,
     STATUS_SPELLINGS,
@@ -145,12 +146,18 @@ class _Plan:
             )
         return self._lines
 
-    def lines_after_header(self) -> int:
-        """How many lines follow the header, empty lines at the end not counted."""
+    def line_sizes(self) -> tuple[int, int]:
+        """(how many lines follow the header, empty lines at the end not counted; the bytes
+        of the longest of them, its line end included)."""
         end = len(self.data)
         while end > self.start and self.data[end - 1] in b"\r\n":
             end -= 1
-        return self.data.count(b"\n", self.start, end) + 1 if end > self.start else 0
+        if end <= self.start:
+            return 0, 0
+        body = np.frombuffer(self.data, np.uint8, end - self.start, self.start)
+        ends = np.flatnonzero(body == 10)
+        bounds = np.concatenate(([-1], ends, [len(body)]))
+        return len(ends) + 1, int(np.diff(bounds).max())
 
 
 def _plan(path: Path, data: bytes) -> _Plan | None:
@@ -224,7 +231,7 @@ class _Codes:
             self.by_value = np.empty(0, dtype=object)
             self.codes = np.zeros(n, dtype=np.int64)
             return
-        encoded = table.column(at).combine_chunks().dictionary_encode()
+        encoded = table.column(_name(at)).combine_chunks().dictionary_encode()
         self.values = encoded.dictionary.to_pylist()
         self.by_value = np.empty(0, dtype=object)  # what ``mapped`` made of each text
         self.codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
@@ -256,8 +263,17 @@ class _Columns:
     def items(self) -> Iterator[FeedRow | ZoneFigures]:
         plan = self.plan
         width = len(plan.header.names)
-        names = [f"c{i}" for i in range(width)]
+        names = [_name(i) for i in range(width)]
         skips: list[int] = []  # rows with another field count, which pyarrow skips
+        # Without quotes and long lines no field needs looking at but the ones read: the
+        # others (STRUCTURE, STRUCTURE_ID, any extra) are not even made into columns.
+        lines, longest = plan.line_sizes()
+        quotes = plan.data.find(b'"', plan.start) >= 0
+        include = None
+        if not quotes and longest <= _FAST_FIELD_BYTES:
+            include = sorted(
+                {_name(plan.columns[f]) for f in OBSERVATION_FIELDS if f in plan.columns}
+            )
 
         def skip(row: Any) -> str:
             skips.append(1)
@@ -271,6 +287,7 @@ class _Columns:
             ),
             convert_options=pacsv.ConvertOptions(
                 column_types=dict.fromkeys(names, pa.string()),
+                include_columns=include,
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
@@ -279,7 +296,7 @@ class _Columns:
         # those with another field count, which pyarrow skips (no quotes: a comma splits).
         n = table.num_rows
         skipped: list[int] = []
-        if not skips and plan.lines_after_header() == n:  # every line a row
+        if not skips and lines == n:  # every line a row
             numbers = np.arange(2, n + 2, dtype=np.int64)
         else:
             lines = plan.lines
@@ -296,10 +313,9 @@ class _Columns:
         if len(numbers) != n:  # pyarrow split the lines otherwise: read them line by line
             raise _Whole
         ok = np.ones(n, dtype=bool)
-        quotes = plan.data.find(b'"', plan.start) >= 0
-        for column in table.columns:  # long fields and quotes: the line reader's business
-            ok &= _np(pc.less_equal(pc.binary_length(column), _FAST_FIELD_BYTES))
-            if quotes:
+        for column in table.columns if include is None else ():  # long fields and quotes:
+            ok &= _np(pc.less_equal(pc.binary_length(column), _FAST_FIELD_BYTES))  # the line
+            if quotes:  # reader's business
                 ok &= ~_np(pc.match_substring(column, '"'))
         fields = self._values(table, ok)
         slow = self._slow(sorted({int(x) for x in numbers[~ok]} | set(skipped)))
@@ -575,7 +591,7 @@ def _numbers(
     if at is None:
         none = np.zeros(n, dtype=bool)
         return pa.chunked_array([pa.array([], pa.string())]), np.zeros(n), none, ~none
-    column = table.column(at)
+    column = table.column(_name(at))
     has = _np(pc.not_equal(pc.binary_length(column), 0))
     plain = _np(pc.match_substring_regex(column, _PLAIN)) & _np(
         pc.less_equal(pc.binary_length(column), MAX_NUMBER_CHARS)
@@ -583,6 +599,11 @@ def _numbers(
     floats = np.zeros(n)  # the plain ones cast, the others 0 (if_else on strings is slow)
     floats[plain] = _np(pc.cast(column.filter(pa.array(plain)), pa.float64()))
     return column, floats, has, plain | ~has
+
+
+def _name(at: int) -> str:
+    """The name pyarrow reads the CSV's column ``at`` under."""
+    return f"c{at}"
 
 
 def _np(array: Any) -> np.ndarray:

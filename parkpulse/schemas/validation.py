@@ -54,6 +54,7 @@ __all__ = [
     "ACTION_SPELLINGS",
     "BASIS_SPELLINGS",
     "OBSERVATION_ALIASES",
+    "OBSERVATION_FIELDS",
     "REMEMBERED_CHARS",
     "SOURCE_SPELLINGS",
     "STATUS_SPELLINGS",
@@ -170,7 +171,7 @@ def observation_reader(catalogue: Catalogue) -> ObservationReader:
 _CACHE_SIZE = 4096  # entries per lookup; a row has a few dozen names and texts at most
 _LAYOUT_CACHE_SIZE = 256  # key layouts: a feed has one or two
 REMEMBERED_CHARS = 64  # longer names and texts are never remembered, nor rows with more names
-_FIELDS = (
+OBSERVATION_FIELDS = (  # what a feed row holds that the reader reads; others: their length only
     "zone",
     "indicator",
     "time_period",
@@ -184,7 +185,7 @@ _FIELDS = (
     "action",
     "source",
 )
-_REQUIRED = _FIELDS[:4]
+_REQUIRED = OBSERVATION_FIELDS[:4]
 _MAYBE_TEXT = frozenset((str, type(None)))
 _PLAIN_NUMBER_CHARS = "0123456789.+-"  # no exponent, grouping, spaces, underscores, nan or inf
 _EXACT_INT = 2**53  # an int up to this is exactly the float it converts to
@@ -194,7 +195,7 @@ _UNUSUAL = math.nan  # what _plain_number gives for a figure _figure must read i
 class Layout(NamedTuple):
     """Where a row with these keys keeps its fields, by position in its values + (None,)."""
 
-    fields: Callable[[tuple[Any, ...]], tuple[Any, ...]]  # the _FIELDS; -1 when absent
+    fields: Callable[[tuple[Any, ...]], tuple[Any, ...]]  # the OBSERVATION_FIELDS; -1 when absent
     others: tuple[int, ...]  # the other keys: not read, but their length is checked
     names: Names  # how the row spells its names
 
@@ -251,7 +252,7 @@ class ObservationReader:
             layout = self.layouts.get(keys) or self.layout(keys)
         if layout is None:  # not a dict, odd names, or a field named twice
             fields = Fields(raw, "feed row", OBSERVATION_ALIASES)
-            return self._observation(tuple(map(fields.values.get, _FIELDS)), fields, now)
+            return self._observation(tuple(map(fields.values.get, OBSERVATION_FIELDS)), fields, now)
         values = (*raw.values(), None)
         try:
             for at in layout.others:  # not read, but a huge one is refused
@@ -342,7 +343,7 @@ class ObservationReader:
             where[name] = at
             spelled[name] = key.strip()
         else:
-            fields = itemgetter(*(where.pop(field, -1) for field in _FIELDS))
+            fields = itemgetter(*(where.pop(field, -1) for field in OBSERVATION_FIELDS))
             upper = sum(name.isupper() for name in spelled.values()) * 2 > len(keys)
             layout = Layout(fields, tuple(where.values()), Names(spelled, upper))
         if len(self.layouts) >= _LAYOUT_CACHE_SIZE:
