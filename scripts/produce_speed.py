@@ -71,6 +71,9 @@ class _Batch:
     def record_count(self) -> int:
         return self.count
 
+    def close(self) -> None:
+        pass
+
 
 async def run(files: list[Path], reference: Path | None) -> tuple[int, float, int]:
     catalogue = load_catalogue(reference)

@@ -11,7 +11,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from parkpulse.schemas.envelope import column_records, envelope_records
+from parkpulse.schemas.envelope import (
+    ENVELOPE_MAX,
+    MAX_COLUMNS,
+    column_records,
+    envelope_records,
+)
 from parkpulse.schemas.errors import RejectedInput
 from parkpulse.schemas.wire import COLUMNS_FIELD, observation_columns
 
@@ -55,7 +60,7 @@ def test_a_value_all_records_share_travels_once(records: list[dict]) -> None:
     lists = [name for name, value in sent.items() if type(value) is list]
     for name, value in sent.items():
         texts = {orjson.dumps(r[name]) for r in records}
-        one = len(texts) == 1 and type(records[0][name]) is not list
+        one = len(texts) == 1 and type(records[0][name]) not in (list, dict)  # those travel whole
         if one and len(records) > 1:  # a list only when it is the one kept for the count
             assert type(value) is not list or lists == [name] == list(sent)[:1]
         elif len(records) > 1:
@@ -83,9 +88,11 @@ def test_one_list_stays_so_the_envelope_says_how_many_figures_it_holds() -> None
         ([], "must be an object, not list"),
         ("zone", "must be an object, not str"),
         ({"zone": ["a", "b"], "line": [1, 2, 3]}, "lists of [2, 3] values"),
+        ({"zone": "a", "line": list(range(ENVELOPE_MAX + 1))}, "101 figures of 2 fields"),
+        ({f"f{n}": n for n in range(MAX_COLUMNS + 1)}, f"1 figures of {MAX_COLUMNS + 1} fields"),
     ],
 )
-def test_a_table_that_is_not_one_is_refused_whole(columns: Any, says: str) -> None:
+def test_a_table_that_is_not_one_or_too_big_is_refused_whole(columns: Any, says: str) -> None:
     with pytest.raises(RejectedInput) as refused:
         envelope_records({COLUMNS_FIELD: columns})
     assert refused.value.reason == "malformed" and says in refused.value.detail

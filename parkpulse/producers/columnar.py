@@ -267,7 +267,7 @@ class _Columns:
         skips: list[int] = []  # rows with another field count, which pyarrow skips
         # Without quotes and long lines no field needs looking at but the ones read: the
         # others (STRUCTURE, STRUCTURE_ID, any extra) are not even made into columns.
-        lines, longest = plan.line_sizes()
+        line_count, longest = plan.line_sizes()
         quotes = plan.data.find(b'"', plan.start) >= 0
         include = None
         if not quotes and longest <= _FAST_FIELD_BYTES:
@@ -296,7 +296,7 @@ class _Columns:
         # those with another field count, which pyarrow skips (no quotes: a comma splits).
         n = table.num_rows
         skipped: list[int] = []
-        if not skips and lines == n:  # every line a row
+        if not skips and line_count == n:  # every line a row
             numbers = np.arange(2, n + 2, dtype=np.int64)
         else:
             lines = plan.lines

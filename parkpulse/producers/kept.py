@@ -137,11 +137,13 @@ def entries(settings: Settings) -> list[Entry]:
     return out
 
 
-def last_offsets(delivered: Iterable[object]) -> dict[tuple[str, int], int]:
-    """The last offset per (topic, partition) among delivered records (aiokafka's
-    ``RecordMetadata``)."""
+def last_offsets(delivered: Iterable[tuple[object, int]]) -> dict[tuple[str, int], int]:
+    """The last offset per (topic, partition) among deliveries: each one's aiokafka
+    ``RecordMetadata`` (the offset of its first record) with how many records it covers (a
+    message 1, a record batch its count)."""
     out: dict[tuple[str, int], int] = {}
-    for meta in delivered:
+    for meta, count in delivered:
         tp = (str(meta.topic), int(meta.partition))  # type: ignore[attr-defined]
-        out[tp] = max(out.get(tp, -1), int(meta.offset))  # type: ignore[attr-defined]
+        last = int(meta.offset) + count - 1  # type: ignore[attr-defined]
+        out[tp] = max(out.get(tp, -1), last)
     return out

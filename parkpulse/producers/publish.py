@@ -2,17 +2,16 @@
 
 Accepted rows go to their topic in the wire form the worker validates again; rejected rows go to
 the dead-letter topic with their line number and reason. Sends are pipelined (no per-row wait
-for delivery) and confirmed together at the end. Every published file is kept under
-``DATA_DIR/feeds/`` with a ledger entry (``producers/kept.py``) so a broker restart can re-publish
-what has not landed yet; a file that is no feed (``feed.not_a_feed``) is refused whole, with one
-dead letter when it has content, and not kept. Each file's last offsets and the lines rejected
-here are returned for ``producers.verdict``, which adds the worker's rejects.
+for delivery); a file's are confirmed while the next file is read, and once they are, the file
+is kept under ``DATA_DIR/feeds/`` with a ledger entry (``producers/kept.py``) so a broker restart
+can re-publish what has not landed yet; a file that is no feed (``feed.not_a_feed``) is refused
+whole, with one dead letter when it has content, and not kept. Each file's last offsets and the
+lines rejected here are returned for ``producers.verdict``, which adds the worker's rejects.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -133,8 +132,8 @@ async def publish(
     async def landed() -> None:
         nonlocal landing
         if landing is not None:
-            results.append(await landing)
-            landing = None
+            task, landing = landing, None
+            results.append(await task)
 
     try:
         with _progress(progress) as bar:
@@ -148,18 +147,24 @@ async def publish(
                 queued = await _queue_file(
                     producer, path, kind, catalogue, now, bar, envelope, options
                 )
-                await landed()
                 if isinstance(queued, Published):  # a workbook that holds no table
+                    await landed()
                     results.append(queued)
                     continue
                 keeping = _Keeping(settings, path, kind, options) if keep else None
-                landing = asyncio.create_task(_land(queued, keeping))
+                following = asyncio.create_task(_land(queued, keeping))
+                try:
+                    await landed()  # the file before, in order
+                finally:
+                    landing = following  # sent whole: kept once delivered, whatever failed
             await landed()
         await producer.flush()
     finally:
-        if landing is not None:  # the file before was sent whole: kept once it is delivered
-            with contextlib.suppress(Exception):
+        if landing is not None:
+            try:
                 await landing
+            except Exception as exc:  # the error that stops publishing is already raised
+                log_event(log, "file_not_landed", error=type(exc).__name__)
         await producer.stop()
     return results
 
@@ -247,12 +252,8 @@ class _FileSender:
 
     async def delivered(self) -> dict[tuple[str, int], int]:
         """Wait for every send (acks=all); the last offset per topic and partition."""
-        out = last_offsets([await fut for fut in self.pending])
-        for fut, count in self.batches:
-            meta = await fut  # a batch's metadata: the offset of its first record
-            tp = (str(meta.topic), int(meta.partition))
-            out[tp] = max(out.get(tp, -1), int(meta.offset) + count - 1)
-        return out
+        delivered = [(await fut, 1) for fut in self.pending]
+        return last_offsets(delivered + [(await fut, count) for fut, count in self.batches])
 
 
 async def _queue_file(
@@ -293,7 +294,7 @@ async def _queue_file(
         if n % PROGRESS_EVERY == 0:
             bar.update(queued.task, completed=n)
     await sender.flush()
-    await asyncio.sleep(0)  # the producer's sender writes them while the next file is read
+    await asyncio.sleep(0)  # a turn of the loop: the sender takes the closed batches now
     return queued
 
 

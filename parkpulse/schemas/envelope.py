@@ -27,6 +27,7 @@ from parkpulse.schemas.errors import RejectedInput
 from parkpulse.schemas.wire import COLUMNS_FIELD, ENVELOPE_FIELD
 
 ENVELOPE_MAX = 100  # figures per message a producer sends: ~1 µs of Faust per figure
+MAX_COLUMNS = 64  # fields of a column envelope's figures (a figure has sixteen)
 
 
 def envelope_records(doc: Any) -> list[Any] | None:
@@ -49,8 +50,10 @@ def envelope_records(doc: Any) -> list[Any] | None:
 
 
 def column_records(columns: Any) -> list[dict[str, Any]]:
-    """The records of a column envelope's columns (RejectedInput("malformed") when they are
-    not an object, or its lists differ in length). Without any list it holds one record."""
+    """The records of a column envelope's columns: RejectedInput("malformed") when they are not
+    an object, its lists differ in length, or it would make more than ENVELOPE_MAX records or
+    records of more than MAX_COLUMNS fields (a small message must not become a huge batch).
+    With fields but no list it holds one record."""
     if type(columns) is not dict:
         raise RejectedInput(
             "malformed", f"{COLUMNS_FIELD} must be an object, not {type(columns).__name__}"
@@ -60,7 +63,14 @@ def column_records(columns: Any) -> list[dict[str, Any]]:
         raise RejectedInput(
             "malformed", f"{COLUMNS_FIELD} holds lists of {sorted(lengths)} values, not one length"
         )
-    return records_of_columns(columns, lengths.pop() if lengths else 1)
+    count = lengths.pop() if lengths else 1
+    if count > ENVELOPE_MAX or len(columns) > MAX_COLUMNS:
+        raise RejectedInput(
+            "malformed",
+            f"{COLUMNS_FIELD} holds {count} figures of {len(columns)} fields"
+            f" (at most {ENVELOPE_MAX} of {MAX_COLUMNS})",
+        )
+    return records_of_columns(columns, count)
 
 
 def records_of_columns(columns: dict[str, Any], count: int) -> list[dict[str, Any]]:

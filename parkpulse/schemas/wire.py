@@ -143,7 +143,7 @@ def _shared_value(column: Any) -> Any:
     if type(column) is not list or not column:
         return column
     first = column[0]
-    if column[-1] != first or type(first) is list or column.count(first) != len(column):
+    if column[-1] != first or type(first) in (list, dict) or column.count(first) != len(column):
         return column  # (the last value first: most columns that vary differ there)
     if type(first) is not str and len(set(map(type, column))) > 1:
         return column  # 1 == 1.0 == True, but JSON tells them apart (a text equals only texts)

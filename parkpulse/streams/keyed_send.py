@@ -59,16 +59,21 @@ async def submit(
     waiting for the broker: each batch's delivery (its ``RecordMetadata`` gives the offset of
     its first record) and how many records it holds."""
     queued: list[tuple[asyncio.Future[Any], int]] = []
+
+    async def send(batch: Any) -> None:
+        batch.close()  # no message sent otherwise joins it (its count is the one given here)
+        count = batch.record_count()
+        queued.append((await producer.send_batch(batch, topic, partition=partition), count))
+
     batch = producer.create_batch()
     for key, value in rows:
         if batch.append(key=key, value=value, timestamp=None) is not None:
             continue
-        count = batch.record_count()
-        queued.append((await producer.send_batch(batch, topic, partition=partition), count))
+        await send(batch)
         batch = producer.create_batch()
         batch.append(key=key, value=value, timestamp=None)  # a new batch takes any first record
-    if count := batch.record_count():
-        queued.append((await producer.send_batch(batch, topic, partition=partition), count))
+    if batch.record_count():
+        await send(batch)
     return queued
 
 
