@@ -152,7 +152,7 @@ async def publish(
                     results.append(queued)
                     continue
                 keeping = _Keeping(settings, path, kind, options) if keep else None
-                following = asyncio.create_task(_land(queued, keeping))
+                following = asyncio.create_task(_land(queued, keeping), name=queued.origin)
                 try:
                     await landed()  # the file before, in order
                 finally:
@@ -164,7 +164,7 @@ async def publish(
             try:
                 await landing
             except Exception as exc:  # the error that stops publishing is already raised
-                log_event(log, "file_not_landed", error=type(exc).__name__)
+                log_event(log, "file_not_landed", file=landing.get_name(), error=type(exc).__name__)
         await producer.stop()
     return results
 
