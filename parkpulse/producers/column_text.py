@@ -4,10 +4,10 @@ The columnar reader (producers/columnar.py) knows, per column, each distinct val
 validator reads it and which one each row holds (``Field``), and the numbers as arrays
 (``Numbers``). Here a file's accepted rows become wire columns without a dict per row
 (``wire_columns``: per field a list, each distinct value one shared object, or the one value all
-the rows hold); ``ZoneFigures``
-holds one zone's, and each envelope of a hundred figures is a slice of them, sent as a column
-envelope (``wire.observation_columns``) that the worker reads back as the same records as the
-dict envelope of them (tests/test_columnar.py, tests/test_envelope_columns.py).
+the rows hold); ``ZoneFigures`` holds one zone's, and each envelope of a hundred figures is a
+slice of them, sent as a column envelope (``wire.observation_columns``) that the worker reads
+back as the same records as the dict envelope of them (tests/test_columnar.py,
+tests/test_envelope_columns.py).
 """
 
 from __future__ import annotations

@@ -313,10 +313,11 @@ class _Columns:
         if len(numbers) != n:  # pyarrow split the lines otherwise: read them line by line
             raise _Whole
         ok = np.ones(n, dtype=bool)
-        for column in table.columns if include is None else ():  # long fields and quotes:
-            ok &= _np(pc.less_equal(pc.binary_length(column), _FAST_FIELD_BYTES))  # the line
-            if quotes:  # reader's business
-                ok &= ~_np(pc.match_substring(column, '"'))
+        if include is None:  # long fields and quotes: the line reader's business
+            for column in table.columns:
+                ok &= _np(pc.less_equal(pc.binary_length(column), _FAST_FIELD_BYTES))
+                if quotes:
+                    ok &= ~_np(pc.match_substring(column, '"'))
         fields = self._values(table, ok)
         slow = self._slow(sorted({int(x) for x in numbers[~ok]} | set(skipped)))
         yield from self._verdicts(numbers, np.flatnonzero(ok), fields, slow)
