@@ -304,7 +304,7 @@ def _row_figures(
         zone, period = _row_zone_period(sheet, at, layout, context, catalogue)
     except CellRejected as bad:
         place = sheet.place(at, layout.indicator if bad.col is None else bad.col)
-        return [FeedRow(at + 1, text, None, bad.error, place)]
+        return [FeedRow(at + 1, text, None, bad.error.detached(), place)]
     flow = catalogue.indicators[indicator].kind == "flow"
     figures = [("YTD", layout.ytd, layout.yoy), ("MONTH", layout.month, layout.month_yoy)]
     out: list[FeedRow] = []
@@ -393,7 +393,7 @@ def _observation_row(
             place = sheet.place(at, yoy_col)
         elif exc.detail.startswith("unit_measure") and layout.unit is not None:
             place = sheet.place(at, layout.unit)
-        return FeedRow(at + 1, text, None, exc, place)
+        return FeedRow(at + 1, text, None, exc.detached(), place)
     return FeedRow(at + 1, text, record, None, place)
 
 

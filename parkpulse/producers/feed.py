@@ -381,7 +381,7 @@ def _validated(
     try:
         return FeedRow(line.number, line.text, parse(raw), None)
     except RejectedInput as exc:
-        return FeedRow(line.number, line.text, None, exc)
+        return FeedRow(line.number, line.text, None, exc.detached())
 
 
 def _rejected(line: Line, reason: str, detail: str) -> FeedRow:

@@ -187,7 +187,7 @@ def _sheet_targets(
             raw = _target_row(sheet, at, cols, catalogue, plan, zone_id, name, path)
             record = validate_target(raw, catalogue)
         except RejectedInput as exc:
-            out.append(FeedRow(at + 1, text, None, exc, _place_of(exc, sheet, at, cols)))
+            out.append(FeedRow(at + 1, text, None, exc.detached(), _place_of(exc, sheet, at, cols)))
             continue
         out.append(FeedRow(at + 1, text, record, None, sheet.place(at, cols.indicator)))
     return out

@@ -382,7 +382,7 @@ def _row(
     try:
         record = _registration(sheet, at, layout, catalogue, now, zone_option)
     except CellRejected as bad:
-        return _Read(FeedRow(at + 1, text, None, bad.error, place(bad.col)))
+        return _Read(FeedRow(at + 1, text, None, bad.error.detached(), place(bad.col)))
     wire = orjson.dumps(registration_to_wire(record))
     return _Read(FeedRow(at + 1, text, record, None, place(layout.credit_code)), wire)
 

@@ -27,6 +27,15 @@ class RejectedInput(ValueError):
         self.reason = reason
         self.detail = detail
 
+    def detached(self) -> RejectedInput:
+        """This error as a verdict keeps it: without its traceback and the exception it was
+        raised while handling. Those hold the validator's frames, and the frames hold them, in
+        a reference cycle only the cyclic collector frees: a file of 20,000 rows with a
+        mistyped zone left ~460k such objects, and the full collections over them took two
+        thirds of its reading (4.1 → 1.3 s)."""
+        self.__traceback__ = self.__context__ = self.__cause__ = None
+        return self
+
 
 def key_of(key: bytes | None) -> str | None:
     """A message key as the zone it names (None: the message had no key)."""

@@ -172,7 +172,7 @@ class DeadLetter:
     received_at: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _flat(self)
 
 
 ENTITY_TYPES = ("enterprise", "individual_business", "farmers_cooperative")
@@ -204,4 +204,4 @@ class Registration:
         return (self.zone, self.registration_id)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _flat(self)

@@ -352,7 +352,7 @@ def validate_records(
         try:
             add(_registration(raw, catalogue, now, latest, seen, batch_id, sent_at))
         except RejectedInput as exc:
-            rejected.append((line, raw, exc))
+            rejected.append((line, raw, exc.detached()))
     return valid, rejected
 
 
