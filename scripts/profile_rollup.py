@@ -24,7 +24,7 @@ from types import SimpleNamespace
 
 import orjson
 
-from parkpulse.memory import gc_paused
+from parkpulse.memory import gc_paused, tune_collector
 from parkpulse.producers.columnar import ZoneFigures, read_feed_columns
 from parkpulse.producers.feed import read_targets
 from parkpulse.producers.publish import _wire
@@ -125,7 +125,7 @@ def main() -> None:
     args = parser.parse_args()
     catalogue = load_catalogue(args.sim / "reference")
     msgs = messages(args.sim, args.zones, args.dicts)
-    gc.collect()
+    tune_collector()  # as the worker (stack.py) sets its collector
     inputs_mb = sum(len(value) + 33 for _, value, _ in msgs) / 1e6
     print(
         f"anon before the store {rss_anon_mb():.0f} MB (of it the feed's bytes {inputs_mb:.0f} MB)"

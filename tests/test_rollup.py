@@ -192,7 +192,7 @@ def test_a_column_envelope_is_read_as_its_records_one_by_one() -> None:
     message = columns(*good[:2], bad, good[2], negative)
     assert orjson.loads(message)[COLUMNS_FIELD]["origin"] == "f.csv"  # shared: sent once
     inputs = read_message(OBSERVATIONS, "observation", message, 2, 17, ZONE.encode())
-    assert orjson.dumps([i.doc for i in inputs]) == orjson.dumps(
+    assert orjson.dumps([i.record for i in inputs]) == orjson.dumps(
         [*good[:2], bad, good[2], negative]
     )
     rollup = fresh()

@@ -20,6 +20,7 @@ when rejected, dead-lettered) on its own.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
 
@@ -35,6 +36,13 @@ def envelope_records(doc: Any) -> list[Any] | None:
 
     Raises RejectedInput("malformed") for an envelope whose records are not a list, or whose
     columns are not an object of equally long lists and shared values."""
+    found = envelope_of(doc)
+    return found.records() if isinstance(found, ColumnEnvelope) else found
+
+
+def envelope_of(doc: Any) -> list[Any] | ColumnEnvelope | None:
+    """A dict envelope's records, a column envelope's columns, or None for a bare record (the
+    same RejectedInput as ``envelope_records``)."""
     if type(doc) is not dict:
         return None
     if ENVELOPE_FIELD in doc:
@@ -45,32 +53,54 @@ def envelope_records(doc: Any) -> list[Any] | None:
             )
         return records
     if COLUMNS_FIELD in doc:
-        return column_records(doc[COLUMNS_FIELD])
+        return ColumnEnvelope.of(doc[COLUMNS_FIELD])
     return None
 
 
 def column_records(columns: Any) -> list[dict[str, Any]]:
-    """The records of a column envelope's columns: RejectedInput("malformed") when they are not
-    an object, its lists differ in length, or it would make more than ENVELOPE_MAX records or
-    records of more than MAX_COLUMNS fields (a small message must not become a huge batch).
-    With fields but no list it holds one record."""
-    if type(columns) is not dict:
-        raise RejectedInput(
-            "malformed", f"{COLUMNS_FIELD} must be an object, not {type(columns).__name__}"
-        )
-    lengths = {len(v) for v in columns.values() if type(v) is list}
-    if len(lengths) > 1:
-        raise RejectedInput(
-            "malformed", f"{COLUMNS_FIELD} holds lists of {sorted(lengths)} values, not one length"
-        )
-    count = lengths.pop() if lengths else 1
-    if count > ENVELOPE_MAX or len(columns) > MAX_COLUMNS:
-        raise RejectedInput(
-            "malformed",
-            f"{COLUMNS_FIELD} holds {count} figures of {len(columns)} fields"
-            f" (at most {ENVELOPE_MAX} of {MAX_COLUMNS})",
-        )
-    return records_of_columns(columns, count)
+    """The records of a column envelope's columns (RejectedInput as ``ColumnEnvelope.of``)."""
+    return ColumnEnvelope.of(columns).records()
+
+
+@dataclass(slots=True)
+class ColumnEnvelope:
+    """A column envelope's figures: its columns (a list: one value per figure; any other value:
+    every figure's), read back as records only when one is needed."""
+
+    columns: dict[str, Any]
+    count: int
+
+    @classmethod
+    def of(cls, columns: Any) -> ColumnEnvelope:
+        """RejectedInput("malformed") when ``columns`` is not an object, its lists differ in
+        length, or it would make more than ENVELOPE_MAX records or records of more than
+        MAX_COLUMNS fields (a small message must not become a huge batch). With fields but no
+        list it holds one record."""
+        if type(columns) is not dict:
+            raise RejectedInput(
+                "malformed", f"{COLUMNS_FIELD} must be an object, not {type(columns).__name__}"
+            )
+        lengths = {len(v) for v in columns.values() if type(v) is list}
+        if len(lengths) > 1:
+            raise RejectedInput(
+                "malformed",
+                f"{COLUMNS_FIELD} holds lists of {sorted(lengths)} values, not one length",
+            )
+        count = lengths.pop() if lengths else 1
+        if count > ENVELOPE_MAX or len(columns) > MAX_COLUMNS:
+            raise RejectedInput(
+                "malformed",
+                f"{COLUMNS_FIELD} holds {count} figures of {len(columns)} fields"
+                f" (at most {ENVELOPE_MAX} of {MAX_COLUMNS})",
+            )
+        return cls(columns, count)
+
+    def records(self) -> list[dict[str, Any]]:
+        return records_of_columns(self.columns, self.count)
+
+    def record(self, at: int) -> dict[str, Any]:
+        """The record of figure ``at`` (0-based)."""
+        return {name: v[at] if type(v) is list else v for name, v in self.columns.items()}
 
 
 def records_of_columns(columns: dict[str, Any], count: int) -> list[dict[str, Any]]:

@@ -386,6 +386,16 @@ class ObservationReader:
         self, names: Names, number: Any, unit: Any, yoy: Any, indicator: Indicator
     ) -> tuple[float | None, float | None]:
         """(value in the indicator's unit, yoy_pct) of a row that is not a delete."""
+        plain = self.plain_figure(number, unit, yoy, indicator)
+        if plain is not None:
+            return plain
+        return _figure(names, clean(number), clean(unit), clean(yoy), indicator)
+
+    def plain_figure(
+        self, number: Any, unit: Any, yoy: Any, indicator: Indicator
+    ) -> tuple[float | None, float | None] | None:
+        """``_figure`` of a figure written plainly (plain decimals, a unit it converts, values in
+        range); None when it needs every check."""
         value = _plain_number(number)
         yoy_pct = _plain_number(yoy)
         if (
@@ -409,7 +419,7 @@ class ObservationReader:
                     and not (indicator.unit == "PCT" and indicator.kind == "ratio" and value > 100)
                 ):
                     return value, yoy_pct
-        return _figure(names, clean(number), clean(unit), clean(yoy), indicator)
+        return None
 
     def factor(self, written: str, indicator: Indicator) -> Decimal | int | None:
         """The factor from a unit as written to the indicator's (remembered), None if none."""

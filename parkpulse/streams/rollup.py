@@ -18,8 +18,9 @@ import orjson
 
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.deadletter import dead_letter, kept_raw
-from parkpulse.schemas.envelope import envelope_records
+from parkpulse.schemas.envelope import ColumnEnvelope, envelope_of
 from parkpulse.schemas.errors import RejectedInput, key_of, wrong_key
+from parkpulse.schemas.figure_columns import read_figure_columns
 from parkpulse.schemas.records import (
     DeadLetter,
     IndicatorStatus,
@@ -29,7 +30,7 @@ from parkpulse.schemas.records import (
     ZoneScorecard,
 )
 from parkpulse.schemas.targets import validate_target
-from parkpulse.schemas.validation import validate_observation
+from parkpulse.schemas.validation import observation_reader, validate_observation
 from parkpulse.sinks.batch import SinkBatch
 from parkpulse.streams.observations import merge
 from parkpulse.streams.plan import Thresholds, assess, judge, scorecard
@@ -45,25 +46,37 @@ class Input:
     value: bytes  # the message; empty for a record of an envelope (see ``doc``)
     partition: int = 0
     offset: int = 0
-    doc: Any = None  # the record, already decoded (None: decode ``value``)
+    doc: Any = None  # the record, already decoded (None: decode ``value``, or ``figures``)
     line: int | None = None  # its 1-based place in its envelope
     error: RejectedInput | None = None  # why the message as a whole cannot be read
     key: str | None = None  # the message key: a figure's must be its zone (None: not checked)
+    figures: ColumnEnvelope | None = None  # the column envelope it is figure ``line`` of
+
+    @property
+    def record(self) -> Any:
+        """The record: as decoded, rebuilt from its envelope's columns, or read from the
+        message (_UNREADABLE when it is no JSON)."""
+        if self.doc is not None:
+            return self.doc
+        if self.figures is not None and self.line is not None:
+            return self.figures.record(self.line - 1)
+        return _loads(self.value)
 
     @property
     def raw(self) -> str:
         """The record as a dead letter keeps it (see schemas.deadletter)."""
-        if self.value or self.doc is None:
+        if self.value or (self.doc is None and self.figures is None):
             return kept_raw(self.value)
+        record = self.record
         try:
-            return kept_raw(orjson.dumps(self.doc))
+            return kept_raw(orjson.dumps(record))
         except TypeError:  # pragma: no cover - a decoded record always encodes again
-            return kept_raw(repr(self.doc).encode())
+            return kept_raw(repr(record).encode())
 
     @property
     def zone(self) -> str | None:
         """The zone the record is about, when it can be read (to load that zone's state first)."""
-        doc = self.doc if self.doc is not None else _loads(self.value)
+        doc = self.record
         zone = doc.get("zone") if isinstance(doc, dict) else None
         return zone.strip() if isinstance(zone, str) else None
 
@@ -77,15 +90,21 @@ def read_message(
     key: bytes | None = None,
 ) -> list[Input]:
     """A message as the records it carries: itself (one bare record), or each record of a
-    batch envelope of figures (schemas/envelope.py)."""
+    batch envelope of figures (schemas/envelope.py; a column envelope's records are rebuilt
+    only when one is needed, see ``Rollup._observation``)."""
     doc = _loads(value)
     zone_key = key_of(key)
     try:
-        records = envelope_records(doc) if kind == "observation" else None
+        records = envelope_of(doc) if kind == "observation" else None
     except RejectedInput as exc:
         return [Input(topic, kind, value, partition, offset, doc, error=exc, key=zone_key)]
     if records is None:
         return [Input(topic, kind, value, partition, offset, doc, key=zone_key)]
+    if isinstance(records, ColumnEnvelope):
+        return [
+            Input(topic, kind, b"", partition, offset, None, line, key=zone_key, figures=records)
+            for line in range(1, records.count + 1)
+        ]
     return [
         Input(topic, kind, b"", partition, offset, record, line, key=zone_key)
         for line, record in enumerate(records, start=1)
@@ -215,8 +234,8 @@ class RollupResult:
 def _decode(item: Input) -> dict[str, Any]:
     if item.error is not None:
         raise item.error
-    doc = item.doc
-    if doc is None or doc is _UNREADABLE:
+    doc = item.record
+    if doc is _UNREADABLE:
         try:
             doc = orjson.loads(item.value)
         except orjson.JSONDecodeError as exc:
@@ -250,6 +269,9 @@ class Rollup:
             raise ValueError(f"the jump factor must be greater than 1, got {jump_factor}")
         self.jump_factor = jump_factor
         self._zones: dict[str, ZoneState] = {}  # least recently touched first
+        # The column envelope whose figures are being applied, and what reading them as columns
+        # gave (None: read record by record).
+        self._read: tuple[ColumnEnvelope, list[Observation] | None] | None = None
 
     # -- state --------------------------------------------------------------------------
 
@@ -292,6 +314,7 @@ class Rollup:
         """Validate, merge and recompute; every input is either accepted or dead-lettered.
         ``inputs`` are read once, in order (the stage reads a batch's messages lazily)."""
         now = now or datetime.now(UTC)
+        self._read = None  # read as of this batch's ``now``
         result = RollupResult()
         touched: set[tuple[str, str]] = set()
         for item in inputs:
@@ -329,9 +352,8 @@ class Rollup:
         return state
 
     def _apply_one(self, item: Input, now: datetime, batch: SinkBatch) -> tuple[str, str] | None:
-        doc = _decode(item)
         if item.kind == "target":
-            target = validate_target(doc, self.catalogue)
+            target = validate_target(_decode(item), self.catalogue)
             state = self._state(target.zone)
             key = (target.plan, target.indicator)
             current = state.targets.get(key)
@@ -347,7 +369,7 @@ class Rollup:
             state.targets[key] = target
             batch.targets.append(target)
             return (target.zone, target.indicator)
-        obs = validate_observation(doc, self.catalogue, now=now)
+        obs = self._observation(item, now)
         stray = wrong_key(obs.zone, item.key, "figure")  # it would miss its zone's state
         if stray is not None:
             raise stray
@@ -358,6 +380,22 @@ class Rollup:
             return None
         batch.observations.append(state.keep_observation(winner, validated=True))
         return (obs.zone, obs.indicator)
+
+    def _observation(self, item: Input, now: datetime) -> Observation:
+        """The item's figure, validated: a column envelope's figures are read as columns when
+        all of them are plain (schemas/figure_columns.py), else record by record."""
+        figures = item.figures
+        if figures is not None and item.line is not None:
+            if self._read is None or self._read[0] is not figures:
+                reader = observation_reader(self.catalogue)
+                self._read = (
+                    figures,
+                    read_figure_columns(reader, figures.columns, figures.count, now),
+                )
+            read = self._read[1]
+            if read is not None:
+                return read[item.line - 1]
+        return validate_observation(_decode(item), self.catalogue, now=now)
 
     def _recompute(self, zone: str, indicator_id: str, result: RollupResult) -> None:
         state, batch = self._zones[zone], result.batch
@@ -424,7 +462,7 @@ class Rollup:
     def _deadletter(self, item: Input, exc: RejectedInput, now: datetime) -> DeadLetter:
         origin = f"{item.topic}/{item.partition}@{item.offset}"
         line = item.line
-        doc = item.doc if item.doc is not None else _loads(item.value)
+        doc = item.record
         if isinstance(doc, dict) and isinstance(doc.get("origin"), str):
             origin = doc["origin"][:256]
             line = doc.get("line") if isinstance(doc.get("line"), int) else None
