@@ -62,8 +62,9 @@ from parkpulse.producers.publish import publish
 from parkpulse.schemas.catalogue import Catalogue, load_catalogue, parse_target_row
 from parkpulse.schemas.records import Observation, PlanTarget
 from parkpulse.sinks.metrics import read_metric, read_statuses
+from parkpulse.status_watch import StatusWatcher
 from parkpulse.streams.plan import evaluate
-from parkpulse.topics import FETCH_WAIT_MS, REGISTRATIONS, STATUS, client_options, ensure_topics
+from parkpulse.topics import REGISTRATIONS, client_options, ensure_topics
 
 # Issue 14's goals, each read from one run's results: where in the results, "≤"/"≥", the limit
 # and its unit. Throughput is judged against the ceiling measured in the same run (the VM's speed
@@ -261,50 +262,6 @@ async def raw_consume(settings: Settings, registrations: int) -> dict[str, Any]:
 
 
 # -- the backfill ----------------------------------------------------------------------------
-
-
-class StatusWatcher:
-    """Follows ``parkpulse.status``: how many (zone, indicator, plan, month) rows are live."""
-
-    def __init__(self, settings: Settings, prefix: str) -> None:
-        self.settings = settings
-        self.prefix = prefix
-        self.rows: dict[tuple[str, str, str, str], bool] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._follow()), daemon=True)
-
-    @property
-    def live(self) -> int:
-        return sum(self.rows.values())
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    async def _follow(self) -> None:
-        consumer = AIOKafkaConsumer(
-            STATUS,
-            **client_options(self.settings),
-            group_id=None,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            fetch_max_wait_ms=FETCH_WAIT_MS,  # as the worker: the last row is seen when it lands
-        )
-        await consumer.start()
-        try:
-            while not self._stop.is_set():
-                batches = await consumer.getmany(timeout_ms=500, max_records=20_000)
-                for records in batches.values():
-                    for record in records:
-                        doc = orjson.loads(record.value)
-                        if doc["zone"].startswith(self.prefix):
-                            key = (doc["zone"], doc["indicator"], doc["plan"], doc["period"])
-                            self.rows[key] = not doc.get("deleted", False)
-        finally:
-            await consumer.stop()
 
 
 def expected_status_rows(simulated: sim.Simulated, seed: str, first_year: int, years: int) -> int:
@@ -707,7 +664,7 @@ def _publish_and_watch(
     files = [(path, "observations") for path in simulated.feed_files]
     published: list[Any] = []
     watcher = StatusWatcher(settings, prefix="sim-")
-    watcher.start()
+    watcher.start()  # a process of its own: decoding the rows here would slow the publishing
     started = time.monotonic()
 
     def run_publish() -> None:

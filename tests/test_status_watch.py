@@ -1,0 +1,58 @@
+"""The bench's status watcher (parkpulse/status_watch.py), in a process of its own against a real
+broker: it counts the live status rows of the zones it watches, a removed row no longer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from parkpulse.broker import TansuBroker
+from parkpulse.config import Settings
+from parkpulse.status_watch import StatusWatcher
+from parkpulse.topics import STATUS, ensure_topics
+
+
+def _row(zone: str, period: str, deleted: bool = False) -> bytes:
+    doc = {"zone": zone, "indicator": "gdp", "plan": "14th-fyp", "period": period}
+    return orjson.dumps({**doc, "deleted": deleted} if deleted else doc)
+
+
+async def _send(bootstrap: str, values: list[bytes]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for value in values:
+            await producer.send_and_wait(STATUS, value, key=b"k")
+    finally:
+        await producer.stop()
+
+
+def _until(check: Callable[[], bool], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not check():
+        time.sleep(0.1)
+
+
+def test_it_counts_live_rows_of_its_zones(tansu_broker: TansuBroker, tmp_path: Path) -> None:
+    settings = Settings(broker=tansu_broker.url, data_dir=tmp_path)
+    asyncio.run(ensure_topics(settings))
+    prefix = f"w{time.time_ns()}-"  # rows other tests of the session sent are not its zones
+    watcher = StatusWatcher(settings, prefix=prefix)
+    watcher.start()
+    try:
+        assert watcher.live == 0
+        rows = [_row(f"{prefix}a", "2021-01"), _row(f"{prefix}a", "2021-02")]
+        rows += [_row(f"{prefix}a", "2021-01"), _row("other-a", "2021-01")]  # again; not its
+        asyncio.run(_send(tansu_broker.bootstrap, [*rows, _row(f"{prefix}b", "2021-01")]))
+        _until(lambda: watcher.live == 3)
+        assert watcher.live == 3
+        asyncio.run(_send(tansu_broker.bootstrap, [_row(f"{prefix}a", "2021-02", deleted=True)]))
+        _until(lambda: watcher.live == 2)
+        assert watcher.live == 2
+    finally:
+        watcher.stop()
