@@ -9,8 +9,10 @@ CPU per thread (Python threads by name: ``MainThread`` is the event loop, ``clic
 store's thread). With ``--py-spy`` it records the worker's stacks per thread while it drains the
 backlog (``--format raw``: collapsed stacks, one line per stack, the thread first) or a flame
 graph (``.svg``); ``PYSPY_NATIVE=1`` adds native frames (the collector shows as
-``gc_collect_main``). To measure other code against the same run conditions, run it from
-outside the worktree with ``PYTHONPATH`` set to that code's checkout (the worker inherits it).
+``gc_collect_main``), ``PYSPY_GIL=1`` samples only the thread holding the interpreter lock
+(what the worker's threads wait for). To measure other code against the same run conditions,
+run it from outside the worktree with ``PYTHONPATH`` set to that code's checkout (the worker
+inherits it).
 
     .venv/bin/python scripts/profile_registrations.py [-n 300000] [--py-spy prof.txt]
 """
@@ -35,6 +37,7 @@ from parkpulse.producers import simulate as sim
 from parkpulse.topics import ensure_topics
 
 NATIVE = ("--native",) if os.environ.get("PYSPY_NATIVE") else ()
+GIL = ("--gil",) if os.environ.get("PYSPY_GIL") else ()  # only the thread holding the lock
 
 
 def cpu_seconds(pid: int) -> float:
@@ -107,7 +110,7 @@ def main() -> None:
                 [
                     str(Path(sys.executable).with_name("py-spy")),
                     *("record", "--pid", str(pid), "--rate", str(args.rate)),
-                    *("--format", fmt, "-o", str(args.py_spy), "--threads", *NATIVE),
+                    *("--format", fmt, "-o", str(args.py_spy), "--threads", *NATIVE, *GIL),
                 ]
             )
 
