@@ -62,7 +62,7 @@ from parkpulse.producers.publish import publish
 from parkpulse.schemas.catalogue import Catalogue, load_catalogue, parse_target_row
 from parkpulse.schemas.records import Observation, PlanTarget
 from parkpulse.sinks.metrics import read_metric, read_statuses
-from parkpulse.status_watch import StatusWatcher
+from parkpulse.status_watch import StatusWatcher, StatusWatchError
 from parkpulse.streams.plan import evaluate
 from parkpulse.topics import REGISTRATIONS, client_options, ensure_topics
 
@@ -664,7 +664,10 @@ def _publish_and_watch(
     files = [(path, "observations") for path in simulated.feed_files]
     published: list[Any] = []
     watcher = StatusWatcher(settings, prefix="sim-")
-    watcher.start()  # a process of its own: decoding the rows here would slow the publishing
+    try:
+        watcher.start()  # a process of its own: decoding the rows here would slow the publishing
+    except StatusWatchError as exc:
+        raise BenchError(str(exc)) from None
     started = time.monotonic()
 
     def run_publish() -> None:
@@ -677,8 +680,12 @@ def _publish_and_watch(
     # Every status row goes to parkpulse.status after it is in ClickHouse: watching the topic
     # costs the worker nothing (polling its API or its 20,000-series /metrics does).
     try:
-        wait_for(lambda: watcher.live >= expected, BACKFILL_TIMEOUT, "the status rows", worker, 1.0)
+        wait_for(
+            lambda: watcher.counted() >= expected, BACKFILL_TIMEOUT, "the status rows", worker, 1.0
+        )
         done_at = time.monotonic()
+    except StatusWatchError as exc:
+        raise BenchError(str(exc)) from None
     except BenchError as exc:
         seconds = time.monotonic() - started
         raise BenchError(

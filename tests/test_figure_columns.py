@@ -4,6 +4,7 @@ records one by one, each reject with its own reason)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from parkpulse.schemas.wire import COLUMNS_FIELD, observation_columns
 from parkpulse.streams import rollup as rollup_module
 from parkpulse.streams.rollup import Rollup, read_message
 from parkpulse.topics import OBSERVATIONS
+from tests.test_rollup import TARGET, as_input
 
 CATALOGUE = load_catalogue()
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
@@ -169,12 +171,11 @@ def test_a_plain_envelope_met_before_is_read_as_columns() -> None:
     assert read_figure_columns(reader, _columns(late), 13, NOW) is None
 
 
-@pytest.mark.parametrize("columns_first", [True, False])
-def test_the_roll_up_gives_the_same_rows_either_way(
-    monkeypatch: pytest.MonkeyPatch, columns_first: bool
-) -> None:
+def test_the_roll_up_gives_the_same_rows_either_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A reader that has met nothing: the first time record by record, then as columns.
+    monkeypatch.delitem(CATALOGUE.derived, "observations", raising=False)
     records = [
-        {**PLAIN, "time_period": f"2020-{m:02d}", "obs_value": 15.0 * m, "line": m + 1}
+        {**PLAIN, "time_period": f"2021-{m:02d}", "obs_value": 15.0 * m, "line": m + 1}
         for m in range(1, 13)
     ]
     message = orjson.dumps({COLUMNS_FIELD: _columns(records)})
@@ -183,16 +184,44 @@ def test_the_roll_up_gives_the_same_rows_either_way(
     def spy(*args: Any) -> list[Observation] | None:
         read = read_figure_columns(*args)
         taken.append(read is not None)
-        return None if not columns_first else read
+        return read
 
     monkeypatch.setattr(rollup_module, "read_figure_columns", spy)
+    target = replace(TARGET, indicator="import_export_total")  # status rows to compare
     results = []
-    for offset in (1, 2):  # the second time every value is one the reader met
+    for offset in (1, 2):
         rollup = Rollup(CATALOGUE)
+        rollup.apply([as_input(target)], NOW)
         inputs = read_message(OBSERVATIONS, "observation", message, 0, offset, b"jinan-hitech")
         results.append(rollup.apply(inputs, NOW))
-    assert taken[-1] is True  # read as columns (or, with columns_first False, not used)
-    first, second = results
-    assert second.accepted == first.accepted == 12
-    assert _json(second.batch.observations) == _json(first.batch.observations)
-    assert second.statuses == first.statuses and not second.deadletters
+    assert taken == [False, True]
+    by_records, by_columns = results
+    assert by_columns.accepted == by_records.accepted == 12
+    assert _json(by_columns.batch.observations) == _json(by_records.batch.observations)
+    assert by_columns.statuses and by_columns.statuses == by_records.statuses
+    assert not by_columns.deadletters
+
+
+def test_an_empty_column_envelope_holds_no_figure() -> None:
+    message = orjson.dumps({COLUMNS_FIELD: {}})
+    assert read_message(OBSERVATIONS, "observation", message, 0, 1, b"jinan-hitech") == []
+    assert ColumnEnvelope.of({}).records() == []
+
+
+def test_a_refused_figure_of_a_column_envelope_is_dead_lettered() -> None:
+    # ClickHouse refused one figure: the stage applies its input again carrying the refusal
+    # (streams/refused_inputs.py), which wins over reading the envelope as columns.
+    records = [
+        {**PLAIN, "time_period": f"2019-{m:02d}", "obs_value": 3.0 * m, "line": m + 1}
+        for m in range(1, 7)
+    ]
+    message = orjson.dumps({COLUMNS_FIELD: _columns(records)})
+    inputs = read_message(OBSERVATIONS, "observation", message, 0, 9, b"jinan-hitech")
+    assert len(Rollup(CATALOGUE).apply(inputs, NOW).batch.observations) == 6
+    refused = RejectedInput("clickhouse_rejected", "a CHECK constraint")
+    again = Rollup(CATALOGUE).apply([replace(inputs[3], error=refused)], NOW)
+    assert not again.batch.observations
+    assert [(d.reason, d.origin, d.line) for d in again.deadletters] == [
+        ("clickhouse_rejected", "feed.csv", 5)
+    ]
+    assert orjson.loads(again.deadletters[0].raw) == records[3]

@@ -64,7 +64,9 @@ def test_rejected_rows_leave_no_cycles(
         assert all(isinstance(r, FeedRow) and r.error and r.error.reason == reason for r in rows)
         assert all(r.error.__traceback__ is None and r.error.__context__ is None for r in rows)
         del rows
-        assert gc.collect() == 0  # (kept with their tracebacks: ~23 objects a row)
+        # Kept with their tracebacks: ~23 objects a row (the bound leaves room for what another
+        # thread of the session may leave meanwhile).
+        assert gc.collect() < ROWS
 
 
 def test_detached_keeps_what_a_dead_letter_says() -> None:

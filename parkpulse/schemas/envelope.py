@@ -75,7 +75,7 @@ class ColumnEnvelope:
         """RejectedInput("malformed") when ``columns`` is not an object, its lists differ in
         length, or it would make more than ENVELOPE_MAX records or records of more than
         MAX_COLUMNS fields (a small message must not become a huge batch). With fields but no
-        list it holds one record."""
+        list it holds one record; with no field, none."""
         if type(columns) is not dict:
             raise RejectedInput(
                 "malformed", f"{COLUMNS_FIELD} must be an object, not {type(columns).__name__}"
@@ -86,7 +86,7 @@ class ColumnEnvelope:
                 "malformed",
                 f"{COLUMNS_FIELD} holds lists of {sorted(lengths)} values, not one length",
             )
-        count = lengths.pop() if lengths else 1
+        count = lengths.pop() if lengths else 1 if columns else 0  # no fields: no figure
         if count > ENVELOPE_MAX or len(columns) > MAX_COLUMNS:
             raise RejectedInput(
                 "malformed",

@@ -17,7 +17,7 @@ from datetime import datetime
 from itertools import repeat
 from typing import Any
 
-from parkpulse.schemas.fields import MAX_FIELD_CHARS, MAX_REVISION
+from parkpulse.schemas.fields import MAX_FIELD_CHARS
 from parkpulse.schemas.records import Observation
 from parkpulse.schemas.validation import (
     ACTION_SPELLINGS,
@@ -25,11 +25,11 @@ from parkpulse.schemas.validation import (
     SOURCE_SPELLINGS,
     STATUS_SPELLINGS,
     ObservationReader,
+    plain_choice,
+    plain_revision,
 )
 
 __all__ = ["read_figure_columns"]
-
-_MAYBE_TEXT = frozenset((str, type(None)))
 
 
 class _NotPlain(Exception):
@@ -56,11 +56,11 @@ def read_figure_columns(
         zones = _each(zone, count, _text_in(reader.zones))
         indicators = _each(name, count, _text_in(reader.indicators))
         bases = _each(basis, count, _text_in(BASIS_SPELLINGS))
-        actions = _each(action, count, _insert)
-        sources = _each(source, count, lambda v: _spelled(SOURCE_SPELLINGS, v))
-        statuses = _each(status, count, lambda v: _spelled(STATUS_SPELLINGS, v))
-        revisions = _each(revision, count, _revision)
-        published_at = _each(published, count, lambda v: _published(reader, v))
+        actions = _each(action, count, _plain_action)
+        sources = _each(source, count, lambda v: plain_choice(SOURCE_SPELLINGS, v))
+        statuses = _each(status, count, lambda v: plain_choice(STATUS_SPELLINGS, v))
+        revisions = _each(revision, count, plain_revision)
+        published_at = _each(published, count, reader.plain_published)
         periods = _periods(reader, _values(text, count), bases, now.year * 12 + now.month)
         figures = list(
             map(
@@ -120,28 +120,10 @@ def _long_text(column: Any) -> bool:
     return column.__class__ is str and len(column) > MAX_FIELD_CHARS
 
 
-def _spelled(spellings: dict[str | None, str], value: Any) -> str | None:
-    return spellings.get(value) if value.__class__ in _MAYBE_TEXT else None
-
-
-def _insert(value: Any) -> str | None:
+def _plain_action(value: Any) -> str | None:
     """ACTION as the reader takes it plainly; a delete (a tombstone) is read record by record."""
-    action = _spelled(ACTION_SPELLINGS, value)
+    action = plain_choice(ACTION_SPELLINGS, value)
     return None if action == "D" else action
-
-
-def _revision(value: Any) -> int | None:
-    if value.__class__ is str and value.isdigit() and value.isascii() and len(value) < 19:
-        return int(value)
-    if value.__class__ is int and 0 <= value <= MAX_REVISION:
-        return value
-    return None
-
-
-def _published(reader: ObservationReader, value: Any) -> str | None:
-    if value is None or value == "":
-        return ""
-    return reader.published.get(value) if value.__class__ is str else None
 
 
 def _periods(

@@ -222,6 +222,20 @@ BASIS_SPELLINGS = _spellings(BASES, None)
 STATUS_SPELLINGS = _spellings(OBS_STATUSES, "A")
 
 
+def plain_choice(spellings: dict[str | None, str], value: Any) -> str | None:
+    """What a choice field reads as when spelled plainly (None: read_choice says)."""
+    return spellings.get(value) if value.__class__ in _MAYBE_TEXT else None
+
+
+def plain_revision(value: Any) -> int | None:
+    """REVISION as read when it is a plain whole number in range (None: read_revision says)."""
+    if value.__class__ is str and value.isdigit() and value.isascii() and len(value) < 19:
+        return int(value)
+    if value.__class__ is int and 0 <= value <= MAX_REVISION:
+        return value
+    return None
+
+
 def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
     if len(cache) >= _CACHE_SIZE:
         cache.clear()
@@ -231,8 +245,11 @@ def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
 class ObservationReader:
     """validate_observation for one catalogue, with the values its rows held so far.
 
-    Its field readers (``layout``, ``published_at``, ``period``, ``factor``) are public so the
-    columnar reader (producers/columnar.py) runs the same checks once per distinct value."""
+    Its field readers (``layout``, ``published_at``, ``period``, ``factor``, ``plain_figure``)
+    and the values it met (``zones``, ``indicators``, ``periods``, ``published``) are public:
+    the producer's columnar reader (producers/columnar.py) runs the same checks once per
+    distinct value, and the worker reads a column envelope's figures with them
+    (schemas/figure_columns.py)."""
 
     def __init__(self, catalogue: Catalogue) -> None:
         self.catalogue = catalogue
@@ -275,22 +292,20 @@ class ObservationReader:
         known = self.periods.get((text, basis_code)) if text.__class__ is str else None
         if zone_id is None or indicator is None or known is None:  # (basis None: known None)
             require(names, _REQUIRED, (zone, name, text, basis))
-        merged = ACTION_SPELLINGS.get(action) if action.__class__ in _MAYBE_TEXT else None
+        merged = plain_choice(ACTION_SPELLINGS, action)
         if merged is None:
             merged = _merge_action(read_choice(names, "action", clean(action), FEED_ACTIONS, "I"))
-        origin = SOURCE_SPELLINGS.get(source) if source.__class__ in _MAYBE_TEXT else None
+        origin = plain_choice(SOURCE_SPELLINGS, source)
         if origin is None:
             origin = read_choice(names, "source", clean(source), SOURCES, "bureau")
         if basis_code is None:
             basis_code = read_choice(names, "basis", clean(basis), BASES)
-        obs_status = STATUS_SPELLINGS.get(status) if status.__class__ in _MAYBE_TEXT else None
+        obs_status = plain_choice(STATUS_SPELLINGS, status)
         if obs_status is None:
             obs_status = read_choice(names, "obs_status", clean(status), OBS_STATUSES, "A")
-        if revision.__class__ is str and revision.isdigit() and revision.isascii():
-            revision = int(revision) if len(revision) < 19 else read_revision(names, revision)
-        elif revision is None or revision.__class__ is not int or not 0 <= revision <= MAX_REVISION:
-            revision = read_revision(names, clean(revision))
-        published_at = self.published.get(published) if published.__class__ is str else None
+        plain_rev = plain_revision(revision)
+        revision = read_revision(names, clean(revision)) if plain_rev is None else plain_rev
+        published_at = self.plain_published(published)
         if published_at is None:
             published_at = self.published_at(names, published)
         if zone_id is None or indicator is None:
@@ -350,6 +365,12 @@ class ObservationReader:
             self.layouts.clear()
         self.layouts[keys] = layout
         return layout
+
+    def plain_published(self, written: Any) -> str | None:
+        """PUBLISHED_AT as kept when none is given or it is one met before; None otherwise."""
+        if written is None or written == "":
+            return ""
+        return self.published.get(written) if written.__class__ is str else None
 
     def published_at(self, names: Names, written: Any) -> str:
         """PUBLISHED_AT as kept ("" when none); raises RejectedInput when it is no date-time."""

@@ -43,14 +43,14 @@ class Input:
 
     topic: str
     kind: str  # "observation" | "target"
-    value: bytes  # the message; empty for a record of an envelope (see ``doc``)
+    value: bytes  # the message; empty for a record of an envelope (see ``doc``, ``envelope``)
     partition: int = 0
     offset: int = 0
-    doc: Any = None  # the record, already decoded (None: decode ``value``, or ``figures``)
+    doc: Any = None  # the record, already decoded (None: decode ``value``, or see ``envelope``)
     line: int | None = None  # its 1-based place in its envelope
     error: RejectedInput | None = None  # why the message as a whole cannot be read
     key: str | None = None  # the message key: a figure's must be its zone (None: not checked)
-    figures: ColumnEnvelope | None = None  # the column envelope it is figure ``line`` of
+    envelope: ColumnEnvelope | None = None  # the column envelope it is figure ``line`` of
 
     @property
     def record(self) -> Any:
@@ -58,14 +58,14 @@ class Input:
         message (_UNREADABLE when it is no JSON)."""
         if self.doc is not None:
             return self.doc
-        if self.figures is not None and self.line is not None:
-            return self.figures.record(self.line - 1)
+        if self.envelope is not None and self.line is not None:
+            return self.envelope.record(self.line - 1)
         return _loads(self.value)
 
     @property
     def raw(self) -> str:
         """The record as a dead letter keeps it (see schemas.deadletter)."""
-        if self.value or (self.doc is None and self.figures is None):
+        if self.value or (self.doc is None and self.envelope is None):
             return kept_raw(self.value)
         record = self.record
         try:
@@ -102,7 +102,7 @@ def read_message(
         return [Input(topic, kind, value, partition, offset, doc, key=zone_key)]
     if isinstance(records, ColumnEnvelope):
         return [
-            Input(topic, kind, b"", partition, offset, None, line, key=zone_key, figures=records)
+            Input(topic, kind, b"", partition, offset, None, line, key=zone_key, envelope=records)
             for line in range(1, records.count + 1)
         ]
     return [
@@ -271,7 +271,7 @@ class Rollup:
         self._zones: dict[str, ZoneState] = {}  # least recently touched first
         # The column envelope whose figures are being applied, and what reading them as columns
         # gave (None: read record by record).
-        self._read: tuple[ColumnEnvelope, list[Observation] | None] | None = None
+        self._columns_read: tuple[ColumnEnvelope, list[Observation] | None] | None = None
 
     # -- state --------------------------------------------------------------------------
 
@@ -314,7 +314,7 @@ class Rollup:
         """Validate, merge and recompute; every input is either accepted or dead-lettered.
         ``inputs`` are read once, in order (the stage reads a batch's messages lazily)."""
         now = now or datetime.now(UTC)
-        self._read = None  # read as of this batch's ``now``
+        self._columns_read = None  # read as of this batch's ``now``
         result = RollupResult()
         touched: set[tuple[str, str]] = set()
         for item in inputs:
@@ -326,6 +326,7 @@ class Rollup:
             result.accepted += 1
             if touched_key is not None:
                 touched.add(touched_key)
+        self._columns_read = None
         for zone, indicator in sorted(touched):
             self._recompute(zone, indicator, result)
         zones = sorted({zone for zone, _ in touched})
@@ -352,6 +353,8 @@ class Rollup:
         return state
 
     def _apply_one(self, item: Input, now: datetime, batch: SinkBatch) -> tuple[str, str] | None:
+        if item.error is not None:  # the message as a whole, or a row ClickHouse refused
+            raise item.error
         if item.kind == "target":
             target = validate_target(_decode(item), self.catalogue)
             state = self._state(target.zone)
@@ -384,15 +387,13 @@ class Rollup:
     def _observation(self, item: Input, now: datetime) -> Observation:
         """The item's figure, validated: a column envelope's figures are read as columns when
         all of them are plain (schemas/figure_columns.py), else record by record."""
-        figures = item.figures
-        if figures is not None and item.line is not None:
-            if self._read is None or self._read[0] is not figures:
+        envelope = item.envelope
+        if envelope is not None and item.line is not None:
+            if self._columns_read is None or self._columns_read[0] is not envelope:
                 reader = observation_reader(self.catalogue)
-                self._read = (
-                    figures,
-                    read_figure_columns(reader, figures.columns, figures.count, now),
-                )
-            read = self._read[1]
+                read = read_figure_columns(reader, envelope.columns, envelope.count, now)
+                self._columns_read = (envelope, read)
+            read = self._columns_read[1]
             if read is not None:
                 return read[item.line - 1]
         return validate_observation(_decode(item), self.catalogue, now=now)
