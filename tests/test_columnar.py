@@ -3,14 +3,18 @@ records (grouped by zone, in line order) and the same rejected (line, reason, de
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
+import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from parkpulse.producers.columnar import ZoneFigures, _by_lines, read_feed_columns
+from parkpulse.producers.columnar import ZoneFigures, _arrow, _by_lines, _np, read_feed_columns
 from parkpulse.producers.feed import FeedRow, read_feed
 from parkpulse.schemas.envelope import envelope_records
 from parkpulse.schemas.wire import COLUMNS_FIELD, OBSERVATION_WIRE_FIELDS, observation_envelope
@@ -125,3 +129,59 @@ def test_figures_travel_as_column_envelopes_of_their_records(tmp_path: Path) -> 
     whole = jinan.envelopes(100)[0]
     assert len(whole) * 3 < len(orjson.dumps(observation_envelope(jinan.records)))
     assert zones[1].records[0]["yoy_pct"] is None
+
+
+def test_reading_a_feed_does_not_import_pandas(tmp_path: Path) -> None:
+    # pyarrow imports pandas to ask whether it was handed pandas data (~0.6 s of a produce):
+    # the columnar reader goes through buffers instead. A fresh interpreter reads a file with a
+    # unit to convert, a quoted field and a long one, and a file without YOY_PCT.
+    rows = [line(period=f"2020-{m:02d}", value="18020", unit="CNY_10K") for m in range(1, 13)]
+    quoted = write(tmp_path / "quoted.csv", HEADER, *rows, line(zone='"jinan-hitech"'))
+    long = write(tmp_path / "long.csv", HEADER, *rows, line(zone="j" * 5000))
+    short_header = HEADER.replace(",YOY_PCT", "")
+    no_yoy = write(tmp_path / "no_yoy.csv", short_header, *(r.replace(",35.1,", ",") for r in rows))
+    code = (
+        "import sys\n"
+        "from parkpulse.producers.columnar import read_feed_columns\n"
+        "from tests.test_feed import CATALOGUE, NOW\n"
+        "from pathlib import Path\n"
+        "for name in sys.argv[1:]:\n"
+        "    items = list(read_feed_columns(Path(name), CATALOGUE, now=NOW, origin='f'))\n"
+        "    assert sum(len(i) for i in items if hasattr(i, 'zone')) >= 12, name\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    files = [str(p) for p in (quoted, long, no_yoy)]
+    done = subprocess.run(
+        [sys.executable, "-c", code, *files],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).parent.parent,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+
+
+@given(
+    values=st.one_of(
+        st.lists(st.booleans(), max_size=40).map(lambda v: pa.array(v, pa.bool_())),
+        st.lists(st.integers(-(2**31), 2**31 - 1), max_size=40).map(
+            lambda v: pa.array(v, pa.int32())
+        ),
+        st.lists(st.integers(-(2**63), 2**63 - 1), max_size=40).map(
+            lambda v: pa.array(v, pa.int64())
+        ),
+        st.lists(st.floats(allow_nan=False), max_size=40).map(lambda v: pa.array(v, pa.float64())),
+    ),
+    cut=st.tuples(st.integers(0, 40), st.integers(0, 40)),
+    chunks=st.integers(1, 3),
+)
+def test_arrow_and_numpy_meet_through_buffers(
+    values: Any, cut: tuple[int, int], chunks: int
+) -> None:
+    sliced = values.slice(min(cut), max(cut) - min(cut))  # an offset into the buffers
+    whole = pa.chunked_array([sliced] * chunks, sliced.type)
+    expected = np.concatenate([sliced.to_numpy(zero_copy_only=False)] * chunks)
+    assert _np(whole).tolist() == expected.tolist() and _np(whole).dtype == expected.dtype
+    if sliced.type in (pa.bool_(), pa.int64()):
+        assert _arrow(expected).equals(pa.chunked_array([sliced] * chunks).combine_chunks())

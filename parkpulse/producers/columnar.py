@@ -234,7 +234,7 @@ class _Codes:
         encoded = table.column(_name(at)).combine_chunks().dictionary_encode()
         self.values = encoded.dictionary.to_pylist()
         self.by_value = np.empty(0, dtype=object)  # what ``mapped`` made of each text
-        self.codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        self.codes = _np(encoded.indices).astype(np.int64)
 
     def field(self, read: Any, *, stripped: bool = False, key: Any = None) -> Field:
         """What ``read`` makes of each row's text (None: the row goes to the line reader)."""
@@ -315,7 +315,7 @@ class _Columns:
         ok = np.ones(n, dtype=bool)
         if include is None:  # long fields and quotes: the line reader's business
             for column in table.columns:
-                ok &= _np(pc.less_equal(pc.binary_length(column), _FAST_FIELD_BYTES))
+                ok &= _np(pc.binary_length(column)) <= _FAST_FIELD_BYTES
                 if quotes:
                     ok &= ~_np(pc.match_substring(column, '"'))
         fields = self._values(table, ok)
@@ -449,7 +449,7 @@ class _Columns:
         value = np.where(has_number, number, 0.0)
         other = np.flatnonzero(good & has_number & (kind == 1))
         if len(other):
-            texts = number_column.take(pa.array(other)).to_pylist()
+            texts = number_column.take(_arrow(other.astype(np.int64))).to_pylist()
             for i, text in zip(other.tolist(), texts, strict=True):
                 value[i] = float(Decimal(text) * factors[inverse[i]])
         whole = objects([i is not None and i.unit in WHOLE_UNITS for i in indicator_of_value])
@@ -591,14 +591,13 @@ def _numbers(
     """(the column, floats, which rows have one, which rows are empty or plain decimals)."""
     if at is None:
         none = np.zeros(n, dtype=bool)
-        return pa.chunked_array([pa.array([], pa.string())]), np.zeros(n), none, ~none
+        return pa.chunked_array([], pa.string()), np.zeros(n), none, ~none
     column = table.column(_name(at))
-    has = _np(pc.not_equal(pc.binary_length(column), 0))
-    plain = _np(pc.match_substring_regex(column, _PLAIN)) & _np(
-        pc.less_equal(pc.binary_length(column), MAX_NUMBER_CHARS)
-    )
+    lengths = _np(pc.binary_length(column))
+    has = lengths != 0
+    plain = _np(pc.match_substring_regex(column, _PLAIN)) & (lengths <= MAX_NUMBER_CHARS)
     floats = np.zeros(n)  # the plain ones cast, the others 0 (if_else on strings is slow)
-    floats[plain] = _np(pc.cast(column.filter(pa.array(plain)), pa.float64()))
+    floats[plain] = _np(pc.cast(column.filter(_arrow(plain)), pa.float64()))
     return column, floats, has, plain | ~has
 
 
@@ -607,10 +606,36 @@ def _name(at: int) -> str:
     return f"c{at}"
 
 
-def _np(array: Any) -> np.ndarray:
+# Arrow and numpy meet here through their buffers. pyarrow's own ways (``to_numpy``, ``pa.array``,
+# a Python scalar in a compute call) first ask whether they were given pandas data, which imports
+# pandas: ~0.6 s of every ``produce``, spent in the first file's read.
+_NUMPY_OF = {pa.int32(): np.int32, pa.int64(): np.int64, pa.float64(): np.float64}
+
+
+def _np(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A boolean or number Arrow array as numpy (read from its buffers when it has no nulls)."""
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
-    return array.to_numpy(zero_copy_only=False)
+    n, at = len(array), array.offset
+    if array.null_count or (array.type != pa.bool_() and array.type not in _NUMPY_OF):
+        return array.to_numpy(zero_copy_only=False)  # (not met in a feed: imports pandas)
+    if n == 0:
+        return np.zeros(0, dtype=bool if array.type == pa.bool_() else _NUMPY_OF[array.type])
+    data = array.buffers()[1]
+    if array.type == pa.bool_():
+        bits = np.unpackbits(np.frombuffer(data, np.uint8), bitorder="little")
+        return bits[at : at + n].astype(bool)
+    dtype = np.dtype(_NUMPY_OF[array.type])
+    return np.frombuffer(data, dtype, n, at * dtype.itemsize)
+
+
+def _arrow(values: np.ndarray) -> pa.Array:
+    """A numpy bool or int64 array as Arrow, from its buffer."""
+    if values.dtype == np.bool_:
+        bits = np.packbits(values, bitorder="little")
+        return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
+    data = np.ascontiguousarray(values, np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(data)])
 
 
 def _revision(written: str | None) -> int | None:
