@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -16,6 +15,7 @@ from parkpulse.broker import TansuBroker
 from parkpulse.config import Settings
 from parkpulse.status_watch import StatusWatcher, StatusWatchError
 from parkpulse.topics import STATUS, ensure_topics
+from tests.conftest import wait_until
 
 
 def _row(zone: str, period: str, deleted: bool = False) -> bytes:
@@ -33,12 +33,6 @@ async def _send(bootstrap: str, values: list[bytes]) -> None:
         await producer.stop()
 
 
-def _until(check: Callable[[], bool], seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and not check():
-        time.sleep(0.1)
-
-
 def test_it_counts_live_rows_of_its_zones(tansu_broker: TansuBroker, tmp_path: Path) -> None:
     settings = Settings(broker=tansu_broker.url, data_dir=tmp_path)
     asyncio.run(ensure_topics(settings))
@@ -51,10 +45,9 @@ def test_it_counts_live_rows_of_its_zones(tansu_broker: TansuBroker, tmp_path: P
         rows += [_row(f"{prefix}a", "2021-01"), _row("other-a", "2021-01")]  # again; not its
         junk = [b"not json", b"[1]", b'{"zone": "x"}', orjson.dumps({"zone": [prefix]})]
         asyncio.run(_send(tansu_broker.bootstrap, [*rows, *junk, _row(f"{prefix}b", "2021-01")]))
-        _until(lambda: watcher.live == 3)
-        assert watcher.live == 3
+        wait_until(lambda: watcher.live == 3)
         asyncio.run(_send(tansu_broker.bootstrap, [_row(f"{prefix}a", "2021-02", deleted=True)]))
-        _until(lambda: watcher.live == 2)
+        wait_until(lambda: watcher.live == 2)
         assert watcher.counted() == 2
     finally:
         watcher.stop()

@@ -449,7 +449,7 @@ class _Columns:
         value = np.where(has_number, number, 0.0)
         other = np.flatnonzero(good & has_number & (kind == 1))
         if len(other):
-            texts = number_column.take(_arrow(other.astype(np.int64))).to_pylist()
+            texts = number_column.take(_arrow(other)).to_pylist()
             for i, text in zip(other.tolist(), texts, strict=True):
                 value[i] = float(Decimal(text) * factors[inverse[i]])
         whole = objects([i is not None and i.unit in WHOLE_UNITS for i in indicator_of_value])
