@@ -63,6 +63,7 @@ from parkpulse.schemas.catalogue import Catalogue, load_catalogue, parse_target_
 from parkpulse.schemas.records import Observation, PlanTarget
 from parkpulse.sinks.metrics import read_metric, read_statuses
 from parkpulse.status_watch import StatusWatcher, StatusWatchError
+from parkpulse.streams.batch_reader import HELPER_MODULE
 from parkpulse.streams.plan import evaluate
 from parkpulse.topics import REGISTRATIONS, client_options, ensure_topics
 
@@ -103,12 +104,14 @@ class Worker:
     peak_anon_mb: float = 0.0  # RssAnon's high-water mark, sampled every SAMPLE_EVERY
 
     def sample_memory(self) -> None:
-        """Sample RssAnon (the worker's own heap: Python, Faust, chdb's data) until it exits."""
+        """Sample RssAnon (the worker's own heap: Python, Faust, chdb's data, and its reader
+        process's: streams/batch_reader.py) until it exits."""
 
         def run() -> None:
             while self.proc.poll() is None:
                 with contextlib.suppress(OSError, BenchError):
-                    self.peak_anon_mb = max(self.peak_anon_mb, self._status_mb("RssAnon"))
+                    anon = self._status_mb("RssAnon") + self._reader_anon_mb()
+                    self.peak_anon_mb = max(self.peak_anon_mb, anon)
                 time.sleep(SAMPLE_EVERY)
 
         threading.Thread(target=run, name="rss-sampler", daemon=True).start()
@@ -127,6 +130,15 @@ class Worker:
     def rss_file_mb(self) -> float:
         """RssFile now: mapped files (chdb's library), shared and reclaimable."""
         return self._status_mb("RssFile")
+
+    def _reader_anon_mb(self) -> float:
+        """RssAnon of the worker's reader process (0 while it has none)."""
+        readers = [p for p, cmd in children(self.proc.pid).items() if HELPER_MODULE in cmd]
+        total = 0.0
+        for pid in readers:
+            with contextlib.suppress(OSError, KeyError):  # it ended while being read
+                total += status_mb(pid, "RssAnon")
+        return total
 
     def _status_mb(self, field: str) -> float:
         try:

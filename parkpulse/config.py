@@ -226,6 +226,9 @@ class Settings(BaseSettings):
     broker_epoch: str | None = None
     lang: Lang = DEFAULT_LANG  # zh | en: words people read (tables, board, reports, alerts)
     suspect_jump_factor: float = 10.0  # a month-on-month jump beyond this marks a figure suspect
+    # Registrations read in a helper process on another core (streams/batch_reader.py); off:
+    # read in the worker, as on a one-core machine.
+    reader_process: bool = True
 
     @classmethod
     def settings_customise_sources(

@@ -9,9 +9,11 @@ The same step against the real broker, worker and ClickHouse: tests/test_registr
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -24,7 +26,15 @@ from parkpulse.schemas.wire import registration_envelope
 from parkpulse.sinks.metrics import PipelineMetrics
 from parkpulse.streams.deps import Deps
 from parkpulse.streams.registrations import Message
-from parkpulse.streams.registrations_stage import RegistrationCounter, message_of, release_bytes
+from parkpulse.streams.registrations_stage import (
+    READ_AHEAD,
+    RegistrationCounter,
+    Taken,
+    count_taken,
+    message_of,
+    queue_taken,
+    release_bytes,
+)
 from parkpulse.topics import REGISTRATIONS
 
 ZONE = "jinan-hitech"
@@ -85,6 +95,15 @@ class Stage:
         self.deadletters += [(k, orjson.loads(v)) for k, v in messages]
 
     async def take(self, offset: int, ids: Sequence[str], bad: int = 0) -> None:
+        await self.counter.take([self.message(offset, ids, bad)], [self.ack(offset)])
+
+    def ack(self, offset: int) -> Callable[[], Awaitable[None]]:
+        async def ack() -> None:
+            self.acked.append(offset)
+
+        return ack
+
+    def message(self, offset: int, ids: Sequence[str], bad: int = 0) -> Message:
         records = [
             {
                 "zone": ZONE,
@@ -97,11 +116,7 @@ class Stage:
             for i, rid in enumerate(ids)
         ]
         value = orjson.dumps(registration_envelope(records))
-
-        async def ack() -> None:
-            self.acked.append(offset)
-
-        await self.counter.take([Message(value, 0, offset, ZONE.encode())], [ack])
+        return Message(value, 0, offset, ZONE.encode())
 
     async def emit_now(self) -> None:
         """The emission timer firing once EMIT_EVERY has passed, and its delivery finishing."""
@@ -167,6 +182,42 @@ async def test_after_a_rebalance_counts_go_out_and_the_cache_is_reloaded() -> No
     await stage.take(1, ["R3"])
     await stage.emit_now()
     assert stage.counts()["new_market_entities"] == 4.0  # R1, R2, X (reloaded) and R3
+
+
+@pytest.mark.asyncio
+async def test_taken_batches_are_counted_in_order_and_a_failure_stops_the_agent() -> None:
+    """The agent queues each batch with its read under way (``queue_taken``); ``count_taken``
+    counts them in order. A batch that fails is reported (the worker stops, nothing committed)
+    and the agent, at its next batch, raises it too."""
+    stage = Stage(MemoryStore())
+    reported: list[BaseException] = []
+
+    async def on_error(exc: BaseException) -> None:
+        reported.append(exc)
+
+    taken: asyncio.Queue[Taken] = asyncio.Queue(maxsize=READ_AHEAD)
+    counting = asyncio.ensure_future(count_taken(stage.counter, taken, on_error))
+    now = datetime.now(UTC)
+    for offset, ids in ((0, ["R1", "R2"]), (1, ["R2", "R3"]), (2, ["R4"])):
+        messages = [stage.message(offset, ids)]
+        read = asyncio.ensure_future(stage.counter.reader.read(messages, now))
+        await queue_taken(taken, (messages, read, [stage.ack(offset)]), counting)
+    while not taken.empty() or stage.counter.lock.locked():
+        await asyncio.sleep(0.01)
+    await stage.emit_now()
+    assert [r.registration_id for r in stage.store.rows] == ["R1", "R2", "R3", "R4"]
+    assert stage.counts()["new_market_entities"] == 4.0 and stage.acked == [0, 1, 2]
+
+    failed = asyncio.get_running_loop().create_future()
+    failed.set_exception(RuntimeError("ClickHouse went away"))
+    await queue_taken(taken, ([], failed, []), counting)
+    with pytest.raises(RuntimeError, match="went away"):
+        await counting
+    assert [str(e) for e in reported] == ["ClickHouse went away"]
+    never = asyncio.get_running_loop().create_future()
+    with pytest.raises(RuntimeError, match="went away"):
+        await queue_taken(taken, ([], never, []), counting)
+    assert stage.acked == [0, 1, 2]
 
 
 @pytest.mark.asyncio

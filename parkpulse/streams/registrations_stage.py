@@ -2,11 +2,15 @@
 
 The agent hands each batch to ``RegistrationCounter.take``, the stage's domain step (testable
 without Faust: tests/test_registrations_stage.py): read and validate it (streams/registrations.py
-``read_batch``), keep each id once (``DistinctIds``, loaded from ClickHouse per zone), write the
-new rows, dead-letter the rejects. Counts change with every batch, but a derived figure per
-(zone, month) every EMIT_EVERY is plenty, and each one costs a produce round trip and a roll-up
-recompute. So batches are written at once and their events acknowledged only after the counts
-they changed have been emitted: a crash in between replays them, which counts nothing twice.
+``read_batch``, in a helper process: streams/batch_reader.py), keep each id once
+(``DistinctIds``, loaded from ClickHouse per zone), write the new rows, dead-letter the rejects.
+The agent starts reading each batch as it is taken and queues it (``READ_AHEAD``), so batch N+1
+is read on another core while batch N is counted and written.
+
+Counts change with every batch, but a derived figure per (zone, month) every EMIT_EVERY is
+plenty, and each one costs a produce round trip and a roll-up recompute. So batches are written
+at once and their events acknowledged only after the counts they changed have been emitted: a
+crash in between replays them, which counts nothing twice.
 The pages that read the registrations table sit at the end.
 """
 
@@ -14,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -31,15 +35,16 @@ from parkpulse.schemas.wire import observation_envelope, observation_to_wire
 from parkpulse.sinks.clickhouse import ClickHouseStore
 from parkpulse.sinks.retry import retry_store, until_stopped, write_registrations_durably
 from parkpulse.streams.app import REGISTRATIONS_TAKE, Topics
+from parkpulse.streams.batch_reader import BatchReader
 from parkpulse.streams.deps import Deps
 from parkpulse.streams.keyed_send import send_all
 from parkpulse.streams.registrations import (
+    Batch,
     DistinctIds,
     Message,
     Pair,
     dedupe,
     derived_observations,
-    read_batch,
 )
 from parkpulse.topics import DEADLETTER, OBSERVATIONS, REGISTRATIONS
 
@@ -47,6 +52,7 @@ log = get_logger("registrations")
 
 TAKE_WITHIN = 0.25  # seconds: a registration is in ClickHouse well within a second
 EMIT_EVERY = 2.0  # seconds between derived figures of one (zone, month)
+READ_AHEAD = 1  # batches read (or being read) while one is counted
 
 Send = Callable[[list[tuple[bytes, bytes]]], Awaitable[Any]]
 Ack = Callable[[], Awaitable[Any]]
@@ -137,8 +143,10 @@ class RegistrationCounter:
         send_observations: Send,
         send_deadletters: Send,
         stopping: Callable[[], bool],
+        reader: BatchReader | None = None,
     ) -> None:
         self.deps = deps
+        self.reader = reader or BatchReader(deps.catalogue, in_process=True)
         self.send_observations = send_observations
         self.send_deadletters = send_deadletters
         self.stopping = stopping
@@ -146,11 +154,17 @@ class RegistrationCounter:
         self.lock = asyncio.Lock()
         self.unemitted = Unemitted()
 
-    async def take(self, messages: Sequence[Message], acks: Sequence[Ack]) -> None:
-        """One batch: counted and written now; ``acks`` run once its counts are delivered."""
+    async def take(
+        self,
+        messages: Sequence[Message],
+        acks: Sequence[Ack],
+        read: Awaitable[Batch] | None = None,
+    ) -> None:
+        """One batch: counted and written now; ``acks`` run once its counts are delivered.
+        ``read``: the batch being read already (``self.reader.read(messages, …)``)."""
         async with self.lock:
             await self.after_rebalance()
-            await self.process(messages)
+            await self.process(messages, read)
             self.unemitted.events += acks
             if self.unemitted.due():
                 await self.emit()
@@ -169,10 +183,12 @@ class RegistrationCounter:
         emits what was counted, then drops the cache."""
         self.unemitted.rebalanced = True
 
-    async def process(self, messages: Sequence[Message]) -> None:
+    async def process(
+        self, messages: Sequence[Message], read: Awaitable[Batch] | None = None
+    ) -> None:
         metrics, store, ids = self.deps.metrics, self.deps.store, self.ids
         received = time.monotonic()
-        batch = read_batch(messages, self.deps.catalogue, datetime.now(UTC))
+        batch = await (read or self.reader.read(messages, datetime.now(UTC)))
         # Records, not messages: each is counted or dead-lettered.
         metrics.count_events(REGISTRATIONS, "in", len(batch.registrations) + len(batch.deadletters))
         regs = batch.registrations
@@ -289,23 +305,77 @@ class RegistrationCounter:
             self.unemitted.rebalanced = False
 
 
+Taken = tuple[list[Message], "asyncio.Future[Batch]", list[Ack]]  # a batch, its read, its acks
+
+
+async def count_taken(
+    counter: RegistrationCounter,
+    taken: asyncio.Queue[Taken],
+    on_error: Callable[[BaseException], Coroutine[Any, Any, None]],
+) -> None:
+    """Count the taken batches in the order they were taken, each once it is read. A failure
+    is reported (``on_error``: the worker stops, nothing committed) and ends the task."""
+    try:
+        while True:
+            messages, read, acks = await taken.get()
+            await counter.take(messages, acks, read)
+            del messages, read
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:
+        await on_error(exc)
+        raise
+
+
+async def queue_taken(
+    taken: asyncio.Queue[Taken], item: Taken, counting: asyncio.Future[None]
+) -> None:
+    """Queue a batch for ``counting``; raises what stopped it (it would never take the batch)."""
+    if not counting.done():
+        put = asyncio.ensure_future(taken.put(item))
+        await asyncio.wait((put, counting), return_when=asyncio.FIRST_COMPLETED)
+        if put.done():
+            return
+        put.cancel()
+    counting.result()  # its error, or CancelledError
+    raise RuntimeError("the registrations counting task ended")
+
+
 def register(app: faust.App, topics: Topics, deps: Deps) -> RegistrationCounter:
     """The counting agent, its emission timer and rebalance hook, and the pages."""
+    reader = BatchReader(deps.catalogue, in_process=not deps.settings.reader_process)
     counter = RegistrationCounter(
         deps,
         send_observations=lambda messages: send_all(topics.observations, messages),
         send_deadletters=lambda messages: send_all(topics.deadletter, messages),
         stopping=lambda: bool(app.should_stop),
+        reader=reader,
     )
 
     @app.agent(topics.registrations, concurrency=1)  # faust#606: >1 may commit past in-flight
     async def count_registrations(stream: faust.StreamT) -> None:
-        """Registrations → ClickHouse (first) → derived monthly observations → acknowledged."""
-        async for events in stream.noack_take(REGISTRATIONS_TAKE, within=TAKE_WITHIN):
-            messages = [message_of(e) for e in events]
-            release_bytes(events)  # the messages hold them until the batch is read
-            await counter.take(messages, [partial(stream.ack, e) for e in events])
-            del messages
+        """Registrations → ClickHouse (first) → derived monthly observations → acknowledged.
+        Each batch is read (on the helper's core) as soon as it is taken, while the one before
+        is counted and written (``count_taken``)."""
+        taken: asyncio.Queue[Taken] = asyncio.Queue(maxsize=READ_AHEAD)
+        counting = asyncio.ensure_future(count_taken(counter, taken, app.consumer.on_task_error))
+        try:
+            async for events in stream.noack_take(REGISTRATIONS_TAKE, within=TAKE_WITHIN):
+                reader.start()  # with the first batch: never in the way of a worker's start
+                messages = [message_of(e) for e in events]
+                release_bytes(events)  # the messages hold them until the batch is read
+                read = asyncio.ensure_future(reader.read(messages, datetime.now(UTC)))
+                acks = [partial(stream.ack, e) for e in events]
+                await queue_taken(taken, (messages, read, acks), counting)
+                del messages, read
+        finally:
+            counting.cancel()
+            while not taken.empty():
+                taken.get_nowait()[1].cancel()
+
+    @app.on_before_shutdown.connect
+    async def stop_reader(sender: faust.App, **kwargs: Any) -> None:
+        await reader.close()
 
     @app.timer(interval=EMIT_EVERY / 4)
     async def emit_counts() -> None:

@@ -1,0 +1,195 @@
+"""Registration batches read in a process of their own, while the worker counts the last one.
+
+The registrations stage was bound by one interpreter lock: decoding and validating a batch
+(``read_batch``, ~3 µs a registration) took it as long as everything else the worker does per
+registration together (Faust's fetching, de-duplication, the insert's encoding). ``read_batch``
+is pure, so a helper process (``python -m parkpulse.streams.batch_reader``) runs it on the
+machine's other core and hands the batch back packed (schemas/packed.py); the stage reads batch
+N+1 there while it counts and writes batch N (streams/registrations_stage.py).
+
+The two talk over the helper's stdin and stdout, one length-prefixed pickle each way per batch
+(the catalogue first), on a thread of the worker's own. Nothing depends on the helper: until it
+has started (it starts with the first batch, never delaying a worker's start), after it died (it
+is started again, up to MAX_STARTS times) or when turned off (``PARKPULSE_READER_PROCESS=false``),
+a batch is read in the worker as before: the same registrations and dead letters either way. The
+helper ignores Ctrl-C (the worker stops it) and exits when its stdin closes, so a killed worker
+leaves none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import pickle
+import signal
+import struct
+import subprocess
+import sys
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any, BinaryIO
+
+from parkpulse.logs import get_logger, log_event
+from parkpulse.memory import tune_collector
+from parkpulse.schemas.catalogue import Catalogue
+from parkpulse.schemas.packed import pack, unpack
+from parkpulse.streams.registrations import Batch, Message, read_batch
+
+log = get_logger("registrations")
+
+HELPER_MODULE = __name__  # run as ``python -m``: how the bench finds the helper, too
+MAX_STARTS = 3  # helpers started in a worker's life; past that, batches are read in the worker
+_LENGTH = struct.Struct("<Q")
+
+
+class BatchReader:
+    """``read``: a batch of registration messages read, in the helper process when it runs.
+
+    The helper's pipes are written and read on a thread of their own (``_io``), so the event
+    loop goes on (Faust fetching the next batch) while a batch travels.
+    """
+
+    def __init__(self, catalogue: Catalogue, *, in_process: bool = False) -> None:
+        self.catalogue = catalogue
+        self.in_process = in_process
+        self.starts = 0
+        self.read_in_helper = 0  # batches, for the logs and the tests
+        self._helper: subprocess.Popen[bytes] | None = None  # set once it answered
+        self._starting: asyncio.Future[None] | None = None
+        self._io = ThreadPoolExecutor(1, thread_name_prefix="reader-io")
+        self._lock = asyncio.Lock()  # one batch at a time through the pipes, in order
+
+    @property
+    def helper_pid(self) -> int | None:
+        return self._helper.pid if self._helper is not None else None
+
+    def start(self) -> None:
+        """Start the helper in the background (reads go on in the worker until it is up)."""
+        if self.in_process or self._helper is not None or self.starts >= MAX_STARTS:
+            return
+        if self._starting is None or self._starting.done():
+            self.starts += 1
+            loop = asyncio.get_running_loop()
+            self._starting = loop.run_in_executor(self._io, self._start)
+
+    def _start(self) -> None:
+        helper = subprocess.Popen(
+            [sys.executable, "-m", HELPER_MODULE], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        try:
+            if _exchange(helper, self.catalogue) != "ready":
+                raise EOFError("the reader process did not start")
+        except (OSError, EOFError) as exc:
+            _stop(helper)
+            log_event(log, "reader_process_failed", error=str(exc) or type(exc).__name__)
+            return
+        self._helper = helper
+        log_event(log, "reader_process_started", pid=helper.pid)
+
+    async def read(self, messages: Sequence[Message], now: datetime) -> Batch:
+        """The batch as ``read_batch`` reads it."""
+        async with self._lock:
+            helper = self._helper
+            if helper is None:
+                return read_batch(messages, self.catalogue, now)
+            loop = asyncio.get_running_loop()
+            request = (list(messages), now)
+            try:
+                batch = await loop.run_in_executor(self._io, _read_in, helper, request)
+            except (OSError, EOFError) as exc:
+                self._lost(helper, exc)  # read here, start another
+                return read_batch(messages, self.catalogue, now)
+            except BaseException:  # cancelled mid-batch: its answer would be read as the next
+                self._lost(helper, None)
+                raise
+        self.read_in_helper += 1
+        return batch
+
+    def _lost(self, helper: subprocess.Popen[bytes], exc: BaseException | None) -> None:
+        self._helper = None
+        helper.kill()
+        if exc is not None:
+            log_event(log, "reader_process_lost", error=str(exc) or type(exc).__name__)
+            self.start()
+
+    async def close(self) -> None:
+        """Stop the helper (it exits once its stdin closes)."""
+        if self._starting is not None:
+            await asyncio.gather(self._starting, return_exceptions=True)
+        helper, self._helper = self._helper, None
+        if helper is not None:
+            await asyncio.get_running_loop().run_in_executor(self._io, _stop, helper)
+        self._io.shutdown(wait=False)
+
+
+def _read_in(helper: subprocess.Popen[bytes], request: tuple[list[Message], datetime]) -> Batch:
+    packed, dead = _exchange(helper, request)
+    return Batch(unpack(packed), dead)
+
+
+def _exchange(helper: subprocess.Popen[bytes], request: Any) -> Any:
+    """Send one request, wait for its answer (EOFError: the helper is gone)."""
+    assert helper.stdin is not None and helper.stdout is not None
+    _write_frame(helper.stdin, request)
+    answer = _read_frame(helper.stdout)
+    if answer is None:
+        raise EOFError(f"the reader process exited ({helper.poll()})")
+    return answer
+
+
+def _stop(helper: subprocess.Popen[bytes]) -> None:
+    if helper.stdin is not None:
+        with contextlib.suppress(OSError):
+            helper.stdin.close()
+    try:
+        helper.wait(5)
+    except subprocess.TimeoutExpired:
+        helper.kill()
+        helper.wait()
+
+
+# -- the helper process -------------------------------------------------------------------
+
+
+def serve(requests: BinaryIO, answers: BinaryIO) -> None:
+    """Read batches until ``requests`` ends: the catalogue first, then (messages, now) pairs,
+    each answered with the batch's packed registrations and its dead letters."""
+    catalogue = _read_frame(requests)
+    if catalogue is None:  # the worker went away before it began
+        return
+    if not isinstance(catalogue, Catalogue):
+        raise SystemExit("the reader process expects a catalogue first")
+    tune_collector()
+    _write_frame(answers, "ready")
+    while (request := _read_frame(requests)) is not None:
+        messages, now = request
+        batch = read_batch(messages, catalogue, now)
+        _write_frame(answers, (pack(batch.registrations), batch.deadletters))
+
+
+def _read_frame(stream: BinaryIO) -> Any:
+    header = stream.read(_LENGTH.size)
+    if len(header) < _LENGTH.size:
+        return None  # the worker closed our stdin (or is gone)
+    (length,) = _LENGTH.unpack(header)
+    return pickle.loads(stream.read(length))
+
+
+def _write_frame(stream: BinaryIO, value: Any) -> None:
+    body = pickle.dumps(value, protocol=5)
+    stream.write(_LENGTH.pack(len(body)) + body)
+    stream.flush()
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the worker, which stops this
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print cannot garble an answer
+    with contextlib.suppress(BrokenPipeError):  # the worker went away mid-answer
+        serve(sys.stdin.buffer, answers)
+
+
+if __name__ == "__main__":
+    main()

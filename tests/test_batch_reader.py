@@ -1,0 +1,133 @@
+"""Registration batches read in the helper process (streams/batch_reader.py): the same batch as
+``read_batch`` in the worker, and nothing lost when the helper dies, is off or is slow to start.
+Real helper processes; the pipeline around them in the agent is tests/test_registrations_stage.py
+``count_taken``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from parkpulse.schemas.catalogue import load_catalogue
+from parkpulse.schemas.wire import registration_envelope
+from parkpulse.streams import batch_reader
+from parkpulse.streams.batch_reader import BatchReader
+from parkpulse.streams.registrations import Batch, Message, read_batch
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+CATALOGUE = load_catalogue()
+ZONE = "jinan-hitech"
+
+
+def record(rid: str, **changes: object) -> dict[str, object]:
+    return {
+        "zone": ZONE,
+        "registration_id": rid,
+        "registered_at": "2021-03-04T10:11:12+08:00",
+        "entity_type": "enterprise",
+        "industry_code": "I65",
+        "registered_capital": 500,
+    } | changes
+
+
+def messages(offset: int) -> list[Message]:
+    """Plain envelopes, an envelope with rejects and odd spellings, a malformed message."""
+    plain = [record(f"P{offset}x{i}") for i in range(300)]
+    mixed = [
+        record(f"M{offset}a", registered_capital=-1),  # rejected: a negative capital
+        {("Zone" if k == "zone" else k): v for k, v in record(f"M{offset}b").items()},
+        record(f"M{offset}c", registered_at="2099-01-01T00:00:00+08:00"),  # future
+        record(f"M{offset}d", batch_id="x\x1fy"),
+    ]
+    values = [
+        orjson.dumps(registration_envelope(plain, sent_at="2026-11-21T11:59:00+00:00")),
+        orjson.dumps(registration_envelope(mixed)),
+        b'{"registrations": [',
+    ]
+    return [Message(v, 0, offset + i, ZONE.encode()) for i, v in enumerate(values)]
+
+
+def same(a: Batch, b: Batch) -> None:
+    assert a.registrations.columns() == b.registrations.columns()
+    assert a.deadletters == b.deadletters
+
+
+async def started(reader: BatchReader) -> int:
+    reader.start()
+    await asyncio.wait_for(_until(lambda: reader.helper_pid is not None), 60)
+    assert reader.helper_pid is not None
+    return reader.helper_pid
+
+
+async def _until(fn: object) -> None:
+    while not fn():  # type: ignore[operator]
+        await asyncio.sleep(0.02)
+
+
+@pytest.mark.asyncio
+async def test_the_helper_reads_what_the_worker_would() -> None:
+    reader = BatchReader(CATALOGUE)
+    try:
+        first = await reader.read(messages(0), NOW)  # before it started: read here
+        assert reader.read_in_helper == 0
+        same(first, read_batch(messages(0), CATALOGUE, NOW))
+        await started(reader)
+        for offset in (10, 20):
+            batch = await reader.read(messages(offset), NOW)
+            same(batch, read_batch(messages(offset), CATALOGUE, NOW))
+            assert len(batch.registrations) > 300 and len(batch.deadletters) > 1
+        assert reader.read_in_helper == 2
+    finally:
+        await reader.close()
+
+
+@pytest.mark.asyncio
+async def test_a_dead_helper_loses_no_batch_and_is_started_again() -> None:
+    reader = BatchReader(CATALOGUE)
+    try:
+        pid = await started(reader)
+        os.kill(pid, signal.SIGKILL)
+        batch = await reader.read(messages(0), NOW)  # read in the worker instead
+        same(batch, read_batch(messages(0), CATALOGUE, NOW))
+        assert reader.read_in_helper == 0
+        again = await started(reader)
+        assert again != pid and reader.starts == 2
+        same(await reader.read(messages(5), NOW), read_batch(messages(5), CATALOGUE, NOW))
+        assert reader.read_in_helper == 1
+    finally:
+        await reader.close()
+    with pytest.raises(ProcessLookupError):
+        os.kill(again, 0)  # close() stopped it (and reaped it)
+
+
+@pytest.mark.asyncio
+async def test_turned_off_no_helper_is_started() -> None:
+    reader = BatchReader(CATALOGUE, in_process=True)
+    reader.start()
+    same(await reader.read(messages(0), NOW), read_batch(messages(0), CATALOGUE, NOW))
+    assert reader.helper_pid is None and reader.starts == 0
+    await reader.close()
+
+
+def test_the_helper_exits_when_the_worker_is_gone() -> None:
+    """A killed worker's pipes close: the helper sees its stdin end and exits."""
+    helper = subprocess.Popen(
+        [sys.executable, "-m", "parkpulse.streams.batch_reader"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert helper.stdin is not None and helper.stdout is not None
+    batch_reader._write_frame(helper.stdin, CATALOGUE)
+    assert batch_reader._read_frame(helper.stdout) == "ready"
+    assert helper.poll() is None  # waiting for a batch
+    helper.stdin.close()
+    assert helper.wait(timeout=60) == 0
