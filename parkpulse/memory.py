@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import functools
 import gc
 import logging
 import sys
@@ -57,6 +58,7 @@ CHDB_JEMALLOC_ENV = "JE_MALLOC_CONF"
 CHDB_JEMALLOC_CONF = "dirty_decay_ms:0,muzzy_decay_ms:0"
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
     name = ctypes.util.find_library("c")
     if name is None:
@@ -113,15 +115,19 @@ def tune_collector() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-async def keep_trimmed(every: float = TRIM_EVERY) -> None:
+def trim() -> None:
     """Give the pages glibc holds free anywhere in its heaps back to the system
-    (``malloc_trim(0)``) every ``every`` seconds until cancelled (a worker's background job)."""
+    (``malloc_trim(0)``)."""
     libc = _libc()
-    if libc is None:
-        return
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+async def keep_trimmed(every: float = TRIM_EVERY) -> None:
+    """``trim`` every ``every`` seconds until cancelled (a worker's background job)."""
     while True:
         await asyncio.sleep(every)
-        libc.malloc_trim(0)
+        trim()
 
 
 @contextmanager

@@ -32,7 +32,7 @@ from datetime import datetime
 from typing import Any, BinaryIO
 
 from parkpulse.logs import get_logger, log_event
-from parkpulse.memory import tune_collector
+from parkpulse.memory import trim, tune_collector, tune_malloc
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.packed import pack, unpack
 from parkpulse.streams.registrations import Batch, Message, read_batch
@@ -161,12 +161,19 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
         return
     if not isinstance(catalogue, Catalogue):
         raise SystemExit("the reader process expects a catalogue first")
+    tune_malloc()  # as the worker: freed batches go back to the system
     tune_collector()
     _write_frame(answers, "ready")
     while (request := _read_frame(requests)) is not None:
-        messages, now = request
-        batch = read_batch(messages, catalogue, now)
-        _write_frame(answers, (pack(batch.registrations), batch.deadletters))
+        _write_frame(answers, _answer(request, catalogue))
+        del request  # nothing of a batch is held while waiting for the next (~35 MB)
+        trim()
+
+
+def _answer(request: tuple[list[Message], datetime], catalogue: Catalogue) -> Any:
+    messages, now = request
+    batch = read_batch(messages, catalogue, now)
+    return pack(batch.registrations), batch.deadletters
 
 
 def _read_frame(stream: BinaryIO) -> Any:
