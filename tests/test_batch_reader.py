@@ -18,7 +18,7 @@ import pytest
 from parkpulse.schemas.catalogue import load_catalogue
 from parkpulse.schemas.wire import registration_envelope
 from parkpulse.streams import batch_reader
-from parkpulse.streams.batch_reader import BatchReader
+from parkpulse.streams.batch_reader import MAX_FAILURES, BatchReader
 from parkpulse.streams.registrations import Batch, Message, read_batch
 
 pytestmark = pytest.mark.integration
@@ -100,13 +100,46 @@ async def test_a_dead_helper_loses_no_batch_and_is_started_again() -> None:
         same(batch, read_batch(messages(0), CATALOGUE, NOW))
         assert reader.read_in_helper == 0
         again = await started(reader)
-        assert again != pid and reader.starts == 2
+        assert again != pid and (reader.starts, reader.failures) == (2, 1)
         same(await reader.read(messages(5), NOW), read_batch(messages(5), CATALOGUE, NOW))
         assert reader.read_in_helper == 1
     finally:
         await reader.close()
     with pytest.raises(ProcessLookupError):
         os.kill(again, 0)  # close() stopped it (and reaped it)
+
+
+@pytest.mark.asyncio
+async def test_a_helper_that_keeps_dying_is_given_up_and_batches_are_read_here() -> None:
+    reader = BatchReader(CATALOGUE)
+    try:
+        for _ in range(MAX_FAILURES):
+            os.kill(await started(reader), signal.SIGKILL)
+            same(await reader.read(messages(0), NOW), read_batch(messages(0), CATALOGUE, NOW))
+        reader.start()
+        assert reader.helper_pid is None and reader.starts == reader.failures == MAX_FAILURES
+        same(await reader.read(messages(5), NOW), read_batch(messages(5), CATALOGUE, NOW))
+        assert reader.read_in_helper == 0
+    finally:
+        await reader.close()
+
+
+@pytest.mark.asyncio
+async def test_an_idle_helper_is_stopped_and_the_next_batch_starts_another() -> None:
+    reader = BatchReader(CATALOGUE)
+    try:
+        pid = await started(reader)
+        await reader.stop_idle(idle=60)  # it read a moment ago: kept
+        assert reader.helper_pid == pid
+        await reader.stop_idle(idle=0)
+        assert reader.helper_pid is None
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # stopped and reaped
+        again = await started(reader)
+        same(await reader.read(messages(0), NOW), read_batch(messages(0), CATALOGUE, NOW))
+        assert again != pid and reader.read_in_helper == 1 and reader.failures == 0
+    finally:
+        await reader.close()
 
 
 @pytest.mark.asyncio

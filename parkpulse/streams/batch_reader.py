@@ -8,12 +8,13 @@ machine's other core and hands the batch back packed (schemas/packed.py); the st
 N+1 there while it counts and writes batch N (streams/registrations_stage.py).
 
 The two talk over the helper's stdin and stdout, one length-prefixed pickle each way per batch
-(the catalogue first), on a thread of the worker's own. Nothing depends on the helper: until it
-has started (it starts with the first batch, never delaying a worker's start), after it died (it
-is started again, up to MAX_STARTS times) or when turned off (``PARKPULSE_READER_PROCESS=false``),
-a batch is read in the worker as before: the same registrations and dead letters either way. The
-helper ignores Ctrl-C (the worker stops it) and exits when its stdin closes, so a killed worker
-leaves none.
+(the catalogue first), on a thread of the worker's own. Nothing depends on the helper: a batch
+is read in the worker as before (the same registrations and dead letters) until the helper has
+started (with the first batch, never in the way of a worker's start), after it died (another is
+started, up to MAX_FAILURES times) and when it is turned off (``PARKPULSE_READER_PROCESS=false``).
+After IDLE_STOP seconds without a batch it is stopped, its memory freed; the next batch starts
+another. It ignores Ctrl-C (the worker stops it) and exits when its stdin closes, so a killed
+worker leaves none.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import signal
 import struct
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -40,7 +42,8 @@ from parkpulse.streams.registrations import Batch, Message, read_batch
 log = get_logger("registrations")
 
 HELPER_MODULE = __name__  # run as ``python -m``: how the bench finds the helper, too
-MAX_STARTS = 3  # helpers started in a worker's life; past that, batches are read in the worker
+MAX_FAILURES = 3  # helpers lost in a worker's life; past that, batches are read in the worker
+IDLE_STOP = 10.0  # seconds without a batch after which the helper is stopped (its memory freed)
 _LENGTH = struct.Struct("<Q")
 
 
@@ -55,8 +58,10 @@ class BatchReader:
         self.catalogue = catalogue
         self.in_process = in_process
         self.starts = 0
+        self.failures = 0
         self.read_in_helper = 0  # batches, for the logs and the tests
         self._helper: subprocess.Popen[bytes] | None = None  # set once it answered
+        self._used = time.monotonic()  # the last read
         self._starting: asyncio.Future[None] | None = None
         self._io = ThreadPoolExecutor(1, thread_name_prefix="reader-io")
         self._lock = asyncio.Lock()  # one batch at a time through the pipes, in order
@@ -67,7 +72,8 @@ class BatchReader:
 
     def start(self) -> None:
         """Start the helper in the background (reads go on in the worker until it is up)."""
-        if self.in_process or self._helper is not None or self.starts >= MAX_STARTS:
+        self._used = time.monotonic()
+        if self.in_process or self._helper is not None or self.failures >= MAX_FAILURES:
             return
         if self._starting is None or self._starting.done():
             self.starts += 1
@@ -81,8 +87,9 @@ class BatchReader:
         try:
             if _exchange(helper, self.catalogue) != "ready":
                 raise EOFError("the reader process did not start")
-        except (OSError, EOFError) as exc:
+        except Exception as exc:  # read in the worker meanwhile
             _stop(helper)
+            self.failures += 1
             log_event(log, "reader_process_failed", error=str(exc) or type(exc).__name__)
             return
         self._helper = helper
@@ -91,6 +98,7 @@ class BatchReader:
     async def read(self, messages: Sequence[Message], now: datetime) -> Batch:
         """The batch as ``read_batch`` reads it."""
         async with self._lock:
+            self._used = time.monotonic()
             helper = self._helper
             if helper is None:
                 return read_batch(messages, self.catalogue, now)
@@ -110,18 +118,31 @@ class BatchReader:
     def _lost(self, helper: subprocess.Popen[bytes], exc: BaseException | None) -> None:
         self._helper = None
         helper.kill()
+        self._io.submit(helper.wait)  # reaped on the I/O thread
         if exc is not None:
+            self.failures += 1
             log_event(log, "reader_process_lost", error=str(exc) or type(exc).__name__)
             self.start()
+
+    async def stop_idle(self, idle: float = IDLE_STOP) -> None:
+        """Stop a helper that has read nothing for ``idle`` seconds, so its memory is not held
+        while no registrations come (the next batch starts another)."""
+        if self._helper is not None and time.monotonic() - self._used >= idle:
+            async with self._lock:
+                await self._retire()
 
     async def close(self) -> None:
         """Stop the helper (it exits once its stdin closes)."""
         if self._starting is not None:
             await asyncio.gather(self._starting, return_exceptions=True)
+        await self._retire()
+        self._io.shutdown(wait=False)
+
+    async def _retire(self) -> None:
         helper, self._helper = self._helper, None
         if helper is not None:
             await asyncio.get_running_loop().run_in_executor(self._io, _stop, helper)
-        self._io.shutdown(wait=False)
+            log_event(log, "reader_process_stopped", pid=helper.pid)
 
 
 def _read_in(helper: subprocess.Popen[bytes], request: tuple[list[Message], datetime]) -> Batch:

@@ -35,7 +35,7 @@ from parkpulse.schemas.wire import observation_envelope, observation_to_wire
 from parkpulse.sinks.clickhouse import ClickHouseStore
 from parkpulse.sinks.retry import retry_store, until_stopped, write_registrations_durably
 from parkpulse.streams.app import REGISTRATIONS_TAKE, Topics
-from parkpulse.streams.batch_reader import BatchReader
+from parkpulse.streams.batch_reader import IDLE_STOP, BatchReader
 from parkpulse.streams.deps import Deps
 from parkpulse.streams.keyed_send import send_all
 from parkpulse.streams.registrations import (
@@ -372,6 +372,10 @@ def register(app: faust.App, topics: Topics, deps: Deps) -> RegistrationCounter:
             counting.cancel()
             while not taken.empty():
                 taken.get_nowait()[1].cancel()
+
+    @app.timer(interval=IDLE_STOP / 4)
+    async def stop_idle_reader() -> None:
+        await reader.stop_idle()
 
     @app.on_before_shutdown.connect
     async def stop_reader(sender: faust.App, **kwargs: Any) -> None:
