@@ -133,9 +133,8 @@ class Worker:
 
     def _reader_anon_mb(self) -> float:
         """RssAnon of the worker's reader process (0 while it has none)."""
-        readers = [p for p, cmd in children(self.proc.pid).items() if HELPER_MODULE in cmd]
         total = 0.0
-        for pid in readers:
+        for pid in children_with(self.proc.pid, HELPER_MODULE):
             with contextlib.suppress(OSError, KeyError):  # it ended while being read
                 total += status_mb(pid, "RssAnon")
         return total
@@ -712,9 +711,14 @@ def _publish_and_watch(
     return summaries, published_at - started, done_at - started, publish_cpu
 
 
+def children_with(pid: int, marker: str) -> list[int]:
+    """The child processes of ``pid`` whose command lines hold ``marker``."""
+    return [child for child, cmd in children(pid).items() if marker in cmd]
+
+
 def _child_with(pid: int, marker: str) -> int:
     """The child process of ``pid`` whose command line holds ``marker``."""
-    found = [child for child, cmd in children(pid).items() if marker in cmd]
+    found = children_with(pid, marker)
     if not found:
         raise BenchError(f"no child of {pid} with {marker!r}")
     return found[0]

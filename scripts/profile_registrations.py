@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -30,11 +31,12 @@ from pathlib import Path
 
 import orjson
 
-from parkpulse.bench import raw_consume, start_worker, wait_for
+from parkpulse.bench import children_with, raw_consume, start_worker, wait_for
 from parkpulse.broker import TansuBroker, free_port
 from parkpulse.config import Settings
-from parkpulse.procfs import children, cpu_seconds
+from parkpulse.procfs import cpu_seconds
 from parkpulse.producers import simulate as sim
+from parkpulse.streams.batch_reader import HELPER_MODULE
 from parkpulse.topics import ensure_topics
 
 NATIVE = ("--native",) if os.environ.get("PYSPY_NATIVE") else ()
@@ -114,7 +116,10 @@ def main() -> None:
 
         done = wait_for(written, 900, "the backlog", worker, 0.25)
         cpu = cpu_seconds(pid) - cpu_start
-        helpers = sum(map(cpu_seconds, children(pid)))  # the reader process (since its start)
+        helpers = 0.0  # the reader process's CPU since its start
+        for helper in children_with(pid, HELPER_MODULE):
+            with contextlib.suppress(OSError):  # it stopped meanwhile
+                helpers += cpu_seconds(helper)
         threads = thread_cpu(pid, names | python_threads(pid))
         wall = done - worker.ready_at
         print(
@@ -128,7 +133,7 @@ def main() -> None:
         by_thread = {k: v - threads_start.get(k, 0.0) for k, v in threads.items()}
         for name, seconds in sorted(by_thread.items(), key=lambda kv: -kv[1])[:8]:
             print(f"  thread {name:24s} {seconds / n * 1e6:6.2f} µs CPU/event")
-        print(f"  helper processes {helpers / n * 1e6:6.2f} µs CPU/event (not in the worker's)")
+        print(f"  reader process   {helpers / n * 1e6:6.2f} µs CPU/event (not in the worker's)")
         print(
             f"ratio wall {n / wall / ceiling['events_per_s']:.1%}, "
             f"CPU {ceiling_cpu / (cpu + helpers):.1%}"

@@ -109,6 +109,31 @@ async def test_a_dead_helper_loses_no_batch_and_is_started_again() -> None:
         os.kill(again, 0)  # close() stopped it (and reaped it)
 
 
+# A helper that starts, then dies in the middle of its first answer.
+DIES_MID_ANSWER = """
+import sys
+from parkpulse.streams.batch_reader import _LENGTH, _read_frame, _write_frame
+_read_frame(sys.stdin.buffer)
+_write_frame(sys.stdout.buffer, "ready")
+_read_frame(sys.stdin.buffer)
+sys.stdout.buffer.write(_LENGTH.pack(1000) + b"only part of it")
+"""
+
+
+@pytest.mark.asyncio
+async def test_a_helper_dying_mid_answer_loses_no_batch() -> None:
+    reader = BatchReader(CATALOGUE)
+    reader.command = (sys.executable, "-c", DIES_MID_ANSWER)
+    try:
+        await started(reader)
+        batch = await reader.read(messages(0), NOW)  # the truncated answer: read here instead
+        same(batch, read_batch(messages(0), CATALOGUE, NOW))
+        assert (reader.read_in_helper, reader.failures) == (0, 1)
+        assert reader.starts == 2  # another is on its way
+    finally:
+        await reader.close()
+
+
 @pytest.mark.asyncio
 async def test_a_helper_that_keeps_dying_is_given_up_and_batches_are_read_here() -> None:
     reader = BatchReader(CATALOGUE)

@@ -201,7 +201,7 @@ async def test_taken_batches_are_counted_in_order_and_a_failure_stops_the_agent(
     for offset, ids in ((0, ["R1", "R2"]), (1, ["R2", "R3"]), (2, ["R4"])):
         messages = [stage.message(offset, ids)]
         read = asyncio.ensure_future(stage.counter.reader.read(messages, now))
-        await queue_taken(taken, (messages, read, [stage.ack(offset)]), counting)
+        await queue_taken(taken, (1, read, [stage.ack(offset)]), counting)
     while not taken.empty() or stage.counter.lock.locked():
         await asyncio.sleep(0.01)
     await stage.emit_now()
@@ -210,13 +210,14 @@ async def test_taken_batches_are_counted_in_order_and_a_failure_stops_the_agent(
 
     failed = asyncio.get_running_loop().create_future()
     failed.set_exception(RuntimeError("ClickHouse went away"))
-    await queue_taken(taken, ([], failed, []), counting)
+    await queue_taken(taken, (0, failed, []), counting)
     with pytest.raises(RuntimeError, match="went away"):
         await counting
     assert [str(e) for e in reported] == ["ClickHouse went away"]
     never = asyncio.get_running_loop().create_future()
     with pytest.raises(RuntimeError, match="went away"):
-        await queue_taken(taken, ([], never, []), counting)
+        await queue_taken(taken, (0, never, []), counting)
+    assert never.cancelled()  # a batch not queued is not read on
     assert stage.acked == [0, 1, 2]
 
 

@@ -11,10 +11,10 @@ The two talk over the helper's stdin and stdout, one length-prefixed pickle each
 (the catalogue first), on a thread of the worker's own. Nothing depends on the helper: a batch
 is read in the worker as before (the same registrations and dead letters) until the helper has
 started (with the first batch, never in the way of a worker's start), after it died (another is
-started, up to MAX_FAILURES times) and when it is turned off (``PARKPULSE_READER_PROCESS=false``).
-After IDLE_STOP seconds without a batch it is stopped, its memory freed; the next batch starts
-another. It ignores Ctrl-C (the worker stops it) and exits when its stdin closes, so a killed
-worker leaves none.
+started until MAX_FAILURES have been lost) and when it is turned off
+(``PARKPULSE_READER_PROCESS=false``). After IDLE_STOP seconds without a batch it is stopped, its
+memory freed; the next batch starts another. It ignores Ctrl-C and SIGTERM (the worker stops
+it) and exits when its stdin closes, so a killed worker leaves none.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import signal
 import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -44,15 +45,20 @@ log = get_logger("registrations")
 HELPER_MODULE = __name__  # run as ``python -m``: how the bench finds the helper, too
 MAX_FAILURES = 3  # helpers lost in a worker's life; past that, batches are read in the worker
 IDLE_STOP = 10.0  # seconds without a batch after which the helper is stopped (its memory freed)
+START_TIMEOUT = 60.0  # seconds for a helper to answer that it is ready
 _LENGTH = struct.Struct("<Q")
+_LOST = (OSError, EOFError, pickle.UnpicklingError)  # the helper died, or its answer did
 
 
 class BatchReader:
     """``read``: a batch of registration messages read, in the helper process when it runs.
 
-    The helper's pipes are written and read on a thread of their own (``_io``), so the event
-    loop goes on (Faust fetching the next batch) while a batch travels.
+    The helper's pipes are written and read on a thread of their own (``_io``), one exchange
+    after the other, so the event loop goes on (Faust fetching the next batch) while a batch
+    travels.
     """
+
+    command: tuple[str, ...] = (sys.executable, "-P", "-m", HELPER_MODULE)
 
     def __init__(self, catalogue: Catalogue, *, in_process: bool = False) -> None:
         self.catalogue = catalogue
@@ -61,8 +67,9 @@ class BatchReader:
         self.failures = 0
         self.read_in_helper = 0  # batches, for the logs and the tests
         self._helper: subprocess.Popen[bytes] | None = None  # set once it answered
-        self._used = time.monotonic()  # the last read
+        self._used = time.monotonic()  # the last batch
         self._starting: asyncio.Future[None] | None = None
+        self._closed = False
         self._io = ThreadPoolExecutor(1, thread_name_prefix="reader-io")
         self._lock = asyncio.Lock()  # one batch at a time through the pipes, in order
 
@@ -73,27 +80,36 @@ class BatchReader:
     def start(self) -> None:
         """Start the helper in the background (reads go on in the worker until it is up)."""
         self._used = time.monotonic()
-        if self.in_process or self._helper is not None or self.failures >= MAX_FAILURES:
+        if self.in_process or self._closed or self._helper is not None:
             return
-        if self._starting is None or self._starting.done():
+        if self.failures < MAX_FAILURES and (self._starting is None or self._starting.done()):
             self.starts += 1
-            loop = asyncio.get_running_loop()
-            self._starting = loop.run_in_executor(self._io, self._start)
+            self._starting = asyncio.get_running_loop().run_in_executor(self._io, self._start)
 
     def _start(self) -> None:
-        helper = subprocess.Popen(
-            [sys.executable, "-m", HELPER_MODULE], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-        )
+        """On the I/O thread: start a helper and hand it the catalogue."""
+        try:
+            helper = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        except OSError as exc:
+            self._failed("reader_process_failed", exc)
+            return
+        deadline = threading.Timer(START_TIMEOUT, helper.kill)  # a silent one does not hang us
+        deadline.start()
         try:
             if _exchange(helper, self.catalogue) != "ready":
                 raise EOFError("the reader process did not start")
-        except Exception as exc:  # read in the worker meanwhile
+        except Exception as exc:  # batches are read in the worker meanwhile
             _stop(helper)
-            self.failures += 1
-            log_event(log, "reader_process_failed", error=str(exc) or type(exc).__name__)
+            self._failed("reader_process_failed", exc)
             return
+        finally:
+            deadline.cancel()
         self._helper = helper
         log_event(log, "reader_process_started", pid=helper.pid)
+
+    def _failed(self, event: str, exc: BaseException) -> None:
+        self.failures += 1
+        log_event(log, event, error=str(exc) or type(exc).__name__, failures=self.failures)
 
     async def read(self, messages: Sequence[Message], now: datetime) -> Batch:
         """The batch as ``read_batch`` reads it."""
@@ -106,43 +122,47 @@ class BatchReader:
             request = (list(messages), now)
             try:
                 batch = await loop.run_in_executor(self._io, _read_in, helper, request)
-            except (OSError, EOFError) as exc:
-                self._lost(helper, exc)  # read here, start another
+            except _LOST as exc:
+                self._lost(helper)
+                self._failed("reader_process_lost", exc)
+                self.start()  # another, for the batches after this one
                 return read_batch(messages, self.catalogue, now)
             except BaseException:  # cancelled mid-batch: its answer would be read as the next
-                self._lost(helper, None)
+                self._lost(helper)
                 raise
         self.read_in_helper += 1
         return batch
 
-    def _lost(self, helper: subprocess.Popen[bytes], exc: BaseException | None) -> None:
+    def _lost(self, helper: subprocess.Popen[bytes]) -> None:
         self._helper = None
         helper.kill()
-        self._io.submit(helper.wait)  # reaped on the I/O thread
-        if exc is not None:
-            self.failures += 1
-            log_event(log, "reader_process_lost", error=str(exc) or type(exc).__name__)
-            self.start()
+        if not self._closed:
+            self._io.submit(_stop, helper)  # its pipes closed and itself reaped, on the I/O thread
 
     async def stop_idle(self, idle: float = IDLE_STOP) -> None:
         """Stop a helper that has read nothing for ``idle`` seconds, so its memory is not held
         while no registrations come (the next batch starts another)."""
-        if self._helper is not None and time.monotonic() - self._used >= idle:
-            async with self._lock:
-                await self._retire()
-
-    async def close(self) -> None:
-        """Stop the helper (it exits once its stdin closes)."""
-        if self._starting is not None:
-            await asyncio.gather(self._starting, return_exceptions=True)
-        await self._retire()
-        self._io.shutdown(wait=False)
-
-    async def _retire(self) -> None:
-        helper, self._helper = self._helper, None
+        if self._helper is None or time.monotonic() - self._used < idle:
+            return
+        async with self._lock:
+            if time.monotonic() - self._used < idle:  # a batch came while we waited
+                return
+            helper, self._helper = self._helper, None
         if helper is not None:
             await asyncio.get_running_loop().run_in_executor(self._io, _stop, helper)
             log_event(log, "reader_process_stopped", pid=helper.pid)
+
+    async def close(self) -> None:
+        """Stop the helper for good (it exits once its stdin closes); reads from here on are
+        done in the worker."""
+        self._closed = True
+        if self._starting is not None:
+            await asyncio.gather(self._starting, return_exceptions=True)
+        async with self._lock:
+            helper, self._helper = self._helper, None
+        if helper is not None:
+            await asyncio.get_running_loop().run_in_executor(self._io, _stop, helper)
+        self._io.shutdown(wait=False, cancel_futures=True)
 
 
 def _read_in(helper: subprocess.Popen[bytes], request: tuple[list[Message], datetime]) -> Batch:
@@ -161,9 +181,11 @@ def _exchange(helper: subprocess.Popen[bytes], request: Any) -> Any:
 
 
 def _stop(helper: subprocess.Popen[bytes]) -> None:
-    if helper.stdin is not None:
-        with contextlib.suppress(OSError):
-            helper.stdin.close()
+    """Close the helper's pipes (it exits at the end of its stdin) and reap it."""
+    for pipe in (helper.stdin, helper.stdout):
+        if pipe is not None:
+            with contextlib.suppress(OSError):
+                pipe.close()
     try:
         helper.wait(5)
     except subprocess.TimeoutExpired:
@@ -198,24 +220,33 @@ def _answer(request: tuple[list[Message], datetime], catalogue: Catalogue) -> An
 
 
 def _read_frame(stream: BinaryIO) -> Any:
+    """The next value, or None at the end of the stream (EOFError: it ended inside one)."""
     header = stream.read(_LENGTH.size)
+    if not header:
+        return None  # the other side closed the pipe (or is gone)
     if len(header) < _LENGTH.size:
-        return None  # the worker closed our stdin (or is gone)
+        raise EOFError("the stream ended inside a frame's length")
     (length,) = _LENGTH.unpack(header)
-    return pickle.loads(stream.read(length))
+    body = stream.read(length)
+    if len(body) < length:
+        raise EOFError(f"the stream ended {length - len(body)} bytes into a frame")
+    return pickle.loads(body)
 
 
 def _write_frame(stream: BinaryIO, value: Any) -> None:
     body = pickle.dumps(value, protocol=5)
-    stream.write(_LENGTH.pack(len(body)) + body)
+    stream.write(_LENGTH.pack(len(body)))
+    stream.write(body)
     stream.flush()
 
 
 def main() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the worker, which stops this
+    # Ctrl-C or a stop of the whole process group reaches the worker, which stops this.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print cannot garble an answer
-    with contextlib.suppress(BrokenPipeError):  # the worker went away mid-answer
+    with contextlib.suppress(BrokenPipeError, EOFError):  # the worker went away mid-batch
         serve(sys.stdin.buffer, answers)
 
 

@@ -52,7 +52,7 @@ log = get_logger("registrations")
 
 TAKE_WITHIN = 0.25  # seconds: a registration is in ClickHouse well within a second
 EMIT_EVERY = 2.0  # seconds between derived figures of one (zone, month)
-READ_AHEAD = 1  # batches read (or being read) while one is counted
+READ_AHEAD = 1  # batches queued while one is counted (and one more taken, its read started)
 
 Send = Callable[[list[tuple[bytes, bytes]]], Awaitable[Any]]
 Ack = Callable[[], Awaitable[Any]]
@@ -154,17 +154,16 @@ class RegistrationCounter:
         self.lock = asyncio.Lock()
         self.unemitted = Unemitted()
 
-    async def take(
-        self,
-        messages: Sequence[Message],
-        acks: Sequence[Ack],
-        read: Awaitable[Batch] | None = None,
-    ) -> None:
-        """One batch: counted and written now; ``acks`` run once its counts are delivered.
-        ``read``: the batch being read already (``self.reader.read(messages, …)``)."""
+    async def take(self, messages: Sequence[Message], acks: Sequence[Ack]) -> None:
+        """One batch: read, counted and written now; ``acks`` run once its counts are
+        delivered."""
+        await self.take_read(len(messages), self.reader.read(messages, datetime.now(UTC)), acks)
+
+    async def take_read(self, count: int, read: Awaitable[Batch], acks: Sequence[Ack]) -> None:
+        """``take`` of a batch of ``count`` messages whose reading is under way (``read``)."""
         async with self.lock:
             await self.after_rebalance()
-            await self.process(messages, read)
+            await self.process(count, await read)
             self.unemitted.events += acks
             if self.unemitted.due():
                 await self.emit()
@@ -183,12 +182,10 @@ class RegistrationCounter:
         emits what was counted, then drops the cache."""
         self.unemitted.rebalanced = True
 
-    async def process(
-        self, messages: Sequence[Message], read: Awaitable[Batch] | None = None
-    ) -> None:
+    async def process(self, count: int, batch: Batch) -> None:
+        """A batch of ``count`` messages, read: de-duplicated, written, dead letters sent."""
         metrics, store, ids = self.deps.metrics, self.deps.store, self.ids
         received = time.monotonic()
-        batch = await (read or self.reader.read(messages, datetime.now(UTC)))
         # Records, not messages: each is counted or dead-lettered.
         metrics.count_events(REGISTRATIONS, "in", len(batch.registrations) + len(batch.deadletters))
         regs = batch.registrations
@@ -222,7 +219,7 @@ class RegistrationCounter:
         log_event(
             log,
             "registrations_processed",
-            messages=len(messages),
+            messages=count,
             accepted=len(batch.registrations),
             new=len(counted.new),
             rejected=len(batch.deadletters),
@@ -305,7 +302,8 @@ class RegistrationCounter:
             self.unemitted.rebalanced = False
 
 
-Taken = tuple[list[Message], "asyncio.Future[Batch]", list[Ack]]  # a batch, its read, its acks
+# A taken batch: how many messages, their reading (under way), their acks.
+Taken = tuple[int, "asyncio.Future[Batch]", list[Ack]]
 
 
 async def count_taken(
@@ -317,9 +315,9 @@ async def count_taken(
     is reported (``on_error``: the worker stops, nothing committed) and ends the task."""
     try:
         while True:
-            messages, read, acks = await taken.get()
-            await counter.take(messages, acks, read)
-            del messages, read
+            count, read, acks = await taken.get()
+            await counter.take_read(count, read, acks)
+            del read, acks
     except asyncio.CancelledError:
         raise
     except BaseException as exc:
@@ -330,15 +328,24 @@ async def count_taken(
 async def queue_taken(
     taken: asyncio.Queue[Taken], item: Taken, counting: asyncio.Future[None]
 ) -> None:
-    """Queue a batch for ``counting``; raises what stopped it (it would never take the batch)."""
-    if not counting.done():
-        put = asyncio.ensure_future(taken.put(item))
-        await asyncio.wait((put, counting), return_when=asyncio.FIRST_COMPLETED)
-        if put.done():
-            return
-        put.cancel()
-    counting.result()  # its error, or CancelledError
-    raise RuntimeError("the registrations counting task ended")
+    """Queue a batch for ``counting``; raises what stopped it (it would never take the batch).
+    A batch not queued has its reading cancelled."""
+    try:
+        if not counting.done():
+            put = asyncio.ensure_future(taken.put(item))
+            try:
+                await asyncio.wait((put, counting), return_when=asyncio.FIRST_COMPLETED)
+            except BaseException:
+                put.cancel()
+                raise
+            if put.done():
+                return
+            put.cancel()
+        counting.result()  # its error, or CancelledError
+        raise RuntimeError("the registrations counting task ended")
+    except BaseException:
+        item[1].cancel()
+        raise
 
 
 def register(app: faust.App, topics: Topics, deps: Deps) -> RegistrationCounter:
@@ -366,12 +373,13 @@ def register(app: faust.App, topics: Topics, deps: Deps) -> RegistrationCounter:
                 release_bytes(events)  # the messages hold them until the batch is read
                 read = asyncio.ensure_future(reader.read(messages, datetime.now(UTC)))
                 acks = [partial(stream.ack, e) for e in events]
-                await queue_taken(taken, (messages, read, acks), counting)
+                await queue_taken(taken, (len(messages), read, acks), counting)
                 del messages, read
-        finally:
+        finally:  # stopping, or the counting failed: what was taken is not acknowledged
             counting.cancel()
             while not taken.empty():
                 taken.get_nowait()[1].cancel()
+            await asyncio.gather(counting, return_exceptions=True)
 
     @app.timer(interval=IDLE_STOP / 4)
     async def stop_idle_reader() -> None:
