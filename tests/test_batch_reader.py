@@ -20,33 +20,22 @@ from parkpulse.schemas.wire import registration_envelope
 from parkpulse.streams import batch_reader
 from parkpulse.streams.batch_reader import MAX_FAILURES, BatchReader
 from parkpulse.streams.registrations import Batch, Message, read_batch
+from tests.test_registrations_plain import ZONE, reg
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 CATALOGUE = load_catalogue()
-ZONE = "jinan-hitech"
-
-
-def record(rid: str, **changes: object) -> dict[str, object]:
-    return {
-        "zone": ZONE,
-        "registration_id": rid,
-        "registered_at": "2021-03-04T10:11:12+08:00",
-        "entity_type": "enterprise",
-        "industry_code": "I65",
-        "registered_capital": 500,
-    } | changes
 
 
 def messages(offset: int) -> list[Message]:
     """Plain envelopes, an envelope with rejects and odd spellings, a malformed message."""
-    plain = [record(f"P{offset}x{i}") for i in range(300)]
+    plain = [reg(f"P{offset}x{i}") for i in range(300)]
     mixed = [
-        record(f"M{offset}a", registered_capital=-1),  # rejected: a negative capital
-        {("Zone" if k == "zone" else k): v for k, v in record(f"M{offset}b").items()},
-        record(f"M{offset}c", registered_at="2099-01-01T00:00:00+08:00"),  # future
-        record(f"M{offset}d", batch_id="x\x1fy"),
+        reg(f"M{offset}a", registered_capital=-1),  # rejected: a negative capital
+        {("Zone" if k == "zone" else k): v for k, v in reg(f"M{offset}b").items()},
+        reg(f"M{offset}c", registered_at="2099-01-01T00:00:00+08:00"),  # future
+        reg(f"M{offset}d", batch_id="x\x1fy"),
     ]
     values = [
         orjson.dumps(registration_envelope(plain, sent_at="2026-11-21T11:59:00+00:00")),
