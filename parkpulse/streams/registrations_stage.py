@@ -1,11 +1,12 @@
 """The registrations stage: ``parkpulse.registrations`` → ClickHouse → derived monthly figures.
 
-The agent hands each batch to ``RegistrationCounter.take``, the stage's domain step (testable
+Each batch goes through ``RegistrationCounter.take_read``, the stage's domain step (testable
 without Faust: tests/test_registrations_stage.py): read and validate it (streams/registrations.py
 ``read_batch``, in a helper process: streams/batch_reader.py), keep each id once
 (``DistinctIds``, loaded from ClickHouse per zone), write the new rows, dead-letter the rejects.
-The agent starts reading each batch as it is taken and queues it (``READ_AHEAD``), so batch N+1
-is read on another core while batch N is counted and written.
+The agent starts reading each batch as it is taken and queues it (``queue_taken``,
+``READ_AHEAD``) for ``count_taken``, so batch N+1 is read on another core while batch N is
+counted and written.
 
 Counts change with every batch, but a derived figure per (zone, month) every EMIT_EVERY is
 plenty, and each one costs a produce round trip and a roll-up recompute. So batches are written
