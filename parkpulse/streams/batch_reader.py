@@ -8,13 +8,13 @@ machine's other core and hands the batch back packed (schemas/packed.py); the st
 N+1 there while it counts and writes batch N (streams/registrations_stage.py).
 
 The two talk over the helper's stdin and stdout, one length-prefixed pickle each way per batch
-(the catalogue first), on a thread of the worker's own. Nothing depends on the helper: a batch
-is read in the worker as before (the same registrations and dead letters) until the helper has
-started (with the first batch, never in the way of a worker's start), after it died (another is
-started until MAX_FAILURES have been lost) and when it is turned off
-(``PARKPULSE_READER_PROCESS=false``). After IDLE_STOP seconds without a batch it is stopped, its
-memory freed; the next batch starts another. It ignores Ctrl-C and SIGTERM (the worker stops
-it) and exits when its stdin closes, so a killed worker leaves none.
+(the catalogue first), on a thread of the worker's own. The helper is started by a full batch
+(a backlog or a burst; a trickle is read in the worker, where a helper would only idle out) and
+stopped after IDLE_STOP seconds without one, its memory freed. Nothing depends on it: a batch is
+read in the worker as before (the same registrations and dead letters) until it has started,
+after it died (another is started until MAX_FAILURES have been lost) and when it is turned off
+(``PARKPULSE_READER_PROCESS=false``). It ignores Ctrl-C and SIGTERM (the worker stops it) and
+exits when its stdin closes, so a killed worker leaves none.
 """
 
 from __future__ import annotations
@@ -76,6 +76,13 @@ class BatchReader:
     @property
     def helper_pid(self) -> int | None:
         return self._helper.pid if self._helper is not None else None
+
+    def taken(self, messages: int, full: int) -> None:
+        """A batch of ``messages`` was taken, of at most ``full``. A full one means the stream
+        is behind (a backlog, a burst): the helper is started. A trickle is read in the worker,
+        where a helper would only be started to idle out."""
+        if messages >= full:
+            self.start()
 
     def start(self) -> None:
         """Start the helper in the background (reads go on in the worker until it is up)."""
