@@ -157,13 +157,13 @@ async def test_an_idle_helper_is_stopped_and_the_next_batch_starts_another() -> 
 
 
 @pytest.mark.asyncio
-async def test_a_full_batch_starts_the_helper_and_a_trickle_does_not() -> None:
+async def test_a_batch_half_full_starts_the_helper_and_a_trickle_does_not() -> None:
     reader = BatchReader(CATALOGUE)
     try:
-        reader.taken(3, full=100)  # a trickle: read in the worker
+        reader.taken(49, full=100)  # a trickle: read in the worker
         assert reader.starts == 0
         same(await reader.read(messages(0), NOW), read_batch(messages(0), CATALOGUE, NOW))
-        reader.taken(100, full=100)  # behind: the helper starts
+        reader.taken(50, full=100)  # behind: the helper starts
         assert reader.starts == 1
         await started(reader)
         assert reader.starts == 1

@@ -8,13 +8,13 @@ machine's other core and hands the batch back packed (schemas/packed.py); the st
 N+1 there while it counts and writes batch N (streams/registrations_stage.py).
 
 The two talk over the helper's stdin and stdout, one length-prefixed pickle each way per batch
-(the catalogue first), on a thread of the worker's own. The helper is started by a full batch
-(a backlog or a burst; a trickle is read in the worker, where a helper would only idle out) and
-stopped after IDLE_STOP seconds without one, its memory freed. Nothing depends on it: a batch is
-read in the worker as before (the same registrations and dead letters) until it has started,
-after it died (another is started until MAX_FAILURES have been lost) and when it is turned off
-(``PARKPULSE_READER_PROCESS=false``). It ignores Ctrl-C and SIGTERM (the worker stops it) and
-exits when its stdin closes, so a killed worker leaves none.
+(the catalogue first), on a thread of the worker's own. The helper is started by a batch at
+least half full (a backlog or a burst; a trickle is read in the worker, where a helper would
+only idle out) and stopped after IDLE_STOP seconds without one, its memory freed. Nothing
+depends on it: a batch is read in the worker as before (the same registrations and dead
+letters) until it has started, after it died (another is started until MAX_FAILURES have been
+lost) and when it is turned off (``PARKPULSE_READER_PROCESS=false``). It ignores Ctrl-C and
+SIGTERM (the worker stops it) and exits when its stdin closes, so a killed worker leaves none.
 """
 
 from __future__ import annotations
@@ -78,10 +78,11 @@ class BatchReader:
         return self._helper.pid if self._helper is not None else None
 
     def taken(self, messages: int, full: int) -> None:
-        """A batch of ``messages`` was taken, of at most ``full``. A full one means the stream
-        is behind (a backlog, a burst): the helper is started. A trickle is read in the worker,
-        where a helper would only be started to idle out."""
-        if messages >= full:
+        """A batch of ``messages`` was taken, of at most ``full``. One at least half full means
+        the stream is behind (a backlog, a burst: a take ends when it is full or after its
+        wait, and a backlog's takes are cut by the wait too when fetching is slow): the helper is
+        started. A trickle is read in the worker, where a helper would only idle out."""
+        if 2 * messages >= full:
             self.start()
 
     def start(self) -> None:

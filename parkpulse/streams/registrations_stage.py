@@ -369,7 +369,7 @@ def register(app: faust.App, topics: Topics, deps: Deps) -> RegistrationCounter:
         counting = asyncio.ensure_future(count_taken(counter, taken, app.consumer.on_task_error))
         try:
             async for events in stream.noack_take(REGISTRATIONS_TAKE, within=TAKE_WITHIN):
-                reader.taken(len(events), REGISTRATIONS_TAKE)  # a full batch starts the helper
+                reader.taken(len(events), REGISTRATIONS_TAKE)  # the helper, when behind
                 messages = [message_of(e) for e in events]
                 release_bytes(events)  # the messages hold them until the batch is read
                 read = asyncio.ensure_future(reader.read(messages, datetime.now(UTC)))
