@@ -150,15 +150,8 @@ class BatchReader:
     async def stop_idle(self, idle: float = IDLE_STOP) -> None:
         """Stop a helper that has read nothing for ``idle`` seconds, so its memory is not held
         while no registrations come (the next batch starts another)."""
-        if self._helper is None or time.monotonic() - self._used < idle:
-            return
-        async with self._lock:
-            if time.monotonic() - self._used < idle:  # a batch came while we waited
-                return
-            helper, self._helper = self._helper, None
-        if helper is not None:
-            await asyncio.get_running_loop().run_in_executor(self._io, _stop, helper)
-            log_event(log, "reader_process_stopped", pid=helper.pid)
+        if self._helper is not None and time.monotonic() - self._used >= idle:
+            await self._retire(idle)
 
     async def close(self) -> None:
         """Stop the helper for good (it exits once its stdin closes); reads from here on are
@@ -166,11 +159,19 @@ class BatchReader:
         self._closed = True
         if self._starting is not None:
             await asyncio.gather(self._starting, return_exceptions=True)
+        await self._retire()
+        self._io.shutdown(wait=False, cancel_futures=True)
+
+    async def _retire(self, idle: float | None = None) -> None:
+        """Stop the helper, unless it read within ``idle`` seconds (a batch may have come while
+        the lock was awaited); it is waited for outside the lock."""
         async with self._lock:
+            if idle is not None and time.monotonic() - self._used < idle:
+                return
             helper, self._helper = self._helper, None
         if helper is not None:
             await asyncio.get_running_loop().run_in_executor(self._io, _stop, helper)
-        self._io.shutdown(wait=False, cancel_futures=True)
+            log_event(log, "reader_process_stopped", pid=helper.pid)
 
 
 def _read_in(helper: subprocess.Popen[bytes], request: tuple[list[Message], datetime]) -> Batch:
