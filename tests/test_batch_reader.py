@@ -5,21 +5,23 @@ Real helper processes; the pipeline around them in the agent is tests/test_regis
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import orjson
 import pytest
+import pytest_asyncio
 
 from parkpulse.schemas.catalogue import load_catalogue
 from parkpulse.schemas.wire import registration_envelope
 from parkpulse.streams import batch_reader
 from parkpulse.streams.batch_reader import MAX_FAILURES, BatchReader
 from parkpulse.streams.registrations import Batch, Message, read_batch
+from tests.conftest import wait_until
 from tests.test_registrations_plain import ZONE, reg
 
 pytestmark = pytest.mark.integration
@@ -45,55 +47,50 @@ def messages(offset: int) -> list[Message]:
     return [Message(v, 0, offset + i, ZONE.encode()) for i, v in enumerate(values)]
 
 
-def same(a: Batch, b: Batch) -> None:
-    assert a.registrations.columns() == b.registrations.columns()
-    assert a.deadletters == b.deadletters
+@pytest_asyncio.fixture
+async def reader() -> AsyncIterator[BatchReader]:
+    reader = BatchReader(CATALOGUE)
+    yield reader
+    await reader.close()
 
 
-async def started(reader: BatchReader) -> int:
+async def read_as_the_worker(reader: BatchReader, offset: int) -> Batch:
+    """The reader's batch of ``messages(offset)``, checked to be what ``read_batch`` gives."""
+    batch = await reader.read(messages(offset), NOW)
+    expected = read_batch(messages(offset), CATALOGUE, NOW)
+    assert batch.registrations.columns() == expected.registrations.columns()
+    assert batch.deadletters == expected.deadletters
+    return batch
+
+
+def started(reader: BatchReader) -> int:
+    """Start a helper; its pid once it answered (it starts on the reader's own thread)."""
     reader.start()
-    await asyncio.wait_for(_until(lambda: reader.helper_pid is not None), 60)
-    assert reader.helper_pid is not None
-    return reader.helper_pid
-
-
-async def _until(fn: object) -> None:
-    while not fn():  # type: ignore[operator]
-        await asyncio.sleep(0.02)
+    return wait_until(lambda: reader.helper_pid, timeout=60)
 
 
 @pytest.mark.asyncio
-async def test_the_helper_reads_what_the_worker_would() -> None:
-    reader = BatchReader(CATALOGUE)
-    try:
-        first = await reader.read(messages(0), NOW)  # before it started: read here
-        assert reader.read_in_helper == 0
-        same(first, read_batch(messages(0), CATALOGUE, NOW))
-        await started(reader)
-        for offset in (10, 20):
-            batch = await reader.read(messages(offset), NOW)
-            same(batch, read_batch(messages(offset), CATALOGUE, NOW))
-            assert len(batch.registrations) > 300 and len(batch.deadletters) > 1
-        assert reader.read_in_helper == 2
-    finally:
-        await reader.close()
+async def test_the_helper_reads_what_the_worker_would(reader: BatchReader) -> None:
+    await read_as_the_worker(reader, 0)  # before it started: read here
+    assert reader.read_in_helper == 0
+    started(reader)
+    for offset in (10, 20):
+        batch = await read_as_the_worker(reader, offset)
+        assert len(batch.registrations) > 300 and len(batch.deadletters) > 1
+    assert reader.read_in_helper == 2
 
 
 @pytest.mark.asyncio
-async def test_a_dead_helper_loses_no_batch_and_is_started_again() -> None:
-    reader = BatchReader(CATALOGUE)
-    try:
-        pid = await started(reader)
-        os.kill(pid, signal.SIGKILL)
-        batch = await reader.read(messages(0), NOW)  # read in the worker instead
-        same(batch, read_batch(messages(0), CATALOGUE, NOW))
-        assert reader.read_in_helper == 0
-        again = await started(reader)
-        assert again != pid and (reader.starts, reader.failures) == (2, 1)
-        same(await reader.read(messages(5), NOW), read_batch(messages(5), CATALOGUE, NOW))
-        assert reader.read_in_helper == 1
-    finally:
-        await reader.close()
+async def test_a_dead_helper_loses_no_batch_and_is_started_again(reader: BatchReader) -> None:
+    pid = started(reader)
+    os.kill(pid, signal.SIGKILL)
+    await read_as_the_worker(reader, 0)  # read in the worker instead
+    assert reader.read_in_helper == 0
+    again = started(reader)
+    assert again != pid and (reader.starts, reader.failures) == (2, 1)
+    await read_as_the_worker(reader, 5)
+    assert reader.read_in_helper == 1
+    await reader.close()
     with pytest.raises(ProcessLookupError):
         os.kill(again, 0)  # close() stopped it (and reaped it)
 
@@ -110,83 +107,68 @@ sys.stdout.buffer.write(_LENGTH.pack(1000) + b"only part of it")
 
 
 @pytest.mark.asyncio
-async def test_a_helper_dying_mid_answer_loses_no_batch() -> None:
-    reader = BatchReader(CATALOGUE)
+async def test_a_helper_dying_mid_answer_loses_no_batch(reader: BatchReader) -> None:
     reader.command = (sys.executable, "-c", DIES_MID_ANSWER)
-    try:
-        await started(reader)
-        batch = await reader.read(messages(0), NOW)  # the truncated answer: read here instead
-        same(batch, read_batch(messages(0), CATALOGUE, NOW))
-        assert (reader.read_in_helper, reader.failures) == (0, 1)
-        assert reader.starts == 2  # another is on its way
-    finally:
-        await reader.close()
+    started(reader)
+    await read_as_the_worker(reader, 0)  # the truncated answer: read here instead
+    assert (reader.read_in_helper, reader.failures) == (0, 1)
+    assert reader.starts == 2  # another is on its way
 
 
 @pytest.mark.asyncio
-async def test_a_helper_that_keeps_dying_is_given_up_and_batches_are_read_here() -> None:
-    reader = BatchReader(CATALOGUE)
-    try:
-        for _ in range(MAX_FAILURES):
-            os.kill(await started(reader), signal.SIGKILL)
-            same(await reader.read(messages(0), NOW), read_batch(messages(0), CATALOGUE, NOW))
-        reader.start()
-        assert reader.helper_pid is None and reader.starts == reader.failures == MAX_FAILURES
-        same(await reader.read(messages(5), NOW), read_batch(messages(5), CATALOGUE, NOW))
-        assert reader.read_in_helper == 0
-    finally:
-        await reader.close()
+async def test_a_helper_that_keeps_dying_is_given_up_and_batches_are_read_here(
+    reader: BatchReader,
+) -> None:
+    for _ in range(MAX_FAILURES):
+        os.kill(started(reader), signal.SIGKILL)
+        await read_as_the_worker(reader, 0)
+    reader.start()
+    assert reader.helper_pid is None and reader.starts == reader.failures == MAX_FAILURES
+    await read_as_the_worker(reader, 5)
+    assert reader.read_in_helper == 0
 
 
 @pytest.mark.asyncio
-async def test_an_idle_helper_is_stopped_and_the_next_batch_starts_another() -> None:
-    reader = BatchReader(CATALOGUE)
-    try:
-        pid = await started(reader)
-        await reader.stop_idle(idle=60)  # it read a moment ago: kept
-        assert reader.helper_pid == pid
-        await reader.stop_idle(idle=0)
-        assert reader.helper_pid is None
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)  # stopped and reaped
-        again = await started(reader)
-        same(await reader.read(messages(0), NOW), read_batch(messages(0), CATALOGUE, NOW))
-        assert again != pid and reader.read_in_helper == 1 and reader.failures == 0
-    finally:
-        await reader.close()
+async def test_an_idle_helper_is_stopped_and_the_next_batch_starts_another(
+    reader: BatchReader,
+) -> None:
+    pid = started(reader)
+    await reader.stop_idle(idle=60)  # it read a moment ago: kept
+    assert reader.helper_pid == pid
+    await reader.stop_idle(idle=0)
+    assert reader.helper_pid is None
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # stopped and reaped
+    again = started(reader)
+    await read_as_the_worker(reader, 0)
+    assert again != pid and reader.read_in_helper == 1 and reader.failures == 0
 
 
 @pytest.mark.asyncio
-async def test_a_batch_half_full_starts_the_helper_and_a_trickle_does_not() -> None:
-    reader = BatchReader(CATALOGUE)
-    try:
-        reader.taken(49, full=100)  # a trickle: read in the worker
-        assert reader.starts == 0
-        same(await reader.read(messages(0), NOW), read_batch(messages(0), CATALOGUE, NOW))
-        reader.taken(50, full=100)  # behind: the helper starts
-        assert reader.starts == 1
-        await started(reader)
-        assert reader.starts == 1
-    finally:
-        await reader.close()
+async def test_a_batch_half_full_starts_the_helper_and_a_trickle_does_not(
+    reader: BatchReader,
+) -> None:
+    reader.taken(49, full=100)  # a trickle: read in the worker
+    assert reader.starts == 0
+    await read_as_the_worker(reader, 0)
+    reader.taken(50, full=100)  # behind: the helper starts
+    assert reader.starts == 1
+    started(reader)
+    assert reader.starts == 1
 
 
 @pytest.mark.asyncio
 async def test_turned_off_no_helper_is_started() -> None:
     reader = BatchReader(CATALOGUE, in_process=True)
     reader.start()
-    same(await reader.read(messages(0), NOW), read_batch(messages(0), CATALOGUE, NOW))
+    await read_as_the_worker(reader, 0)
     assert reader.helper_pid is None and reader.starts == 0
     await reader.close()
 
 
 def test_the_helper_exits_when_the_worker_is_gone() -> None:
     """A killed worker's pipes close: the helper sees its stdin end and exits."""
-    helper = subprocess.Popen(
-        [sys.executable, "-m", "parkpulse.streams.batch_reader"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )
+    helper = subprocess.Popen(BatchReader.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert helper.stdin is not None and helper.stdout is not None
     batch_reader._write_frame(helper.stdin, CATALOGUE)
     assert batch_reader._read_frame(helper.stdout) == "ready"
