@@ -264,3 +264,22 @@ def test_it_holds_the_most_recently_touched_zones_within_its_row_budget() -> Non
     rollup.load(zones[0], [], [], [])
     rollup.apply([as_input(replace(obs("2021-05", 99.0), zone=zones[0]))], NOW)
     assert rollup.zones() == zones[:2]  # 1 + 3 + 2 rows: xian, touched least recently, went
+
+
+def test_a_zone_of_few_rows_is_kept_while_bigger_zones_make_room() -> None:
+    # Zones of at most a thousandth of the budget go last: a plan table touches every zone
+    # first, and each dropped one would be read back from ClickHouse when its figures came.
+    rollup = Rollup(load_catalogue(), max_rows=900)  # a zone of no row is small
+    months = [f"{year}-{month:02d}" for year in range(1949, 2026) for month in range(1, 13)]
+    small, big, bigger = "jining-hitech", "jinan-hitech", "xian-hitech"
+
+    def touch(zone: str, periods: list[str]) -> None:
+        result = rollup.apply([as_input(replace(obs(p, 90.0), zone=zone)) for p in periods], NOW)
+        assert result.accepted == len(periods)
+
+    rollup.load(small, [], [], [])
+    touch(big, months[:500])
+    touch(bigger, months[:500])
+    assert rollup.zones() == sorted([small, bigger])  # 1,000 rows: the big zone went
+    touch(bigger, months[500:])  # 924 rows alone: the small zone goes too, the last one stays
+    assert rollup.zones() == [bigger]
