@@ -170,7 +170,30 @@ def registration_envelope(
 
 
 def status_wire(row: IndicatorStatus, deleted: bool = False) -> bytes:
-    """The ``parkpulse.status`` message value: the status row and whether it was removed."""
-    # orjson writes a dataclass as its fields in order, as ``to_dict`` has them; the flag goes
-    # after them (a backfill sends a status row per figure: no dict per row).
-    return orjson.dumps(row)[:-1] + (b',"deleted":true}' if deleted else b',"deleted":false}')
+    """The ``parkpulse.status`` message value: the status row's fields in order, as ``to_dict``
+    has them, then whether it was removed (tests/test_status_wire.py holds the two together)."""
+    # Spelled out: a backfill sends a status row per figure, and orjson reads a slotted
+    # dataclass field by field at ~4 µs a row, a dict display and its dumps at ~1.7 µs.
+    return orjson.dumps(
+        {
+            "zone": row.zone,
+            "indicator": row.indicator,
+            "plan": row.plan,
+            "period": row.period,
+            "kind": row.kind,
+            "status": row.status,
+            "actual": row.actual,
+            "expected": row.expected,
+            "annual_target": row.annual_target,
+            "attainment": row.attainment,
+            "gap_pp": row.gap_pp,
+            "projected_year_end": row.projected_year_end,
+            "required_growth_pct": row.required_growth_pct,
+            "seasonal_source": row.seasonal_source,
+            "binding": row.binding,
+            "best_rest_growth_pct": row.best_rest_growth_pct,
+            "out_of_reach": row.out_of_reach,
+            "suspect": row.suspect,
+            "deleted": deleted,
+        }
+    )
