@@ -165,7 +165,7 @@ def main() -> None:
         with gc_paused():  # as the agent does; its messages read as apply reaches them
             result = rollup.apply(batch)
         t2 = time.process_time()
-        sent = status_messages(result)
+        sent = list(status_messages(result))
         t3 = time.process_time()
         result.batch.deadletters = []
         if store is not None and len(result.batch):

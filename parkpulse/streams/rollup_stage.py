@@ -11,7 +11,7 @@ The pages that read the status table sit at the end.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +35,7 @@ from parkpulse.topics import DEADLETTER, OBSERVATIONS, STATUS, TARGETS_BY_ZONE
 
 log = get_logger("worker")
 
-Send = Callable[[list[tuple[bytes, bytes]]], Awaitable[Any]]
+Send = Callable[[Iterable[tuple[bytes, bytes]]], Awaitable[int]]  # messages in, how many sent
 
 
 def records_of(event: Any) -> list[Input]:
@@ -87,16 +87,12 @@ class EventBatch:
         return zones
 
 
-def status_messages(result: RollupResult) -> list[tuple[bytes, bytes]]:
-    """The status topic's messages for a batch's result: changed rows, then tombstones."""
-    return [
-        (f"{row.zone}|{row.indicator}|{row.plan}".encode(), status_wire(row, deleted=deleted))
-        for rows, deleted in (
-            (result.batch.statuses, False),
-            (result.batch.status_tombstones, True),
-        )
-        for row in rows
-    ]
+def status_messages(result: RollupResult) -> Iterator[tuple[bytes, bytes]]:
+    """The status topic's messages for a batch's result: changed rows, then tombstones (made
+    as they are sent, see streams/keyed_send.py)."""
+    for rows, deleted in ((result.batch.statuses, False), (result.batch.status_tombstones, True)):
+        for row in rows:
+            yield f"{row.zone}|{row.indicator}|{row.plan}".encode(), status_wire(row, deleted)
 
 
 def deadletter_messages(dead: Sequence[DeadLetter]) -> list[tuple[bytes, bytes]]:
@@ -162,10 +158,9 @@ class RollupStep:
                 dead += await restate(refused, self.rollup, self.deps, self.stopping, result)
         # Record batches straight to the producer (streams/keyed_send.py): a backfill emits a
         # status row per figure, and a send per row was a sixth of the worker's time.
-        statuses = status_messages(result)
+        statuses = await self.send_status(status_messages(result))
         if statuses:
-            await self.send_status(statuses)
-            metrics.count_events(STATUS, "out", len(statuses))
+            metrics.count_events(STATUS, "out", statuses)
         if dead:
             await self.send_deadletters(deadletter_messages(dead))
             metrics.count_events(DEADLETTER, "out", len(dead))
@@ -191,8 +186,8 @@ def register(
 ) -> RollupStep:
     """The roll-up agent, its rebalance hook and the status pages."""
 
-    async def send_status(messages: list[tuple[bytes, bytes]]) -> None:
-        await send_keyed(running_producer(app), STATUS, messages)
+    async def send_status(messages: Iterable[tuple[bytes, bytes]]) -> int:
+        return await send_keyed(running_producer(app), STATUS, messages)
 
     step = RollupStep(
         deps,
