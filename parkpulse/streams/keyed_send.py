@@ -6,9 +6,8 @@ gather (~50 µs in all, a sixth of the worker's time). Here each row goes into i
 record batch (the same murmur2 choice as aiokafka's DefaultPartitioner, cached per key: status
 keys repeat), made with ``create_batch`` and submitted with ``send_batch`` when full; each
 partition's batches go in order, so rows of one key keep their order (``submit`` queues one
-partition's:
-``produce`` sends a zone's envelopes so). ``send_all`` is the few-messages way, through a Faust
-topic (dead letters, re-keyed targets, derived figures).
+partition's: ``produce`` sends a zone's envelopes so). ``send_all`` is the few-messages way,
+through a Faust topic (dead letters, re-keyed targets, derived figures).
 """
 
 from __future__ import annotations
