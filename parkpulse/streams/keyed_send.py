@@ -42,32 +42,17 @@ async def send_keyed(
     page of memory, ~3 µs on a VM that faults pages in slowly)."""
     count = len(await producer.partitions_for(topic))
     batches: dict[int, Any] = {}
-    queued: list[asyncio.Future[Any]] = []
+    queued: list[tuple[asyncio.Future[Any], int]] = []
     sent = 0
     for key, value in messages:
         partition = partition_of(key, count)
-        batch = batches.get(partition)
-        if batch is None:
-            batch = batches[partition] = producer.create_batch()
-        if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it
-            queued.append((await _send_batch(producer, batch, topic, partition))[0])
-            batch = batches[partition] = producer.create_batch()
-            batch.append(key=key, value=value, timestamp=None)  # a new batch takes any first
+        batch = batches.get(partition) or producer.create_batch()
+        batches[partition] = await _append(producer, batch, key, value, topic, partition, queued)
         sent += 1
     for partition, batch in batches.items():
-        queued.append((await _send_batch(producer, batch, topic, partition))[0])
-    await asyncio.gather(*queued)
+        queued.append(await _send_batch(producer, batch, topic, partition))
+    await asyncio.gather(*(done for done, _ in queued))
     return sent
-
-
-async def _send_batch(
-    producer: AIOKafkaProducer, batch: Any, topic: str, partition: int
-) -> tuple[asyncio.Future[Any], int]:
-    """Queue a record batch for ``partition`` (after the ones queued before it): its delivery
-    and how many records it holds."""
-    batch.close()  # no message sent otherwise joins it (its count is the one given here)
-    count = batch.record_count()
-    return await producer.send_batch(batch, topic, partition=partition), count
 
 
 async def submit(
@@ -79,14 +64,39 @@ async def submit(
     queued: list[tuple[asyncio.Future[Any], int]] = []
     batch = producer.create_batch()
     for key, value in rows:
-        if batch.append(key=key, value=value, timestamp=None) is not None:
-            continue
-        queued.append(await _send_batch(producer, batch, topic, partition))
-        batch = producer.create_batch()
-        batch.append(key=key, value=value, timestamp=None)  # a new batch takes any first record
+        batch = await _append(producer, batch, key, value, topic, partition, queued)
     if batch.record_count():
         queued.append(await _send_batch(producer, batch, topic, partition))
     return queued
+
+
+async def _append(
+    producer: AIOKafkaProducer,
+    batch: Any,
+    key: bytes,
+    value: bytes,
+    topic: str,
+    partition: int,
+    queued: list[tuple[asyncio.Future[Any], int]],
+) -> Any:
+    """``batch`` with the message appended; when it is full, it is queued (onto ``queued``) and
+    the message starts the batch returned instead."""
+    if batch.append(key=key, value=value, timestamp=None) is not None:
+        return batch
+    queued.append(await _send_batch(producer, batch, topic, partition))
+    batch = producer.create_batch()
+    batch.append(key=key, value=value, timestamp=None)  # a new batch takes any first record
+    return batch
+
+
+async def _send_batch(
+    producer: AIOKafkaProducer, batch: Any, topic: str, partition: int
+) -> tuple[asyncio.Future[Any], int]:
+    """Queue a record batch for ``partition`` (after the ones queued before it): its delivery
+    and how many records it holds."""
+    batch.close()  # no message sent otherwise joins it (its count is the one given here)
+    count = batch.record_count()
+    return await producer.send_batch(batch, topic, partition=partition), count
 
 
 async def send_all(topic: faust.TopicT, messages: Iterable[tuple[bytes, bytes]]) -> int:
