@@ -47,7 +47,9 @@ async def send_keyed(
     for key, value in messages:
         partition = partition_of(key, count)
         batch = batches.get(partition) or producer.create_batch()
-        batches[partition] = await _append(producer, batch, key, value, topic, partition, queued)
+        if batch.append(key=key, value=value, timestamp=None) is None:
+            batch = await _next_batch(producer, batch, key, value, topic, partition, queued)
+        batches[partition] = batch
         sent += 1
     for partition, batch in batches.items():
         queued.append(await _send_batch(producer, batch, topic, partition))
@@ -64,13 +66,14 @@ async def submit(
     queued: list[tuple[asyncio.Future[Any], int]] = []
     batch = producer.create_batch()
     for key, value in rows:
-        batch = await _append(producer, batch, key, value, topic, partition, queued)
+        if batch.append(key=key, value=value, timestamp=None) is None:
+            batch = await _next_batch(producer, batch, key, value, topic, partition, queued)
     if batch.record_count():
         queued.append(await _send_batch(producer, batch, topic, partition))
     return queued
 
 
-async def _append(
+async def _next_batch(
     producer: AIOKafkaProducer,
     batch: Any,
     key: bytes,
@@ -79,10 +82,8 @@ async def _append(
     partition: int,
     queued: list[tuple[asyncio.Future[Any], int]],
 ) -> Any:
-    """``batch`` with the message appended; when it is full, it is queued (onto ``queued``) and
-    the message starts the batch returned instead."""
-    if batch.append(key=key, value=value, timestamp=None) is not None:
-        return batch
+    """``batch`` is full (it took no more): it is queued (onto ``queued``), and a new batch,
+    returned, holds the message."""
     queued.append(await _send_batch(producer, batch, topic, partition))
     batch = producer.create_batch()
     batch.append(key=key, value=value, timestamp=None)  # a new batch takes any first record
