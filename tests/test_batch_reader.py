@@ -17,6 +17,7 @@ import pytest
 import pytest_asyncio
 
 from parkpulse.schemas.catalogue import load_catalogue
+from parkpulse.schemas.registration_block import RegistrationBlock
 from parkpulse.schemas.wire import registration_envelope
 from parkpulse.streams import batch_reader
 from parkpulse.streams.batch_reader import MAX_FAILURES, BatchReader
@@ -58,7 +59,10 @@ async def read_as_the_worker(reader: BatchReader, offset: int) -> Batch:
     """The reader's batch of ``messages(offset)``, checked to be what ``read_batch`` gives."""
     batch = await reader.read(messages(offset), NOW)
     expected = read_batch(messages(offset), CATALOGUE, NOW)
-    assert batch.registrations.columns() == expected.registrations.columns()
+    got = RegistrationBlock.of_rows(batch.registrations)  # the helper's, or made here
+    want = RegistrationBlock.of(expected.registrations)
+    assert got.native() == want.native() and got.hashes.tolist() == want.hashes.tolist()
+    assert got.registrations().columns() == expected.registrations.columns()
     assert batch.deadletters == expected.deadletters
     return batch
 

@@ -140,6 +140,13 @@ class PoisonClient:
             raise OperationalError("connection reset")
         self.rows.setdefault(table.split(".")[-1], []).extend(rows)
 
+    def raw_insert(self, table: str, columns: Any, block: bytes, **_: Any) -> None:
+        """A Native block (registrations) holding a poisoned text is refused whole."""
+        self.attempts += 1
+        assert any(str(v).encode() in block for v in self.poison), "only refusals are faked"
+        self.refusals += 1
+        raise CONSTRAINT
+
     def close(self) -> None:
         pass
 
@@ -219,8 +226,8 @@ def test_a_refused_dead_letter_is_logged_and_counted_never_returned_or_raised(
 
 def test_refused_registrations_go_to_the_stage_as_dead_letters_with_their_batch() -> None:
     regs = [
-        Registration(ZONE, f"id-{i}", "2025-03-01T09:00:00+08:00", "2025-03", "enterprise",
-                     "I65", 100.0 * i, batch_id="b7")
+        Registration(ZONE, f"id-{i}", "2025-03-01T09:00:00+08:00", "enterprise", "I65",
+                     100.0 * i, "2025-03", batch_id="b7")
         for i in range(1, 6)
     ]  # fmt: skip
     client = PoisonClient({"id-4"})

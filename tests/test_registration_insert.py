@@ -1,4 +1,4 @@
-"""The registrations insert's columns and settings (sinks/writer.py ``registration_part``).
+"""The registrations insert's columns and settings (sinks/writer.py ``write_registrations``).
 
 Issue 14: the insert is on the heavy stream's path, so ``registered_at`` is parsed from one
 buffer of fixed-width texts and ReplacingMergeTree's merge on insert is skipped (a batch holds
@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 
 from parkpulse.schemas.periods import SHANGHAI
 from parkpulse.schemas.records import Registration
+from parkpulse.schemas.registration_block import INSERTED, beijing_ms
 from parkpulse.sinks.clickhouse import ClickHouseStore
-from parkpulse.sinks.writer import REGISTRATION_INSERT_SETTINGS, _beijing_ms, registration_part
+from parkpulse.sinks.writer import REGISTRATION_INSERT_SETTINGS, registration_part
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -29,13 +30,13 @@ def one_by_one(texts: list[str]) -> list[int]:
 
 def test_beijing_times_in_milliseconds() -> None:
     texts = ["2021-04-15T09:30:00+08:00", "1949-01-01T00:00:00+08:00", "2020-02-29T23:59:59+08:00"]
-    assert _beijing_ms(texts) == [1618450200000, -662716800000, 1582991999000]
-    assert _beijing_ms(texts) == one_by_one(texts)
-    assert _beijing_ms(["2021-04-15T09:30:00.250+08:00", texts[0]]) == [
+    assert beijing_ms(texts).tolist() == [1618450200000, -662716800000, 1582991999000]
+    assert beijing_ms(texts).tolist() == one_by_one(texts)
+    assert beijing_ms(["2021-04-15T09:30:00.250+08:00", texts[0]]).tolist() == [
         1618450200250,
         1618450200000,
     ]
-    assert _beijing_ms([]) == []
+    assert beijing_ms([]).tolist() == []
 
 
 local_times = st.datetimes(min_value=datetime(1949, 1, 1), max_value=datetime(2100, 12, 31))
@@ -49,7 +50,7 @@ def test_whole_seconds_and_fractions_read_as_each_text_reads(
         when.replace(tzinfo=SHANGHAI).isoformat(timespec="microseconds" if frac else "seconds")
         for when, frac in times
     ]
-    assert _beijing_ms(texts) == one_by_one(texts)
+    assert beijing_ms(texts).tolist() == one_by_one(texts)
 
 
 class RecordingClient:
@@ -60,6 +61,9 @@ class RecordingClient:
 
     def insert(self, table: str, data: Any, **kwargs: Any) -> None:
         self.calls.append((table, kwargs))
+
+    def raw_insert(self, table: str, columns: Any, block: bytes, **kwargs: Any) -> None:
+        self.calls.append((table, {"columns": columns, **kwargs}))
 
     def close(self) -> None:
         pass
@@ -80,5 +84,6 @@ def test_a_registrations_insert_skips_the_merge_on_insert_and_others_do_not() ->
     (reg_table, reg_kwargs), (ledger_table, ledger_kwargs) = client.calls
     assert reg_table.endswith(".registrations") and ledger_table.endswith(".feed_ledger")
     assert reg_kwargs["settings"] == {"optimize_on_insert": 0} == dict(REGISTRATION_INSERT_SETTINGS)
+    assert reg_kwargs["fmt"] == "Native" and reg_kwargs["columns"] == [n for n, _ in INSERTED]
     assert "settings" not in ledger_kwargs
     assert registration_part([row]).rows(0, 1).settings == REGISTRATION_INSERT_SETTINGS

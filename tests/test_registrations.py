@@ -15,7 +15,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import numpy as np
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -26,6 +25,7 @@ from parkpulse.broker import free_port
 from parkpulse.schemas.catalogue import load_catalogue
 from parkpulse.schemas.errors import RejectedInput
 from parkpulse.schemas.registration import read_envelope, validate_records, validate_registration
+from parkpulse.schemas.registration_block import id_hashes
 from parkpulse.schemas.wire import batch_id_of, registration_envelope, registration_to_wire
 from parkpulse.streams.registrations import (
     DistinctIds,
@@ -394,7 +394,7 @@ def test_memory_is_bounded_by_evicting_least_recently_used_zones() -> None:
 def test_hashes_are_sorted_and_fresh_masks_first_copies() -> None:
     ids = DistinctIds()
     ids.load("z", ["a", "b"], ["m", "m"], ["enterprise", "enterprise"])
-    hashes = np.array([hash("c"), hash("a"), hash("c"), hash("d")], dtype=np.int64)
+    hashes = id_hashes(["c", "a", "c", "d"])
     assert ids.fresh("z", hashes).tolist() == [True, False, False, True]
 
 

@@ -341,6 +341,18 @@ class Connection:
         names = result.column_names
         return [dict(zip(names, row, strict=True)) for row in result.result_rows]
 
+    def raw_insert(
+        self, table: str, columns: Sequence[str], block: bytes, settings: Mapping[str, Any]
+    ) -> None:
+        """Insert one block of ClickHouse's Native format, encoded already (the driver passes
+        it on as it is)."""
+        try:
+            self._client.raw_insert(
+                self._table(table), list(columns), block, settings=dict(settings), fmt="Native"
+            )
+        except Exception as exc:
+            raise self._mapped(exc, f"insert into {table}", table) from None
+
     def insert(
         self,
         table: str,

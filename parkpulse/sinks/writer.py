@@ -17,11 +17,16 @@ from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
-import numpy as np
-
 from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.records import STATUSES, Registration
 from parkpulse.schemas.registration import RegistrationColumns
+from parkpulse.schemas.registration_block import (
+    INSERTED,
+    RegistrationBlock,
+    beijing_ms,
+    epoch_us,
+    parse_ts,
+)
 from parkpulse.sinks.batch import SinkBatch
 from parkpulse.sinks.connection import Connection
 from parkpulse.sinks.tables import (
@@ -33,13 +38,10 @@ from parkpulse.sinks.tables import (
     TARGET_COLUMNS,
 )
 
-BEIJING_OFFSET_MS = 8 * 3600 * 1000  # registrations carry Beijing time (UTC+8)
 # A registrations insert holds no two rows of one (zone, registration_id) — the stage writes
 # only the first copy of each id — so ReplacingMergeTree's merge of the block on insert
 # (optimize_on_insert) finds nothing to replace: ~0.6 of the insert's ~4.8 CPU µs a row.
 REGISTRATION_INSERT_SETTINGS: Mapping[str, Any] = MappingProxyType({"optimize_on_insert": 0})
-_PLAIN_TIME_CHARS = len("2021-04-15T09:30:00+08:00")
-_BEIJING_SUFFIX = np.frombuffer(b"+08:00", np.uint8)
 _OBSERVATION_VALUES = attrgetter(*OBSERVATION_COLUMNS)
 _OBSERVATION_ACTION = OBSERVATION_COLUMNS.index("action")
 _OBSERVATION_REVISION = OBSERVATION_COLUMNS.index("revision")
@@ -127,10 +129,14 @@ class BatchWriter(Connection):
         )
 
     def write_registrations(self, registrations: Sequence[Registration]) -> dict[str, int]:
-        """Insert registrations (column-wise: the heavy stream); returns rows written."""
+        """Insert registrations (the heavy stream: one Native block, encoded by numpy —
+        schemas/registration_block.py — when the reader process has not already); returns
+        rows written."""
         if not registrations:
             return {"registrations": 0}
-        self.insert_part(registration_part(registrations))
+        block = RegistrationBlock.of_rows(registrations)
+        names = [name for name, _ in INSERTED]
+        self.raw_insert("registrations", names, block.native(), REGISTRATION_INSERT_SETTINGS)
         return {"registrations": len(registrations)}
 
     def write_reference(self, catalogue: Catalogue) -> None:
@@ -156,15 +162,18 @@ class BatchWriter(Connection):
 
 
 def registration_part(registrations: Sequence[Registration]) -> Part:
-    """Registrations as one column-wise part (their columns as they travel, when they do)."""
+    """Registrations as one column-wise part, for the driver's insert (a rejected block is
+    written again in parts, down to the rows ClickHouse refuses)."""
+    if isinstance(registrations, RegistrationBlock):
+        registrations = registrations.registrations()
     rows = RegistrationColumns.of(registrations)
     sent: dict[str, int | None] = {"": None}
     for text in set(rows.sent_at):  # one per envelope
-        sent[text] = _epoch_us(text)
+        sent[text] = epoch_us(text)
     columns = [
         rows.zone,
         rows.registration_id,
-        _beijing_ms(rows.registered_at) if rows else [],
+        beijing_ms(rows.registered_at).tolist() if rows else [],
         rows.month,
         rows.entity_type,
         rows.industry_code,
@@ -216,7 +225,7 @@ def _scorecard_part(batch: SinkBatch, stamp: int, version: int) -> Part:
 def _deadletter_part(batch: SinkBatch, now: datetime) -> Part:
     rows = [
         [
-            _parse_ts(d.received_at) or now,
+            parse_ts(d.received_at) or now,
             d.source_topic,
             d.reason,
             d.detail,
@@ -278,37 +287,3 @@ def millis(moment: datetime) -> int:
 def _delete_version(revision: int, deleted: int) -> int:
     # At equal revision a delete wins: the version orders (revision, is_delete).
     return revision * 2 + int(deleted)
-
-
-def _beijing_ms(texts: list[str]) -> list[int]:
-    """Unix milliseconds of ``YYYY-MM-DDTHH:MM:SS[.f]+08:00`` texts, parsed in bulk by numpy.
-
-    The common case — every text whole seconds, 25 characters — is parsed from one buffer of
-    them all, cut to fixed-width ``S19`` values (half the CPU of slicing each text in Python).
-    """
-    n = len(texts)
-    joined = "".join(texts)
-    if len(joined) == _PLAIN_TIME_CHARS * n and joined.isascii():
-        chars = np.frombuffer(joined.encode("ascii"), np.uint8).reshape(n, _PLAIN_TIME_CHARS)
-        if (chars[:, 19:] == _BEIJING_SUFFIX).all():
-            local = np.ascontiguousarray(chars[:, :19]).view("S19").ravel().astype("datetime64[s]")
-            return (local.astype(np.int64) * 1000 - BEIJING_OFFSET_MS).tolist()
-    local = np.array([t[:-6] for t in texts], dtype="datetime64[us]")
-    return ((local.astype(np.int64) // 1000) - BEIJING_OFFSET_MS).tolist()
-
-
-def _epoch_us(text: str) -> int | None:
-    ts = _parse_ts(text)
-    if ts is None:
-        return None
-    return round(ts.timestamp() * 1_000_000)
-
-
-def _parse_ts(text: str) -> datetime | None:
-    if not text:
-        return None
-    try:
-        ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)

@@ -4,8 +4,10 @@ The registrations stage was bound by one interpreter lock: decoding and validati
 (``read_batch``, ~3 µs a registration) took it as long as everything else the worker does per
 registration together (Faust's fetching, de-duplication, the insert's encoding). ``read_batch``
 is pure, so a helper process (``python -m parkpulse.streams.batch_reader``) runs it on the
-machine's other core and hands the batch back packed (schemas/packed.py); the stage reads batch
-N+1 there while it counts and writes batch N (streams/registrations_stage.py).
+machine's other core and hands the batch back as a block ready to insert
+(schemas/registration_block.py: the Native columns, the ids' hashes, the codes), so the worker
+makes no Python object per registration; the stage reads batch N+1 there while it counts and
+writes batch N (streams/registrations_stage.py).
 
 The two talk over the helper's stdin and stdout, one length-prefixed pickle each way per batch
 (the catalogue first), on a thread of the worker's own. The helper is started by a batch at
@@ -37,7 +39,7 @@ from typing import Any, BinaryIO
 from parkpulse.logs import get_logger, log_event
 from parkpulse.memory import trim, tune_collector, tune_malloc
 from parkpulse.schemas.catalogue import Catalogue
-from parkpulse.schemas.packed import pack, unpack
+from parkpulse.schemas.registration_block import RegistrationBlock
 from parkpulse.streams.registrations import Batch, Message, read_batch
 
 log = get_logger("registrations")
@@ -175,8 +177,8 @@ class BatchReader:
 
 
 def _read_in(helper: subprocess.Popen[bytes], request: tuple[list[Message], datetime]) -> Batch:
-    packed, dead = _exchange(helper, request)
-    return Batch(unpack(packed), dead)
+    block, dead = _exchange(helper, request)
+    return Batch(block, dead)
 
 
 def _exchange(helper: subprocess.Popen[bytes], request: Any) -> Any:
@@ -207,7 +209,7 @@ def _stop(helper: subprocess.Popen[bytes]) -> None:
 
 def serve(requests: BinaryIO, answers: BinaryIO) -> None:
     """Read batches until ``requests`` ends: the catalogue first, then (messages, now) pairs,
-    each answered with the batch's packed registrations and its dead letters."""
+    each answered with the batch's registrations as a block and its dead letters."""
     catalogue = _read_frame(requests)
     if catalogue is None:  # the worker went away before it began
         return
@@ -225,7 +227,7 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
 def _answer(request: tuple[list[Message], datetime], catalogue: Catalogue) -> Any:
     messages, now = request
     batch = read_batch(messages, catalogue, now)
-    return pack(batch.registrations), batch.deadletters
+    return RegistrationBlock.of(batch.registrations), batch.deadletters
 
 
 def _read_frame(stream: BinaryIO) -> Any:

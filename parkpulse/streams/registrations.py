@@ -19,10 +19,11 @@ row of them (measured: 0.4 s per batch at 1.8 M rows, growing all month), and po
 a batch's ids read every granule too (random ids) — so the worker keeps a cache of each
 zone's ids as 64-bit hashes (8 bytes per registration in a numpy array) with the counts per
 month they make, rebuilt from the table the first time a zone is seen after a start or a
-rebalance, and evicted least-recently-used beyond ``max_ids``. The hash is Python's own
-``hash()`` of the id (SipHash, per process; the cache never leaves the process); two ids of one
-zone colliding is a ~n²/2⁶⁵ chance (10⁻⁸ at a million). The revision of a derived figure is its
-count: counts only grow, so a re-emitted figure is a no-op downstream.
+rebalance, and evicted least-recently-used beyond ``max_ids``. The hash is xxHash64 of the id
+(``id_hashes``: the same in every process, so the reader process hashes a batch's ids for the
+worker, schemas/registration_block.py); two ids of one zone colliding is a ~n²/2⁶⁵ chance
+(10⁻⁸ at a million). The revision of a derived figure is its count: counts only grow, so a
+re-emitted figure is a no-op downstream.
 
 A registration is a fact: a re-sent id is a duplicate, and the first copy seen is the one kept
 and counted (a re-send with another date or type does not move it). That is why the cache is
@@ -37,7 +38,7 @@ spread zones before a worker's zones outgrow it.
 
 from __future__ import annotations
 
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -57,6 +58,7 @@ from parkpulse.schemas.registration import (
     read_envelope,
     validate_records,
 )
+from parkpulse.schemas.registration_block import RegistrationBlock, id_hashes
 from parkpulse.topics import REGISTRATIONS
 
 MAX_CACHED_IDS = 8_000_000  # ~64 MB of id hashes
@@ -135,7 +137,7 @@ class DistinctIds:
         types: Sequence[str],
     ) -> None:
         """Install what ClickHouse holds for a zone: each id with its (first) month and type."""
-        h = np.fromiter(map(hash, registration_ids), np.int64, len(registration_ids))
+        h = id_hashes(registration_ids)
         unique, first = np.unique(h, return_index=True)  # sorted; a duplicate row counts once
         counts: dict[str, list[int]] = {}
         for i in first.tolist():
@@ -225,9 +227,12 @@ class Message:
 
 @dataclass
 class Batch:
-    """What the agent read from a batch of messages: valid registrations and dead letters."""
+    """What the agent read from a batch of messages: valid registrations (as a block when the
+    reader process read them) and dead letters."""
 
-    registrations: RegistrationColumns = field(default_factory=RegistrationColumns)
+    registrations: RegistrationColumns | RegistrationBlock = field(
+        default_factory=RegistrationColumns
+    )
     deadletters: list[DeadLetter] = field(default_factory=list)
 
 
@@ -303,35 +308,41 @@ def _dumps(raw: Any) -> bytes:
 class Counted:
     """A batch after de-duplication: rows to write, and what to add to the cache once written."""
 
-    new: RegistrationColumns
+    new: RegistrationBlock
     zones: dict[str, tuple[np.ndarray, Tally]]  # zone -> (new hashes, their months and types)
 
 
 def dedupe(registrations: Sequence[Registration], ids: DistinctIds) -> Counted:
     """The registrations whose ids are new to their zone (in any month: the first copy seen is
-    the one kept and counted); every zone must be loaded. Column-wise: a zone's rows are found
-    with numpy, not one Python step per registration."""
-    columns = RegistrationColumns.of(registrations)
-    counted = Counted(RegistrationColumns(), {})
-    if not columns:
+    the one kept and counted); every zone must be loaded. On the block's arrays (its id hashes
+    and codes), not one Python step per registration."""
+    block = RegistrationBlock.of_rows(registrations)
+    counted = Counted(block, {})
+    if not block:
         return counted
-    n = len(columns)
-    hashes = np.fromiter(map(hash, columns.registration_id), np.int64, n)
-    code = {zone: i for i, zone in enumerate(dict.fromkeys(columns.zone))}
-    inverse = np.fromiter(map(code.__getitem__, columns.zone), np.intp, n)
-    order = np.argsort(inverse, kind="stable")  # each zone's rows, in the order they came
-    bounds = np.searchsorted(inverse[order], np.arange(len(code) + 1))
-    kept: list[np.ndarray] = []
-    for k, zone in enumerate(code):
+    zone_of = block.zones.of_rows
+    order = np.argsort(zone_of, kind="stable")  # each zone's rows, in the order they came
+    bounds = np.searchsorted(zone_of[order], np.arange(len(block.zones.values) + 1))
+    kept = []
+    for k, zone in enumerate(block.zones.values):
         rows = order[bounds[k] : bounds[k + 1]]
-        new_rows = rows[ids.fresh(zone, hashes[rows])]
+        new_rows = rows[ids.fresh(zone, block.hashes[rows])]
         kept.append(new_rows)
-        counted.zones[zone] = (hashes[new_rows], {})
+        counted.zones[zone] = (block.hashes[new_rows], {})
     new = np.sort(np.concatenate(kept))
-    counted.new = columns if len(new) == n else columns.take(new.tolist())
-    fresh = counted.new
-    for (zone, month, kind), count in Counter(
-        zip(fresh.zone, fresh.month, fresh.entity_type, strict=True)
-    ).items():
-        counted.zones[zone][1][(month, kind)] = count
+    if len(new) < len(block):
+        counted.new = block.take(new)
+    _tally(counted.new, counted.zones)
     return counted
+
+
+def _tally(new: RegistrationBlock, zones: dict[str, tuple[np.ndarray, Tally]]) -> None:
+    """Count the new rows of each (zone, month, entity type) into ``zones``' tallies."""
+    months, kinds = len(new.months.values), len(new.kinds.values)
+    key = (new.zones.of_rows.astype(np.int64) * months + new.months.of_rows) * kinds
+    found, counts = np.unique(key + new.kinds.of_rows, return_counts=True)
+    for code, count in zip(found.tolist(), counts.tolist(), strict=True):
+        zone, rest = divmod(code, months * kinds)
+        month, kind = divmod(rest, kinds)
+        tally = zones[new.zones.values[zone]][1]
+        tally[(new.months.values[month], new.kinds.values[kind])] = count

@@ -31,7 +31,7 @@ import orjson
 from parkpulse.logs import get_logger, log_event
 from parkpulse.schemas.envelope import ENVELOPE_MAX
 from parkpulse.schemas.records import DeadLetter, Observation
-from parkpulse.schemas.registration import RegistrationColumns
+from parkpulse.schemas.registration_block import RegistrationBlock
 from parkpulse.schemas.wire import observation_envelope, observation_to_wire
 from parkpulse.sinks.clickhouse import ClickHouseStore
 from parkpulse.sinks.retry import retry_store, until_stopped, write_registrations_durably
@@ -189,8 +189,8 @@ class RegistrationCounter:
         received = time.monotonic()
         # Records, not messages: each is counted or dead-lettered.
         metrics.count_events(REGISTRATIONS, "in", len(batch.registrations) + len(batch.deadletters))
-        regs = batch.registrations
-        pairs = set(zip(regs.zone, regs.month, strict=True))
+        regs = RegistrationBlock.of_rows(batch.registrations)  # the reader process made it
+        pairs = regs.pairs()
         missing = ids.missing(zone for zone, _ in pairs)
         if missing:
             # The store's one thread runs this after the (urgent) writes submitted before it.
@@ -206,7 +206,7 @@ class RegistrationCounter:
                 ids.load(zone, known, months, types)
             for zone in ids.missing(missing):  # nothing registered there yet
                 ids.load(zone, [], [], [])
-        counted = dedupe(batch.registrations, ids)
+        counted = dedupe(regs, ids)
         # The cache learns the batch at once, so the next batch is de-duplicated against it
         # while this one is still being written: one write in flight overlaps the next read.
         for zone, (hashes, new) in counted.zones.items():
@@ -227,7 +227,7 @@ class RegistrationCounter:
             cached_ids=len(ids),
         )
 
-    async def write(self, new: RegistrationColumns, received: float) -> None:
+    async def write(self, new: RegistrationBlock, received: float) -> None:
         """Write a batch's new registrations durably; its log line says where the time went
         from the batch's arrival (``received``): the store thread's queue (``queued_ms``) and
         the whole way to the insert's end (``written_ms``)."""
@@ -242,7 +242,7 @@ class RegistrationCounter:
                 rows=len(new),
                 queued_ms=round(store.urgent_waited * 1000, 1),
                 written_ms=round((time.monotonic() - received) * 1000, 1),
-                oldest_sent_ms=since_sent(min(new.sent_at, default="")),
+                oldest_sent_ms=since_sent(new.oldest_sent),
             )
 
     async def refused(self, dead: list[DeadLetter]) -> None:
