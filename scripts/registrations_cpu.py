@@ -3,10 +3,11 @@
 Builds N simulated registrations as the bench publishes them (envelopes of ``BATCH_SIZE`` per
 zone, keyed by zone), then times — with ``time.process_time``, so other load on the machine
 matters little — each step a registrations batch of ``REGISTRATIONS_TAKE`` messages goes
-through in the worker: ``read_batch`` (decode and validate), ``dedupe`` (against a warm id
-cache, zones loaded empty) and ``registration_part`` (the insert's columns; the driver's own
-encoding and chdb are not included). ``--digest`` prints a hash of every step's output, to show
-a change gives the same rows.
+through: ``read_batch`` (decode and validate) and ``block`` (the Native block,
+``RegistrationBlock.of``) in the reader process, then ``dedupe`` (against a warm id cache, zones
+loaded empty) and ``native`` (the block's bytes) in the worker; chdb's insert is not
+included. ``--digest`` prints a hash of every step's output, to show a change gives the same
+rows.
 
     .venv/bin/python scripts/registrations_cpu.py [-n 200000] [--repeat 3] [--digest]
 """
@@ -24,8 +25,8 @@ import orjson
 
 from parkpulse.producers import simulate as sim
 from parkpulse.schemas.catalogue import load_catalogue
+from parkpulse.schemas.registration_block import RegistrationBlock
 from parkpulse.schemas.wire import registration_envelope
-from parkpulse.sinks.writer import registration_part
 from parkpulse.streams.app import REGISTRATIONS_TAKE
 from parkpulse.streams.registrations import DistinctIds, Message, dedupe, read_batch
 
@@ -52,27 +53,31 @@ def main() -> None:
         ids = DistinctIds()
         for zone in catalogue.zones:
             ids.load(zone, [], [], [])
-        spent = {"read_batch": 0.0, "dedupe": 0.0, "registration_part": 0.0}
+        spent = dict.fromkeys(("read_batch", "block", "dedupe", "native"), 0.0)
         digest = {k: hashlib.sha256() for k in spent}
         for take in takes:
             now = datetime.now(UTC)
             t0 = time.process_time()
             batch = read_batch(take, catalogue, now)
             t1 = time.process_time()
-            counted = dedupe(batch.registrations, ids)
+            block = RegistrationBlock.of(batch.registrations)
+            t2 = time.process_time()
+            counted = dedupe(block, ids)
             for zone, (hashes, tally) in counted.zones.items():
                 ids.add(zone, hashes, tally)
-            t2 = time.process_time()
-            part = registration_part(counted.new)
             t3 = time.process_time()
-            spent["read_batch"] += t1 - t0
-            spent["dedupe"] += t2 - t1
-            spent["registration_part"] += t3 - t2
+            native = counted.new.native()
+            t4 = time.process_time()
+            for step, (start, end) in zip(
+                spent, ((t0, t1), (t1, t2), (t2, t3), (t3, t4)), strict=True
+            ):
+                spent[step] += end - start
             if args.digest:
                 digest["read_batch"].update(orjson.dumps(batch.registrations.columns()))
+                digest["block"].update(block.hashes.tobytes())
                 tallies = sorted((z, sorted(t.items())) for z, (_, t) in counted.zones.items())
                 digest["dedupe"].update(orjson.dumps(tallies))
-                digest["registration_part"].update(orjson.dumps(part.data))
+                digest["native"].update(native)
         total = sum(spent.values())
         print(
             f"{total / n * 1e6:6.2f} µs/event: "

@@ -482,8 +482,11 @@ def plain_records(
     if capitals is None:
         return None
     n = len(ids)
+    # One zone (the message's key): one object for every row, which the reader process's
+    # block codes at once (schemas/registration_block.py).
+    one_zone = [next(iter(zone_set))] * n if len(zone_set) == 1 else list(zones)
     return RegistrationColumns(
-        list(zones),
+        one_zone,
         list(ids),
         list(times),
         list(kinds),

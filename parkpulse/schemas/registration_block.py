@@ -4,66 +4,60 @@ The registrations backlog was bound by the worker's interpreter lock, and a thir
 did per registration was handling the batch as Python strings: unpacking the reader process's
 columns into 360,000 string objects a batch, hashing the ids, tallying (zone, month, type),
 then clickhouse-connect encoding every value into a Native block again. So the reader process
-(streams/batch_reader.py) hands over the batch as this block instead: each text column already
-in the Native ``String`` form (a value's length, then its UTF-8 bytes) with where each value
-starts, the numbers as arrays, the ids' hashes and the codes of zone, month and entity type.
-The worker de-duplicates on the arrays (streams/registrations.py ``dedupe``), cuts out the rows
-it keeps (``take``, numpy) and inserts ``native()`` as it is (``raw_insert``).
+(streams/batch_reader.py) hands over the batch as this block instead, and the worker makes no
+Python object per registration: it de-duplicates on the block's arrays (streams/registrations.py
+``dedupe``), cuts out the rows it keeps (``take``, numpy) and inserts ``native()`` as it is
+(``raw_insert``).
 
-A text column of ASCII values is encoded in one pass over its values joined by a separator:
-each separator becomes the length of the value after it. A column with other characters, a
-value of 128 bytes or more (a length of two bytes) or one that holds the separator is encoded
-value by value. ``LowCardinality`` columns travel as ``String``;
-ClickHouse converts them on insert (``input_format_native_allow_types_conversion``, on by
-default), as it does for clickhouse-connect's own inserts of them.
+Every column but the id is a handful of values repeated (a zone, a month, an envelope's batch
+and send time), so each is held as its distinct values and a code per row (``Codes``, one dict
+lookup a row) and written as ClickHouse's ``LowCardinality`` serialization: the values once,
+then the codes as bytes (``batch_id``, a ``String`` column, is converted by ClickHouse on
+insert). The ids are a ``String`` column (``TextColumn``), encoded in one pass over the values
+joined by a separator when they are ASCII: each separator becomes the length of the value
+after it; other ids are encoded value by value. Times are integers (Unix microseconds), the
+capital an array with its null map. clickhouse-connect encodes the same rows to the same bytes
+(tests/test_registration_block.py).
 
 An id's hash is xxHash64 of its UTF-8 bytes (``id_hashes``): the same in every process, so the
 reader process can hash what the worker's cache (``DistinctIds``) compares. ``registrations()``
 gives the rows back exactly (for the rows ClickHouse refuses, written again part by part).
-Pure: ``RegistrationBlock.of(columns).registrations()`` equals ``columns``
-(tests/test_registration_block.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import xxhash
 
+from parkpulse.schemas.periods import SHANGHAI
 from parkpulse.schemas.records import Registration
 from parkpulse.schemas.registration import RegistrationColumns
 
 SEPARATOR = "\x1f"
-_SEPARATOR_BYTE = 0x1F
 _ONE_BYTE_LENGTH = 0x80  # LEB128: a length below this is one byte
-BEIJING_OFFSET_MS = 8 * 3600 * 1000  # registrations carry Beijing time (UTC+8)
+_LOW_CARDINALITY = 1  # the serialization version ClickHouse reads
+_NEW_KEYS = (1 << 9) | (1 << 10)  # a dictionary of its own, sent with the rows
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _PLAIN_TIME_CHARS = len("2021-04-15T09:30:00+08:00")
 _BEIJING_SUFFIX = np.frombuffer(b"+08:00", np.uint8)
-TEXTS = (
-    "zone",
-    "registration_id",
-    "registered_at",
-    "month",
-    "entity_type",
-    "industry_code",
-    "batch_id",
-    "sent_at",
-)
+BEIJING_OFFSET_US = 8 * 3600 * 1_000_000  # registrations carry Beijing time (UTC+8)
 # The registrations table's columns in insert order, each with the type it is sent as.
 INSERTED = (
-    ("zone", "String"),
+    ("zone", "LowCardinality(String)"),
     ("registration_id", "String"),
     ("registered_at", "DateTime64(3, 'Asia/Shanghai')"),
-    ("month", "String"),
-    ("entity_type", "String"),
-    ("industry_code", "String"),
+    ("month", "LowCardinality(String)"),
+    ("entity_type", "LowCardinality(String)"),
+    ("industry_code", "LowCardinality(String)"),
     ("registered_capital", "Nullable(Float64)"),
-    ("batch_id", "String"),
+    ("batch_id", "LowCardinality(String)"),
     ("sent_at", "Nullable(DateTime64(6, 'UTC'))"),
 )
+_CODED = ("zone", "month", "entity_type", "industry_code", "batch_id", "sent_at")
 
 
 def _leb128(value: int) -> bytes:
@@ -78,6 +72,10 @@ def _leb128(value: int) -> bytes:
             return bytes(out)
 
 
+def _u64(value: int) -> bytes:
+    return value.to_bytes(8, "little")
+
+
 @dataclass(frozen=True, slots=True)
 class TextColumn:
     """Texts as a Native ``String`` column: ``data`` holds each value's LEB128 byte length
@@ -89,13 +87,12 @@ class TextColumn:
     @classmethod
     def of(cls, values: Sequence[str]) -> TextColumn:
         n = len(values)
-        joined = SEPARATOR.join(values)
-        if n and joined.isascii() and joined.count(SEPARATOR) == n - 1:
-            # A character is a byte: each separator's place is where the next value's length
-            # goes, one more for the first value's.
+        joined = SEPARATOR.join(["", *values])  # a separator before each value
+        if n and joined.isascii() and joined.count(SEPARATOR) == n:
+            # A character is a byte: each separator's place is where its value's length goes.
             lengths = np.fromiter(map(len, values), np.int64, n)
             if lengths.max() < _ONE_BYTE_LENGTH:
-                data = np.frombuffer((SEPARATOR + joined).encode("ascii"), np.uint8).copy()
+                data = np.frombuffer(bytearray(joined, "ascii"), np.uint8)
                 starts = np.zeros(n + 1, np.int64)
                 np.cumsum(lengths + 1, out=starts[1:])
                 data[starts[:-1]] = lengths
@@ -132,20 +129,42 @@ class TextColumn:
         return out
 
 
+def _key_type(distinct: int) -> int:
+    """LowCardinality's key width for ``distinct`` values: 0 → UInt8, 1 → UInt16, 2 → UInt32."""
+    return (max(distinct, 1).bit_length() - 1) >> 3
+
+
 @dataclass(frozen=True, slots=True)
 class Codes:
-    """A text column's distinct values and each row's index into them."""
+    """A column as its distinct values (in the order first met) and each row's index into
+    them, in LowCardinality's key width."""
 
     values: tuple[str, ...]
-    of_rows: np.ndarray  # int32
+    of_rows: np.ndarray  # uint8, uint16 or uint32
 
     @classmethod
     def of(cls, column: Sequence[str]) -> Codes:
         index = {value: i for i, value in enumerate(dict.fromkeys(column))}
-        return cls(tuple(index), np.fromiter(map(index.__getitem__, column), np.int32, len(column)))
+        width = np.dtype(f"uint{8 << _key_type(len(index))}")
+        return cls(tuple(index), np.fromiter(map(index.__getitem__, column), width, len(column)))
 
     def take(self, rows: np.ndarray) -> Codes:
         return Codes(self.values, self.of_rows[rows])
+
+    def native(self) -> bytes:
+        """The column in LowCardinality's Native serialization: its version, its dictionary
+        (the values as a String column), then the rows' keys."""
+        if not len(self.of_rows):
+            return _u64(_LOW_CARDINALITY)
+        flags = _NEW_KEYS | _key_type(len(self.values))
+        dictionary = TextColumn.of(self.values).data.tobytes()
+        head = (_LOW_CARDINALITY, flags, len(self.values))
+        return b"".join(
+            (*map(_u64, head), dictionary, _u64(len(self.of_rows)), self.of_rows.tobytes())
+        )
+
+    def decoded(self) -> list[str]:
+        return [self.values[k] for k in self.of_rows.tolist()]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -153,38 +172,25 @@ class RegistrationBlock(Sequence[Registration]):
     """A batch's registrations, ready to insert (``native``) and to de-duplicate (``hashes``,
     the codes); read as a sequence, it gives Registrations (decoded: for tests and rare paths)."""
 
-    texts: dict[str, TextColumn]  # TEXTS
-    registered_ms: np.ndarray  # int64, Unix milliseconds
+    ids: TextColumn
+    hashes: np.ndarray  # int64: id_hashes of the ids
+    coded: dict[str, Codes]  # _CODED
+    registered_us: np.ndarray  # int64, Unix microseconds
     capital: np.ndarray  # float64 (0 where there is none)
     no_capital: np.ndarray  # uint8: 1 where there is none
-    sent_us: np.ndarray  # int64, Unix microseconds (0 where there is none)
-    not_sent: np.ndarray  # uint8: 1 where sent_at is "" or unreadable
-    hashes: np.ndarray  # int64: id_hashes of registration_id
-    zones: Codes
-    months: Codes
-    kinds: Codes  # entity types
-    oldest_sent: str = ""  # the earliest sent_at, for the logs
 
     @classmethod
     def of(cls, columns: RegistrationColumns) -> RegistrationBlock:
         n = len(columns)
         capital = np.array(columns.registered_capital, np.float64) if n else np.empty(0)
         no_capital = np.isnan(capital)  # None became NaN; an amount is never NaN (validated)
-        sent = {text: epoch_us(text) for text in set(columns.sent_at)}  # one per envelope
-        sent_us = np.fromiter((sent[t] or 0 for t in columns.sent_at), np.int64, n)
-        not_sent = np.fromiter((sent[t] is None for t in columns.sent_at), np.uint8, n)
         return cls(
-            texts={name: TextColumn.of(getattr(columns, name)) for name in TEXTS},
-            registered_ms=beijing_ms(columns.registered_at),
+            ids=TextColumn.of(columns.registration_id),
+            hashes=id_hashes(columns.registration_id),
+            coded={name: Codes.of(getattr(columns, name)) for name in _CODED},
+            registered_us=beijing_us(columns.registered_at),
             capital=np.where(no_capital, 0.0, capital),
             no_capital=no_capital.astype(np.uint8),
-            sent_us=sent_us,
-            not_sent=not_sent,
-            hashes=id_hashes(columns.registration_id),
-            zones=Codes.of(columns.zone),
-            months=Codes.of(columns.month),
-            kinds=Codes.of(columns.entity_type),
-            oldest_sent=min((t for t in sent if sent[t] is not None), default=""),
         )
 
     @classmethod
@@ -193,6 +199,18 @@ class RegistrationBlock(Sequence[Registration]):
         if isinstance(registrations, RegistrationBlock):
             return registrations
         return cls.of(RegistrationColumns.of(registrations))
+
+    @property
+    def zones(self) -> Codes:
+        return self.coded["zone"]
+
+    @property
+    def months(self) -> Codes:
+        return self.coded["month"]
+
+    @property
+    def kinds(self) -> Codes:
+        return self.coded["entity_type"]
 
     def __len__(self) -> int:
         return len(self.hashes)
@@ -209,45 +227,60 @@ class RegistrationBlock(Sequence[Registration]):
         both = np.unique(self.zones.of_rows.astype(np.int64) * months + self.months.of_rows)
         return {(self.zones.values[k // months], self.months.values[k % months]) for k in both}
 
+    @property
+    def oldest_sent(self) -> str:
+        """The earliest readable ``sent_at`` of its rows ("" when none), for the logs."""
+        sent = self.coded["sent_at"]
+        return min((t for t in sent.values if epoch_us(t) is not None), default="")
+
     def take(self, rows: np.ndarray) -> RegistrationBlock:
         """The rows at ``rows`` (sorted), in that order."""
         return RegistrationBlock(
-            texts={name: column.take(rows) for name, column in self.texts.items()},
-            registered_ms=self.registered_ms[rows],
+            ids=self.ids.take(rows),
+            hashes=self.hashes[rows],
+            coded={name: codes.take(rows) for name, codes in self.coded.items()},
+            registered_us=self.registered_us[rows],
             capital=self.capital[rows],
             no_capital=self.no_capital[rows],
-            sent_us=self.sent_us[rows],
-            not_sent=self.not_sent[rows],
-            hashes=self.hashes[rows],
-            zones=self.zones.take(rows),
-            months=self.months.take(rows),
-            kinds=self.kinds.take(rows),
-            oldest_sent=self.oldest_sent,
         )
 
     def native(self) -> bytes:
         """The rows as one block of ClickHouse's Native format, columns in ``INSERTED``."""
-        out = [_leb128(len(INSERTED)), _leb128(len(self))]
+        sent = self.coded["sent_at"]
+        sent_us = [epoch_us(text) for text in sent.values]  # one per envelope
+        sent_keys = sent.of_rows.astype(np.intp)
         data = {
-            "registered_at": (self.registered_ms,),
-            "registered_capital": (self.no_capital, self.capital),
-            "sent_at": (self.not_sent, self.sent_us),
+            "registration_id": (self.ids.data.tobytes(),),
+            "registered_at": (np.floor_divide(self.registered_us, 1000).tobytes(),),
+            "registered_capital": (self.no_capital.tobytes(), self.capital.tobytes()),
+            "sent_at": (
+                np.array([us is None for us in sent_us], np.uint8)[sent_keys].tobytes(),
+                np.array([us or 0 for us in sent_us], np.int64)[sent_keys].tobytes(),
+            ),
         }
+        out = [_leb128(len(INSERTED)), _leb128(len(self))]
         for name, kind in INSERTED:
             for text in (name, kind):
                 out += (_leb128(len(text)), text.encode())
-            arrays = data.get(name) or (self.texts[name].data,)
-            out += (array.tobytes() for array in arrays)
+            out += data[name] if name in data else (self.coded[name].native(),)
         return b"".join(out)
 
     def registrations(self) -> RegistrationColumns:
         """The registrations as they were read (for the rows ClickHouse refuses, and tests)."""
-        texts = {name: column.values() for name, column in self.texts.items()}
         capital = [
             None if none else value
             for value, none in zip(self.capital.tolist(), self.no_capital.tolist(), strict=True)
         ]
-        return RegistrationColumns(registered_capital=capital, **texts)
+        registered = [
+            (_EPOCH + timedelta(microseconds=us)).astimezone(SHANGHAI).isoformat()
+            for us in self.registered_us.tolist()
+        ]
+        return RegistrationColumns(
+            registration_id=self.ids.values(),
+            registered_at=registered,
+            registered_capital=capital,
+            **{name: codes.decoded() for name, codes in self.coded.items()},
+        )
 
 
 def id_hashes(ids: Sequence[str]) -> np.ndarray:
@@ -255,8 +288,8 @@ def id_hashes(ids: Sequence[str]) -> np.ndarray:
     return np.fromiter(map(xxhash.xxh64_intdigest, ids), np.uint64, len(ids)).view(np.int64)
 
 
-def beijing_ms(texts: Sequence[str]) -> np.ndarray:
-    """Unix milliseconds of ``YYYY-MM-DDTHH:MM:SS[.f]+08:00`` texts, parsed in bulk by numpy.
+def beijing_us(texts: Sequence[str]) -> np.ndarray:
+    """Unix microseconds of ``YYYY-MM-DDTHH:MM:SS[.f]+08:00`` texts, parsed in bulk by numpy.
 
     The common case — every text whole seconds, 25 characters — is parsed from one buffer of
     them all, cut to fixed-width ``S19`` values (half the CPU of slicing each text in Python).
@@ -267,9 +300,15 @@ def beijing_ms(texts: Sequence[str]) -> np.ndarray:
         chars = np.frombuffer(joined.encode("ascii"), np.uint8).reshape(n, _PLAIN_TIME_CHARS)
         if (chars[:, 19:] == _BEIJING_SUFFIX).all():
             local = np.ascontiguousarray(chars[:, :19]).view("S19").ravel().astype("datetime64[s]")
-            return local.astype(np.int64) * 1000 - BEIJING_OFFSET_MS
+            return local.astype(np.int64) * 1_000_000 - BEIJING_OFFSET_US
     local = np.array([t[:-6] for t in texts], dtype="datetime64[us]")
-    return (local.astype(np.int64) // 1000) - BEIJING_OFFSET_MS
+    return local.astype(np.int64) - BEIJING_OFFSET_US
+
+
+def beijing_ms(texts: Sequence[str]) -> np.ndarray:
+    """Unix milliseconds of Beijing times (a fraction of a millisecond dropped, as
+    ``DateTime64(3)`` keeps them)."""
+    return np.floor_divide(beijing_us(texts), 1000)
 
 
 def epoch_us(text: str) -> int | None:
