@@ -20,7 +20,7 @@ from parkpulse.schemas.catalogue import load_catalogue
 from parkpulse.schemas.registration_block import RegistrationBlock
 from parkpulse.schemas.wire import registration_envelope
 from parkpulse.streams import batch_reader
-from parkpulse.streams.batch_reader import MAX_FAILURES, BatchReader
+from parkpulse.streams.batch_reader import MAX_FAILURES, READ_CHUNK, BatchReader, _answer
 from parkpulse.streams.registrations import Batch, Message, read_batch
 from tests.conftest import wait_until
 from tests.test_registrations_plain import ZONE, reg
@@ -99,14 +99,23 @@ async def test_a_dead_helper_loses_no_batch_and_is_started_again(reader: BatchRe
         os.kill(again, 0)  # close() stopped it (and reaped it)
 
 
+def test_the_helper_reads_a_batch_a_chunk_at_a_time_into_one_block() -> None:
+    batch = [m for offset in range(0, 3 * READ_CHUNK, 3) for m in messages(offset)]
+    assert len(batch) > 2 * READ_CHUNK
+    block, dead = _answer([batch, NOW], CATALOGUE)
+    expected = read_batch(batch, CATALOGUE, NOW)
+    assert block.native() == RegistrationBlock.of(expected.registrations).native()
+    assert dead == expected.deadletters
+
+
 # A helper that starts, then dies in the middle of its first answer.
 DIES_MID_ANSWER = """
-import sys
-from parkpulse.streams.batch_reader import _LENGTH, _read_frame, _write_frame
+import pickle, sys
+from parkpulse.streams.batch_reader import _read_frame, _write_frame
 _read_frame(sys.stdin.buffer)
 _write_frame(sys.stdout.buffer, "ready")
 _read_frame(sys.stdin.buffer)
-sys.stdout.buffer.write(_LENGTH.pack(1000) + b"only part of it")
+sys.stdout.buffer.write(pickle.dumps(list(range(1000)), protocol=5)[:50])
 """
 
 

@@ -91,6 +91,18 @@ def test_a_block_gives_back_its_registrations_and_any_rows_of_them(
     assert part.pairs() == {(registrations[i].zone, registrations[i].month) for i in kept}
 
 
+@given(st.lists(st.lists(rows, max_size=8), min_size=1, max_size=4))
+def test_blocks_concatenated_are_the_block_of_all_their_rows(
+    parts: list[list[Registration]],
+) -> None:
+    whole = RegistrationBlock.concat([RegistrationBlock.of_rows(part) for part in parts])
+    every = [r for part in parts for r in part]
+    assert list(whole) == every
+    assert whole.hashes.tolist() == RegistrationBlock.of_rows(every).hashes.tolist()
+    if every:
+        assert whole.native() == RegistrationBlock.of_rows(every).native()
+
+
 def driver_block(registrations: list[Registration]) -> bytes:
     """clickhouse-connect's Native block of the same rows, each column of the type the block
     sends it as (``batch_id`` as LowCardinality: ClickHouse converts it to the table's

@@ -106,6 +106,17 @@ class TextColumn:
         np.cumsum(np.fromiter(map(len, parts), np.int64, len(parts)), out=starts[1:])
         return cls(np.frombuffer(b"".join(parts), np.uint8), starts)
 
+    @classmethod
+    def concat(cls, columns: Sequence[TextColumn]) -> TextColumn:
+        """The columns' values one after the other."""
+        ends = np.cumsum([len(c.data) for c in columns])
+        offsets = np.concatenate(([0], ends[:-1]))
+        starts = [c.starts[:-1] + offset for c, offset in zip(columns, offsets, strict=True)]
+        return cls(
+            np.concatenate([c.data for c in columns]),
+            np.concatenate([*starts, ends[-1:]]).astype(np.int64),
+        )
+
     def __len__(self) -> int:
         return len(self.starts) - 1
 
@@ -147,6 +158,14 @@ class Codes:
         index = {value: i for i, value in enumerate(dict.fromkeys(column))}
         width = np.dtype(f"uint{8 << _key_type(len(index))}")
         return cls(tuple(index), np.fromiter(map(index.__getitem__, column), width, len(column)))
+
+    @classmethod
+    def concat(cls, parts: Sequence[Codes]) -> Codes:
+        """The parts' rows one after the other, coded over all of their values."""
+        index = {v: i for i, v in enumerate(dict.fromkeys(v for p in parts for v in p.values))}
+        width = np.dtype(f"uint{8 << _key_type(len(index))}")
+        recoded = [np.array([index[v] for v in p.values], width)[p.of_rows] for p in parts]
+        return cls(tuple(index), np.concatenate(recoded).astype(width))
 
     def take(self, rows: np.ndarray) -> Codes:
         return Codes(self.values, self.of_rows[rows])
@@ -199,6 +218,20 @@ class RegistrationBlock(Sequence[Registration]):
         if isinstance(registrations, RegistrationBlock):
             return registrations
         return cls.of(RegistrationColumns.of(registrations))
+
+    @classmethod
+    def concat(cls, blocks: Sequence[RegistrationBlock]) -> RegistrationBlock:
+        """The blocks' rows one after the other (as one block of all their registrations)."""
+        if len(blocks) == 1:
+            return blocks[0]
+        return cls(
+            ids=TextColumn.concat([b.ids for b in blocks]),
+            hashes=np.concatenate([b.hashes for b in blocks]),
+            coded={name: Codes.concat([b.coded[name] for b in blocks]) for name in _CODED},
+            registered_us=np.concatenate([b.registered_us for b in blocks]),
+            capital=np.concatenate([b.capital for b in blocks]),
+            no_capital=np.concatenate([b.no_capital for b in blocks]),
+        )
 
     @property
     def zones(self) -> Codes:

@@ -54,7 +54,7 @@ FETCH_RESPONSE_BYTES = 1 << 20  # one fetch answer (see bound_fetches)
 
 # Faust buffers up to stream_buffer_maxsize (4096 by default) messages per topic before it
 # stops fetching; of 75 KB registration envelopes that is 300 MB. Two batches' worth keeps it busy.
-REGISTRATIONS_TAKE = 100  # messages (envelopes of a few hundred registrations each) per batch
+REGISTRATIONS_TAKE = 200  # messages (envelopes of a few hundred registrations each) per batch
 RAW = {"key_serializer": "raw", "value_serializer": "raw"}
 
 
@@ -123,5 +123,5 @@ def declare_topics(app: faust.App) -> Topics:
         zone_inputs=app.topic(OBSERVATIONS, TARGETS_BY_ZONE, maxsize=2 * ROLLUP_TAKE, **RAW),
         deadletter=app.topic(DEADLETTER, **RAW),
         observations=app.topic(OBSERVATIONS, **RAW),
-        registrations=app.topic(REGISTRATIONS, maxsize=2 * REGISTRATIONS_TAKE, **RAW),
+        registrations=app.topic(REGISTRATIONS, maxsize=REGISTRATIONS_TAKE, **RAW),
     )
