@@ -1,7 +1,7 @@
 """A batch of registrations as ClickHouse inserts it: its columns in the Native format (pure).
 
-The registrations backlog was bound by the worker's interpreter lock, and a third of what it
-did per registration was handling the batch as Python strings: unpacking the reader process's
+The registrations backlog was bound by the worker's interpreter lock, and a quarter of what
+it did per registration was handling the batch as Python strings: unpacking the reader process's
 columns into 360,000 string objects a batch, hashing the ids, tallying (zone, month, type),
 then clickhouse-connect encoding every value into a Native block again. So the reader process
 (streams/batch_reader.py) hands over the batch as this block instead, and the worker makes no
@@ -9,13 +9,13 @@ Python object per registration: it de-duplicates on the block's arrays (streams/
 ``dedupe``), cuts out the rows it keeps (``take``, numpy) and inserts ``native()`` as it is
 (``raw_insert``).
 
-Every column but the id is a handful of values repeated (a zone, a month, an envelope's batch
-and send time), so each is held as its distinct values and a code per row (``Codes``, one dict
-lookup a row) and written as ClickHouse's ``LowCardinality`` serialization: the values once,
+The columns of a handful of values repeated (zone, month, entity type, industry, an envelope's
+batch and send time) are held as their distinct values and a code per row (``Codes``, one dict
+lookup a row) and written in ClickHouse's ``LowCardinality`` serialization: the values once,
 then the codes as bytes (``batch_id``, a ``String`` column, is converted by ClickHouse on
 insert). The ids are a ``String`` column (``TextColumn``), encoded in one pass over the values
 joined by a separator when they are ASCII: each separator becomes the length of the value
-after it; other ids are encoded value by value. Times are integers (Unix microseconds), the
+after it; other ids are encoded value by value. ``registered_at`` is Unix microseconds, the
 capital an array with its null map. clickhouse-connect encodes the same rows to the same bytes
 (tests/test_registration_block.py).
 
