@@ -136,7 +136,7 @@ def test_a_block_lands_in_a_clickhouse_server_as_its_registrations(tmp_path: Pat
     registrations = [
         Registration("jinan-hitech", "91370100MA3C4XYZ1K", "2021-04-15T09:30:00+08:00",
                      "enterprise", "I65", 500.0, "2021-04", "b" * 130, "2026-12-01T02:00:00+00:00"),
-        Registration("qingdao-hitech", "R-2", "1949-10-01T15:00:00.250000+08:00",
+        Registration("qingdao-hitech", "R-二", "1949-10-01T15:00:00.250000+08:00",
                      "individual_business", "F52", None, "1949-10", "批次一", ""),
     ]  # fmt: skip
     shim = ClickHouseShim(free_port(), tmp_path / "server").start()
@@ -149,14 +149,15 @@ def test_a_block_lands_in_a_clickhouse_server_as_its_registrations(tmp_path: Pat
         landed = shim.rows(
             "SELECT zone, registration_id, toUnixTimestamp64Milli(registered_at) AS ms, month,"
             " entity_type, industry_code, registered_capital, batch_id,"
-            " toUnixTimestamp64Micro(sent_at) AS sent FROM parkpulse.registrations"
+            " toUnixTimestamp64Micro(sent_at) AS sent, toString(xxHash64(registration_id)) AS h"
+            " FROM parkpulse.registrations"
             " ORDER BY registration_id"
         )
     finally:
         shim.stop()
     assert [(r["zone"], r["registration_id"], int(r["ms"]), r["batch_id"]) for r in landed] == [
         ("jinan-hitech", "91370100MA3C4XYZ1K", 1618450200000, "b" * 130),
-        ("qingdao-hitech", "R-2", -639075599750, "批次一"),
+        ("qingdao-hitech", "R-二", -639075599750, "批次一"),
     ]
     assert [(r["month"], r["entity_type"], r["industry_code"]) for r in landed] == [
         ("2021-04", "enterprise", "I65"),
@@ -165,3 +166,6 @@ def test_a_block_lands_in_a_clickhouse_server_as_its_registrations(tmp_path: Pat
     assert [r["registered_capital"] for r in landed] == [500, None]
     assert landed[0]["sent"] is not None and int(landed[0]["sent"]) == 1796090400000000
     assert landed[1]["sent"] is None
+    # The worker's cache hashes ids as ClickHouse's xxHash64 does (a non-ASCII id too).
+    ids = [r["registration_id"] for r in landed]
+    assert id_hashes(ids).view(np.uint64).tolist() == [int(r["h"]) for r in landed]

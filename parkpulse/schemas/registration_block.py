@@ -317,8 +317,10 @@ class RegistrationBlock(Sequence[Registration]):
 
 
 def id_hashes(ids: Sequence[str]) -> np.ndarray:
-    """Each registration id's xxHash64 (as int64): the same in every process."""
-    return np.fromiter(map(xxhash.xxh64_intdigest, ids), np.uint64, len(ids)).view(np.int64)
+    """Each registration id's xxHash64 of its UTF-8 bytes (as int64): the same in every
+    process. (xxhash 4 hashes bytes only; 3 took a text and encoded it.)"""
+    hashed = map(xxhash.xxh64_intdigest, map(str.encode, ids))
+    return np.fromiter(hashed, np.uint64, len(ids)).view(np.int64)
 
 
 def beijing_us(texts: Sequence[str]) -> np.ndarray:
