@@ -46,6 +46,7 @@ from rich.live import Live
 
 from parkpulse.broker import TansuBroker, die_with_parent
 from parkpulse.config import Settings, child_environment
+from parkpulse.group_member import let_go_of_predecessor, remember_member
 from parkpulse.logs import get_logger, log_event, setup_logging
 from parkpulse.memory import keep_trimmed, tune_chdb_heap, tune_collector, tune_malloc
 from parkpulse.producers import kept
@@ -212,6 +213,7 @@ def work(
     code = 0
     try:
         asyncio.run(ensure_topics(settings))
+        asyncio.run(let_go_of_predecessor(settings))  # a killed worker's member, if it was here
         store = ClickHouseStore.open(settings.clickhouse)
         metrics = PipelineMetrics()
         metrics.show_names(catalogue, settings.lang)
@@ -228,6 +230,7 @@ def work(
                 background.append(asyncio.create_task(_keep_going(name, factory)))
 
         app = build_app(settings, store, metrics, catalogue, on_ready=_guarded(on_ready))
+        remember_member(app, settings.data_dir)
         tune_collector()
         code = _run_worker(app, settings)
         return code

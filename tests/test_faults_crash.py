@@ -6,6 +6,8 @@ embedded chdb (``parkpulse worker --broker kafka://… --data-dir …``). The th
 by side: undisturbed; SIGKILL once the first rows reached ClickHouse; SIGTERM at the same point.
 The disturbed workers are restarted on the same DATA_DIR and broker. Nothing lost, nothing double
 counted means: every table ends exactly as in the undisturbed run, which equals the pure engine.
+A restarted worker asks the broker to let go of the member its predecessor left in the group
+(parkpulse/group_member.py) instead of waiting for the broker to expire it.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from parkpulse.broker import TansuBroker, free_port
+from parkpulse.group_member import member_file
 from parkpulse.producers.feed import read_targets
 from parkpulse.schemas.catalogue import load_catalogue
 from tests.conftest import RunningStack
@@ -58,6 +62,8 @@ class Outcome:
     stop_seconds: float = 0.0
     settle_seconds: float = 0.0
     inputs_after_restart: float = 0.0  # observation messages the restarted worker consumed
+    stopped_member: str = ""  # the member id the stopped worker wrote down
+    removed: list[dict[str, Any]] = field(default_factory=list)  # predecessor_removed events
     notes: list[str] = field(default_factory=list)
 
 
@@ -120,6 +126,7 @@ def scenario(
             while rows_written(worker) < KILL_AFTER and time.monotonic() < deadline:
                 time.sleep(0.02)
             outcome.written_before = rows_written(worker)
+            outcome.stopped_member = orjson.loads(member_file(data_dir).read_bytes())["member_id"]
             started = time.monotonic()
             outcome.exit_code = kill(worker, sig)
             outcome.stop_seconds = time.monotonic() - started
@@ -132,6 +139,7 @@ def scenario(
         outcome.inputs_after_restart = worker.metric(
             "parkpulse_events_total", topic="parkpulse.observations", direction="in"
         )
+        outcome.removed = log_events(data_dir / "stderr.log", "predecessor_removed")
         assert worker.stop() == 0
         outcome.dump = dump_store(data_dir)
         return outcome
@@ -169,6 +177,12 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Out
     yield done
 
 
+def log_events(path: Path, event: str) -> list[dict[str, Any]]:
+    """The JSON log lines of ``event`` in a worker's stderr log."""
+    lines = (line for line in path.read_text().splitlines() if line.startswith("{"))
+    return [e for e in map(orjson.loads, lines) if e.get("event") == event]
+
+
 def mine(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in rows if r["plan"] == "fault-plan"]
 
@@ -178,6 +192,7 @@ def test_an_undisturbed_backfill_ends_as_the_engine_says(outcomes: dict[str, Out
     assert sorted_rows(mine(dump["statuses"])) == outcomes["engine"].dump["statuses"]
     assert len(dump["observations"]) == FIGURES
     assert dump["deadletters"] == []
+    assert outcomes["undisturbed"].removed == []  # nobody was here before it
 
 
 @pytest.mark.parametrize("name", ["sigkill", "sigterm"])
@@ -197,3 +212,9 @@ def test_a_stopped_worker_restarted_loses_nothing_and_counts_nothing_twice(
     # twice (a double count would change an actual, a loss would drop or stale a row).
     for table in ("statuses", "observations", "targets", "scorecards", "deadletters"):
         assert outcome.dump[table] == baseline[table], table
+    # The restarted worker asked the broker to let go of its predecessor's member: a killed
+    # one's was still in the group and is removed at once (Kafka's error 0); a worker stopped
+    # cleanly had left the group itself.
+    assert [e["member"] for e in outcome.removed] == [outcome.stopped_member]
+    if name == "sigkill":
+        assert outcome.removed[0]["error_code"] == 0

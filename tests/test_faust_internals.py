@@ -16,12 +16,14 @@ import faust
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.consumer.fetcher import Fetcher
+from aiokafka.consumer.group_coordinator import GroupCoordinator
 from faust.exceptions import ConsumerNotStarted, NotReady
 from faust.transport.consumer import Consumer
 
 from parkpulse.streams.faust_internals import (
     bound_fetches,
     committed_offsets,
+    group_member_id,
     replace_commits,
     running_producer,
 )
@@ -63,6 +65,19 @@ def test_the_fetch_bound_reaches_the_fetcher_of_faust_s_consumer_thread(app: fau
     for name in ("fetch_max_bytes", "fetch_max_wait_ms"):
         assert f"self._{name} = {name}" in inspect.getsource(Fetcher.__init__)
         assert f"self._{name}," in inspect.getsource(Fetcher)
+
+
+def test_the_member_id_is_the_group_coordinator_s_of_faust_s_consumer(app: faust.App) -> None:
+    with pytest.raises(ConsumerNotStarted):  # the path exists, and guards an unstarted thread
+        group_member_id(app)
+    app.consumer._thread._consumer = SimpleNamespace(
+        _coordinator=SimpleNamespace(member_id="faust-0.15.3-abc")
+    )
+    assert group_member_id(app) == "faust-0.15.3-abc"
+    # A started aiokafka consumer in a group has that coordinator, which keeps the member id
+    # the broker gave it there.
+    assert "self._coordinator = GroupCoordinator(" in inspect.getsource(AIOKafkaConsumer)
+    assert "self.member_id = " in inspect.getsource(GroupCoordinator)
 
 
 @pytest.mark.asyncio

@@ -1,6 +1,6 @@
 """Every reach into a private Faust or aiokafka attribute, in one place.
 
-faust-streaming and aiokafka are pinned (pyproject.toml) because parkpulse needs four things
+faust-streaming and aiokafka are pinned (pyproject.toml) because parkpulse needs five things
 their public APIs do not give:
 
 - the running aiokafka producer (``Producer._ensure_producer``), to send status rows as record
@@ -9,6 +9,9 @@ their public APIs do not give:
 - the running aiokafka fetcher (``Consumer._thread._ensure_consumer()._fetcher``, its
   ``_fetch_max_bytes`` and ``_fetch_max_wait_ms``), to bound what one fetch answer brings in
   and how long the broker holds a fetch for data;
+- the member id the group coordinator gave the consumer (``Consumer._thread._ensure_consumer()
+  ._coordinator.member_id``), written down so a restarted worker can ask the broker to let go
+  of a killed one's (group_member.py);
 - the consumer's ``commit`` and ``on_task_error``, replaced on the instance so a batch that was
   interrupted is never committed (stack.py ``CommitGuard``).
 
@@ -83,6 +86,12 @@ def bound_fetches(app: faust.App, max_bytes: int, max_wait_ms: int) -> bool:
         return False
     log_event(log, "fetch_bound", max_bytes=max_bytes, max_wait_ms=max_wait_ms)
     return True
+
+
+def group_member_id(app: faust.App) -> str:
+    """The member id of ``app``'s consumer in its group ("" before it has joined)."""
+    consumer = app.consumer._thread._ensure_consumer()  # type: ignore[attr-defined]
+    return str(consumer._coordinator.member_id)
 
 
 def replace_commits(
