@@ -22,7 +22,6 @@ the worker joins as before and the broker expires the old member itself.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -87,10 +86,12 @@ def remember_member(app: faust.App, data_dir: Path) -> None:
 
     @app.on_rebalance_complete.connect
     async def write_member(sender: faust.App, **kwargs: Any) -> None:
-        member = group_member_id(app)
-        if member:
-            with contextlib.suppress(OSError):  # a read-only DATA_DIR costs only the speed-up
+        try:
+            member = group_member_id(app)
+            if member:
                 remember(data_dir, member)
+        except Exception as exc:  # only a restart's speed-up is lost; never the rebalance
+            log_event(log, "member_not_written", level=logging.WARNING, error=repr(exc))
 
 
 async def let_go_of_predecessor(settings: Settings) -> int | None:

@@ -11,11 +11,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import faust
 import pytest
 
 from parkpulse.broker import free_port
 from parkpulse.config import Settings
-from parkpulse.group_member import let_go_of_predecessor, member_file, predecessor, remember
+from parkpulse.group_member import (
+    let_go_of_predecessor,
+    member_file,
+    predecessor,
+    remember,
+    remember_member,
+)
 
 
 def test_nothing_written_is_no_predecessor(tmp_path: Path) -> None:
@@ -70,3 +77,13 @@ def test_a_broker_that_does_not_answer_leaves_the_worker_to_join_as_before(
     settings = Settings(data_dir=tmp_path, broker=f"kafka://127.0.0.1:{free_port()}")
     assert asyncio.run(let_go_of_predecessor(settings)) is None
     assert "predecessor_not_removed" in caplog.text
+
+
+@pytest.mark.asyncio
+async def test_a_member_id_not_to_be_had_never_fails_the_rebalance(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = faust.App("pin", broker="kafka://127.0.0.1:1", autodiscover=False)  # never started
+    remember_member(app, tmp_path)
+    await app.on_rebalance_complete.send()
+    assert "member_not_written" in caplog.text and not member_file(tmp_path).exists()
