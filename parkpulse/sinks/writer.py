@@ -21,7 +21,6 @@ from parkpulse.schemas.catalogue import Catalogue
 from parkpulse.schemas.records import STATUSES, Registration
 from parkpulse.schemas.registration import RegistrationColumns
 from parkpulse.schemas.registration_block import (
-    INSERTED,
     RegistrationBlock,
     beijing_ms,
     epoch_us,
@@ -134,9 +133,10 @@ class BatchWriter(Connection):
         rows written."""
         if not registrations:
             return {"registrations": 0}
-        block = RegistrationBlock.of_rows(registrations)
-        names = [name for name, _ in INSERTED]
-        self.raw_insert("registrations", names, block.native(), REGISTRATION_INSERT_SETTINGS)
+        block = RegistrationBlock.of_rows(registrations)  # its columns: REGISTRATION_COLUMNS
+        self.raw_insert(
+            "registrations", REGISTRATION_COLUMNS, block.native(), REGISTRATION_INSERT_SETTINGS
+        )
         return {"registrations": len(registrations)}
 
     def write_reference(self, catalogue: Catalogue) -> None:
