@@ -33,6 +33,7 @@ import orjson
 from aiokafka.client import AIOKafkaClient, CoordinationType
 from aiokafka.protocol.group import LeaveGroupRequest
 
+from parkpulse.atomic_file import write_atomically
 from parkpulse.config import Settings
 from parkpulse.group_offsets import GROUP
 from parkpulse.logs import get_logger, log_event
@@ -51,12 +52,8 @@ def member_file(data_dir: Path) -> Path:
 
 def remember(data_dir: Path, member_id: str, pid: int | None = None) -> None:
     """Write ``member_id`` (this process's, ``pid``) as this host's member of the group."""
-    path = member_file(data_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
     body = {"group": GROUP, "member_id": member_id, "pid": pid or os.getpid()}
-    scratch = path.with_suffix(".tmp")
-    scratch.write_bytes(orjson.dumps(body))
-    scratch.replace(path)  # a reader never sees half a file
+    write_atomically(member_file(data_dir), orjson.dumps(body))
 
 
 def predecessor(data_dir: Path) -> str | None:

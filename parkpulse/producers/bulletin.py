@@ -34,6 +34,7 @@ from typing import Any
 
 import orjson
 
+from parkpulse.atomic_file import write_atomically
 from parkpulse.producers.feed import FeedRow, check_conflicts
 from parkpulse.producers.read_options import ReadOptions
 from parkpulse.producers.sheets import (
@@ -441,10 +442,7 @@ class Ledger:
     def save(self) -> None:
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temp = self.path.with_suffix(".tmp")
-        temp.write_bytes(orjson.dumps(self.entries))
-        temp.replace(self.path)
+        write_atomically(self.path, orjson.dumps(self.entries))
 
 
 def _file_error(path: Path, problem: str) -> FeedRow:

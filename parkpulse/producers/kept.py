@@ -17,7 +17,6 @@ with the data they vouch for: a ClickHouse rebuilt from nothing has none and get
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shutil
 from collections.abc import Iterable, Mapping
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import orjson
 
+from parkpulse.atomic_file import write_atomically
 from parkpulse.config import Settings
 from parkpulse.producers.read_options import is_options_file
 
@@ -117,11 +117,7 @@ def archived(settings: Settings, *, skip: Iterable[str] = ()) -> list[tuple[Path
 
 def record(settings: Settings, entry: Entry) -> None:
     """Write (or replace) the ledger entry of a kept file, atomically."""
-    folder = _folder(settings, LEDGER_DIR)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{entry.file}.{os.getpid()}.tmp"
-    tmp.write_bytes(entry.to_json())
-    os.replace(tmp, folder / f"{entry.file}.json")
+    write_atomically(_folder(settings, LEDGER_DIR) / f"{entry.file}.json", entry.to_json())
 
 
 def entries(settings: Settings) -> list[Entry]:
