@@ -59,6 +59,12 @@ class RunningStack:
     def api(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
+    def log_events(self, event: str) -> list[dict[str, Any]]:
+        """The JSON log lines of ``event`` in its stderr log (every start on this DATA_DIR)."""
+        lines = (self.data_dir / "stderr.log").read_text().splitlines()
+        events = (orjson.loads(line) for line in lines if line.startswith("{"))
+        return [e for e in events if e.get("event") == event]
+
     @property
     def metrics_url(self) -> str:
         return f"http://127.0.0.1:{self.metrics_port}/metrics"

@@ -139,7 +139,7 @@ def scenario(
         outcome.inputs_after_restart = worker.metric(
             "parkpulse_events_total", topic="parkpulse.observations", direction="in"
         )
-        outcome.removed = log_events(data_dir / "stderr.log", "predecessor_removed")
+        outcome.removed = worker.log_events("predecessor_removed")
         assert worker.stop() == 0
         outcome.dump = dump_store(data_dir)
         return outcome
@@ -175,12 +175,6 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Out
         )
     done["engine"] = Outcome("engine", {"statuses": expected})
     yield done
-
-
-def log_events(path: Path, event: str) -> list[dict[str, Any]]:
-    """The JSON log lines of ``event`` in a worker's stderr log."""
-    lines = (line for line in path.read_text().splitlines() if line.startswith("{"))
-    return [e for e in map(orjson.loads, lines) if e.get("event") == event]
 
 
 def mine(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

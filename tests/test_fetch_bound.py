@@ -12,7 +12,6 @@ import statistics
 import time
 import uuid
 
-import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -123,13 +122,9 @@ async def test_a_waiting_fetch_answers_soon_after_a_record_arrives(
 
 
 def test_the_worker_sets_it(stack: RunningStack) -> None:
-    events = [
-        orjson.loads(line)
-        for line in (stack.data_dir / "stderr.log").read_text().splitlines()
-        if line.startswith("{") and '"fetch_bound' in line
-    ]
+    events = stack.log_events("fetch_bound")
     # Once per worker start (other tests of the session kill and restart the stack's worker).
-    assert events and {e["event"] for e in events} == {"fetch_bound"}
+    assert events and stack.log_events("fetch_bound_not_set") == []
     assert {e["max_bytes"] for e in events} == {FETCH_RESPONSE_BYTES}
     assert {e["max_wait_ms"] for e in events} == {FETCH_WAIT_MS}
 
